@@ -1,0 +1,1 @@
+"""Click commands: parse flags, call one library function, report. No logic lives here."""

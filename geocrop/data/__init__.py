@@ -1,0 +1,1 @@
+"""Numpy/xarray data logic: bands, masks, temporal grid, pairing, splits, the scene simulator. No torch."""

@@ -1,0 +1,1 @@
+"""The chunked inference engine and the `map_aoi` pipeline."""

@@ -1,0 +1,1 @@
+"""Losses, SCARF corruption, the pretraining and training loops, and the evaluation protocol."""

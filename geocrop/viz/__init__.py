@@ -1,0 +1,1 @@
+"""The offline folium page and plots."""

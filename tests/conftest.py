@@ -1,0 +1,48 @@
+"""Suite-wide switches: optional suites skip with a reason where their real part is absent."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-network", action="store_true", help="run tests that touch the public internet")
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reasons = {
+        "qgis": None
+        if QGIS_PROCESS.exists()
+        else "QGIS is not installed (apt-get install qgis python3-qgis)",
+        "browser": None
+        if shutil.which("chromium")
+        else "Chromium is not installed (apt-get install chromium)",
+        "gpu": None if _cuda_available() else "no CUDA device",
+        "network": None if config.getoption("--run-network") else "network tests need --run-network",
+    }
+    for item in items:
+        for marker, reason in reasons.items():
+            if reason and marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    """`../shared/realdata/`, read in place; tests that need it skip with a reason where it is absent."""
+    if not REALDATA.is_dir():
+        pytest.skip(f"real data folder {REALDATA} is absent")
+    return REALDATA
