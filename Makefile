@@ -39,5 +39,14 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/pretrain_throughput.py
 
+# The QGIS plugin as an installable zip (Plugins > Install from ZIP): qgis_plugin/ packed as geocrop_qgis/.
+qgis-plugin:
+	rm -rf build/qgis_plugin && mkdir -p build/qgis_plugin dist
+	cp -r qgis_plugin build/qgis_plugin/geocrop_qgis
+	find build/qgis_plugin -name __pycache__ -prune -exec rm -rf {} +
+	rm -f dist/geocrop_qgis.zip
+	cd build/qgis_plugin && python3 -m zipfile -c ../../dist/geocrop_qgis.zip geocrop_qgis
+	@echo "dist/geocrop_qgis.zip"
+
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -27,6 +27,7 @@ _COMMANDS: dict[str, str] = {
     "evaluate": "geocrop.cli.evaluate:evaluate",
     "map": "geocrop.cli.map:map_command",
     "demo": "geocrop.cli.demo:demo",
+    "info": "geocrop.cli.info:info",
 }
 
 
@@ -78,3 +79,7 @@ def cli(verbose: int, quiet: bool) -> None:
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="geocrop")
+
+
+if __name__ == "__main__":  # `python -m geocrop.cli.main`, and `torchrun -m geocrop.cli.main pretrain ...`
+    main()

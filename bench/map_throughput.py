@@ -1,0 +1,311 @@
+"""Benchmark `geocrop map`: engine throughput vs matmul peak, end-to-end vs engine, memory vs AOI area.
+
+Prints one table (markdown) with:
+
+* the machine's measured fp32 matmul peak (best of several ``torch.mm`` of 2048x2048);
+* the engine alone (`Predictor.predict_block` on an in-memory 32x32 px block, 144 steps, the paper's ResMLP
+  E_s: 12 -> 256, 8 layers, plus each head family at its default size): pixel-timesteps/s, GFLOP/s
+  (FLOPs counted from the layers, `geocrop.inference.flops`) and the fraction of the matmul peak;
+* `map_aoi` end to end on a local static catalog (random reflectance COGs written here, 10 m,
+  ``--dates`` scenes) at 1x, 4x and 16x AOI area, each in a fresh subprocess: pixel-timesteps/s, the
+  fraction of engine-only throughput, and peak RSS (``VmHWM``);
+* a plain reference implementation (whole cube in memory, a Python loop over timestamps running the
+  backbone on every pixel of that timestamp, then the head) at the same areas, same model.
+
+The imagery is random (a throughput instrument, not a crop map). Run: ``python bench/map_throughput.py``
+(``--quick`` for a smaller run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+STEPS = 144
+N_CLASSES = 9
+HEADS: dict[str, dict[str, Any]] = {
+    "lstm": {"name": "lstm", "in_features": 256, "n_classes": N_CLASSES},
+    "inception": {"name": "inception", "in_features": 256, "n_classes": N_CLASSES},
+    "transformer": {"name": "transformer", "in_features": 256, "n_classes": N_CLASSES},
+}
+BACKBONE = {"name": "resmlp", "in_features": 12, "width": 256, "depth": 8}
+
+
+def matmul_peak(n: int = 2048, reps: int = 7) -> float:
+    """Best fp32 ``torch.mm`` FLOP/s on this machine (all cores)."""
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(reps))
+    return 2.0 * n**3 / best
+
+
+def _timed(fn: Any) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def write_bundle(path: Path, head: str, *, season: tuple[str, str]) -> Path:
+    import torch
+
+    from geocrop.data.bands import S2_BANDS
+    from geocrop.io.bundle import save_bundle
+    from geocrop.models.registry import build_backbone, build_head, state_to_numpy
+
+    torch.manual_seed(0)
+    meta = {
+        "name": f"bench-resmlp-{head}",
+        "backbone": BACKBONE,
+        "head": HEADS[head],
+        "bands": list(S2_BANDS),
+        "normalization": {"mean": [0.15] * 12, "std": [0.1] * 12},
+        "classes": [f"crop {i}" for i in range(N_CLASSES)],
+        "temporal_grid": {"start": season[0], "end": season[1], "steps": STEPS},
+    }
+    tensors = state_to_numpy(build_backbone(BACKBONE), "backbone")
+    tensors.update(state_to_numpy(build_head(HEADS[head]), "head"))
+    return save_bundle(path, tensors, meta)
+
+
+def engine_throughput(bundle: Path, *, size: int = 32, reps: int = 2) -> dict[str, float]:
+    """Engine-only pixel-timesteps/s and FLOP/s on a random in-memory (144, 12, size, size) block."""
+    from geocrop.inference.engine import Predictor
+
+    predictor = Predictor(bundle, device="cpu")
+    rng = np.random.default_rng(0)
+    block = rng.uniform(0.0, 0.5, (STEPS, 12, size, size)).astype(np.float32)
+    predictor.predict_block(block[:, :, :8, :8])  # warm-up
+    best = min(_timed(lambda: predictor.predict_block(block)) for _ in range(reps))
+    flops = predictor.flops_per_pixel() * size * size
+    return {"pts": size * size * STEPS / best, "flops": flops / best, "flops_per_pixel": flops / size**2}
+
+
+def backbone_throughput(bundle: Path, *, rows: int = 1 << 17, reps: int = 3) -> float:
+    """FLOP/s of the engine's backbone stage alone (the same sub-batching), on random normalised rows."""
+    import torch
+
+    from geocrop.inference.engine import _CPU_BACKBONE_ROWS, Predictor
+    from geocrop.inference.flops import module_flops
+
+    predictor = Predictor(bundle, device="cpu")
+    assert predictor.backbone is not None
+    x = torch.randn(rows, 12)
+    per_row = module_flops(predictor.backbone, x[:1])
+    with torch.inference_mode():
+        predictor._backbone_rows(x[:1024], _CPU_BACKBONE_ROWS)
+        best = min(_timed(lambda: predictor._backbone_rows(x, _CPU_BACKBONE_ROWS)) for _ in range(reps))
+    return per_row * rows / best
+
+
+# -- a local catalog of random scenes -------------------------------------------------------------------
+def write_catalog(root: Path, *, size: int, dates: int, year: int = 2021) -> Path:
+    """``dates`` Sentinel-2-like items of ``size``x``size`` px random DNs (COGs) + a static catalog."""
+    import pystac
+    import rasterio
+    from affine import Affine
+    from rasterio.warp import transform_geom
+    from shapely.geometry import box, mapping, shape
+
+    from geocrop.data.bands import S2_ASSET_KEYS, S2_BANDS
+
+    epsg, x0, y0 = 32633, 399_960.0, 5_820_000.0
+    tf = Affine(10.0, 0, x0, 0, -10.0, y0)
+    geom = transform_geom(f"EPSG:{epsg}", "EPSG:4326", mapping(box(x0, y0 - 10 * size, x0 + 10 * size, y0)))
+    rng = np.random.default_rng(1)
+    profile = dict(driver="COG", width=size, height=size, count=1, crs=f"EPSG:{epsg}", transform=tf,
+                   blocksize=256, compress="deflate", overviews="none")  # fmt: skip
+    coll = pystac.Collection(
+        id="sentinel-2-l2a",
+        description="random reflectance for benchmarks",
+        extent=pystac.Extent(
+            pystac.SpatialExtent([list(shape(geom).bounds)]), pystac.TemporalExtent([[None, None]])
+        ),
+    )
+    start = dt.date(year, 3, 1)
+    for t in range(dates):
+        day = start + dt.timedelta(days=int(t * 240 / max(dates - 1, 1)))
+        item_id = f"S2A_BENCH_{day:%Y%m%d}"
+        when = dt.datetime.combine(day, dt.time(10, 30), tzinfo=dt.timezone.utc)
+        item = pystac.Item(item_id, dict(geom), list(shape(geom).bounds), when, {"eo:cloud_cover": 10.0})
+        for band in (*S2_BANDS, "SCL"):
+            key = "scl" if band == "SCL" else S2_ASSET_KEYS[band]
+            if band == "SCL":
+                data = np.where(rng.random((size, size)) < 0.1, 9, 4).astype(np.uint8)
+            else:
+                data = rng.integers(1100, 4000, (size, size), dtype=np.uint16)
+            path = root / "data" / item_id / f"{key}.tif"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with rasterio.open(path, "w", dtype=data.dtype.name, nodata=0, **profile) as dst:
+                dst.write(data, 1)
+            rb = {"data_type": data.dtype.name, "nodata": 0}
+            if band != "SCL":
+                rb.update(scale=0.0001, offset=-0.1)
+            extra = {"raster:bands": [rb], "file:size": path.stat().st_size}
+            item.add_asset(key, pystac.Asset(str(path), media_type=pystac.MediaType.COG, extra_fields=extra))
+        coll.add_item(item)
+    catalog = pystac.Catalog("bench", "benchmark catalog (random data)")
+    catalog.add_child(coll)
+    catalog.normalize_hrefs(str(root / "catalog"))
+    catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+    return root / "catalog" / "catalog.json"
+
+
+def aoi_bbox(pixels: int) -> str:
+    """EPSG:4326 bbox of the upper-left ``pixels`` x ``pixels`` of the catalog, shrunk by a quarter pixel."""
+    from pyproj import Transformer
+
+    x0, y0, m = 399_960.0, 5_820_000.0, 2.5
+    to = Transformer.from_crs("EPSG:32633", "EPSG:4326", always_xy=True)
+    (minx, maxx), (maxy, miny) = zip(
+        to.transform(x0 + m, y0 - m), to.transform(x0 + 10 * pixels - m, y0 - 10 * pixels + m), strict=True
+    )
+    return f"{minx:.8f},{miny:.8f},{maxx:.8f},{maxy:.8f}"
+
+
+# -- child processes ------------------------------------------------------------------------------------
+def child_map(args: dict[str, Any]) -> dict[str, Any]:
+    from geocrop.inference.mapping import MapConfig, map_aoi
+
+    cfg = MapConfig(
+        aoi=args["bbox"], start=dt.date(2021, 3, 1), end=dt.date(2021, 10, 28), out=Path(args["out"]),
+        model=Path(args["bundle"]), stac=args["catalog"], chunk_size=args["chunk"], device="cpu",
+        max_cloud=None, yes=True,
+    )  # fmt: skip
+    t = time.perf_counter()
+    result = map_aoi(cfg)
+    seconds = time.perf_counter() - t
+    return {"seconds": seconds, "pixels": result.valid_pixels}
+
+
+def child_reference(args: dict[str, Any]) -> dict[str, Any]:
+    """Whole cube in memory, per-timestamp loop: load, regrid, backbone per timestamp, head, softmax."""
+    import torch
+
+    from geocrop.data.temporal import TemporalGrid, regrid
+    from geocrop.io.aoi import read_aoi
+    from geocrop.io.bundle import load_bundle
+    from geocrop.io.cube import load_s2
+    from geocrop.io.stac import search
+    from geocrop.models.registry import build_backbone, build_head, load_state
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    t = time.perf_counter()
+    bundle = load_bundle(args["bundle"])
+    backbone = load_state(build_backbone(bundle.metadata["backbone"]), bundle.tensors, "backbone").eval()
+    head = load_state(build_head(bundle.metadata["head"]), bundle.tensors, "head").eval()
+    aoi = read_aoi(args["bbox"])
+    items = search(
+        args["catalog"], collection="sentinel-2-l2a", bbox=aoi, start="2021-03-01", end="2021-10-28"
+    )
+    cube = load_s2(items, aoi=aoi)  # eager: the whole cube in memory
+    grid = TemporalGrid(dt.date(2021, 3, 1), dt.date(2021, 10, 28), STEPS)
+    values, _ = regrid(cube.values, cube.time.values, grid, axis=0)  # (T, B, H, W)
+    steps, bands, h, w = values.shape
+    x = torch.from_numpy(values.reshape(steps, bands, h * w)).permute(2, 0, 1)  # (P, T, B)
+    valid = torch.isfinite(x).all(-1).any(-1)
+    x = torch.nan_to_num((x[valid] - 0.15) / 0.1)
+    with torch.inference_mode():
+        feats = torch.stack([backbone(x[:, k]) for k in range(steps)], dim=1)  # (P, T, 256)
+        probs = torch.softmax(head(feats), dim=-1)
+    seconds = time.perf_counter() - t
+    return {"seconds": seconds, "pixels": int(probs.shape[0])}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM). Not ``getrusage``: Linux carries ``ru_maxrss`` over ``fork`` +
+    ``exec``, so a child would report its parent's peak when that is higher."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Run ``kind`` in a fresh interpreter; its own peak RSS comes back with the timings."""
+    code = (
+        "import json, sys; sys.path.insert(0, {bench!r}); import map_throughput as m; "
+        "r = getattr(m, {fn!r})(json.loads(sys.argv[1])); r['rss_mb'] = m.peak_rss_mb(); print(json.dumps(r))"
+    ).format(bench=str(Path(__file__).parent), fn=f"child_{kind}")
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(args)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{kind} child failed:\n{proc.stderr[-3000:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller areas (8/16/32 px) and fewer dates")
+    parser.add_argument(
+        "--head", default="transformer", choices=sorted(HEADS), help="head for end-to-end runs"
+    )
+    parser.add_argument("--base", type=int, default=32, help="1x AOI side in pixels (16x is 4 times wider)")
+    parser.add_argument("--dates", type=int, default=36, help="scenes in the local catalog")
+    parser.add_argument("--no-reference", action="store_true", help="skip the whole-cube reference")
+    parser.add_argument("--engine-only", action="store_true", help="only the matmul peak and engine table")
+    opts = parser.parse_args()
+    base = 8 if opts.quick else opts.base
+    dates = 12 if opts.quick else opts.dates
+    season = ("2021-03-01", "2021-10-28")
+    import torch
+
+    print(f"# map throughput, {dt.datetime.now():%Y-%m-%d %H:%M}, torch {torch.__version__}, "
+          f"{os.cpu_count()} CPU threads, load average {os.getloadavg()[0]:.1f}\n")  # fmt: skip
+    peak = matmul_peak()
+    print(f"fp32 matmul peak (2048^3, best of 7): {peak / 1e9:.1f} GFLOP/s\n")
+    print("| engine only (in memory, 144 steps) | MFLOP/pixel | pixel-timesteps/s | GFLOP/s | of peak |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory(prefix="geocrop-bench-") as tmp:
+        root = Path(tmp)
+        engine: dict[str, dict[str, float]] = {}
+        for head in HEADS:
+            bundle = write_bundle(root / f"{head}.safetensors", head, season=season)
+            r = engine[head] = engine_throughput(bundle, size=16 if opts.quick else 32)
+            print(f"| ResMLP-8x256 + {head} | {r['flops_per_pixel'] / 1e6:.1f} | {r['pts']:,.0f} | "
+                  f"{r['flops'] / 1e9:.1f} | {r['flops'] / peak:.0%} |")  # fmt: skip
+        bb = backbone_throughput(root / f"{opts.head}.safetensors")
+        print(f"| ResMLP-8x256 backbone stage alone | {1.05 * STEPS:.1f} | {bb / 1.0547e6:,.0f} | "
+              f"{bb / 1e9:.1f} | {bb / peak:.0%} |")  # fmt: skip
+        sys.stdout.flush()
+        if opts.engine_only:
+            return
+        catalog = write_catalog(root / "scenes", size=4 * base, dates=dates)
+        bundle = root / f"{opts.head}.safetensors"
+        # Engine-only on blocks of the tile size the map uses, so the ratio isolates the pipeline's cost.
+        eng = engine_throughput(bundle, size=base)["pts"]
+        print(f"\nengine only, {opts.head} head, {base}x{base} px blocks: {eng:,.0f} pixel-timesteps/s")
+        print(f"\n| {opts.head} head, {dates} scenes | AOI | pixels | pixel-timesteps/s | of engine | RSS |")
+        print("|---|---|---|---|---|---|")
+        kinds = ["map"] + ([] if opts.no_reference else ["reference"])
+        rss: dict[str, list[float]] = {k: [] for k in kinds}
+        for kind in kinds:
+            for factor in (1, 2, 4):
+                side = base * factor
+                args = {"bbox": aoi_bbox(side), "catalog": str(catalog), "bundle": str(bundle),
+                        "out": str(root / f"map{side}.tif"), "chunk": base}  # fmt: skip
+                r = run_child(kind, args)
+                pts = r["pixels"] * STEPS / r["seconds"]
+                rss[kind].append(r["rss_mb"])
+                label = "map_aoi (streamed)" if kind == "map" else "reference (whole cube)"
+                print(f"| {label} | {factor * factor}x | {side}x{side} | {pts:,.0f} | {pts / eng:.0%} | "
+                      f"{r['rss_mb']:,.0f} MB |")  # fmt: skip
+                sys.stdout.flush()
+        for kind, values in rss.items():
+            print(f"\n{kind}: peak RSS at 16x / 1x = {values[-1] / values[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""`geocrop map`: parse the flags into a `MapConfig`, call `map_aoi` (or `plan_map` for --dry-run), report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from geocrop.cli.progress import ProgressMode, progress_option, reporting
+from geocrop.errors import InputError
+from geocrop.inference.plan import EARTH_SEARCH
+
+__all__ = ["map_command"]
+
+
+def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a date; give YYYY-MM-DD") from exc
+
+
+@click.command("map")
+@click.option("--aoi", type=str, help="Area to map: GeoJSON, GeoPackage, GeoParquet or Shapefile (any CRS).")
+@click.option("--bbox", type=str, help="Area to map as minx,miny,maxx,maxy in EPSG:4326 (instead of --aoi).")
+@click.option("--start", required=True, callback=_date, help="First date of the season, YYYY-MM-DD.")
+@click.option("--end", required=True, callback=_date, help="Last date of the season, YYYY-MM-DD.")
+@click.option(
+    "--stac",
+    default=EARTH_SEARCH,
+    show_default=True,
+    help="STAC API URL, a static catalog.json, or a folder.",
+)
+@click.option("--collection", default="sentinel-2-l2a", show_default=True, help="Sentinel-2 L2A collection.")
+@click.option("--planet", default=None, help="Optional PlanetScope source, used when the model needs it.")
+@click.option(
+    "--max-cloud", type=float, default=60.0, show_default=True, help="Skip scenes cloudier than this %."
+)
+@click.option(
+    "--model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Model bundle (.safetensors); default: the demo bundle from `geocrop demo`.",
+)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output crop-map COG (.tif).")
+@click.option("--html", type=click.Path(path_type=Path), default=None, help="Also write an offline web map.")
+@click.option("--probabilities", is_flag=True, help="Add one probability band per class.")
+@click.option("--chunk-size", type=int, default=256, show_default=True, help="Tile size in pixels.")
+@click.option(
+    "--scheduler", default=None, help="dask.distributed scheduler address (default: local threads)."
+)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option(
+    "--dry-run", is_flag=True, help="Print scenes, bytes, pixels x timestamps and compute; read nothing."
+)
+@click.option("--yes", is_flag=True, help="Run even when the AOI exceeds the size limits.")
+@progress_option()
+def map_command(
+    aoi: str | None,
+    bbox: str | None,
+    start: dt.date,
+    end: dt.date,
+    stac: str,
+    collection: str,
+    planet: str | None,
+    max_cloud: float,
+    model: Path | None,
+    out: Path,
+    html: Path | None,
+    probabilities: bool,
+    chunk_size: int,
+    scheduler: str | None,
+    device: str,
+    dry_run: bool,
+    yes: bool,
+    progress_mode: ProgressMode,
+) -> None:
+    """Map crop types over an area: search scenes, classify every pixel, write a COG (+ style, STAC item)."""
+    from geocrop.inference.mapping import MapConfig, map_aoi, plan_map
+
+    with reporting(progress_mode) as reporter:
+        if (aoi is None) == (bbox is None):
+            raise InputError("give exactly one of --aoi FILE or --bbox minx,miny,maxx,maxy")
+        config = MapConfig(
+            aoi=aoi if aoi is not None else bbox,
+            start=start,
+            end=end,
+            out=out,
+            model=model,
+            stac=stac,
+            collection=collection,
+            planet=planet,
+            max_cloud=max_cloud,
+            html=html,
+            probabilities=probabilities,
+            chunk_size=chunk_size,
+            scheduler=scheduler,
+            device=device,
+            yes=yes,
+        )
+        if dry_run:
+            plan = plan_map(config)
+            if progress_mode == "json":
+                reporter.event("plan", lines=plan.describe())
+                reporter.done({})
+            else:
+                click.echo("\n".join(["dry run: nothing is read or written", *plan.describe()]))
+            return
+        result = map_aoi(config, progress=reporter)
+        reporter.done(result.outputs)
+        if progress_mode != "json":
+            resumed = f", {result.tiles_resumed} resumed" if result.tiles_resumed else ""
+            click.echo(f"crop map: {result.cog} ({result.tiles} tiles{resumed}, {result.seconds:.1f} s)")
+            click.echo(f"style: {result.qml}")
+            click.echo(f"STAC item: {result.stac_item}")
+            if result.html is not None:
+                click.echo(f"web map: {result.html}")

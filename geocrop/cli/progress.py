@@ -1,0 +1,147 @@
+"""Progress reporting for long commands: a rich bar for people, JSON lines for programs, or nothing.
+
+``--progress json`` is a line protocol on stdout (the QGIS plugin reads it), one JSON object per line:
+
+* ``{"event": "progress", "fraction": 0.0..1.0, "message": str}`` as work advances;
+* ``{"event": "warning", "message": str}`` for a degraded but usable result (also on stderr);
+* ``{"event": "plan", "lines": [str, ...]}`` for ``--dry-run`` (what would be read and computed);
+* ``{"event": "done", "outputs": {"cog": path, ...}}`` once, at the end;
+* ``{"event": "error", "message": str}`` instead of ``done`` when a `GeocropError` stops the command; the
+  command then exits 2 with ``geocrop: error: <message>`` on stderr as always.
+
+Warnings raised by the library (``warnings.warn``) become one ``geocrop: warning: ...`` line on stderr in
+every mode, never a source-code excerpt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal, TextIO
+
+import click
+
+from geocrop.errors import GeocropError
+
+__all__ = ["PROGRESS_OPTION", "ProgressMode", "Reporter", "progress_option", "reporting"]
+
+ProgressMode = Literal["rich", "json", "none"]
+PROGRESS_OPTION = click.Choice(["rich", "json", "none"])
+
+
+def progress_option(default: ProgressMode = "rich") -> Any:
+    """The shared ``--progress rich|json|none`` click option."""
+    return click.option(
+        "--progress",
+        "progress_mode",
+        type=PROGRESS_OPTION,
+        default=default,
+        show_default=True,
+        help="rich: a progress bar; json: one JSON object per line on stdout (for programs); none: quiet.",
+    )
+
+
+class Reporter:
+    """Callable as ``reporter(fraction, message)``; ``done(outputs)`` and ``error(message)`` end the run."""
+
+    def __init__(self, mode: ProgressMode, *, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        self.mode = mode
+        self._out = out
+        self._err = err
+        self._bar: Any = None
+        self._task: Any = None
+
+    @property
+    def out(self) -> TextIO:
+        return self._out or sys.stdout
+
+    @property
+    def err(self) -> TextIO:
+        return self._err or sys.stderr
+
+    def _json(self, payload: Mapping[str, Any]) -> None:
+        self.out.write(json.dumps(payload) + "\n")
+        self.out.flush()
+
+    def __call__(self, fraction: float, message: str) -> None:
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        if self.mode == "json":
+            self._json({"event": "progress", "fraction": round(fraction, 4), "message": message})
+        elif self.mode == "rich":
+            if self._bar is None:
+                from rich.console import Console
+                from rich.progress import (
+                    BarColumn,
+                    Progress,
+                    TaskProgressColumn,
+                    TextColumn,
+                    TimeElapsedColumn,
+                )
+
+                self._bar = Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    TaskProgressColumn(),
+                    TimeElapsedColumn(),
+                    console=Console(file=self.err),
+                    transient=True,
+                )
+                self._bar.start()
+                self._task = self._bar.add_task(message, total=1.0)
+            self._bar.update(self._task, completed=fraction, description=message)
+
+    def event(self, name: str, **fields: Any) -> None:
+        """Another JSON event (e.g. ``plan`` for a dry run); only in JSON mode."""
+        if self.mode == "json":
+            self._json({"event": name, **fields})
+
+    def warning(self, message: str) -> None:
+        self._stop()
+        self.err.write(f"geocrop: warning: {message}\n")
+        self.err.flush()
+        if self.mode == "json":
+            self._json({"event": "warning", "message": message})
+
+    def done(self, outputs: Mapping[str, Any]) -> None:
+        self._stop()
+        if self.mode == "json":
+            self._json({"event": "done", "outputs": {k: str(v) for k, v in outputs.items()}})
+
+    def error(self, message: str) -> None:
+        self._stop()
+        if self.mode == "json":
+            self._json({"event": "error", "message": message})
+
+    def _stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+@contextlib.contextmanager
+def reporting(mode: ProgressMode) -> Iterator[Reporter]:
+    """A `Reporter` for the block; turns warnings into one-line messages and reports errors in JSON mode.
+
+    A `GeocropError` is re-raised after the JSON ``error`` event so the command group prints it and exits 2.
+    """
+    reporter = Reporter(mode)
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        reporter.warning(str(message))
+
+    with warnings.catch_warnings():
+        # Users see the library's own warnings (degraded results), not dependencies' deprecations.
+        warnings.simplefilter("default")
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ResourceWarning):
+            warnings.simplefilter("ignore", category)
+        warnings.showwarning = show
+        try:
+            yield reporter
+        except GeocropError as exc:
+            reporter.error(str(exc))
+            raise
+        finally:
+            reporter._stop()

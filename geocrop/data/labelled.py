@@ -1,0 +1,248 @@
+"""Labelled pixel time series for downstream training, from parcels + Sentinel-2 or from a samples table.
+
+Both inputs end as a `LabelledSeries`: per-pixel (or per-sample) reflectance series on one
+`TemporalGrid`, a class index per series, and a group id (the parcel) that splits are drawn over.
+
+- **Parcels** (GeoJSON, GeoPackage, GeoParquet, Shapefile; any CRS): the S2 source is searched over the
+  parcels' extent and date range, loaded as a masked cube (`geocrop.io.cube.load_s2`), and the parcels are
+  burnt into the cube's grid (`rasterio.features.rasterize`, pixel centres inside a polygon). Every pixel
+  inside a parcel becomes one series, tagged with the parcel's id (``id_column`` or the row number).
+- **Samples table** (Parquet/CSV, see `geocrop.data.samples`): each row (or sample id) is one series; the
+  group column, when given, is the parcel id; otherwise each sample is its own group.
+
+Observations are put on the grid by `geocrop.data.temporal.regrid` (bin to the nearest step, linear fill,
+ends held). Series with no clear observation at all are dropped. Mixed CRS is defined as labels whose
+coordinates cannot be put in one CRS: a vector file without a CRS, or a samples table whose ``crs``/``epsg``
+column names several; both are `InputError`. Every check runs before anything is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from geocrop.data.bands import S2_BANDS
+from geocrop.data.samples import read_samples
+from geocrop.data.temporal import DEFAULT_STEPS, TemporalGrid, regrid
+from geocrop.errors import InputError, NoDataError, SourceError
+
+log = logging.getLogger(__name__)
+
+_TABLE_SUFFIXES = {".csv", ".txt"}
+_VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".fgb", ".zip"}
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    """Where labelled data comes from (typed form of the CLI's --labels/--class-column/--s2 options).
+
+    path: parcels vector file or samples table. class_column: the crop-type column. group_column: the
+    parcel id column of a samples table; id_column: the parcel id column of a vector file (default: row
+    number). s2: S2 source for parcels (STAC API URL, catalog.json, GeoTIFF folder). start/end: season
+    (required for parcels; for a table default to its first/last date). steps: temporal grid length.
+    """
+
+    path: Path
+    class_column: str
+    group_column: str | None = None
+    id_column: str | None = None
+    s2: str | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+    steps: int = DEFAULT_STEPS
+
+
+@dataclass(frozen=True)
+class LabelledSeries:
+    """values (N, steps, 12) float32 reflectance on ``grid`` in `S2_BANDS` order; labels (N,) int64 class
+    indices into ``class_names``; groups (N,) parcel ids (str); missing_bands filled and flagged."""
+
+    values: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray
+    class_names: tuple[str, ...]
+    grid: TemporalGrid
+    missing_bands: tuple[str, ...] = ()
+    kind: str = "samples"
+    bands: tuple[str, ...] = S2_BANDS
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def is_samples_table(path: Path) -> bool:
+    """CSV, or Parquet without GeoParquet ``geo`` metadata, is a samples table; other files are parcels."""
+    suffix = path.suffix.lower()
+    if suffix in _TABLE_SUFFIXES:
+        return True
+    if suffix in (".parquet", ".pq", ".geoparquet"):
+        import pyarrow.parquet as pq
+
+        try:
+            meta = pq.read_schema(path).metadata or {}
+        except (OSError, ValueError) as exc:
+            raise SourceError(f"labels file {path} is not readable Parquet ({exc}); check the file") from exc
+        return b"geo" not in meta
+    return False
+
+
+def load_labelled(source: LabelSource, *, max_per_class: int | None = None, seed: int = 0) -> LabelledSeries:
+    """Read labelled series from ``source`` (parcels or samples table, detected from the file).
+
+    ``max_per_class`` caps the pixels kept per class (random, seeded) so large areas stay in memory; the
+    cap applies before splitting, so it should be well above the pixels per class a split needs.
+    """
+    path = Path(source.path)
+    if not path.exists():
+        raise SourceError(f"labels file {path} does not exist; check --labels")
+    if is_samples_table(path):
+        series = _from_table(source)
+    else:
+        series = _from_parcels(source, max_per_class=max_per_class, seed=seed)
+    return series
+
+
+def _class_index(names: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    classes, index = np.unique(names.astype(str), return_inverse=True)
+    return index.astype(np.int64), tuple(str(c) for c in classes)
+
+
+def _drop_empty(
+    values: np.ndarray, labels: np.ndarray, groups: np.ndarray, names: tuple[str, ...], path: Path
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drop all-NaN series; a class left with none is an error naming it."""
+    keep = np.isfinite(values).any(axis=(1, 2))
+    empty = [names[i] for i in range(len(names)) if not (keep & (labels == i)).any()]
+    if empty:
+        raise InputError(
+            f"labels {path}: class(es) {', '.join(map(repr, empty))} have no pixel with a clear observation "
+            "(parcels too small, outside the imagery or always clouded); drop them or add parcels"
+        )
+    if not keep.all():
+        log.info("dropped %d series without any clear observation", int((~keep).sum()))
+    return values[keep], labels[keep], groups[keep]
+
+
+def _from_table(source: LabelSource) -> LabelledSeries:
+    table = read_samples(source.path, label_column=source.class_column, group_column=source.group_column)
+    start = source.start or dt.date.fromisoformat(str(table.dates.min()))
+    end = source.end or dt.date.fromisoformat(str(table.dates.max()))
+    if end <= start:
+        end = start + dt.timedelta(days=1)
+    grid = TemporalGrid(start, end, source.steps)
+    values, _ = regrid(table.values, table.dates, grid, axis=1)
+    labels, names = _class_index(table.labels)
+    groups = table.groups if table.groups is not None else np.array([f"s{i}" for i in range(len(labels))])
+    values, labels, groups = _drop_empty(values, labels, groups.astype(str), names, source.path)
+    return LabelledSeries(values, labels, groups, names, grid, table.missing_bands, "samples")
+
+
+def read_parcels(path: Path, *, class_column: str, id_column: str | None = None) -> Any:
+    """Parcels as a GeoDataFrame with columns ``class`` and ``parcel`` (str); checks columns and CRS."""
+    import geopandas as gpd
+
+    try:
+        gdf = (
+            gpd.read_parquet(path)
+            if path.suffix.lower() in (".parquet", ".geoparquet")
+            else gpd.read_file(path)
+        )
+    except Exception as exc:  # fiona/pyogrio raise many types for unreadable files
+        raise SourceError(f"labels file {path} could not be read as vector data ({exc})") from exc
+    for what, col in (("class", class_column), ("id", id_column)):
+        if col is not None and col not in gdf.columns:
+            shown = ", ".join(str(c) for c in gdf.columns if c != "geometry")
+            raise InputError(f"labels {path} have no {what} column {col!r}; choose one of: {shown}")
+    if gdf.crs is None:
+        raise InputError(f"labels {path} declare no CRS, so they cannot be placed on the imagery; set one")
+    gdf = gdf[gdf[class_column].notna() & gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    if gdf.empty:
+        raise InputError(f"labels {path} have no parcel with a {class_column!r} value and a geometry")
+    ids = gdf[id_column].astype(str) if id_column else gdf.index.astype(str)
+    return gdf.assign(parcel=list(ids), **{"class": gdf[class_column].astype(str)})[
+        ["parcel", "class", "geometry"]
+    ]
+
+
+def _from_parcels(source: LabelSource, *, max_per_class: int | None, seed: int) -> LabelledSeries:
+    from rasterio.features import rasterize
+
+    from geocrop.io.aoi import read_aoi
+    from geocrop.io.cube import load_s2
+    from geocrop.io.stac import search
+
+    path = Path(source.path)
+    gdf = read_parcels(path, class_column=source.class_column, id_column=source.id_column)
+    if source.s2 is None:
+        raise InputError(f"labels {path} are parcels: give the Sentinel-2 source with --s2")
+    if source.start is None or source.end is None:
+        raise InputError(f"labels {path} are parcels: give the season with --start and --end")
+    grid = TemporalGrid(source.start, source.end, source.steps)
+    aoi = read_aoi(gdf.to_crs(4326).geometry.union_all())
+    try:
+        items = search(source.s2, collection="sentinel-2-l2a", bbox=aoi, start=source.start, end=source.end)
+    except NoDataError as exc:
+        raise NoDataError(
+            f"labels {path} lie outside the imagery of {source.s2} between {source.start} and {source.end} "
+            f"({exc}); check the labels' location and CRS or the date range"
+        ) from exc
+    # lazy: only the chunks under the sampled pixels are read, so a large parcel layer stays in memory
+    cube = load_s2(items, aoi=aoi, resolution=10.0, chunks={"x": 1024, "y": 1024})
+    geobox = cube.odc.geobox
+    parcels = gdf.to_crs(geobox.crs)
+    codes = {p: k + 1 for k, p in enumerate(parcels["parcel"])}
+    burnt = rasterize(
+        ((geom, codes[p]) for geom, p in zip(parcels.geometry, parcels["parcel"], strict=True)),
+        out_shape=tuple(geobox.shape),
+        transform=geobox.affine,
+        fill=0,
+        dtype="int32",
+    )
+    rows, cols = np.nonzero(burnt)
+    if rows.size == 0:
+        raise NoDataError(
+            f"labels {path} cover no pixel of the imagery in {source.s2}; the parcels lie outside it "
+            "(check their CRS and location) or are smaller than a 10 m pixel"
+        )
+    parcel_of = np.array(list(parcels["parcel"]))[burnt[rows, cols] - 1]
+    class_of = dict(zip(parcels["parcel"], parcels["class"], strict=True))
+    labels_str = np.array([class_of[p] for p in parcel_of])
+    labels, names = _class_index(labels_str)
+    all_classes = sorted(set(parcels["class"]))
+    absent = [c for c in all_classes if c not in names]
+    if absent:
+        raise InputError(
+            f"labels {path}: class(es) {', '.join(map(repr, absent))} cover no imagery pixel "
+            "(parcels smaller than a pixel or outside the imagery); drop them or add parcels"
+        )
+    keep = _cap(labels, max_per_class, seed)
+    rows, cols, labels, parcel_of = rows[keep], cols[keep], labels[keep], parcel_of[keep]
+    import xarray as xr
+
+    picked = cube.isel(y=xr.DataArray(rows, dims="pixel"), x=xr.DataArray(cols, dims="pixel"))
+    obs = np.asarray(picked.transpose("pixel", "time", "band").values, dtype=np.float32)  # (P, T_obs, 12)
+    values, _ = regrid(obs, cube["time"].values, grid, axis=1)
+    values, labels, groups = _drop_empty(values, labels, parcel_of.astype(str), names, path)
+    missing = tuple(cube.attrs.get("missing_bands", ()))
+    if missing:
+        warnings.warn(
+            f"S2 source lacks band(s) {', '.join(missing)}; filled and flagged", UserWarning, stacklevel=2
+        )
+    return LabelledSeries(values, labels, groups, names, grid, missing, "parcels")
+
+
+def _cap(labels: np.ndarray, max_per_class: int | None, seed: int) -> np.ndarray:
+    if max_per_class is None:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    keep = []
+    for cls in np.unique(labels):
+        idx = np.flatnonzero(labels == cls)
+        keep.append(idx if len(idx) <= max_per_class else rng.choice(idx, max_per_class, replace=False))
+    return np.sort(np.concatenate(keep))

@@ -1,0 +1,236 @@
+"""`map_aoi`: AOI -> STAC search -> lazy cube -> temporal grid -> engine per tile -> COG + style + STAC item.
+
+The pipeline (DESIGN.md's "map" flow), with `geocrop.inference.plan` doing every check that needs no
+pixels first. The cube is opened lazily with tiles of ``chunk_size`` pixels (all dates and bands per tile),
+each tile is regridded onto the bundle's temporal grid (`geocrop.data.temporal.regrid`, the same rule as
+training) and classified by the engine; finished tiles stream into the `CogWriter` and into the resume
+journal beside the output. The COG appears only when complete (the writer renames a temporary file); the
+journal is removed after that. Then the QGIS style, the STAC item of the output and, optionally, the web
+page are written beside it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from geocrop import __version__
+from geocrop.data.temporal import TemporalGrid, regrid
+from geocrop.errors import NoDataError
+from geocrop.inference.journal import TileJournal, journal_dir
+from geocrop.inference.plan import MapConfig, MapPlan, plan_map
+from geocrop.inference.tiles import PredictorRef, Tile, plan_tiles, run_tiles
+
+__all__ = ["MapConfig", "MapPlan", "MapResult", "map_aoi", "plan_map", "regrid_block"]
+
+log = logging.getLogger(__name__)
+Progress = Callable[[float, str], None]
+
+# Share of the progress bar before and after the tiles (search/plan, then overviews + sidecars).
+_TILES_START, _TILES_END = 0.05, 0.95
+#: GDAL block cache for a map run, in MB.
+_GDAL_CACHE_MB = 64
+
+
+@dataclass(frozen=True)
+class MapResult:
+    """Where the outputs went and what the run did."""
+
+    cog: Path
+    qml: Path
+    stac_item: Path
+    html: Path | None
+    tiles: int
+    tiles_resumed: int
+    valid_pixels: int
+    scene_ids: tuple[str, ...]
+    seconds: float
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        out = {"cog": str(self.cog), "qml": str(self.qml), "stac_item": str(self.stac_item)}
+        if self.html is not None:
+            out["html"] = str(self.html)
+        return out
+
+
+def regrid_block(
+    values: npt.NDArray[np.float32], *, times: npt.NDArray[np.datetime64], grid: TemporalGrid
+) -> npt.NDArray[np.float32]:
+    """(T_obs, B, h, w) observations -> (steps, B, h, w) on ``grid`` (picklable for Dask workers)."""
+    return regrid(values, times, grid, axis=0)[0]
+
+
+def _grid(plan: MapPlan) -> TemporalGrid:
+    cfg, spec = plan.config, plan.spec
+    grid = TemporalGrid(cfg.start, cfg.end, spec.steps)
+    if spec.grid_start is not None and spec.grid_end is not None:
+        trained = (spec.grid_end - spec.grid_start).days
+        asked = (cfg.end - cfg.start).days
+        if trained > 0 and abs(asked - trained) > 0.1 * trained:
+            warnings.warn(
+                f"the model was trained on a {trained}-day season ({spec.grid_start}..{spec.grid_end}) but "
+                f"the map spans {asked} days; its {spec.steps} steps are stretched to fit, so accuracy may "
+                "drop: map a season of similar length",
+                UserWarning,
+                stacklevel=3,
+            )
+    return grid
+
+
+def _fingerprint(plan: MapPlan, scene_ids: list[str], shape: tuple[int, int]) -> dict[str, Any]:
+    cfg = plan.config
+    stat = plan.model_path.stat()
+    aoi_hash = hashlib.sha256(plan.aoi.geometry.wkb).hexdigest()[:16]
+    return {
+        "geocrop": __version__,
+        "model": str(plan.model_path.resolve()),
+        "model_size": stat.st_size,
+        "model_mtime": stat.st_mtime_ns,
+        "aoi": aoi_hash,
+        "start": cfg.start.isoformat(),
+        "end": cfg.end.isoformat(),
+        "scenes": hashlib.sha256("\n".join(scene_ids).encode()).hexdigest()[:16],
+        "chunk_size": cfg.chunk_size,
+        "probabilities": cfg.probabilities,
+        "shape": list(shape),
+    }
+
+
+def _cap_gdal_cache() -> None:
+    """Keep GDAL's raster block cache small (unless the user set ``GDAL_CACHEMAX``): by default it may grow
+    to 5% of RAM as more COG blocks are read, so peak memory would grow with the AOI. Tiles are read once,
+    so a large cache buys nothing here."""
+    if "GDAL_CACHEMAX" not in os.environ:
+        from rasterio.env import set_gdal_config
+
+        set_gdal_config("GDAL_CACHEMAX", _GDAL_CACHE_MB)
+
+
+def map_aoi(
+    config: MapConfig,
+    *,
+    progress: Progress | None = None,
+    after_tile: Callable[[Tile], None] | None = None,
+) -> MapResult:
+    """Make the crop map of ``config``; see the module docstring. Resumes a previous interrupted run.
+
+    ``progress(fraction, message)`` is called as work advances; ``after_tile`` runs after each newly
+    computed tile is saved (a test hook for interruptions).
+    """
+    from geocrop.io.cog import CogWriter
+    from geocrop.io.cube import load_s2
+    from geocrop.io.stac_item import write_output_item
+    from geocrop.io.style import qml_path_for, write_qml
+
+    started = time.perf_counter()
+    _cap_gdal_cache()
+    report = progress or (lambda fraction, message: None)
+    plan = plan_map(config, progress=report, exact_flops=False)
+    spec = plan.spec
+    if config.planet is not None:
+        log.info("--planet %s is not used: model %s reads Sentinel-2 only", config.planet, spec.name)
+    report(0.03, f"opening {len(plan.items)} scenes")
+    cube = load_s2(
+        list(plan.items),
+        aoi=plan.aoi,
+        chunks={"x": config.chunk_size, "y": config.chunk_size},
+        bands=spec.bands,
+    )
+    geobox = cube.odc.geobox
+    height, width = int(geobox.height), int(geobox.width)
+    scene_ids = [str(s) for s in cube.attrs.get("scene_ids", [it.id for it in plan.items])]
+    ref = PredictorRef(str(plan.model_path.resolve()), config.device)
+    ref.get()  # load and check the weights here, before any pixel is read
+    prepare = functools.partial(regrid_block, times=np.asarray(cube.time.values), grid=_grid(plan))
+    tiles = plan_tiles(height, width, config.chunk_size)
+    journal = TileJournal(journal_dir(config.out), fingerprint=_fingerprint(plan, scene_ids, (height, width)))
+    metadata = {
+        "model": spec.name,
+        "model_file": plan.model_path.name,
+        "start_date": config.start.isoformat(),
+        "end_date": config.end.isoformat(),
+        "temporal_steps": spec.steps,
+        "bands": list(spec.bands),
+        "missing_bands": list(cube.attrs.get("missing_bands", [])),
+        "scene_ids": scene_ids,
+        "source": config.stac,
+        "software": f"geocrop {__version__}",
+    }
+    span = _TILES_END - _TILES_START
+    n_prob = len(spec.classes) if config.probabilities else 0
+    with CogWriter(
+        config.out, geobox=geobox, classes=spec.classes, n_prob_bands=n_prob, metadata=metadata
+    ) as cog:
+
+        def sink(tile: Tile, arrays: dict[str, Any]) -> None:
+            cog.write_block(tile.window, arrays["classes"], arrays["confidence"], arrays.get("probs"))
+
+        run = run_tiles(
+            cube.data,
+            tiles=tiles,
+            ref=ref,
+            sink=sink,
+            prepare=prepare,
+            journal=journal,
+            scheduler=config.scheduler,
+            probabilities=config.probabilities,
+            progress=lambda f, m: report(_TILES_START + span * f, m),
+            after_tile=after_tile,
+        )
+        if run.valid_pixels == 0:
+            journal.remove()
+            raise NoDataError(
+                f"every pixel of AOI {plan.aoi.name} is clouded or without data in all {len(scene_ids)} "
+                f"scenes from {config.start} to {config.end}; widen the dates or raise --max-cloud"
+            )
+        report(_TILES_END, "writing the COG (overviews)")
+    journal.remove()
+    qml = write_qml(qml_path_for(config.out), spec.classes)
+    html = None
+    extra: dict[str, Path] = {"style": qml}
+    if config.html is not None:
+        from geocrop.viz.webmap import write_webmap
+
+        report(0.97, "writing the web page")
+        aoi_geojson = {
+            "type": "Feature",
+            "properties": {"name": plan.aoi.name},
+            "geometry": plan.aoi.__geo_interface__,
+        }
+        html = write_webmap(config.html, cog=config.out, aoi_geojson=aoi_geojson, classes=spec.classes)
+        extra["webmap"] = html
+    item = write_output_item(
+        config.out.with_suffix(".json"),
+        cog=config.out,
+        classes=spec.classes,
+        bbox=plan.aoi.bbox,
+        geometry=plan.aoi.__geo_interface__,
+        datetime_range=(config.start, config.end),
+        model={"name": spec.name, "file": plan.model_path.name, "steps": spec.steps},
+        sources=scene_ids,
+        extra_assets=extra,
+    )
+    report(1.0, "done")
+    return MapResult(
+        cog=config.out,
+        qml=qml,
+        stac_item=item,
+        html=html,
+        tiles=len(tiles),
+        tiles_resumed=len(run.reused),
+        valid_pixels=run.valid_pixels,
+        scene_ids=tuple(scene_ids),
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,317 @@
+"""Everything `geocrop map` decides before reading a pixel: config, checks, scenes, size and cost.
+
+`plan_map` runs the cheap checks in the order a user benefits from (output writable, model readable and
+fit for Sentinel-2, AOI valid, AOI not far too large, scenes found) and returns a `MapPlan` that
+``--dry-run`` prints: scenes, dates, bytes, pixels x timestamps and estimated compute. It never reads
+imagery: sizes come from the assets' ``file:size``, local file sizes, or an estimate from the grid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pystac
+
+from geocrop.data.bands import S2_BANDS
+from geocrop.errors import BundleError, InputError, NoDataError
+from geocrop.inference.schema import BundleSpec, parse_bundle_metadata
+
+__all__ = ["DEMO_BUNDLE", "EARTH_SEARCH", "MapConfig", "MapPlan", "default_bundle", "plan_map"]
+
+#: The public Earth Search v1 STAC API (collection ``sentinel-2-l2a``).
+EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
+#: Where `geocrop demo` leaves the demo bundle (trained on the simulated sample area).
+DEMO_BUNDLE = Path("sample_aoi") / "models" / "demo.safetensors"
+#: Assumed sustained forward throughput for the size check (FLOP/s): conservative, so estimates err long.
+_ASSUMED_FLOPS = {"cpu": 1.0e10, "cuda": 2.0e13}
+_MB = 1024 * 1024
+
+Progress = Callable[[float, str], None]
+
+
+def default_bundle() -> Path:
+    """The demo bundle (``$GEOCROP_DEMO_BUNDLE`` overrides); `BundleError` naming the command if absent."""
+    path = Path(os.environ.get("GEOCROP_DEMO_BUNDLE", DEMO_BUNDLE))
+    if not path.is_file():
+        raise BundleError(
+            f"no --model given and the demo bundle {path} does not exist; create it with `geocrop demo` "
+            "(or `make demo`), or pass --model BUNDLE"
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    """One `geocrop map` run. ``aoi`` is anything `geocrop.io.aoi.read_aoi` accepts (path, bbox, geometry).
+
+    Limits: without ``yes`` a run whose AOI exceeds ``max_pixels``, whose estimated compute exceeds
+    ``max_hours`` on the chosen device, or whose estimated read exceeds ``max_read_gb`` is refused.
+    """
+
+    aoi: Any
+    start: dt.date
+    end: dt.date
+    out: Path
+    model: Path | None = None
+    stac: str = EARTH_SEARCH
+    collection: str = "sentinel-2-l2a"
+    planet: str | None = None
+    max_cloud: float | None = 60.0
+    html: Path | None = None
+    probabilities: bool = False
+    chunk_size: int = 256
+    scheduler: str | None = None
+    device: str = "auto"
+    yes: bool = False
+    max_pixels: float = 1e8
+    max_hours: float = 12.0
+    max_read_gb: float = 200.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", Path(self.out))
+        if self.html is not None:
+            object.__setattr__(self, "html", Path(self.html))
+        if self.end < self.start:
+            raise InputError(f"--end {self.end} is before --start {self.start}; give start <= end")
+        if not 16 <= self.chunk_size <= 4096:
+            raise InputError(f"--chunk-size {self.chunk_size} is outside 16..4096; 256 or 512 work well")
+
+
+@dataclass(frozen=True)
+class MapPlan:
+    """What a run would read and compute (printed by ``--dry-run``)."""
+
+    config: MapConfig
+    model_path: Path
+    spec: BundleSpec
+    aoi: Any
+    items: tuple[pystac.Item, ...]
+    width: int
+    height: int
+    epsg: int
+    flops_per_pixel: float
+    device: str
+    asset_bytes: int
+    asset_bytes_known: bool
+    read_bytes: int
+    scene_dates: tuple[dt.date, ...] = field(default=())
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def total_flops(self) -> float:
+        return self.flops_per_pixel * self.pixels
+
+    @property
+    def est_seconds(self) -> float:
+        return self.total_flops / _throughput(self.device)
+
+    def describe(self) -> list[str]:
+        """Human-readable lines for ``--dry-run``."""
+        cfg, n = self.config, len(self.items)
+        lines = [f"model: {self.model_path} ({self.spec.name}; {len(self.spec.classes)} classes)"]
+        lines.append(f"scenes: {n} {cfg.collection} items from {cfg.stac}")
+        for item, day in zip(self.items, self.scene_dates, strict=True):
+            cloud = item.properties.get("eo:cloud_cover")
+            cloud_text = f"  cloud {float(cloud):.0f}%" if cloud is not None else ""
+            lines.append(f"  {day.isoformat()}  {item.id}{cloud_text}")
+        first, last = (self.scene_dates[0], self.scene_dates[-1]) if n else (cfg.start, cfg.end)
+        lines.append(
+            f"dates: {first} .. {last} ({n} acquisitions) -> temporal grid {cfg.start} .. {cfg.end}, "
+            f"{self.spec.steps} steps"
+        )
+        tiles = -(-self.width // cfg.chunk_size) * -(-self.height // cfg.chunk_size)
+        lines.append(
+            f"grid: {self.width} x {self.height} pixels at 10 m (EPSG:{self.epsg}), {tiles} tiles of "
+            f"{cfg.chunk_size} px"
+        )
+        lines.append(
+            f"pixels x timestamps: {self.pixels:,} x {self.spec.steps} = {self.pixels * self.spec.steps:,}"
+        )
+        how = "file sizes" if self.asset_bytes_known else "estimated"
+        lines.append(
+            f"bytes: {self.asset_bytes / _MB:,.1f} MB in the scenes' asset files ({how}); about "
+            f"{self.read_bytes / _MB:,.1f} MB read for the AOI window"
+        )
+        lines.append(
+            f"compute: {self.flops_per_pixel / 1e6:,.2f} MFLOP per pixel series x {self.pixels:,} pixels = "
+            f"{self.total_flops:.3g} FLOP (upper bound: clouded pixels are skipped); about "
+            f"{_duration(self.est_seconds)} on {self.device}"
+        )
+        return lines
+
+
+def _throughput(device: str) -> float:
+    cores = os.cpu_count() or 1
+    return _ASSUMED_FLOPS["cuda"] if device == "cuda" else _ASSUMED_FLOPS["cpu"] * cores
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _asset_size(asset: pystac.Asset) -> int | None:
+    size = asset.extra_fields.get("file:size")
+    if isinstance(size, int | float) and size > 0:
+        return int(size)
+    href = asset.get_absolute_href() or asset.href
+    parsed = urlparse(href)
+    if parsed.scheme in ("", "file"):
+        try:
+            return Path(parsed.path if parsed.scheme else href).stat().st_size
+        except OSError:
+            return None
+    return None
+
+
+def _bytes(items: tuple[pystac.Item, ...], bands: tuple[str, ...], pixels: int) -> tuple[int, bool, int]:
+    """(bytes of the asset files used, whether all sizes were known, estimated bytes read in the window)."""
+    from geocrop.io.bandmap import s2_band_assets, scl_asset_key
+
+    total, known, n_assets = 0, True, 0
+    for item in items:
+        keys = [a.asset for a in s2_band_assets(item, bands).values()]
+        scl = scl_asset_key(item)
+        keys += [scl] if scl else []
+        for key in keys:
+            n_assets += 1
+            size = _asset_size(item.assets[key])
+            if size is None:
+                known = False
+                size = 2 * 10980 * 10980  # an uncompressed uint16 10 m S2 tile, a generous upper bound
+            total += size
+    # uint16 per band and pixel, SCL as one more band, per scene (20/60 m bands are read upsampled).
+    window = pixels * 2 * (len(bands) + 1) * len(items)
+    return total, known, window
+
+
+def _check_bands(spec: BundleSpec, source: Path) -> None:
+    unknown = [b for b in spec.bands if b not in S2_BANDS]
+    if unknown:
+        raise BundleError(
+            f"model bundle {source} expects input bands {list(spec.bands)}, which are not Sentinel-2 L2A "
+            f"bands ({unknown} unknown); `geocrop map` feeds {list(S2_BANDS)}: use a bundle trained on those"
+        )
+
+
+def _check_size(cfg: MapConfig, *, pixels: int, seconds: float, read_bytes: int | None, device: str) -> None:
+    if cfg.yes:
+        return
+    problems = []
+    if pixels > cfg.max_pixels:
+        problems.append(f"{pixels:,} pixels (limit {cfg.max_pixels:,.0f})")
+    if seconds > cfg.max_hours * 3600:
+        problems.append(f"about {_duration(seconds)} of compute on {device} (limit {cfg.max_hours:g} h)")
+    if read_bytes is not None and read_bytes > cfg.max_read_gb * 1024**3:
+        problems.append(f"about {read_bytes / 1024**3:,.0f} GB to read (limit {cfg.max_read_gb:g} GB)")
+    if problems:
+        raise InputError(
+            f"AOI is too large for this machine: {'; '.join(problems)}; pass --yes to run anyway, or map a "
+            "smaller area (--dry-run shows the estimate)"
+        )
+
+
+def plan_map(config: MapConfig, *, progress: Progress | None = None, exact_flops: bool = True) -> MapPlan:
+    """Check the inputs and work out what `map_aoi` would read and compute; reads no pixels.
+
+    ``exact_flops=False`` estimates FLOPs from the parameter count (fast) instead of counting them.
+    """
+    import torch
+
+    from geocrop.inference.engine import resolve_device
+    from geocrop.inference.flops import count_flops_per_pixel, estimate_flops_per_pixel
+    from geocrop.io.aoi import read_aoi
+    from geocrop.io.bundle import read_bundle_metadata
+    from geocrop.io.cog import check_writable
+    from geocrop.io.cube import s2_geobox
+    from geocrop.io.stac import search
+    from geocrop.models.registry import build_backbone, build_head
+
+    report = progress or (lambda fraction, message: None)
+    check_writable(config.out)
+    if config.html is not None:
+        check_writable(config.html)
+    model_path = Path(config.model) if config.model is not None else default_bundle()
+    spec = parse_bundle_metadata(read_bundle_metadata(model_path), source=str(model_path))
+    _check_bands(spec, model_path)
+    device = resolve_device(config.device).type
+    report(0.0, "reading the AOI")
+    aoi = read_aoi(config.aoi)
+    geobox = s2_geobox(aoi)
+    width, height = int(geobox.width), int(geobox.height)
+    # Random-init modules of the bundle's architecture: FLOPs depend on layer sizes, not weights.
+    with torch.device("cpu"):
+        backbone = build_backbone(spec.backbone) if spec.backbone is not None else None
+        head = build_head(spec.head)
+    if exact_flops:
+        flops = count_flops_per_pixel(backbone, head, steps=spec.steps, n_bands=len(spec.bands))
+    else:
+        flops = estimate_flops_per_pixel(backbone, head, steps=spec.steps)
+    seconds = flops * width * height / _throughput(device)
+    _check_size(config, pixels=width * height, seconds=seconds, read_bytes=None, device=device)
+    report(0.01, f"searching {config.collection} in {config.stac}")
+    items = _search_scenes(config, aoi, search)
+    asset_bytes, known, read_bytes = _bytes(items, spec.bands, width * height)
+    _check_size(config, pixels=width * height, seconds=seconds, read_bytes=read_bytes, device=device)
+    dates = tuple(
+        (it.datetime or it.common_metadata.start_datetime or dt.datetime.min).date() for it in items
+    )
+    return MapPlan(
+        config=config,
+        model_path=model_path,
+        spec=spec,
+        aoi=aoi,
+        items=items,
+        width=width,
+        height=height,
+        epsg=int(geobox.crs.epsg or 0) if geobox.crs is not None else 0,
+        flops_per_pixel=flops,
+        device=device,
+        asset_bytes=asset_bytes,
+        asset_bytes_known=known,
+        read_bytes=read_bytes,
+        scene_dates=dates,
+    )
+
+
+def _search_scenes(config: MapConfig, aoi: Any, search: Any) -> tuple[pystac.Item, ...]:
+    try:
+        return tuple(
+            search(
+                config.stac,
+                collection=config.collection,
+                bbox=aoi,
+                start=config.start,
+                end=config.end,
+                max_cloud=config.max_cloud,
+            )
+        )
+    except NoDataError:
+        pass
+    # Nothing in range: say whether the AOI lies in any scene at all, the more useful fix.
+    try:
+        search(
+            config.stac, collection=config.collection, bbox=aoi, start="1970-01-01", end="2100-01-01", limit=1
+        )
+    except NoDataError:
+        raise NoDataError(
+            f"AOI {aoi.name} lies in no {config.collection} scene of {config.stac}; check the AOI's location "
+            "(lon/lat order, CRS) or the source and collection"
+        ) from None
+    cloud = f" with cloud cover <= {config.max_cloud:g}%" if config.max_cloud is not None else ""
+    raise NoDataError(
+        f"no {config.collection} scenes over AOI {aoi.name} from {config.start} to {config.end}{cloud} in "
+        f"{config.stac}; widen the dates or raise --max-cloud"
+    )

@@ -1,0 +1,261 @@
+"""Run the engine over a cube tile by tile through Dask, streaming each finished tile to a sink.
+
+A tile is a spatial window with all timestamps and bands (time and band are never split: the head needs the
+whole series). Each tile is one Dask task ``predict_tile(cube[:, :, window])`` whose input is the slice of
+the lazy cube, so reading a tile, regridding it and classifying it form one branch of the graph and the cube
+is never held whole. Finished tiles go, as they finish, to the journal (for resume) and to the sink (the
+COG writer).
+
+Schedulers: ``None``/``"threads"`` is Dask's threaded scheduler (the sink runs in the worker threads; the
+predictor's lock keeps one block on the device at a time while other threads read); ``"sync"`` runs
+everything in the calling thread (debugging); anything else is a ``dask.distributed`` scheduler address:
+tasks run on the workers, each worker process builds the predictor once (`PredictorRef.get` caches it per
+process), and results come back to this process in completion order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask
+import numpy as np
+import numpy.typing as npt
+from rasterio.errors import RasterioError
+from rasterio.windows import Window
+
+from geocrop.errors import GeocropError, SourceError
+from geocrop.inference.engine import Predictor
+from geocrop.inference.journal import TileJournal
+
+__all__ = [
+    "PredictorRef",
+    "Tile",
+    "TileRun",
+    "plan_tiles",
+    "predict_tile",
+    "register_predictor",
+    "run_tiles",
+]
+
+Arrays = dict[str, npt.NDArray[Any]]
+#: Tiles handed to Dask at once per worker thread (bounds the graph and the tiles held in memory).
+_GROUP_PER_WORKER = 4
+Prepare = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
+Sink = Callable[["Tile", Arrays], None]
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One spatial window of the map: grid position ``(row, col)`` and pixel offsets/size."""
+
+    row: int
+    col: int
+    y0: int
+    x0: int
+    height: int
+    width: int
+
+    @property
+    def key(self) -> str:
+        return f"r{self.row:04d}_c{self.col:04d}"
+
+    @property
+    def window(self) -> Window:
+        return Window(self.x0, self.y0, self.width, self.height)
+
+
+def plan_tiles(height: int, width: int, size: int) -> list[Tile]:
+    """Row-major tiles of ``size`` x ``size`` pixels (smaller at the right and bottom edges)."""
+    if size < 1:
+        raise ValueError(f"tile size {size} must be positive")
+    return [
+        Tile(r, c, y0, x0, min(size, height - y0), min(size, width - x0))
+        for (r, y0), (c, x0) in itertools.product(
+            enumerate(range(0, height, size)), enumerate(range(0, width, size))
+        )
+    ]
+
+
+# -- one predictor per process -----------------------------------------------------------------------
+_CACHE: dict[PredictorRef, Predictor] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class PredictorRef:
+    """A picklable handle to a predictor: the bundle path and device, resolved once per process."""
+
+    bundle: str
+    device: str = "auto"
+    num_threads: int | None = None
+
+    def get(self) -> Predictor:
+        with _CACHE_LOCK:
+            predictor = _CACHE.get(self)
+            if predictor is None:
+                if self.bundle.startswith("memory:"):
+                    raise RuntimeError(f"in-memory predictor {self.bundle} is not registered in this process")
+                predictor = Predictor(self.bundle, device=self.device, num_threads=self.num_threads)
+                _CACHE[self] = predictor
+            return predictor
+
+
+def register_predictor(predictor: Predictor) -> PredictorRef:
+    """A ref to an in-memory predictor (tests, benchmarks): valid in this process only (not distributed)."""
+    ref = PredictorRef(f"memory:{id(predictor)}", str(predictor.device))
+    with _CACHE_LOCK:
+        _CACHE[ref] = predictor
+    return ref
+
+
+def predict_tile(
+    values: npt.NDArray[np.float32], *, prepare: Prepare | None, ref: PredictorRef, probabilities: bool
+) -> Arrays:
+    """One tile: ``prepare`` (e.g. regrid onto the bundle's grid) then classify; uint8 arrays out."""
+    block = prepare(values) if prepare is not None else values
+    pred = ref.get().predict_block(block)
+    out: Arrays = {"classes": pred.classes, "confidence": pred.confidence}
+    if probabilities:
+        probs = np.full(pred.probs.shape, 255, dtype=np.uint8)
+        finite = np.isfinite(pred.probs)
+        probs[finite] = np.clip(np.rint(pred.probs[finite] * 100.0), 0, 100).astype(np.uint8)
+        out["probs"] = probs
+    return out
+
+
+@dataclass
+class TileRun:
+    """What `run_tiles` did: tiles computed now, tiles reused from the journal, valid pixels in the map."""
+
+    computed: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    valid_pixels: int = 0
+
+
+def _read_error(exc: Exception) -> SourceError:
+    return SourceError(
+        f"reading the imagery failed: {exc}; the file may be corrupt or truncated, download it again "
+        "or drop that scene"
+    )
+
+
+def run_tiles(
+    cube: Any,
+    *,
+    tiles: Sequence[Tile],
+    ref: PredictorRef,
+    sink: Sink,
+    prepare: Prepare | None = None,
+    journal: TileJournal | None = None,
+    scheduler: str | None = None,
+    probabilities: bool = False,
+    progress: Progress | None = None,
+    after_tile: Callable[[Tile], None] | None = None,
+) -> TileRun:
+    """Classify every tile of ``cube`` (a dask or numpy array (T, B, H, W)) and hand results to ``sink``.
+
+    Tiles already in ``journal`` are read back and sunk without touching the cube. ``after_tile`` runs after
+    a computed tile is journaled and sunk (a test hook: raise there to simulate an interruption).
+    """
+    run = TileRun()
+    lock = threading.Lock()
+    done_before = journal.finished() if journal is not None else set()
+    total = len(tiles)
+
+    def finish(tile: Tile, arrays: Arrays, *, computed: bool) -> None:
+        if computed and journal is not None:
+            journal.save(tile.key, arrays)
+        sink(tile, arrays)
+        with lock:
+            (run.computed if computed else run.reused).append(tile.key)
+            run.valid_pixels += int(np.count_nonzero(arrays["classes"] != 255))
+            n = len(run.computed) + len(run.reused)
+        if progress is not None:
+            progress(n / total, f"tile {n}/{total}")
+        if computed and after_tile is not None:
+            after_tile(tile)
+
+    todo = []
+    for tile in tiles:
+        if journal is not None and tile.key in done_before:
+            finish(tile, journal.load(tile.key), computed=False)
+        else:
+            todo.append(tile)
+    if not todo:
+        return run
+
+    def task(tile: Tile) -> Any:
+        values = cube[:, :, tile.y0 : tile.y0 + tile.height, tile.x0 : tile.x0 + tile.width]
+        return dask.delayed(predict_tile, pure=True)(
+            values, prepare=prepare, ref=ref, probabilities=probabilities, dask_key_name=f"tile-{tile.key}"
+        )
+
+    try:
+        if scheduler in (None, "threads", "sync"):
+            # A few threads suffice: the device runs one tile at a time (predictor lock) while the others
+            # read. Tiles go to Dask in groups so the graph, and what it holds, stays the same size
+            # whatever the AOI (memory flat as the area grows).
+            workers = 1 if scheduler == "sync" else min(4, os.cpu_count() or 1)
+            group = _GROUP_PER_WORKER * workers
+            for i in range(0, len(todo), group):
+                sinks = [
+                    dask.delayed(lambda arrays, t=tile: finish(t, arrays, computed=True), pure=False)(
+                        task(tile)
+                    )
+                    for tile in todo[i : i + group]
+                ]
+                if scheduler == "sync":
+                    dask.compute(*sinks, scheduler="sync")
+                else:
+                    dask.compute(*sinks, scheduler="threads", num_workers=workers)
+        else:
+            _run_distributed(scheduler, todo, task, finish)
+    except GeocropError:
+        raise
+    except RasterioError as exc:
+        raise _read_error(exc) from exc
+    return run
+
+
+def _run_distributed(
+    address: str, todo: Sequence[Tile], task: Callable[[Tile], Any], finish: Callable[..., None]
+) -> None:
+    from distributed import Client, as_completed
+
+    try:
+        client = Client(address, timeout="10s", set_as_default=False)
+    except OSError as exc:
+        raise SourceError(
+            f"cannot reach the Dask scheduler at {address} ({exc}); start it (dask scheduler) or drop "
+            "--scheduler to use local threads"
+        ) from exc
+    try:
+        # A sliding window of tiles in flight (a few per worker thread), topped up as tiles finish.
+        window = _GROUP_PER_WORKER * max(1, sum(client.nthreads().values()))
+        pending = iter(todo)
+        by_key: dict[Any, Tile] = {}
+
+        def submit() -> Any:
+            tile = next(pending, None)
+            if tile is None:
+                return None
+            future = client.compute(task(tile))
+            by_key[future.key] = tile
+            return future
+
+        first = [f for f in (submit() for _ in range(window)) if f is not None]
+        completed = as_completed(first, loop=client.loop)
+        for future in completed:
+            finish(by_key.pop(future.key), future.result(), computed=True)
+            future.release()
+            following = submit()
+            if following is not None:
+                completed.add(following)
+    finally:
+        client.close()

@@ -1,0 +1,81 @@
+"""The classes of a crop map: pixel value, name and colour, shared by the COG, QML, STAC item and web map.
+
+Pixel value 255 is reserved for "no class" (masked, outside the AOI, no clear observation), so class values
+live in 0..254. Colours are ``"#rrggbb"`` strings, the form QGIS, folium and STAC ``color_hint`` derive from.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from geocrop.errors import InputError
+
+#: Pixel value of masked / outside-AOI / no-observation pixels in the class band (and every uint8 band).
+NODATA = 255
+
+_HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    """One map class: ``value`` (0..254) in the class band, a display ``name``, a ``"#rrggbb"`` colour."""
+
+    value: int
+    name: str
+    color: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.value, int) or isinstance(self.value, bool) or not 0 <= self.value < NODATA:
+            raise InputError(
+                f"class {self.name!r}: value {self.value!r} is not an integer in 0..254; "
+                "255 is reserved for nodata, renumber the class"
+            )
+        if not self.name or not self.name.strip():
+            raise InputError(f"class value {self.value}: the name is empty; give every class a name")
+        if not isinstance(self.color, str) or not _HEX_COLOUR.match(self.color):
+            raise InputError(
+                f"class {self.name!r}: colour {self.color!r} is not of the form '#rrggbb'; "
+                "write it as six hex digits after '#'"
+            )
+
+    @property
+    def rgb(self) -> tuple[int, int, int]:
+        """The colour as an ``(r, g, b)`` tuple of 0..255 integers."""
+        return (int(self.color[1:3], 16), int(self.color[3:5], 16), int(self.color[5:7], 16))
+
+    @property
+    def hex6(self) -> str:
+        """The colour as six lower-case hex digits without ``#`` (STAC ``color_hint`` form)."""
+        return self.color[1:].lower()
+
+
+def check_classes(classes: Iterable[ClassInfo]) -> tuple[ClassInfo, ...]:
+    """Return ``classes`` as a tuple after checking there is at least one and values and names are unique."""
+    out = tuple(classes)
+    if not out:
+        raise InputError("the class list is empty; a crop map needs at least one class")
+    for item in out:
+        if not isinstance(item, ClassInfo):
+            raise InputError(
+                f"class entry {item!r} is not a ClassInfo; build it as ClassInfo(value, name, color)"
+            )
+    values = [c.value for c in out]
+    dup_values = sorted({v for v in values if values.count(v) > 1})
+    if dup_values:
+        raise InputError(f"class values {dup_values} appear more than once; give each class its own value")
+    names = [c.name for c in out]
+    dup_names = sorted({n for n in names if names.count(n) > 1})
+    if dup_names:
+        raise InputError(f"class names {dup_names} appear more than once; give each class its own name")
+    return out
+
+
+def classes_from_names(names: Sequence[str], colors: Sequence[str]) -> tuple[ClassInfo, ...]:
+    """Classes numbered 0..N-1 in the order given (the order of a model's output logits)."""
+    if len(names) != len(colors):
+        raise InputError(
+            f"{len(names)} class names but {len(colors)} colours; give one '#rrggbb' colour per class"
+        )
+    return check_classes(ClassInfo(i, n, c) for i, (n, c) in enumerate(zip(names, colors, strict=True)))

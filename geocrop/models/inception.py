@@ -1,0 +1,121 @@
+"""InceptionTime head (Fawaz et al., 2019) over a time series of per-timestamp features.
+
+One of the paper's three base models (section 3.2). Each Inception module squeezes its input through a
+1x1 bottleneck conv, runs three parallel convolutions with kernel sizes k, k/2 and k/4 (made odd so the
+"same" padding is symmetric) and a max-pool + 1x1 conv branch, concatenates the four branches, then applies
+batch norm and ReLU. A residual shortcut is added after every third module, as in the original. Global
+average pooling over time and a linear layer give the logits.
+
+Section 5.1's space: layers (modules) in {2, 4, 8}, hidden in {128, 256, 512, 1024}, kernel in
+{40, 80, 120, 136}. Here ``hidden`` is a module's output channel count, split evenly over its four
+branches (``hidden // 4`` filters each, as Fawaz et al.'s 32 filters x 4 = 128). Kernels longer than the
+series are fine: "same" padding keeps the length, so T = 144 with k = 136 works.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from geocrop.models.registry import register_head
+
+
+def _odd(k: int) -> int:
+    return max(1, k if k % 2 else k - 1)
+
+
+class InceptionModule(nn.Module):
+    """(batch, in_channels, T) -> (batch, 4 * filters, T)."""
+
+    def __init__(self, in_channels: int, filters: int, *, kernel_size: int, bottleneck: int = 32) -> None:
+        super().__init__()
+        self.bottleneck: nn.Module = (
+            nn.Conv1d(in_channels, bottleneck, 1, bias=False) if in_channels > 1 else nn.Identity()
+        )
+        width = bottleneck if in_channels > 1 else in_channels
+        kernels = [_odd(kernel_size // (2**i)) for i in range(3)]
+        self.convs = nn.ModuleList(nn.Conv1d(width, filters, k, padding=k // 2, bias=False) for k in kernels)
+        self.pool_branch = nn.Sequential(
+            nn.MaxPool1d(3, stride=1, padding=1), nn.Conv1d(in_channels, filters, 1, bias=False)
+        )
+        self.bn = nn.BatchNorm1d(4 * filters)
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.bottleneck(x)
+        branches = [conv(z) for conv in self.convs] + [self.pool_branch(x)]
+        return self.act(self.bn(torch.cat(branches, dim=1)))
+
+
+class _Shortcut(nn.Module):
+    """Residual path: 1x1 conv + BN when channel counts differ, BN alone otherwise."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.proj: nn.Module = (
+            nn.Conv1d(in_channels, out_channels, 1, bias=False)
+            if in_channels != out_channels
+            else nn.Identity()
+        )
+        self.bn = nn.BatchNorm1d(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.proj(x))
+
+
+@register_head("inception")
+class InceptionTimeHead(nn.Module):
+    """(batch, T, in_features) -> (batch, n_classes) logits.
+
+    Args:
+        in_features: features per timestamp (256 backbone features or 12 raw bands).
+        n_classes: number of crop classes.
+        layers: number of Inception modules (the paper's "number of layers").
+        hidden: output channels of each module (must be divisible by 4).
+        kernel_size: longest kernel k; the module also uses k/2 and k/4.
+        bottleneck: channels of the 1x1 bottleneck.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        n_classes: int,
+        *,
+        layers: int = 6,
+        hidden: int = 128,
+        kernel_size: int = 40,
+        bottleneck: int = 32,
+    ) -> None:
+        super().__init__()
+        if hidden % 4 or hidden < 4:
+            raise ValueError(f"InceptionTimeHead needs hidden divisible by 4, got {hidden}")
+        if layers < 1 or kernel_size < 1 or n_classes < 2:
+            raise ValueError(
+                f"InceptionTimeHead needs layers >= 1, kernel_size >= 1, n_classes >= 2; "
+                f"got {layers}, {kernel_size}, {n_classes}"
+            )
+        self.modules_ = nn.ModuleList()
+        self.shortcuts = nn.ModuleList()
+        channels = in_features
+        residual_channels = in_features
+        for i in range(layers):
+            self.modules_.append(
+                InceptionModule(channels, hidden // 4, kernel_size=kernel_size, bottleneck=bottleneck)
+            )
+            channels = hidden
+            if i % 3 == 2:
+                self.shortcuts.append(_Shortcut(residual_channels, hidden))
+                residual_channels = hidden
+        self.act = nn.ReLU()
+        self.classifier = nn.Linear(hidden, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (batch, T, in_features) -> logits (batch, n_classes)."""
+        h = x.transpose(1, 2)  # (batch, in_features, T): Conv1d wants channels first
+        residual = h
+        for i, module in enumerate(self.modules_):
+            h = module(h)
+            if i % 3 == 2:
+                h = self.act(h + self.shortcuts[i // 3](residual))
+                residual = h
+        return self.classifier(h.mean(dim=2))

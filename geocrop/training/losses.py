@@ -1,0 +1,241 @@
+"""Contrastive losses: the paper's bi-modal loss (Eq. 1) and the standard symmetric NT-Xent (SimCLR).
+
+Which loss the CLI uses
+-----------------------
+``geocrop pretrain --mode bimodal`` (the default) trains with `BimodalNTXentLoss`, Eq. 1 of Patnala et al.
+(2024) exactly as printed: the paper's method and the one its results (bi-modal beats uni-modal and
+supervised) are reported for, so a user who asks for "the paper's pretraining" gets it.
+``geocrop pretrain --mode unimodal`` (the paper's SCARF baseline: one S2 encoder, two SCARF-corrupted views
+of the same pixels) trains with `NTXentLoss`, the symmetric SimCLR loss, because with one shared encoder
+the two views are interchangeable, there is no privileged anchor modality, and that is the loss SCARF and
+the paper's uni-modal baseline use. Both use cosine similarity and temperature 0.07 (the paper's value).
+
+Distributed use
+---------------
+Both losses take optional ``negatives_*`` tensors: the all-gathered embeddings of every rank
+(`geocrop.training.distributed.gather_with_offset`) and ``offset``, the row where this rank's batch starts
+in them. With those, the loss a rank computes is the mean over its own anchors of exactly the terms the
+single-process loss over the concatenated batch has for those anchors; see `geocrop.training.distributed`
+for why the DDP-averaged gradients then equal the single-process gradients.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from geocrop.errors import InputError
+
+__all__ = ["BimodalNTXentLoss", "NTXentLoss", "bimodal_ntxent", "ntxent"]
+
+#: Names written to bundle metadata (``"loss"``) for each loss.
+BIMODAL_LOSS_NAME = "bimodal_ntxent_eq1"
+NTXENT_LOSS_NAME = "ntxent_symmetric"
+
+
+def _check_temperature(temperature: float) -> float:
+    if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature <= 0:
+        raise InputError(
+            f"temperature={temperature!r} is invalid; pass a positive number such as 0.07 (the paper's value)"
+        )
+    return float(temperature)
+
+
+def _keys(
+    local: torch.Tensor, negatives: torch.Tensor | None, offset: int, *, name: str
+) -> tuple[torch.Tensor, int]:
+    """The key set to contrast against (the gathered batch, or the local batch itself) and the offset."""
+    if local.ndim != 2:
+        raise InputError(f"{name} has shape {tuple(local.shape)}; pass embeddings of shape (N, D)")
+    if negatives is None:
+        if offset != 0:
+            raise InputError(f"offset={offset} given without negatives for {name}; pass both or neither")
+        return local, 0
+    if negatives.ndim != 2 or negatives.shape[1] != local.shape[1]:
+        raise InputError(
+            f"negatives for {name} have shape {tuple(negatives.shape)} but the local batch is "
+            f"{tuple(local.shape)}; pass the all-gathered (M, {local.shape[1]}) embeddings"
+        )
+    if offset < 0 or offset + local.shape[0] > negatives.shape[0]:
+        raise InputError(
+            f"offset={offset} puts the {local.shape[0]}-row batch of {name} outside the "
+            f"{negatives.shape[0]} gathered rows; pass the offset returned by gather_with_offset"
+        )
+    return negatives, offset
+
+
+def _promote(t: torch.Tensor) -> torch.Tensor:
+    """Half-precision embeddings (autocast) are compared in float32; float32/float64 stay as they are."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+def _self_mask(rows: int, cols: int, columns: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Boolean (rows, cols) mask with True at ``(i, columns[i])``."""
+    mask = torch.zeros(rows, cols, dtype=torch.bool, device=device)
+    mask[torch.arange(rows, device=device), columns] = True
+    return mask
+
+
+def bimodal_ntxent(
+    z_s: torch.Tensor,
+    z_p: torch.Tensor,
+    *,
+    temperature: float = 0.07,
+    negatives_s: torch.Tensor | None = None,
+    negatives_p: torch.Tensor | None = None,
+    offset: int = 0,
+) -> torch.Tensor:
+    """Eq. 1 of the paper, averaged over the Sentinel-2 anchors ``i`` of this batch.
+
+    ``l_i = -log( r_iisp / (sum_{k!=i} r_ikss + sum_{m!=i} r_imsp) )`` with
+    ``r_ijab = exp(cos(z_ia, z_jb) / tau)``: the S2 sample ``i`` is the anchor, its PlanetScope partner the
+    positive, the other S2 samples and the other PlanetScope samples the negatives.
+
+    Note: as printed, the denominator does NOT contain the positive term ``r_iisp`` (standard SimCLR puts
+    it there). This implements the equation as printed, so a loss value can be negative (when the
+    positive outweighs all negatives together); its minimiser pulls the positive up and pushes negatives
+    down like SimCLR's. Computed as ``-s_ii/tau + logsumexp(negatives/tau)`` for numerical stability.
+
+    Args:
+        z_s: (B, D) S2 projections ``P_s(E_s(x_s))`` (the anchors).
+        z_p: (B, D) PlanetScope projections ``P_p(E_p(x_p))``; row i is the positive of ``z_s[i]``.
+        temperature: tau (paper: 0.07).
+        negatives_s, negatives_p: (M, D) all-gathered S2 / Planet projections (default: this batch).
+        offset: row of ``z_s[0]`` in the gathered tensors.
+
+    Returns:
+        Scalar tensor (float32 for half-precision inputs, else the input dtype).
+    """
+    tau = _check_temperature(temperature)
+    if z_s.shape != z_p.shape:
+        raise InputError(
+            f"z_s {tuple(z_s.shape)} and z_p {tuple(z_p.shape)} differ; pass paired (N, D) batches"
+        )
+    if (negatives_s is None) != (negatives_p is None):
+        raise InputError(
+            "pass both negatives_s and negatives_p (the gathered S2 and Planet batches) or neither"
+        )
+    keys_s, off = _keys(z_s, negatives_s, offset, name="z_s")
+    keys_p, _ = _keys(z_p, negatives_p, offset, name="z_p")
+    if keys_s.shape[0] != keys_p.shape[0]:
+        raise InputError("negatives_s and negatives_p have different row counts; gather both the same way")
+    if keys_s.shape[0] < 2:
+        raise InputError("Eq. 1 needs at least 2 pairs (1 gives an empty denominator); use a larger batch")
+    b, m = z_s.shape[0], keys_s.shape[0]
+    anchors = F.normalize(_promote(z_s), dim=1)
+    sim_ss = anchors @ F.normalize(_promote(keys_s), dim=1).T / tau  # (B, M)
+    sim_sp = anchors @ F.normalize(_promote(keys_p), dim=1).T / tau  # (B, M)
+    own = torch.arange(b, device=z_s.device) + off
+    positive = sim_sp[torch.arange(b, device=z_s.device), own]
+    mask = _self_mask(b, m, own, z_s.device)
+    negatives = torch.cat([sim_ss.masked_fill(mask, -math.inf), sim_sp.masked_fill(mask, -math.inf)], dim=1)
+    return (torch.logsumexp(negatives, dim=1) - positive).mean()
+
+
+def ntxent(
+    z_a: torch.Tensor,
+    z_b: torch.Tensor,
+    *,
+    temperature: float = 0.07,
+    negatives_a: torch.Tensor | None = None,
+    negatives_b: torch.Tensor | None = None,
+    offset: int = 0,
+) -> torch.Tensor:
+    """Symmetric NT-Xent (SimCLR, Chen et al. 2020) over the 2N views ``z_a``, ``z_b``.
+
+    Every view is an anchor once: ``l = -log( exp(s_pos/tau) / sum_{j != anchor} exp(s_j/tau) )`` over all
+    other 2N-1 views (the positive included), averaged over the 2N anchors. Equal to
+    `pytorch_metric_learning.losses.NTXentLoss` on ``cat([z_a, z_b])`` with labels ``arange(N)`` twice.
+
+    Args:
+        z_a, z_b: (B, D) the two views' projections; row i of each is the same sample.
+        temperature: tau (paper: 0.07).
+        negatives_a, negatives_b: (M, D) all-gathered views (default: this batch); ``offset`` as above.
+    """
+    tau = _check_temperature(temperature)
+    if z_a.shape != z_b.shape:
+        raise InputError(
+            f"z_a {tuple(z_a.shape)} and z_b {tuple(z_b.shape)} differ; pass paired (N, D) batches"
+        )
+    if (negatives_a is None) != (negatives_b is None):
+        raise InputError("pass both negatives_a and negatives_b (the gathered views) or neither")
+    keys_a, off = _keys(z_a, negatives_a, offset, name="z_a")
+    keys_b, _ = _keys(z_b, negatives_b, offset, name="z_b")
+    if keys_a.shape[0] != keys_b.shape[0]:
+        raise InputError("negatives_a and negatives_b have different row counts; gather both the same way")
+    b, m = z_a.shape[0], keys_a.shape[0]
+    anchors = F.normalize(_promote(torch.cat([z_a, z_b])), dim=1)  # (2B, D)
+    keys = F.normalize(_promote(torch.cat([keys_a, keys_b])), dim=1)  # (2M, D)
+    logits = anchors @ keys.T / tau  # (2B, 2M)
+    local = torch.arange(b, device=z_a.device) + off
+    own = torch.cat([local, local + m])  # each anchor's own column
+    partner = torch.cat([local + m, local])  # the other view of the same sample
+    rows = torch.arange(2 * b, device=z_a.device)
+    positive = logits[rows, partner]
+    logits = logits.masked_fill(_self_mask(2 * b, 2 * m, own, z_a.device), -math.inf)
+    return (torch.logsumexp(logits, dim=1) - positive).mean()
+
+
+class BimodalNTXentLoss(nn.Module):
+    """Module form of `bimodal_ntxent` (Eq. 1): ``forward(z_s (N, D), z_p (N, D)) -> scalar``."""
+
+    name = BIMODAL_LOSS_NAME
+
+    def __init__(self, temperature: float = 0.07) -> None:
+        super().__init__()
+        self.temperature = _check_temperature(temperature)
+
+    def forward(
+        self,
+        z_s: torch.Tensor,
+        z_p: torch.Tensor,
+        *,
+        negatives_s: torch.Tensor | None = None,
+        negatives_p: torch.Tensor | None = None,
+        offset: int = 0,
+    ) -> torch.Tensor:
+        return bimodal_ntxent(
+            z_s,
+            z_p,
+            temperature=self.temperature,
+            negatives_s=negatives_s,
+            negatives_p=negatives_p,
+            offset=offset,
+        )
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}"
+
+
+class NTXentLoss(nn.Module):
+    """Module form of `ntxent` (symmetric SimCLR): ``forward(z_a (N, D), z_b (N, D)) -> scalar``."""
+
+    name = NTXENT_LOSS_NAME
+
+    def __init__(self, temperature: float = 0.07) -> None:
+        super().__init__()
+        self.temperature = _check_temperature(temperature)
+
+    def forward(
+        self,
+        z_a: torch.Tensor,
+        z_b: torch.Tensor,
+        *,
+        negatives_a: torch.Tensor | None = None,
+        negatives_b: torch.Tensor | None = None,
+        offset: int = 0,
+    ) -> torch.Tensor:
+        return ntxent(
+            z_a,
+            z_b,
+            temperature=self.temperature,
+            negatives_a=negatives_a,
+            negatives_b=negatives_b,
+            offset=offset,
+        )
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}"

@@ -1,0 +1,348 @@
+"""Contrastive pretraining of the per-pixel encoders: bi-modal (the paper's Eq. 1) or uni-modal SCARF.
+
+``pretrain(config)`` turns an S2 source (+ a Planet source) into a model bundle, in ``config.out``::
+
+    pairs/                      pair shards + manifest (`geocrop.data.pairs`), built once, resumable
+    checkpoints/last.safetensors   model + Adam + RNG states after the last finished epoch
+    history.json, history.csv   loss and held-out retrieval accuracy per epoch
+    encoder.safetensors (+ .json)  the bundle: E_s (``backbone.``), E_p (``planet_backbone.``), projectors
+
+Bi-modal: ``z_s = P_s(E_s(corrupt(x_s)))``, ``z_p = P_p(E_p(corrupt(x_p)))``, loss `BimodalNTXentLoss`
+(Eq. 1). Uni-modal (the paper's SCARF baseline): two corrupted views of ``x_s`` through E_s + P_s, loss
+`NTXentLoss`. Inputs are standardised with the training pairs' per-feature mean/std first; SCARF draws
+replacements from the (global) batch. Adam, constant learning rate (the paper gives no schedule), seeded.
+
+Determinism and resume: epoch ``e`` reads batches in an order fixed by ``(seed, e)`` and draws corruption
+from a generator seeded by ``(seed, e)``; a checkpoint is written atomically after every epoch. A run killed
+at any point and rerun with the same command restarts after the last finished epoch and ends with the same
+weights (bit for bit on the CPU) as an uninterrupted one. The epoch count is not part of the trajectory,
+so ``--epochs`` may be raised to continue training.
+
+Distributed (torchrun): every rank reads the same global batch, standardises and corrupts it with the same
+generator, and trains on its own disjoint slice under DistributedDataParallel; projections are all-gathered
+with gradients (`geocrop.training.distributed`) so each rank's anchors see every rank's negatives, and the
+averaged gradients equal the single-process ones for the concatenated batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from geocrop.data.bands import PLANET_FEATURES, S2_BANDS
+from geocrop.data.pairs import PairSet, build_pairs
+from geocrop.errors import BundleError, InputError
+from geocrop.models.projector import Projector
+from geocrop.models.resmlp import ResMLP
+from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
+from geocrop.training.corruption import ScarfCorruption
+from geocrop.training.distributed import DistInfo, cleanup_distributed, gather_with_offset, init_distributed
+from geocrop.training.losses import BimodalNTXentLoss, NTXentLoss
+from geocrop.training.pretrain_outputs import Progress, write_bundle, write_history
+from geocrop.training.retrieval import retrieval_accuracy
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["bimodal", "unimodal"]
+N_S2 = len(S2_BANDS)
+#: Held-out pairs used for the retrieval signal, and K (candidates per query).
+EVAL_ROWS = 8192
+BUNDLE_NAME = "encoder.safetensors"
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Everything a pretraining run depends on. ``s2=None`` reuses the pairs already in ``out/pairs``."""
+
+    out: Path
+    s2: str | None = None
+    planet: str | None = None
+    aoi: str | None = None
+    start: str | None = None
+    end: str | None = None
+    fields: str | None = None
+    s2_collection: str = "sentinel-2-l2a"
+    planet_collection: str = "planetscope"
+    mode: Mode = "bimodal"
+    corruption: float = 0.2
+    epochs: int = 100
+    batch_size: int = 2048
+    lr: float = 1e-3
+    temperature: float = 0.07
+    seed: int = 0
+    device: str = "auto"
+    pixels_per_date: int | None = None
+    tolerance_days: int = 0
+    width: int = 256
+    depth: int = 8
+    retrieval_candidates: int = 1024
+    #: torch intra-op threads (None: torch's default). Bit-exact resume needs the same count.
+    threads: int | None = None
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings that shape the training trajectory; a checkpoint only resumes under the same ones."""
+        keys = ("mode", "corruption", "batch_size", "lr", "temperature", "seed", "width", "depth")
+        return {k: getattr(self, k) for k in keys}
+
+
+@dataclass(frozen=True)
+class PretrainResult:
+    """Where the outputs went and what was measured (``history``: one dict per epoch)."""
+
+    out: Path
+    bundle: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+    resumed_from: int = 0
+    is_main: bool = True
+
+
+class ContrastiveModel(nn.Module):
+    """E_s + P_s (+ E_p + P_p when bi-modal); ``forward(view_a, view_b) -> (z_a, z_b)``, (B, width) each."""
+
+    def __init__(self, *, mode: Mode, width: int, depth: int) -> None:
+        super().__init__()
+        self.mode = mode
+        self.s2_encoder = ResMLP(N_S2, width=width, depth=depth)
+        self.s2_projector = Projector(width, width)
+        if mode == "bimodal":
+            self.planet_encoder = ResMLP(PLANET_FEATURES, width=width, depth=depth)
+            self.planet_projector = Projector(width, width)
+
+    def forward(self, view_a: torch.Tensor, view_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z_a = self.s2_projector(self.s2_encoder(view_a))
+        if self.mode == "bimodal":
+            return z_a, self.planet_projector(self.planet_encoder(view_b))
+        return z_a, self.s2_projector(self.s2_encoder(view_b))
+
+
+def resolve_device(name: str, info: DistInfo) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; under torchrun each rank takes ``cuda:<local_rank>``."""
+    if name not in ("auto", "cpu", "cuda") and not name.startswith("cuda:"):
+        raise InputError(f"--device {name!r} is not one of auto, cpu, cuda")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda was asked for but no CUDA device is visible; use --device cpu")
+        return torch.device(name if ":" in name else f"cuda:{info.local_rank}")
+    return torch.device("cpu")
+
+
+def _validate(config: PretrainConfig) -> None:
+    if config.mode not in ("bimodal", "unimodal"):
+        raise InputError(f"--mode {config.mode!r} is invalid; use bimodal or unimodal")
+    if config.mode == "bimodal" and config.s2 is not None and config.planet is None:
+        raise InputError(
+            "--mode bimodal needs --planet SOURCE; give one, or use --mode unimodal with --s2 alone"
+        )
+    for name in ("epochs", "batch_size", "width", "depth", "retrieval_candidates"):
+        if getattr(config, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(config, name)}")
+    if not (config.lr > 0 and math.isfinite(config.lr)):
+        raise InputError(f"--lr must be a positive number, got {config.lr}")
+    ScarfCorruption(config.corruption)  # validates the rate
+    if config.batch_size < 2:
+        raise InputError("--batch-size must be >= 2: a contrastive batch needs negatives")
+
+
+def _pairs(config: PretrainConfig, info: DistInfo) -> PairSet:
+    root = config.out / "pairs"
+    if config.s2 is not None and info.is_main:
+        build_pairs(
+            s2=config.s2,
+            planet=config.planet if config.mode == "bimodal" else None,
+            aoi=config.aoi,
+            start=config.start,
+            end=config.end,
+            out_dir=root,
+            fields=config.fields,
+            pixels_per_date=config.pixels_per_date,
+            tolerance_days=config.tolerance_days,
+            seed=config.seed,
+            s2_collection=config.s2_collection,
+            planet_collection=config.planet_collection,
+        )
+    if info.world_size > 1:
+        dist.barrier()
+    pairs = PairSet.open(root)
+    if config.mode == "bimodal" and not pairs.bimodal:
+        raise BundleError(
+            f"pairs in {root} hold Sentinel-2 only; --mode bimodal needs them rebuilt with --planet"
+        )
+    return pairs
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch, 0xC0]).generate_state(1)[0])
+
+
+def pretrain(
+    config: PretrainConfig,
+    *,
+    progress: bool = True,
+    on_epoch_end: Callable[[int, Mapping[str, Any]], None] | None = None,
+) -> PretrainResult:
+    """Build pairs (if needed), train for ``config.epochs`` epochs (resuming), and write the bundle.
+
+    ``on_epoch_end(epoch, record)`` is called after each epoch's checkpoint is on disk (tests use it to
+    simulate a kill). Raises `InputError`/`SourceError`/`NoDataError` for bad input and `BundleError` when
+    ``config.out`` holds a run made with other settings.
+    """
+    _validate(config)
+    info = init_distributed(device="cuda" if config.device.startswith("cuda") else "cpu")
+    try:
+        return _run(config, info, progress=progress, on_epoch_end=on_epoch_end)
+    finally:
+        cleanup_distributed()
+
+
+def _run(
+    config: PretrainConfig,
+    info: DistInfo,
+    *,
+    progress: bool,
+    on_epoch_end: Callable[[int, Mapping[str, Any]], None] | None,
+) -> PretrainResult:
+    device = resolve_device(config.device, info)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    ckpt_path = config.out / "checkpoints" / "last.safetensors"
+    fingerprint = config.fingerprint()
+    ckpt = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
+    if ckpt is not None and ckpt.fingerprint != fingerprint:
+        raise BundleError(
+            f"{config.out} holds a run made with {ckpt.fingerprint}; this run asks for {fingerprint}; "
+            "rerun with the original options or choose another --out"
+        )
+    pairs = _pairs(config, info)
+    n_feat = N_S2 + (PLANET_FEATURES if config.mode == "bimodal" else 0)
+    mean_np, std_np = pairs.stats()
+    mean = torch.from_numpy(mean_np[:n_feat]).to(device)
+    std = torch.from_numpy(std_np[:n_feat]).to(device)
+    train = pairs.train
+    batch = min(config.batch_size, train.total) // info.world_size * info.world_size
+    if batch < 2 * info.world_size:
+        raise InputError(
+            f"only {train.total} training pairs; need at least {2 * info.world_size} for a batch"
+        )
+
+    torch.manual_seed(config.seed)
+    model = ContrastiveModel(mode=config.mode, width=config.width, depth=config.depth).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    generator = torch.Generator(device=device)
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    if ckpt is not None:
+        restore_checkpoint(ckpt, model=model, optimizer=optimizer, generator=generator)
+        history = list(ckpt.extra.get("history", []))
+        start_epoch = ckpt.epoch
+        if info.is_main:
+            log.info("resuming %s after epoch %d", config.out, start_epoch)
+    ddp: nn.Module = model
+    if info.world_size > 1:
+        ddp = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    loss_fn: nn.Module = (
+        BimodalNTXentLoss(config.temperature) if config.mode == "bimodal" else NTXentLoss(config.temperature)
+    )
+    corrupt = ScarfCorruption(config.corruption)
+    # A seeded random sample of the held-out pairs, so the K candidates of a query are random held-out
+    # pixels from any date and field (the held-out split is small: at most 1,000 pairs per date).
+    held_np = pairs.heldout.read_all()
+    pick = np.random.default_rng([config.seed, 0xE7]).permutation(len(held_np))[:EVAL_ROWS]
+    heldout = torch.from_numpy(np.ascontiguousarray(held_np[pick][:, :n_feat])).to(device)
+    heldout = (heldout - mean) / std
+    local = batch // info.world_size
+    lo, hi = info.rank * local, (info.rank + 1) * local
+    steps = train.batches_per_epoch(batch)
+
+    def evaluate() -> dict[str, float]:
+        model.eval()
+        gen = torch.Generator(device=device).manual_seed(_epoch_seed(config.seed, 1 << 30))
+        with torch.no_grad():
+            if config.mode == "bimodal":
+                z_a, z_b = model(heldout[:, :N_S2], heldout[:, N_S2:])
+            else:
+                z_a, z_b = model(corrupt(heldout, generator=gen), corrupt(heldout, generator=gen))
+        model.train()
+        score = retrieval_accuracy(z_a, z_b, candidates=config.retrieval_candidates)
+        return {"retrieval_top1": score.accuracy, "chance": score.chance, "candidates": score.candidates}
+
+    initial = ckpt.extra.get("initial") if ckpt is not None else (evaluate() if info.is_main else None)
+    bar = Progress(enabled=progress and info.is_main)
+    for epoch in range(start_epoch, config.epochs):
+        generator.manual_seed(_epoch_seed(config.seed, epoch))
+        total = torch.zeros((), device=device)
+        bar.start(epoch, config.epochs, steps)
+        for rows in train.iter_batches(batch, seed=config.seed, epoch=epoch):
+            x = (torch.from_numpy(rows[:, :n_feat]).to(device, non_blocking=True) - mean) / std
+            if config.mode == "bimodal":
+                view_a = corrupt(x[:, :N_S2], generator=generator)[lo:hi]
+                view_b = corrupt(x[:, N_S2:], generator=generator)[lo:hi]
+            else:
+                view_a = corrupt(x, generator=generator)[lo:hi]
+                view_b = corrupt(x, generator=generator)[lo:hi]
+            z_a, z_b = ddp(view_a, view_b)
+            if info.world_size > 1:
+                all_a, offset = gather_with_offset(z_a)
+                all_b, _ = gather_with_offset(z_b)
+                negatives = (
+                    {"negatives_s": all_a, "negatives_p": all_b}
+                    if config.mode == "bimodal"
+                    else {"negatives_a": all_a, "negatives_b": all_b}
+                )
+                loss = loss_fn(z_a, z_b, offset=offset, **negatives)
+            else:
+                loss = loss_fn(z_a, z_b)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach()
+            bar.advance()
+        if info.world_size > 1:
+            dist.all_reduce(total)
+            total /= info.world_size
+        record: dict[str, Any] = {"epoch": epoch + 1, "loss": float(total) / max(steps, 1), "steps": steps}
+        if info.is_main:
+            record.update(evaluate())
+            history.append(record)
+            save_checkpoint(
+                ckpt_path,
+                model=model,
+                optimizer=optimizer,
+                epoch=epoch + 1,
+                fingerprint=fingerprint,
+                generator=generator,
+                extra={"history": history, "initial": initial},
+            )
+            write_history(config.out, history)
+            bar.finish(record)
+            log.info(
+                "epoch %d/%d loss %.4f retrieval %.3f (chance %.4f)",
+                epoch + 1,
+                config.epochs,
+                record["loss"],
+                record["retrieval_top1"],
+                record["chance"],
+            )
+        if info.world_size > 1:
+            dist.barrier()
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, record)
+    bundle = config.out / BUNDLE_NAME
+    if info.is_main:
+        write_history(config.out, history)
+        write_bundle(bundle, model=model, config=config, pairs=pairs, history=history, batch=batch, info=info)
+    return PretrainResult(
+        out=config.out, bundle=bundle, history=history, resumed_from=start_epoch, is_main=info.is_main
+    )

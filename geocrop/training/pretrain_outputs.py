@@ -1,0 +1,113 @@
+"""Outputs of a pretraining run: the per-epoch history files, the model bundle, the progress bars."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from geocrop.data.bands import PLANET_BANDS, S2_BANDS
+from geocrop.data.pairs import PairSet
+from geocrop.data.shards import atomic_write_json
+from geocrop.io.bundle import save_bundle
+from geocrop.models.registry import state_to_numpy
+from geocrop.training.distributed import DistInfo
+from geocrop.training.losses import BimodalNTXentLoss, NTXentLoss
+
+if TYPE_CHECKING:
+    from geocrop.training.pretrain import ContrastiveModel, PretrainConfig
+
+N_S2 = len(S2_BANDS)
+
+
+def write_history(out: Path, history: list[dict[str, Any]]) -> None:
+    atomic_write_json(out / "history.json", {"epochs": history})
+    tmp = out / ".history.csv.tmp"
+    with open(tmp, "w", newline="") as fh:
+        cols = ["epoch", "loss", "retrieval_top1", "chance", "candidates", "steps"]
+        writer = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(history)
+    os.replace(tmp, out / "history.csv")
+
+
+def write_bundle(
+    path: Path,
+    *,
+    model: ContrastiveModel,
+    config: PretrainConfig,
+    pairs: PairSet,
+    history: list[dict[str, Any]],
+    batch: int,
+    info: DistInfo,
+) -> None:
+    tensors = state_to_numpy(model.s2_encoder, "backbone") | state_to_numpy(model.s2_projector, "projector")
+    mean, std = pairs.stats()
+    meta: dict[str, Any] = {
+        "kind": "pretrained_encoder",
+        "mode": config.mode,
+        "backbone": model.s2_encoder.spec,
+        "projector": model.s2_projector.spec,
+        "bands": list(S2_BANDS),
+        "normalisation": {"mean": mean[:N_S2].tolist(), "std": std[:N_S2].tolist()},
+        "corruption": config.corruption,
+        "corruption_rate": config.corruption,  # the name `geocrop train` copies into its bundle
+        "loss": getattr(BimodalNTXentLoss if config.mode == "bimodal" else NTXentLoss, "name", config.mode),
+        "temperature": config.temperature,
+        "lr": config.lr,
+        "batch_size": batch,
+        "seed": config.seed,
+        "epochs": len(history),
+        "world_size": info.world_size,
+        "final": history[-1] if history else None,
+        "provenance": {
+            "pairs": pairs.manifest["settings"],
+            "dates": pairs.manifest["dates"],
+            "counts": pairs.manifest.get("counts"),
+        },
+    }
+    if config.mode == "bimodal":
+        tensors |= state_to_numpy(model.planet_encoder, "planet_backbone")
+        tensors |= state_to_numpy(model.planet_projector, "planet_projector")
+        meta["planet_backbone"] = model.planet_encoder.spec
+        meta["planet_projector"] = model.planet_projector.spec
+        meta["planet_bands"] = list(PLANET_BANDS)
+        meta["planet_window"] = "3x3 flattened (row, col, band), row 0 north"
+        meta["planet_normalisation"] = {"mean": mean[N_S2:].tolist(), "std": std[N_S2:].tolist()}
+    save_bundle(path, tensors, meta)
+
+
+class Progress:
+    """A rich bar per epoch on a terminal; silent when disabled or when stderr is not a TTY."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._bar: Any = None
+        self._task: Any = None
+
+    def start(self, epoch: int, epochs: int, steps: int) -> None:
+        if not self.enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(
+            TextColumn("epoch {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(f"{epoch + 1}/{epochs}", total=steps)
+
+    def advance(self) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+    def finish(self, record: Mapping[str, Any]) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar.console.print(
+                f"epoch {record['epoch']}: loss {record['loss']:.4f}, held-out retrieval "
+                f"{record['retrieval_top1']:.3f} (chance {record['chance']:.4f})"
+            )
+            self._bar = None

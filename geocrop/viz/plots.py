@@ -1,0 +1,143 @@
+"""Static figures of the evaluation protocol (matplotlib, Agg backend: no display needed).
+
+- `plot_win_matrix`: the paper's Eq. 2 win-matrix as an annotated heatmap (SCARF protocol, Figures 6-8).
+- `plot_relative_gain`: box plots of the relative gain of each pretrained variant over supervised.
+- `plot_confusion_matrix`: row-normalised confusion matrix with counts.
+- `plot_history`: loss / accuracy per epoch, one line per series (shared with pretraining curves).
+
+Every function writes a PNG atomically (temporary file renamed into place) and returns its path.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".png", dir=target.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, target)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def plot_win_matrix(
+    matrix: np.ndarray,
+    names: Sequence[str],
+    path: str | Path,
+    *,
+    title: str = "Win matrix",
+    n: int | None = None,
+) -> Path:
+    """Heatmap of W (k, k): cell (i, j) = share of experiments where row i beat column j (Eq. 2)."""
+    w = np.asarray(matrix, dtype=float)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(names), 1.2 + 1.0 * len(names)))
+    shown = w.copy()
+    np.fill_diagonal(shown, np.nan)  # a method never beats itself: grey, not "lost"
+    cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="lightgrey")
+    im = ax.imshow(shown, vmin=0.0, vmax=1.0, cmap=cmap)
+    ax.set_xticks(range(len(names)), labels=list(names), rotation=30, ha="right")
+    ax.set_yticks(range(len(names)), labels=list(names))
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            if i == j:
+                continue
+            text = f"{w[i, j]:.2f}" if n is None else f"{round(w[i, j] * n)}/{n}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=9)
+    ax.set_xlabel("beaten method")
+    ax.set_ylabel("winning method")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return _save(fig, path)
+
+
+def plot_relative_gain(
+    gains: Mapping[str, Sequence[float]], path: str | Path, *, title: str = "Relative gain over supervised"
+) -> Path:
+    """Box plot per variant of (acc_pre - acc_sup) / acc_sup, in percent, with a zero line."""
+    names = list(gains)
+    data = [100.0 * np.asarray(gains[k], dtype=float) for k in names]
+    fig, ax = plt.subplots(figsize=(1.5 + 1.4 * max(len(names), 1), 3.6))
+    if names:
+        ax.boxplot(data, tick_labels=names, showmeans=True)
+    ax.axhline(0.0, color="grey", linewidth=0.8, linestyle="--")
+    ax.set_ylabel("relative gain (%)")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_confusion_matrix(
+    cm: np.ndarray, class_names: Sequence[str], path: str | Path, *, title: str = "Confusion matrix"
+) -> Path:
+    """Rows = true class, columns = predicted; colours row-normalised (recall), cells show counts."""
+    counts = np.asarray(cm, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        norm = np.nan_to_num(counts / counts.sum(axis=1, keepdims=True))
+    k = len(class_names)
+    fig, ax = plt.subplots(figsize=(2.0 + 0.6 * k, 1.6 + 0.55 * k))
+    im = ax.imshow(norm, vmin=0.0, vmax=1.0, cmap="Blues")
+    ax.set_xticks(range(k), labels=list(class_names), rotation=45, ha="right")
+    ax.set_yticks(range(k), labels=list(class_names))
+    for i in range(k):
+        for j in range(k):
+            colour = "white" if norm[i, j] > 0.6 else "black"
+            ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=8, color=colour)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return _save(fig, path)
+
+
+def plot_history(
+    series: Mapping[str, Sequence[float]],
+    path: str | Path,
+    *,
+    title: str = "Training",
+    xlabel: str = "epoch",
+    ylabel: str = "",
+    secondary: Mapping[str, Sequence[float]] | None = None,
+    secondary_label: str = "accuracy",
+) -> Path:
+    """Lines per named series against 1..n (e.g. train/val loss); ``secondary`` on a right axis (accuracy)."""
+    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    for name, values in series.items():
+        ax.plot(np.arange(1, len(values) + 1), list(values), marker="o", markersize=3, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    handles, labels = ax.get_legend_handles_labels()
+    if secondary:
+        ax2 = ax.twinx()
+        for name, values in secondary.items():
+            ax2.plot(
+                np.arange(1, len(values) + 1),
+                list(values),
+                linestyle="--",
+                marker="s",
+                markersize=3,
+                label=name,
+            )
+        ax2.set_ylabel(secondary_label)
+        h2, l2 = ax2.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    if handles:
+        ax.legend(handles, labels, loc="best", fontsize=8)
+    ax.set_title(title)
+    return _save(fig, path)

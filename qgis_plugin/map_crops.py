@@ -1,0 +1,278 @@
+"""Processing algorithm `geocrop:mapcrops` ("Map crops in area"): runs `geocrop map` out of process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterDateTime,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterString,
+)
+from qgis.PyQt.QtCore import QDate, Qt
+
+from .common import (
+    EXECUTABLE_PARAMETER,
+    aoi_problem,
+    executable_parameter,
+    load_styled_on_completion,
+    prepare_geocrop,
+    run_with_feedback,
+    write_aoi_geojson,
+)
+
+DEFAULT_STAC = "https://earth-search.aws.element84.com/v1"
+_AOI_LABEL = "Area of interest"
+_NO_AREA = "Choose an area: a polygon layer for 'Area of interest (polygons)', or draw an extent."
+
+_HELP = "".join(
+    [
+        "<p>Maps which crop grows on every 10 m pixel of an area over one season, from Sentinel-2 image time "
+        "series, with a geocrop model bundle. The result is a GeoTIFF (one class per pixel plus a confidence "
+        "band) that is added to your project with a legend of crop names and colours.</p>",
+        "<h3>Area</h3>",
+        "<p>Choose a <b>polygon layer</b> (tick <i>Selected features only</i> to map just the selected "
+        "fields) or draw an <b>extent</b>. If both are given, the polygons are used. Start small: a few "
+        "km² take minutes; imagery is streamed, so memory stays flat as the area grows.</p>",
+        "<h3>Dates and sources</h3>",
+        "<p><b>Start/end date</b>: the season to map. <b>STAC source</b>: a STAC API address (default: the "
+        "free Earth Search catalogue, needs internet) or the path of a local <code>catalog.json</code>. "
+        "<b>Planet source</b> is optional and only used by bundles trained with PlanetScope. <b>Maximum "
+        "scene cloud cover</b> skips scenes cloudier than this; remaining clouds are masked per pixel.</p>",
+        "<h3>Model</h3>",
+        "<p>A geocrop bundle (<code>.safetensors</code>). Leave empty to use the demo bundle shipped with "
+        "geocrop (trained on simulated scenes: for trying the tool, not for real maps). <b>Class "
+        "probabilities</b> adds one band per crop. <b>Web page</b> optionally writes an HTML map that works "
+        "offline.</p>",
+        "<h3>Requirements</h3>",
+        "<p>geocrop runs as a separate program, so QGIS's own libraries never mix with it. Install it in a "
+        "Python environment outside QGIS (<code>pip install geocrop</code>) and, if <code>geocrop</code> is "
+        "not on your PATH, give its path in <i>Settings ▸ Options ▸ Processing ▸ Providers ▸ geocrop</i> "
+        "or in the advanced parameter <i>geocrop executable</i>. <b>Cancel</b> stops geocrop and removes "
+        "the partial output.</p>",
+    ]
+)
+
+
+class MapCropsAlgorithm(QgsProcessingAlgorithm):
+    """AOI + dates + STAC source + model bundle -> styled crop-type GeoTIFF (and optional web page)."""
+
+    AOI = "AOI"
+    EXTENT = "EXTENT"
+    START = "START"
+    END = "END"
+    STAC = "STAC"
+    MODEL = "MODEL"
+    PLANET = "PLANET"
+    MAX_CLOUD = "MAX_CLOUD"
+    PROBABILITIES = "PROBABILITIES"
+    OUTPUT = "OUTPUT"
+    HTML = "HTML"
+
+    def name(self) -> str:
+        return "mapcrops"
+
+    def displayName(self) -> str:
+        return "Map crops in area"
+
+    def group(self) -> str:
+        return "Crop mapping"
+
+    def groupId(self) -> str:
+        return "cropmapping"
+
+    def shortHelpString(self) -> str:
+        return _HELP
+
+    def tags(self) -> list[str]:
+        return ["crop", "classification", "sentinel-2", "planetscope", "stac", "land cover", "agriculture"]
+
+    def createInstance(self) -> MapCropsAlgorithm:
+        return MapCropsAlgorithm()
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        self.addParameter(
+            QgsProcessingParameterFeatureSource(
+                self.AOI,
+                "Area of interest (polygons)",
+                [QgsProcessing.TypeVectorPolygon],
+                optional=True,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterExtent(self.EXTENT, "…or area of interest (extent)", optional=True)
+        )
+        self.addParameter(
+            QgsProcessingParameterDateTime(
+                self.START,
+                "Start date",
+                QgsProcessingParameterDateTime.Date,
+                defaultValue=QDate(2021, 3, 1),
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterDateTime(
+                self.END,
+                "End date",
+                QgsProcessingParameterDateTime.Date,
+                defaultValue=QDate(2021, 10, 31),
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterString(self.STAC, "STAC source (API URL or catalog.json)", DEFAULT_STAC)
+        )
+        self.addParameter(
+            QgsProcessingParameterFile(
+                self.MODEL,
+                "Model bundle (empty: geocrop's demo bundle)",
+                optional=True,
+                fileFilter="geocrop bundles (*.safetensors);;All files (*.*)",
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterString(
+                self.PLANET, "Planet source (API URL or catalog.json)", optional=True
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.MAX_CLOUD,
+                "Maximum scene cloud cover (%)",
+                QgsProcessingParameterNumber.Integer,
+                defaultValue=80,
+                minValue=0,
+                maxValue=100,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterBoolean(self.PROBABILITIES, "Add class probability bands", False)
+        )
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Crop map"))
+        self.addParameter(
+            QgsProcessingParameterFileDestination(
+                self.HTML,
+                "Web page",
+                "HTML files (*.html)",
+                optional=True,
+                createByDefault=False,
+            )
+        )
+        self.addParameter(executable_parameter())
+
+    def checkParameterValues(
+        self, parameters: dict[str, Any], context: QgsProcessingContext
+    ) -> tuple[bool, str]:
+        # The area first, so an unreadable layer gets the plugin's message rather than Processing's.
+        aoi = parameters.get(self.AOI)
+        if _given(aoi):
+            source = self.parameterAsSource(parameters, self.AOI, context)
+            problem = aoi_problem(source, label=_AOI_LABEL, value=aoi)
+            if problem:
+                return False, problem
+        elif not _given(parameters.get(self.EXTENT)):
+            return False, _NO_AREA
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        start = self.parameterAsDateTime(parameters, self.START, context).date()
+        end = self.parameterAsDateTime(parameters, self.END, context).date()
+        if start.isValid() and end.isValid() and start >= end:
+            return False, f"The start date {_iso(start)} must be before the end date {_iso(end)}."
+        return True, ""
+
+    def processAlgorithm(
+        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict[str, Any]:
+        args = ["map", *self._area_args(parameters, context, feedback)]
+        command = prepare_geocrop(self.parameterAsString(parameters, EXECUTABLE_PARAMETER, context), feedback)
+
+        start = self.parameterAsDateTime(parameters, self.START, context).date()
+        end = self.parameterAsDateTime(parameters, self.END, context).date()
+        if not (start.isValid() and end.isValid()) or start >= end:
+            raise QgsProcessingException("Give a start date before the end date (YYYY-MM-DD).")
+        stac = self.parameterAsString(parameters, self.STAC, context).strip() or DEFAULT_STAC
+        args += ["--stac", stac, "--start", _iso(start), "--end", _iso(end)]
+
+        model = self.parameterAsFile(parameters, self.MODEL, context)
+        if model:
+            if not Path(model).is_file():
+                raise QgsProcessingException(
+                    f"Model bundle '{model}' does not exist; choose a .safetensors file."
+                )
+            args += ["--model", model]
+        planet = self.parameterAsString(parameters, self.PLANET, context).strip()
+        if planet:
+            args += ["--planet", planet]
+        args += ["--max-cloud", str(self.parameterAsInt(parameters, self.MAX_CLOUD, context))]
+        if self.parameterAsBoolean(parameters, self.PROBABILITIES, context):
+            args.append("--probabilities")
+
+        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        if Path(output).suffix.lower() not in (".tif", ".tiff"):
+            raise QgsProcessingException(
+                f"Crop map '{output}': geocrop writes GeoTIFF; use a .tif file name."
+            )
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        args += ["--out", output]
+        html = self.parameterAsFileOutput(parameters, self.HTML, context)
+        if html:
+            args += ["--html", html]
+        args += ["--progress", "json", "--yes"]
+
+        cleanup = [Path(output), *([Path(html)] if html else [])]
+        result = run_with_feedback(command, args, feedback, outputs=cleanup)
+
+        cog = result.outputs.get("cog", output)
+        qml = Path(result.outputs.get("qml") or Path(cog).with_suffix(".qml"))
+        if not Path(output).is_file():
+            raise QgsProcessingException(f"geocrop finished but wrote no crop map at '{output}'.")
+        load_styled_on_completion(context, output, qml=qml, name="Crop map")
+        feedback.setProgress(100.0)
+        return {self.OUTPUT: output, self.HTML: html or None}
+
+    def _area_args(
+        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> list[str]:
+        """`--aoi GEOJSON` from the polygon layer, else `--bbox W,S,E,N` (EPSG:4326) from the extent."""
+        if _given(parameters.get(self.AOI)):
+            source = self.parameterAsSource(parameters, self.AOI, context)
+            problem = aoi_problem(source, label=_AOI_LABEL, value=parameters.get(self.AOI))
+            if problem:
+                raise QgsProcessingException(problem)
+            path = write_aoi_geojson(source, context=context, feedback=feedback, label=_AOI_LABEL)
+            return ["--aoi", str(path)]
+        if _given(parameters.get(self.EXTENT)):
+            wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
+            rect = self.parameterAsExtent(parameters, self.EXTENT, context, wgs84)
+            if rect.isNull() or rect.isEmpty() or rect.width() <= 0 or rect.height() <= 0:
+                raise QgsProcessingException("Area of interest: the extent is empty; draw a larger extent.")
+            bbox = [rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum()]
+            feedback.pushInfo(f"Area of interest: bounding box {bbox} (EPSG:4326)")
+            return ["--bbox", ",".join(f"{value:.8f}" for value in bbox)]
+        raise QgsProcessingException(_NO_AREA)
+
+
+def _given(value: Any) -> bool:
+    """Processing passes an unset optional parameter as None, '' or an invalid QVariant."""
+    if value is None:
+        return False
+    if hasattr(value, "isNull") and callable(value.isNull) and value.isNull():
+        return False
+    return not (isinstance(value, str) and not value.strip())
+
+
+def _iso(date: QDate) -> str:
+    return str(date.toString(Qt.ISODate))

@@ -1,0 +1,247 @@
+"""Processing algorithm `geocrop:trainclassifier` ("Train crop classifier"): runs `geocrop train`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingParameterDateTime,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+)
+from qgis.PyQt.QtCore import QDate, Qt
+
+from .common import (
+    EXECUTABLE_PARAMETER,
+    aoi_problem,
+    executable_parameter,
+    prepare_geocrop,
+    run_with_feedback,
+    write_aoi_geojson,
+)
+from .map_crops import DEFAULT_STAC
+
+HEADS = ("lstm", "inception", "transformer")
+_LABEL = "Labelled parcels"
+_FIX = "choose a polygon layer of parcels with a crop-type field"
+#: `geocrop train` prints "epoch 3/20: train loss ..." after each epoch (it has no JSON progress yet).
+_EPOCH = re.compile(r"^epoch (\d+)/(\d+)\b")
+
+_HELP = "".join(
+    [
+        "<p>Trains a crop classifier from your own labelled fields and writes a model bundle that "
+        "<i>Map crops in area</i> can use.</p>",
+        "<h3>Labels</h3>",
+        "<p>A <b>polygon layer of parcels</b> (any CRS; tick <i>Selected features only</i> to train on a "
+        "subset) and the <b>field holding the crop type</b> (text or codes). Every 10 m pixel inside a "
+        "parcel becomes one training sample; train/validation splits are drawn by parcel, so pixels of one "
+        "field never end up on both sides. A few parcels per crop are the minimum; dozens are better.</p>",
+        "<h3>Imagery</h3>",
+        "<p><b>Sentinel-2 source</b>: a STAC API address (default: Earth Search, needs internet) or a "
+        "local <code>catalog.json</code>. <b>Start/end date</b>: the season; use the same season length "
+        "when you map with the bundle.</p>",
+        "<h3>Model</h3>",
+        "<p><b>Temporal model</b>: Bi-LSTM (default, fast), InceptionTime or Transformer. "
+        "<b>Pretrained backbone</b> (optional): a bundle from <code>geocrop pretrain</code>; without it "
+        "the model learns from the raw bands. More <b>epochs</b> take longer; the log shows validation "
+        "accuracy after each one.</p>",
+        "<p>geocrop runs as a separate program (see <i>Map crops in area</i> for installing it). "
+        "<b>Cancel</b> stops it; rerunning the same training resumes from the last finished epoch.</p>",
+    ]
+)
+
+
+class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
+    """Labelled parcel layer + class field + Sentinel-2 source + season -> map-ready model bundle."""
+
+    PARCELS = "PARCELS"
+    CLASS_FIELD = "CLASS_FIELD"
+    S2 = "S2"
+    START = "START"
+    END = "END"
+    HEAD = "HEAD"
+    BACKBONE = "BACKBONE"
+    EPOCHS = "EPOCHS"
+    TRAIN_PIXELS = "TRAIN_PIXELS"
+    STEPS = "STEPS"
+    OUTPUT = "OUTPUT"
+
+    def name(self) -> str:
+        return "trainclassifier"
+
+    def displayName(self) -> str:
+        return "Train crop classifier"
+
+    def group(self) -> str:
+        return "Crop mapping"
+
+    def groupId(self) -> str:
+        return "cropmapping"
+
+    def shortHelpString(self) -> str:
+        return _HELP
+
+    def tags(self) -> list[str]:
+        return ["crop", "classification", "training", "sentinel-2", "lstm", "transformer", "model"]
+
+    def createInstance(self) -> TrainClassifierAlgorithm:
+        return TrainClassifierAlgorithm()
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        self.addParameter(
+            QgsProcessingParameterFeatureSource(self.PARCELS, _LABEL, [QgsProcessing.TypeVectorPolygon])
+        )
+        self.addParameter(
+            QgsProcessingParameterField(
+                self.CLASS_FIELD, "Crop type field", parentLayerParameterName=self.PARCELS
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterString(
+                self.S2, "Sentinel-2 source (STAC API URL or catalog.json)", DEFAULT_STAC
+            )
+        )
+        for name, label, default in (
+            (self.START, "Start date", QDate(2021, 3, 1)),
+            (self.END, "End date", QDate(2021, 10, 31)),
+        ):
+            self.addParameter(
+                QgsProcessingParameterDateTime(
+                    name, label, QgsProcessingParameterDateTime.Date, defaultValue=default
+                )
+            )
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                self.HEAD, "Temporal model", ["Bi-LSTM", "InceptionTime", "Transformer"], defaultValue=0
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterFile(
+                self.BACKBONE,
+                "Pretrained backbone bundle",
+                optional=True,
+                fileFilter="geocrop bundles (*.safetensors);;All files (*.*)",
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.EPOCHS, "Epochs", QgsProcessingParameterNumber.Integer, 20, minValue=1, maxValue=1000
+            )
+        )
+        for name, label, default, low in (
+            (self.TRAIN_PIXELS, "Training pixels per crop", 5000, 10),
+            (self.STEPS, "Temporal grid steps", 144, 4),
+        ):
+            parameter = QgsProcessingParameterNumber(
+                name, label, QgsProcessingParameterNumber.Integer, default, minValue=low
+            )
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            self.addParameter(parameter)
+        self.addParameter(
+            QgsProcessingParameterFileDestination(
+                self.OUTPUT, "Model bundle", "geocrop bundles (*.safetensors)"
+            )
+        )
+        self.addParameter(executable_parameter())
+
+    def checkParameterValues(
+        self, parameters: dict[str, Any], context: QgsProcessingContext
+    ) -> tuple[bool, str]:
+        source = self.parameterAsSource(parameters, self.PARCELS, context)
+        problem = aoi_problem(source, label=_LABEL, value=parameters.get(self.PARCELS), fix=_FIX)
+        if problem:
+            return False, problem
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        start = self.parameterAsDateTime(parameters, self.START, context).date()
+        end = self.parameterAsDateTime(parameters, self.END, context).date()
+        if start.isValid() and end.isValid() and start >= end:
+            return False, f"The start date {_iso(start)} must be before the end date {_iso(end)}."
+        return True, ""
+
+    def processAlgorithm(
+        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict[str, Any]:
+        source = self.parameterAsSource(parameters, self.PARCELS, context)
+        field = self.parameterAsString(parameters, self.CLASS_FIELD, context)
+        if source is not None and source.fields().indexOf(field) < 0:
+            raise QgsProcessingException(f"Crop type field: '{field}' is not a field of the parcel layer.")
+        labels = write_aoi_geojson(
+            source, context=context, feedback=feedback, label=_LABEL, attributes=[field], fix=_FIX
+        )
+        start = self.parameterAsDateTime(parameters, self.START, context).date()
+        end = self.parameterAsDateTime(parameters, self.END, context).date()
+        if not (start.isValid() and end.isValid()) or start >= end:
+            raise QgsProcessingException("Give a start date before the end date (YYYY-MM-DD).")
+        command = prepare_geocrop(self.parameterAsString(parameters, EXECUTABLE_PARAMETER, context), feedback)
+
+        output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
+        if Path(output).suffix.lower() != ".safetensors":
+            output = str(Path(output).with_suffix(".safetensors"))
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        s2 = self.parameterAsString(parameters, self.S2, context).strip() or DEFAULT_STAC
+        args = [
+            "train",
+            "--labels",
+            str(labels),
+            "--class-column",
+            field,
+            "--id-column",
+            "qgis_fid",
+            "--s2",
+            s2,
+            "--start",
+            _iso(start),
+            "--end",
+            _iso(end),
+            "--head",
+            HEADS[self.parameterAsEnum(parameters, self.HEAD, context)],
+            "--epochs",
+            str(self.parameterAsInt(parameters, self.EPOCHS, context)),
+            "--train-pixels",
+            str(self.parameterAsInt(parameters, self.TRAIN_PIXELS, context)),
+            "--steps",
+            str(self.parameterAsInt(parameters, self.STEPS, context)),
+            "--out",
+            output,
+        ]
+        backbone = self.parameterAsFile(parameters, self.BACKBONE, context)
+        if backbone:
+            if not Path(backbone).is_file():
+                raise QgsProcessingException(
+                    f"Pretrained backbone '{backbone}' does not exist; choose a bundle."
+                )
+            args += ["--backbone", backbone]
+        # No cleanup on cancel: geocrop keeps a per-epoch checkpoint so that a rerun resumes; the bundle
+        # itself is written atomically, so a stopped run never leaves a partial one.
+        run_with_feedback(command, args, feedback, line_progress=_epoch_fraction)
+        if not Path(output).is_file():
+            raise QgsProcessingException(f"geocrop finished but wrote no bundle at '{output}'.")
+        feedback.setProgress(100.0)
+        return {self.OUTPUT: output}
+
+
+def _epoch_fraction(line: str) -> float | None:
+    """'epoch 3/20: ...' -> 0.15; None for other lines."""
+    match = _EPOCH.match(line)
+    if match is None or int(match.group(2)) == 0:
+        return None
+    return int(match.group(1)) / int(match.group(2))
+
+
+def _iso(date: QDate) -> str:
+    return str(date.toString(Qt.ISODate))
