@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-#: The bundled demo model (package data, so the QGIS plugin and any working directory find it).
-DEMO_BUNDLE = Path(__file__).resolve().parent / "assets" / "demo.safetensors"
+from geocrop.inference.plan import DEMO_BUNDLE
+
 SEASON = (dt.date(2021, 1, 1), dt.date(2021, 12, 31))
 #: Settings of the shipped demo bundle: small enough to rebuild on a laptop CPU in a few minutes.
 DEMO_PRETRAIN_EPOCHS = 4

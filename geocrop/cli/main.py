@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import logging
 import sys
+import warnings
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -74,6 +75,14 @@ def cli(verbose: int, quiet: bool) -> None:
     """Map crop types from satellite image time series."""
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    warnings.formatwarning = _one_line_warning
+
+
+def _one_line_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    """Warnings (degraded but usable results) reach users as one line, without a source excerpt."""
+    return f"geocrop: warning: {message}\n"
 
 
 def main() -> None:

@@ -26,8 +26,9 @@ __all__ = ["DEMO_BUNDLE", "EARTH_SEARCH", "MapConfig", "MapPlan", "default_bundl
 
 #: The public Earth Search v1 STAC API (collection ``sentinel-2-l2a``).
 EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
-#: Where `geocrop demo` leaves the demo bundle (trained on the simulated sample area).
-DEMO_BUNDLE = Path("sample_aoi") / "models" / "demo.safetensors"
+#: The shipped demo bundle (package data, trained on the simulated sample area by `geocrop demo
+#: --rebuild-model`); a package path so that any working directory (and the QGIS plugin) finds it.
+DEMO_BUNDLE = Path(__file__).resolve().parents[1] / "assets" / "demo.safetensors"
 #: Assumed sustained forward throughput for the size check (FLOP/s): conservative, so estimates err long.
 _ASSUMED_FLOPS = {"cpu": 1.0e10, "cuda": 2.0e13}
 _MB = 1024 * 1024
@@ -40,8 +41,8 @@ def default_bundle() -> Path:
     path = Path(os.environ.get("GEOCROP_DEMO_BUNDLE", DEMO_BUNDLE))
     if not path.is_file():
         raise BundleError(
-            f"no --model given and the demo bundle {path} does not exist; create it with `geocrop demo` "
-            "(or `make demo`), or pass --model BUNDLE"
+            f"no --model given and the demo bundle {path} does not exist; rebuild it with "
+            "`geocrop demo --rebuild-model`, or pass --model BUNDLE"
         )
     return path
 

@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))
-
-from map_fixtures import END, START, TinyArea, bandless_catalog, clouded_catalog, tiny_area
-
 from geocrop.cli import main as main_module
+from tests.inference.map_fixtures import END, START, TinyArea, bandless_catalog, clouded_catalog, tiny_area
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +129,7 @@ def test_bad_input_fails_cleanly_before_reading(
         out = tmp_path / "folder.tif"
         out.mkdir()
     elif case == "bundle-other-bands":
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))
-        from inference_helpers import write_tiny_bundle
+        from tests.inference.inference_helpers import write_tiny_bundle
 
         bundle = write_tiny_bundle(tmp_path / "planet.safetensors", bands=("blue", "green", "red", "nir"))
         extra = ["--model", str(bundle)]

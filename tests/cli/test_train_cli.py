@@ -4,7 +4,6 @@ nothing written)."""
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,13 +16,10 @@ import torch
 from click.testing import CliRunner
 from shapely.geometry import box
 
-_TESTS = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(_TESTS / "training"), str(_TESTS / "io")]
-from heads_synth import write_backbone, write_table  # noqa: E402
-from stac_fixtures import EPSG, ORIGIN, synthetic_s2, write_catalog  # noqa: E402
-
-from geocrop.cli.main import cli  # noqa: E402
-from geocrop.io.bundle import load_bundle  # noqa: E402
+from geocrop.cli.main import cli
+from geocrop.io.bundle import load_bundle
+from tests.io.stac_fixtures import EPSG, ORIGIN, synthetic_s2, write_catalog
+from tests.training.heads_synth import write_backbone, write_table
 
 TINY = ["--epochs", "2", "--batch-size", "16", "--train-pixels", "8", "--val-pixels", "4", "--device", "cpu"]
 TINY += ["--steps", "12"]

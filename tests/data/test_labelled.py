@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -11,12 +10,10 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "io"))
-from stac_fixtures import EPSG, ORIGIN, synthetic_s2, write_catalog
-
 from geocrop.data.bands import S2_BANDS
 from geocrop.data.labelled import LabelSource, is_samples_table, load_labelled
 from geocrop.errors import InputError, NoDataError
+from tests.io.stac_fixtures import EPSG, ORIGIN, synthetic_s2, write_catalog
 
 START, END = dt.date(2021, 5, 1), dt.date(2021, 6, 1)
 CROPS = ("wheat", "maize", "rye")

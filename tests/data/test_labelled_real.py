@@ -8,7 +8,6 @@ shows that real reflectances with three bands missing (B01, B09, B8A) travel fro
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import warnings
 from pathlib import Path
 
@@ -18,15 +17,12 @@ import pytest
 import torch
 from shapely.geometry import box
 
-_TESTS = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(_TESTS / "io"), str(_TESTS / "training")]
-from stac_fixtures import write_worldcereal_catalog  # noqa: E402
-
-from geocrop.data.bands import S2_BANDS  # noqa: E402
-from geocrop.data.labelled import LabelSource, load_labelled  # noqa: E402
-from geocrop.io.bundle import load_bundle  # noqa: E402
-from geocrop.training.hparams import HeadConfig  # noqa: E402
-from geocrop.training.train import TrainConfig, TrainJob, train_model  # noqa: E402
+from geocrop.data.bands import S2_BANDS
+from geocrop.data.labelled import LabelSource, load_labelled
+from geocrop.io.bundle import load_bundle
+from geocrop.training.hparams import HeadConfig
+from geocrop.training.train import TrainConfig, TrainJob, train_model
+from tests.io.stac_fixtures import write_worldcereal_catalog
 
 NC = (
     Path(__file__).resolve().parents[3]

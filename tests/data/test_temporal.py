@@ -1,9 +1,8 @@
-"""TemporalGrid and regrid: the bin-then-interpolate rule, shapes, and speed."""
+"""TemporalGrid and regrid: the bin-then-interpolate rule and shapes."""
 
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import numpy as np
 import pytest
@@ -110,18 +109,16 @@ def test_axis_argument() -> None:
         regrid(vals, times[:2], grid, axis=1)
 
 
-def test_fast_on_a_mapper_chunk() -> None:
+def test_a_mapper_chunk_with_half_its_observations_masked_is_fully_filled() -> None:
+    # Speed is measured in bench/, not asserted here; this checks the full-size chunk shape and fill.
     rng = np.random.default_rng(2)
     grid = TemporalGrid(dt.date(2021, 1, 1), dt.date(2021, 12, 31), 144)
     times = np.datetime64("2021-01-01") + np.arange(0, 365, 5).astype("timedelta64[D]")
     vals = rng.random((times.size, 12, 32, 32)).astype(np.float32)
     vals[rng.random(vals.shape) < 0.5] = np.nan
-    t0 = time.perf_counter()
     out, _ = regrid(vals, times, grid)
-    elapsed = time.perf_counter() - t0
     assert out.shape == (144, 12, 32, 32)
     assert not np.isnan(out).any()
-    assert elapsed < 5.0, f"regrid took {elapsed:.2f} s for a 73x12x32x32 block"
 
 
 def test_regrid_cube_eager_and_lazy_match_numpy() -> None:

@@ -6,19 +6,14 @@ Built on [LOAD]'s `tests/io/stac_fixtures.py` (synthetic 10 m COGs with known DN
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "io"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from inference_helpers import write_tiny_bundle
-from stac_fixtures import ORIGIN, s2_item, synthetic_s2, tile_bbox, write_catalog
-
 from geocrop.data.bands import S2_BANDS
+from tests.inference.inference_helpers import write_tiny_bundle
+from tests.io.stac_fixtures import ORIGIN, s2_item, synthetic_s2, tile_bbox, write_catalog
 
 SIZE = 20
 DATES = tuple(dt.date(2021, 4, 1) + dt.timedelta(days=20 * i) for i in range(6))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 import pytest
-from inference_helpers import random_block, run, write_tiny_bundle
 
 from geocrop.inference.tiles import PredictorRef
+from tests.inference.inference_helpers import random_block, run, write_tiny_bundle
 
 
 def test_local_cluster_with_two_workers_matches_threads(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -33,9 +33,9 @@ def test_map_aoi_on_a_local_cluster_matches_threads(tmp_path_factory: pytest.Tem
     """The whole pipeline with `--scheduler ADDRESS`: the lazy odc-stac cube's graph runs on the workers."""
     distributed = pytest.importorskip("distributed")
     import rasterio
-    from map_fixtures import END, START, tiny_area
 
     from geocrop.inference.mapping import MapConfig, map_aoi
+    from tests.inference.map_fixtures import END, START, tiny_area
 
     root = tmp_path_factory.mktemp("area")
     area = tiny_area(root)

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from inference_helpers import STEPS, random_block, write_tiny_bundle
 
 from geocrop.errors import BundleError
 from geocrop.inference.engine import Predictor
+from tests.inference.inference_helpers import STEPS, random_block, write_tiny_bundle
 
 
 def reference_predict(predictor: Predictor, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

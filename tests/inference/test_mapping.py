@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from map_fixtures import END, START, TinyArea, tiny_area
 from rio_cogeo.cogeo import cog_validate
-from stac_fixtures import rustac_executable, rustac_server, write_api_inputs
 
 from geocrop.inference.mapping import MapConfig, map_aoi
 from geocrop.inference.tiles import Tile
+from tests.inference.map_fixtures import END, START, TinyArea, tiny_area
+from tests.io.stac_fixtures import rustac_executable, rustac_server, write_api_inputs
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +86,9 @@ def test_interrupted_map_resumes_and_matches_an_uninterrupted_run(area: TinyArea
 def test_real_sentinel2_worldcereal_cube_maps_end_to_end(realdata: Path, tmp_path: Path) -> None:
     """Real reflectances (10 of 12 bands, monthly, some months empty) through search, load, regrid, engine."""
     import pystac
-    from inference_helpers import write_tiny_bundle
-    from stac_fixtures import write_worldcereal_catalog
+
+    from tests.inference.inference_helpers import write_tiny_bundle
+    from tests.io.stac_fixtures import write_worldcereal_catalog
 
     nc = realdata / "worldcereal" / "worldcereal_preprocessed_inputs.nc"
     if not nc.exists():
@@ -123,10 +124,10 @@ def test_real_sentinel2_worldcereal_cube_maps_end_to_end(realdata: Path, tmp_pat
 def test_geocrop_map_on_the_tiny_simulated_sample_area(tmp_path: Path) -> None:
     """`geocrop map` on the simulator's tiny sample catalog (24 x 24 px, SIMULATED): COG, page, style."""
     from click.testing import CliRunner
-    from inference_helpers import write_tiny_bundle
 
     from geocrop.cli.main import cli
     from geocrop.data.simulate import SimulationConfig, write_sample_area
+    from tests.inference.inference_helpers import write_tiny_bundle
 
     area = write_sample_area(tmp_path / "sample", SimulationConfig.tiny())
     bundle = write_tiny_bundle(tmp_path / "m.safetensors", steps=24, season=("2021-03-01", "2021-10-31"))
@@ -149,10 +150,10 @@ def test_geocrop_map_on_the_tiny_simulated_sample_area(tmp_path: Path) -> None:
 def test_geocrop_map_on_the_default_sample_area(tmp_path: Path) -> None:
     """The full simulated sample area (96 x 96 px, a year of 5-day revisits) with a 144-step model."""
     from click.testing import CliRunner
-    from inference_helpers import write_tiny_bundle
 
     from geocrop.cli.main import cli
     from geocrop.data.simulate import SimulationConfig, write_sample_area
+    from tests.inference.inference_helpers import write_tiny_bundle
 
     area = write_sample_area(tmp_path / "sample", SimulationConfig())
     bundle = write_tiny_bundle(tmp_path / "m.safetensors", steps=144, season=("2021-03-01", "2021-10-31"))

@@ -7,10 +7,10 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 import pytest
-from inference_helpers import random_block, run, write_tiny_bundle
 
 from geocrop.inference.journal import TileJournal
 from geocrop.inference.tiles import PredictorRef, Tile, plan_tiles
+from tests.inference.inference_helpers import random_block, run, write_tiny_bundle
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Test helpers: tiny COGs, STAC items/catalogs for S2 and PlanetScope, and a loopback `rustac serve`.
 
-Importable from any test (``tests/io`` is on ``sys.path`` for tests in this folder; elsewhere add it).
+Import as ``from tests.io.stac_fixtures import ...`` (``tests`` is a package).
 Everything is small (tens of pixels) so tests stay fast on two cores.
 """
 

@@ -13,13 +13,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from out_helpers import CLASSES, SIZE, TRANSFORM, synthetic_classes, synthetic_confidence, write_synthetic_cog
 from rasterio.windows import Window
 from rio_cogeo.cogeo import cog_validate
 
 from geocrop.errors import InputError, OutputError
 from geocrop.io.classes import ClassInfo, check_classes, classes_from_names
 from geocrop.io.cog import CogWriter, check_writable, overview_factors, sidecar_path
+from tests.io.out_helpers import (
+    CLASSES,
+    SIZE,
+    TRANSFORM,
+    synthetic_classes,
+    synthetic_confidence,
+    write_synthetic_cog,
+)
 
 GDALINFO = shutil.which("gdalinfo")
 

@@ -12,7 +12,14 @@ import pystac
 import pytest
 from affine import Affine
 from shapely.geometry import box
-from stac_fixtures import (
+
+from geocrop.data.bands import S2_BANDS
+from geocrop.errors import NoDataError, SourceError
+from geocrop.io.aoi import read_aoi
+from geocrop.io.bandmap import fill_plan, s2_band_assets, scl_asset_key
+from geocrop.io.cube import load_planet, load_s2, planet_geobox, s2_geobox
+from geocrop.io.stac import search
+from tests.io.stac_fixtures import (
     EPSG,
     ORIGIN,
     S2_COLLECTION,
@@ -25,13 +32,6 @@ from stac_fixtures import (
     write_cog,
     write_worldcereal_catalog,
 )
-
-from geocrop.data.bands import S2_BANDS
-from geocrop.errors import NoDataError, SourceError
-from geocrop.io.aoi import read_aoi
-from geocrop.io.bandmap import fill_plan, s2_band_assets, scl_asset_key
-from geocrop.io.cube import load_planet, load_s2, planet_geobox, s2_geobox
-from geocrop.io.stac import search
 
 SIZE = 8
 DATES = [dt.date(2021, 5, 1), dt.date(2021, 5, 6)]

@@ -12,7 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from affine import Affine
-from stac_fixtures import (
+
+from geocrop.errors import InputError, NoDataError, SourceError
+from geocrop.io.aoi import read_aoi
+from geocrop.io.stac import search
+from tests.io.stac_fixtures import (
     ORIGIN,
     PLANET_COLLECTION,
     S2_COLLECTION,
@@ -25,10 +29,6 @@ from stac_fixtures import (
     write_catalog,
     write_cog,
 )
-
-from geocrop.errors import InputError, NoDataError, SourceError
-from geocrop.io.aoi import read_aoi
-from geocrop.io.stac import search
 
 DATES = [dt.date(2021, 3, 1), dt.date(2021, 3, 6), dt.date(2021, 3, 11), dt.date(2021, 4, 20)]
 CLOUDS = [5.0, 80.0, 20.0, 1.0]

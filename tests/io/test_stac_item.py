@@ -9,11 +9,11 @@ from pathlib import Path
 import pystac
 import pytest
 import rasterio
-from out_helpers import CLASSES, EPSG, SIZE, write_synthetic_cog
 from rasterio.warp import transform_bounds
 
 from geocrop.errors import SourceError
 from geocrop.io.stac_item import class_slug, write_output_item
+from tests.io.out_helpers import CLASSES, EPSG, SIZE, write_synthetic_cog
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from out_helpers import CLASSES, write_synthetic_cog
 
 from geocrop.errors import OutputError
 from geocrop.io.classes import ClassInfo
 from geocrop.io.style import qml_path_for, qml_text, write_qml
+from tests.io.out_helpers import CLASSES, write_synthetic_cog
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 

@@ -16,9 +16,7 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from qgis_harness import QgisProfile, has_traceback, make_profile, report_of
+from tests.qgis.qgis_harness import QgisProfile, has_traceback, make_profile, report_of
 
 pytestmark = [
     pytest.mark.qgis,

@@ -6,14 +6,11 @@ The stand-in geocrop plays the engine (the cancel test needs a run that is relia
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from qgis_harness import (
+from tests.qgis.qgis_harness import (
     QgisProfile,
     fake_geocrop,
     has_traceback,

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import struct
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from qgis_harness import REPO, make_profile, render_dialog
+from tests.qgis.qgis_harness import REPO, make_profile, render_dialog
 
 pytestmark = pytest.mark.qgis
 

@@ -6,14 +6,11 @@ Every QGIS call runs in a subprocess (`qgis_process.bin` or the system Python), 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from qgis_harness import (
+from tests.qgis.qgis_harness import (
     QgisProfile,
     fake_geocrop,
     has_traceback,

@@ -9,12 +9,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from qgis_harness import REPO, fake_geocrop, process_gone, recorded_calls
-
-sys.path.insert(0, str(REPO))
-
 from qgis_plugin.runner import (
     GeocropCanceled,
     GeocropCommand,
@@ -25,6 +19,7 @@ from qgis_plugin.runner import (
     resolve_command,
     run_geocrop,
 )
+from tests.qgis.qgis_harness import fake_geocrop, process_gone, recorded_calls
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the stand-in is a POSIX shell script")
 

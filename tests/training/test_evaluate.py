@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from heads_synth import write_backbone, write_table
 
 from geocrop.data.labelled import LabelSource
 from geocrop.data.splits import SamplingWarning
@@ -20,6 +19,7 @@ from geocrop.errors import BundleError, InputError
 from geocrop.training.evaluate import JOURNAL, EvaluateJob, evaluate, read_journal
 from geocrop.training.protocol import GainSummary, matched_scores, relative_gain, table_row, win_matrix
 from geocrop.training.train import TrainConfig
+from tests.training.heads_synth import write_backbone, write_table
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from heads_synth import write_backbone, write_table
 
 from geocrop.data.labelled import LabelSource
 from geocrop.data.splits import SamplingWarning
@@ -25,6 +24,7 @@ from geocrop.training.train import (
     linear_lr,
     train_model,
 )
+from tests.training.heads_synth import write_backbone, write_table
 
 LSTM = {"name": "lstm", "in_features": 12, "n_classes": 3, "hidden": 16, "layers": 2}
 
