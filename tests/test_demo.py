@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -46,4 +47,5 @@ def test_geocrop_demo_maps_the_sample_area(tmp_path: Path) -> None:
     assert mapped.size > 0.5 * classes.size
     assert len(set(mapped.tolist())) >= 5
     html = (root / "out" / "crop_map.html").read_text()
-    assert "leaflet" in html.lower() and "cdn" not in html.lower()
+    assert "L.map(" in html
+    assert not re.search(r"<(script|link)[^>]+(src|href)=[\"']https?://", html), "page loads remote assets"
