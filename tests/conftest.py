@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+
+
+def find_realdata() -> Path | None:
+    """`shared/realdata/` beside the checkout (or above it), or `$GEOCROP_REALDATA`; read in place."""
+    if os.environ.get("GEOCROP_REALDATA"):
+        return Path(os.environ["GEOCROP_REALDATA"])
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "realdata"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+REALDATA = find_realdata()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,6 +57,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def realdata() -> Path:
     """`../shared/realdata/`, read in place; tests that need it skip with a reason where it is absent."""
-    if not REALDATA.is_dir():
-        pytest.skip(f"real data folder {REALDATA} is absent")
+    if REALDATA is None or not REALDATA.is_dir():
+        pytest.skip("real data folder shared/realdata is absent (set GEOCROP_REALDATA to its path)")
     return REALDATA

@@ -22,15 +22,10 @@ from geocrop.data.labelled import LabelSource, load_labelled
 from geocrop.io.bundle import load_bundle
 from geocrop.training.hparams import HeadConfig
 from geocrop.training.train import TrainConfig, TrainJob, train_model
+from tests.conftest import REALDATA
 from tests.io.stac_fixtures import write_worldcereal_catalog
 
-NC = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "realdata"
-    / "worldcereal"
-    / "worldcereal_preprocessed_inputs.nc"
-)
+NC = (REALDATA or Path("shared/realdata")) / "worldcereal" / "worldcereal_preprocessed_inputs.nc"
 pytestmark = pytest.mark.skipif(not NC.exists(), reason=f"real WorldCereal cube not found at {NC}")
 
 
