@@ -262,7 +262,7 @@ def search(
         else:
             raise SourceError(
                 f"STAC source {source} is neither a URL nor an existing catalog.json or GeoTIFF folder; "
-                "give --stac URL|path/catalog.json|folder"
+                "give a STAC API URL, a path to catalog.json, or a GeoTIFF folder"
             )
     items: list[pystac.Item] = []
     for item in candidates:
