@@ -248,7 +248,7 @@ def run_child(kind: str, args: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller areas (8/16/32 px) and fewer dates")
+    parser.add_argument("--quick", action="store_true", help="smaller areas (16/32/64 px) and fewer dates")
     parser.add_argument(
         "--head", default="transformer", choices=sorted(HEADS), help="head for end-to-end runs"
     )
@@ -257,7 +257,7 @@ def main() -> None:
     parser.add_argument("--no-reference", action="store_true", help="skip the whole-cube reference")
     parser.add_argument("--engine-only", action="store_true", help="only the matmul peak and engine table")
     opts = parser.parse_args()
-    base = 8 if opts.quick else opts.base
+    base = 16 if opts.quick else opts.base
     dates = 12 if opts.quick else opts.dates
     season = ("2021-03-01", "2021-10-28")
     import torch
