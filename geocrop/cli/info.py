@@ -14,6 +14,8 @@ def _environment() -> dict[str, object]:
     import rasterio
     import torch
 
+    from geocrop.inference.plan import DEMO_BUNDLE
+
     return {
         "geocrop": __version__,
         "python": platform.python_version(),
@@ -21,6 +23,7 @@ def _environment() -> dict[str, object]:
         "cuda": torch.cuda.is_available(),
         "gdal": rasterio.__gdal_version__,
         "threads": torch.get_num_threads(),
+        "demo_bundle": str(DEMO_BUNDLE) if DEMO_BUNDLE.is_file() else None,
     }
 
 

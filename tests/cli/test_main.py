@@ -27,3 +27,14 @@ def test_geocrop_error_becomes_one_line_and_exit_code_2(monkeypatch) -> None:  #
         "geocrop: error: AOI file x.geojson is empty; draw a polygon or pass --bbox"
     ]
     assert "Traceback" not in result.output
+
+
+def test_info_json_names_versions_and_the_demo_bundle() -> None:
+    import json
+    from pathlib import Path
+
+    result = CliRunner().invoke(main_module.cli, ["info", "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["geocrop"] == __version__
+    assert Path(info["demo_bundle"]).is_file()
