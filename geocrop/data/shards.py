@@ -15,7 +15,6 @@ bounded window of blocks: memory stays at one window, the order depends only on 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geocrop.errors import SourceError
+from geocrop.io.atomic import atomic_path, write_text_atomic
 
 #: Rows per shard file: 262,144 pairs x 48 float32 features = 48 MiB.
 DEFAULT_SHARD_ROWS = 262_144
@@ -37,15 +37,12 @@ FloatArray = npt.NDArray[np.float32]
 
 def atomic_write_json(path: Path, payload: Mapping[str, Any]) -> None:
     """Write JSON to ``path`` through a temporary file and a rename, so readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=False))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(payload, indent=1, sort_keys=False))
 
 
 def _atomic_save_npy(path: Path, array: npt.NDArray[Any]) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
+    with atomic_path(path, what="pair shard") as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array)
 
 
 class ShardWriter:

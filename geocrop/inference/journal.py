@@ -10,12 +10,10 @@ two runs would give a wrong map. The mapper removes the journal after the COG is
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geocrop.errors import OutputError
+from geocrop.io.atomic import atomic_path
 
 __all__ = ["TileJournal", "journal_dir"]
 
@@ -74,16 +73,8 @@ class TileJournal:
         self._atomic(manifest, lambda tmp: tmp.write_text(json.dumps(self.fingerprint), encoding="utf-8"))
 
     def _atomic(self, target: Path, write: Any) -> None:
-        fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=self.directory)
-        os.close(fd)
-        tmp = Path(name)
-        try:
+        with atomic_path(target, what="tile journal") as tmp:
             write(tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
 
     def finished(self) -> set[str]:
         """Keys of the tiles whose results are stored."""

@@ -15,7 +15,6 @@ cannot execute code.
 from __future__ import annotations
 
 import json
-import os
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from geocrop.errors import BundleError
+from geocrop.io.atomic import atomic_path, write_text_atomic
 
 META_KEY = "geocrop_checkpoint"
 FORMAT = "geocrop-checkpoint/1"
@@ -92,13 +92,10 @@ def save_checkpoint(
     }
     text = json.dumps(scalars)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata={META_KEY: text})
-    os.replace(tmp, path)
+    with atomic_path(path, what="checkpoint") as tmp:
+        save_file(tensors, str(tmp), metadata={META_KEY: text})
     side = path.with_suffix(".json")
-    tmp_side = side.with_name(f".{side.name}.tmp")
-    tmp_side.write_text(json.dumps({k: v for k, v in scalars.items() if k != "rng_numpy"}, indent=1))
-    os.replace(tmp_side, side)
+    write_text_atomic(side, json.dumps({k: v for k, v in scalars.items() if k != "rng_numpy"}, indent=1))
     return path
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from geocrop.data.labelled import LabelSource
 from geocrop.data.splits import SCHEME_PARTS
 from geocrop.errors import InputError, OutputError
+from geocrop.io.atomic import write_text_atomic
 from geocrop.io.bundle import read_bundle_metadata
 from geocrop.training.features import FrozenBackbone, encode, load_backbone, raw_bands, resolve_device
 from geocrop.training.hparams import FAMILIES, HeadConfig, check_family, sample_configs
@@ -104,9 +105,7 @@ def bundle_id(path: Path) -> str:
 
 
 def _atomic_json(path: Path, payload: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(payload, indent=1, sort_keys=True) + "\n")
 
 
 def read_journal(path: Path) -> dict[str, RunRecord]:
@@ -126,9 +125,7 @@ def read_journal(path: Path) -> dict[str, RunRecord]:
         records[rec.key] = rec
         good.append(line)
     if len(good) != len(lines):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text("".join(good), encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomic(path, "".join(good), what="results journal")
     return records
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from geocrop.data.bands import PLANET_BANDS, S2_BANDS
 from geocrop.data.pairs import PairSet
 from geocrop.data.shards import atomic_write_json
+from geocrop.io.atomic import atomic_path
 from geocrop.io.bundle import save_bundle
 from geocrop.models.registry import state_to_numpy
 from geocrop.training.distributed import DistInfo
@@ -25,13 +25,11 @@ N_S2 = len(S2_BANDS)
 
 def write_history(out: Path, history: list[dict[str, Any]]) -> None:
     atomic_write_json(out / "history.json", {"epochs": history})
-    tmp = out / ".history.csv.tmp"
-    with open(tmp, "w", newline="") as fh:
+    with atomic_path(out / "history.csv", what="history") as tmp, open(tmp, "w", newline="") as fh:
         cols = ["epoch", "loss", "retrieval_top1", "chance", "candidates", "steps"]
         writer = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(history)
-    os.replace(tmp, out / "history.csv")
 
 
 def write_bundle(

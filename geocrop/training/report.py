@@ -13,7 +13,6 @@ Written into the evaluation folder, every file atomically (temporary name, then 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, precision_recall_fscore_support
 
+from geocrop.io.atomic import write_text_atomic
 from geocrop.training.evaluate import VARIANTS, RunRecord, records_by
 from geocrop.training.protocol import matched_scores, table_row, win_matrix
 from geocrop.viz.plots import plot_confusion_matrix, plot_relative_gain, plot_win_matrix
@@ -34,9 +34,7 @@ SIMULATED_CAVEAT = (
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, text, what="report")
 
 
 def _pct(x: float) -> str:
