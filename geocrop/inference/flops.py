@@ -33,12 +33,12 @@ def _recurrent_flops(module: nn.Module, steps: int) -> int:
 def module_flops(module: nn.Module, example: torch.Tensor, *, steps: int = 1) -> int:
     """FLOPs of one forward pass of ``module`` on the batch ``example`` (recurrent layers analytically).
 
-    Counted on a copy in training mode under ``no_grad``: in eval mode ``nn.TransformerEncoderLayer``
-    takes a fused "fast path" the counter does not see (the same FLOPs, run as one kernel), and the copy
-    keeps the real module's BatchNorm statistics untouched.
+    Counted on a copy in training mode with autograd on: that is the plain path of every layer (in
+    inference ResMLP folds its residual adds into in-place ``addmm_``, which the counter does not see;
+    the same FLOPs), and the copy keeps the real module's BatchNorm statistics untouched.
     """
     probe = copy.deepcopy(module).train()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    with torch.enable_grad(), FlopCounterMode(display=False) as counter:
         probe(example)
     return int(counter.get_total_flops()) + _recurrent_flops(module, steps) * int(example.shape[0])
 

@@ -117,15 +117,21 @@ def encode(
     backbone: FrozenBackbone,
     *,
     device: str | torch.device = "cpu",
-    batch_rows: int = 1 << 16,
+    batch_rows: int | None = None,
 ) -> np.ndarray:
-    """(N, T, B) reflectance -> (N, T, F) float32 head input (F = 256 features, or B normalised bands)."""
+    """(N, T, B) reflectance -> (N, T, F) float32 head input (F = 256 features, or B normalised bands).
+
+    ``batch_rows`` defaults to 2Ki rows on the CPU (activations stay in cache: ~3x faster than 64Ki rows on
+    the development CPU, see `geocrop.inference.engine`) and 1Mi rows on CUDA.
+    """
     x = (np.asarray(values, dtype=np.float32) - backbone.mean) / backbone.std
     x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
     if backbone.module is None:
         return x
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     module = backbone.module.to(dev)
+    if batch_rows is None:
+        batch_rows = 1 << 20 if dev.type == "cuda" else 1 << 11
     n, t, b = x.shape
     rows = x.reshape(n * t, b)
     out: np.ndarray | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,9 +47,53 @@ def test_inception_longest_paper_kernel_keeps_144_steps() -> None:
     module = InceptionModule(32, 8, kernel_size=136)
     # k, k/2, k/4 made odd so "same" padding keeps the length: 135, 67, 33
     assert [c.kernel_size[0] for c in module.convs] == [135, 67, 33]
-    assert module(torch.randn(2, 32, 144)).shape == (2, 32, 144)
+    assert module(torch.randn(2, 32, 1, 144)).shape == (2, 32, 1, 144)
     head = InceptionTimeHead(256, 9, layers=2, hidden=128, kernel_size=136)
     assert head(torch.randn(2, 144, 256)).shape == (2, 9)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_inception_module_equals_its_1d_convolutions(training: bool) -> None:
+    """The channels-last (1, k) 2-D formulation computes exactly what its Conv1d/BatchNorm1d layers would."""
+    torch.manual_seed(0)
+    module = InceptionModule(24, 8, kernel_size=20, bottleneck=16).train(training)
+    if not training:  # give the running statistics non-trivial values
+        module.bn.running_mean.uniform_(-1, 1)
+        module.bn.running_var.uniform_(0.5, 2)
+    x = torch.randn(5, 24, 144)
+    z = module.bottleneck(x)
+    branches = [conv(z) for conv in module.convs] + [module.pool_branch(x)]
+    bn = copy.deepcopy(module.bn)
+    expected = torch.relu(bn(torch.cat(branches, dim=1)))
+    got = module(x.unsqueeze(2).contiguous(memory_format=torch.channels_last)).squeeze(2)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    if training:  # the running statistics moved exactly as BatchNorm1d's did
+        torch.testing.assert_close(module.bn.running_mean, bn.running_mean)
+        torch.testing.assert_close(module.bn.running_var, bn.running_var)
+        assert int(module.bn.num_batches_tracked) == int(bn.num_batches_tracked) == 1
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_transformer_matches_torch_encoder_layers(pooling: str) -> None:
+    """Same state dict as nn.TransformerEncoder(norm_first=True): same logits and same gradients."""
+    torch.manual_seed(0)
+    head = TransformerHead(12, 5, d_model=32, heads=4, layers=2, dropout=0.0, pooling=pooling)  # type: ignore[arg-type]
+    layer = torch.nn.TransformerEncoderLayer(32, 4, 128, dropout=0.0, batch_first=True, norm_first=True)
+    stock = torch.nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
+    stock.load_state_dict(head.encoder.state_dict())  # strict: the key layout is the same
+    x = torch.randn(3, 144, 32)
+    torch.testing.assert_close(head.encoder(x), stock(x), rtol=1e-5, atol=1e-5)
+    head.eval()
+    stock.eval()
+    with torch.inference_mode():  # eval mode: torch's layer takes its fused fast path
+        torch.testing.assert_close(head.encoder(x), stock(x), rtol=1e-5, atol=1e-5)
+    head.train()
+    stock.train()
+    head.encoder(x).square().sum().backward()
+    stock(x).square().sum().backward()
+    for (name, mine), theirs in zip(head.encoder.named_parameters(), stock.parameters(), strict=True):
+        assert mine.grad is not None and theirs.grad is not None
+        torch.testing.assert_close(mine.grad, theirs.grad, rtol=1e-4, atol=1e-5, msg=name)
 
 
 def test_inception_residual_every_third_module() -> None:

@@ -35,6 +35,27 @@ def test_shapes_and_leading_dimensions() -> None:
     torch.testing.assert_close(out[1, 7], e_s(series[1, 7][None])[0])
 
 
+@pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode])
+def test_inference_path_computes_the_training_function(context: type) -> None:
+    """Without autograd the forward pass works in place; it must give the same features, leave its input
+    untouched, and keep leading dimensions."""
+    torch.manual_seed(0)
+    model = ResMLP(12).eval()
+    with torch.no_grad():  # non-trivial norms, so the in-place path's normalisation is exercised
+        for module in model.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+    x = torch.rand(3, 144, 12)
+    before = x.clone()
+    expected = model(x)  # grad enabled: the plain module composition
+    with context():
+        got = model(x)
+    assert got.shape == (3, 144, 256)
+    torch.testing.assert_close(got, expected.detach(), rtol=1e-5, atol=1e-5)
+    assert torch.equal(x, before)
+
+
 def test_each_pixel_is_encoded_independently_of_the_batch() -> None:
     torch.manual_seed(0)
     model = ResMLP(12).train()
