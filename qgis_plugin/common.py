@@ -6,7 +6,7 @@ Imports only qgis and the standard library (and QGIS's own `processing` plugin w
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -89,12 +89,9 @@ def run_with_feedback(
     feedback: QgsProcessingFeedback,
     *,
     outputs: Sequence[Path] = (),
-    line_progress: Callable[[str], float | None] | None = None,
 ) -> RunResult:
-    """Run geocrop, streaming progress into `feedback`; errors and cancel become QgsProcessingException.
-
-    `line_progress` turns a plain output line into a fraction, for commands without `--progress json`.
-    """
+    """Run geocrop (with `--progress json` in `args`), streaming progress into `feedback`; errors and
+    cancel become QgsProcessingException."""
     last_message = [""]
 
     def on_progress(fraction: float, message: str) -> None:
@@ -105,9 +102,6 @@ def run_with_feedback(
             feedback.pushInfo(message)
 
     def on_log(line: str) -> None:
-        fraction = line_progress(line) if line_progress is not None else None
-        if fraction is not None:
-            feedback.setProgress(100.0 * min(max(fraction, 0.0), 1.0))
         if line.startswith("WARNING"):
             feedback.pushWarning(line)
         else:

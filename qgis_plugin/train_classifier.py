@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +36,6 @@ from .map_crops import DEFAULT_STAC
 HEADS = ("lstm", "inception", "transformer")
 _LABEL = "Labelled parcels"
 _FIX = "choose a polygon layer of parcels with a crop-type field"
-#: `geocrop train` prints "epoch 3/20: train loss ..." after each epoch (it has no JSON progress yet).
-_EPOCH = re.compile(r"^epoch (\d+)/(\d+)\b")
 
 _HELP = "".join(
     [
@@ -218,6 +215,8 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
             str(self.parameterAsInt(parameters, self.STEPS, context)),
             "--out",
             output,
+            "--progress",
+            "json",
         ]
         backbone = self.parameterAsFile(parameters, self.BACKBONE, context)
         if backbone:
@@ -228,19 +227,11 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
             args += ["--backbone", backbone]
         # No cleanup on cancel: geocrop keeps a per-epoch checkpoint so that a rerun resumes; the bundle
         # itself is written atomically, so a stopped run never leaves a partial one.
-        run_with_feedback(command, args, feedback, line_progress=_epoch_fraction)
+        run_with_feedback(command, args, feedback)
         if not Path(output).is_file():
             raise QgsProcessingException(f"geocrop finished but wrote no bundle at '{output}'.")
         feedback.setProgress(100.0)
         return {self.OUTPUT: output}
-
-
-def _epoch_fraction(line: str) -> float | None:
-    """'epoch 3/20: ...' -> 0.15; None for other lines."""
-    match = _EPOCH.match(line)
-    if match is None or int(match.group(2)) == 0:
-        return None
-    return int(match.group(1)) / int(match.group(2))
 
 
 def _iso(date: QDate) -> str:

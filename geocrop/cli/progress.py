@@ -3,6 +3,7 @@
 ``--progress json`` is a line protocol on stdout (the QGIS plugin reads it), one JSON object per line:
 
 * ``{"event": "progress", "fraction": 0.0..1.0, "message": str}`` as work advances;
+* ``{"event": "log", "message": str}`` for a line of the command's log that is not a progress step;
 * ``{"event": "warning", "message": str}`` for a degraded but usable result (also on stderr);
 * ``{"event": "plan", "lines": [str, ...]}`` for ``--dry-run`` (what would be read and computed);
 * ``{"event": "done", "outputs": {"cog": path, ...}}`` once, at the end;
@@ -92,6 +93,14 @@ class Reporter:
                 self._bar.start()
                 self._task = self._bar.add_task(message, total=1.0)
             self._bar.update(self._task, completed=fraction, description=message)
+
+    def note(self, message: str) -> None:
+        """A line of the command's log (e.g. an epoch's losses): on stdout (on a terminal rich shows it
+        above the bar, which lives on stderr), or a ``log`` event in JSON mode."""
+        if self.mode == "json":
+            self._json({"event": "log", "message": message})
+        else:
+            click.echo(message, file=self.out)
 
     def event(self, name: str, **fields: Any) -> None:
         """Another JSON event (e.g. ``plan`` for a dry run); only in JSON mode."""

@@ -1,7 +1,8 @@
 """``geocrop train``: a temporal head on frozen backbone features (or raw bands) -> a map-ready bundle.
 
-Parses flags into a `TrainJob`, calls `geocrop.training.train.train_model`, prints one line per epoch
-and where the bundle went. Rerunning the same command after an interruption resumes from the last epoch.
+Parses flags into a `TrainJob`, calls `geocrop.training.train.train_model`, shows progress (a bar, or
+JSON lines with ``--progress json``), prints one line per epoch and where the bundle went. Rerunning the
+same command after an interruption resumes from the last finished epoch.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import click
 
 from geocrop.cli.label_options import label_options, label_source, train_config
+from geocrop.cli.progress import ProgressMode, progress_option, reporting
 from geocrop.errors import InputError
 
 #: Which head flags belong to which family, and their defaults.
@@ -20,6 +22,8 @@ _HEAD_FLAGS: dict[str, dict[str, Any]] = {
     "inception": {"layers": 4, "hidden": 128, "kernel_size": 40},
     "transformer": {"d_model": 64, "heads": 4, "layers": 2, "pooling": "mean"},
 }
+#: Share of the progress bar given to reading and encoding the labelled pixels; epochs fill the rest.
+_PREPARATION = 0.1
 
 
 @click.command("train")
@@ -44,7 +48,8 @@ _HEAD_FLAGS: dict[str, dict[str, Any]] = {
 @click.option(
     "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Bundle .safetensors."
 )
-def train(**kw: Any) -> None:
+@progress_option()
+def train(progress_mode: ProgressMode, **kw: Any) -> None:
     """Train a crop classifier head and write a map-ready bundle (backbone + head + classes + grid)."""
     from geocrop.training.hparams import HeadConfig
     from geocrop.training.train import EpochStats, TrainJob, train_model
@@ -70,13 +75,26 @@ def train(**kw: Any) -> None:
         config=train_config(kw, lr=kw.pop("lr")),
     )
 
-    def report(stats: EpochStats) -> None:
-        click.echo(
-            f"epoch {stats.epoch}/{job.config.epochs}: train loss {stats.train_loss:.4f}, "
-            f"val loss {stats.val_loss:.4f}, val accuracy {100 * stats.val_accuracy:.2f}%"
-        )
+    with reporting(progress_mode) as reporter:
+        steps = iter((0.0, _PREPARATION / 2, _PREPARATION))
 
-    result = train_model(job, progress=report)
+        def stage(message: str) -> None:
+            reporter(next(steps, _PREPARATION), message)
+
+        def epoch_done(stats: EpochStats) -> None:
+            line = (
+                f"epoch {stats.epoch}/{job.config.epochs}: train loss {stats.train_loss:.4f}, "
+                f"val loss {stats.val_loss:.4f}, val accuracy {100 * stats.val_accuracy:.2f}%"
+            )
+            done = stats.epoch / job.config.epochs
+            reporter(_PREPARATION + (1 - _PREPARATION) * done, line)
+            if progress_mode != "json":  # in JSON the progress event carries the line
+                reporter.note(line)
+
+        result = train_model(job, progress=epoch_done, stage=stage)
+        reporter.done({"bundle": result.bundle})
+    if progress_mode == "json":
+        return
     if result.resumed_from:
         click.echo(f"resumed after epoch {result.resumed_from}")
     click.echo(

@@ -330,25 +330,37 @@ def prepare_data(
     return series, train_idx, val_idx
 
 
-def train_model(job: TrainJob, *, progress: ProgressFn | None = None) -> TrainResult:
+def train_model(
+    job: TrainJob,
+    *,
+    progress: ProgressFn | None = None,
+    stage: Callable[[str], None] | None = None,
+) -> TrainResult:
     """`geocrop train`: labelled data -> split -> features -> head -> map-ready bundle at ``job.out``.
 
-    Every input is checked before anything is written; the only file written before the bundle is the
-    per-epoch checkpoint (`checkpoint_path`), which a rerun resumes from and success removes.
+    ``progress`` gets each finished epoch's `EpochStats`; ``stage`` a line before each step that comes
+    first (reading imagery, encoding, training). Every input is checked before anything is written; the
+    only file written before the bundle is the per-epoch checkpoint (`checkpoint_path`), which a rerun
+    resumes from and success removes.
     """
+    say = stage or (lambda message: None)
     out = check_output(Path(job.out))
     check_family(job.head.family)
     backbone = load_backbone(job.backbone) if job.backbone is not None else None
+    say(f"reading the labelled pixels' series from {job.source.path.name}")
     series, train_idx, val_idx = prepare_data(
         job.source, scheme=job.scheme, n_train=job.n_train, n_val=job.n_val, seed=job.config.seed
     )
     if backbone is None:
         backbone = raw_bands(series.values[train_idx], bands=series.bands)
     device = resolve_device(job.config.device)
+    what = "encoding" if backbone.module is not None else "normalising"
+    say(f"{what} {len(train_idx):,} training and {len(val_idx):,} validation pixels")
     x_tr = encode(series.values[train_idx], backbone, device=device)
     x_va = encode(series.values[val_idx], backbone, device=device)
     spec = job.head.spec(in_features=x_tr.shape[-1], n_classes=len(series.class_names))
     ckpt = checkpoint_path(out)
+    say(f"training the {job.head.family} head for {job.config.epochs} epochs")
     result = fit_head(
         spec,
         (x_tr, series.labels[train_idx]),

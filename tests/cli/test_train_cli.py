@@ -54,6 +54,29 @@ def test_train_from_a_samples_table(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.parent.iterdir()) == ["lstm.json", "lstm.safetensors"]
 
 
+def test_train_reports_json_progress(tmp_path: Path) -> None:
+    """`--progress json`: stage events, one event per epoch carrying its line, then `done` with the
+    bundle; nothing else on stdout (the QGIS plugin reads it)."""
+    import json
+
+    table = write_table(tmp_path / "samples.parquet", parcels=5, pixels=4)
+    out = tmp_path / "m.safetensors"
+    code, stdout, stderr = _run(
+        ["train", "--labels", str(table), "--class-column", "crop", "--group-column", "parcel", *TINY,
+         "--head", "transformer", "--d-model", "8", "--heads", "2", "--layers", "1", "--out", str(out),
+         "--progress", "json"]
+    )  # fmt: skip
+    assert code == 0, stderr
+    events = [json.loads(line) for line in stdout.splitlines()]
+    assert [e["event"] for e in events] == ["progress"] * 5 + ["done"]
+    fractions = [e["fraction"] for e in events[:-1]]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert events[0]["message"].startswith("reading the labelled pixels")
+    assert events[1]["message"].startswith("normalising")  # raw bands: no backbone to encode with
+    assert [e["message"][:10] for e in events[3:5]] == ["epoch 1/2:", "epoch 2/2:"]
+    assert events[-1]["outputs"] == {"bundle": str(out)} and out.is_file()
+
+
 def test_evaluate_from_the_shell(tmp_path: Path) -> None:
     table = write_table(tmp_path / "samples.csv", parcels=5, pixels=4)
     bi = write_backbone(tmp_path / "bi.safetensors")

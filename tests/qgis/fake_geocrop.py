@@ -134,13 +134,14 @@ def _map(args: list[str], mode: str, record: Path | None) -> int:
 
 
 def _train(args: list[str], mode: str, record: Path | None) -> int:
-    """Like `geocrop train` (no JSON progress): one "epoch k/N: ..." line per epoch, then the bundle."""
+    """Like `geocrop train --progress json`: stage and epoch progress events, then ``done``."""
     parser = argparse.ArgumentParser(prog="geocrop train")
     for flag in ("--labels", "--class-column", "--id-column", "--s2", "--start", "--end", "--head", "--out"):
         parser.add_argument(flag, required=flag in ("--labels", "--class-column", "--head", "--out"))
     for flag in ("--epochs", "--train-pixels", "--steps"):
         parser.add_argument(flag, type=int)
     parser.add_argument("--backbone")
+    parser.add_argument("--progress", choices=["rich", "json", "none"], default="rich")
     options = parser.parse_args(args)
     if record is not None:
         (record / "labels.geojson").write_text(
@@ -149,14 +150,13 @@ def _train(args: list[str], mode: str, record: Path | None) -> int:
     if mode == "error":
         print(f"geocrop: error: labels {options.labels}: only 1 crop type; give at least 2", file=sys.stderr)
         return 2
+    _emit({"event": "progress", "fraction": 0.0, "message": "reading the labelled pixels' series"})
     for epoch in range(1, options.epochs + 1):
-        print(
-            f"epoch {epoch}/{options.epochs}: train loss 0.5000, val loss 0.6000, val accuracy 70.00%",
-            flush=True,
-        )
+        line = f"epoch {epoch}/{options.epochs}: train loss 0.5000, val loss 0.6000, val accuracy 70.00%"
+        _emit({"event": "progress", "fraction": 0.1 + 0.9 * epoch / options.epochs, "message": line})
         time.sleep(0.02)
     Path(options.out).write_bytes(b"fake bundle")
-    print(f"wrote {options.out} (2 classes, 100 training / 20 validation pixels, validation accuracy 70.00%)")
+    _emit({"event": "done", "outputs": {"bundle": options.out}})
     return 0
 
 
