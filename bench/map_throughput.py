@@ -263,19 +263,23 @@ def run_child(kind: str, args: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller areas (16/32/64 px) and fewer dates")
+    parser.add_argument("--quick", action="store_true", help="smaller areas (32/64/128 px) and fewer dates")
     parser.add_argument(
         "--head", default="transformer", choices=sorted(HEADS), help="head for end-to-end runs"
     )
     parser.add_argument("--base", type=int, default=64, help="1x AOI side in pixels (16x is 4 times wider)")
     parser.add_argument(
-        "--tile", type=int, default=64, help="map tile side in pixels (`geocrop map --chunk-size`, 256 there)"
+        "--tile",
+        type=int,
+        default=32,
+        help="map tile side in pixels (`geocrop map --chunk-size`, 256 there); the default makes 1x four "
+        "tiles, so every area runs with the same tiles in flight",
     )
     parser.add_argument("--dates", type=int, default=36, help="scenes in the local catalog")
     parser.add_argument("--no-reference", action="store_true", help="skip the whole-cube reference")
     parser.add_argument("--engine-only", action="store_true", help="only the matmul peak and engine table")
     opts = parser.parse_args()
-    base = 16 if opts.quick else opts.base
+    base = 32 if opts.quick else opts.base
     tile = 16 if opts.quick else opts.tile
     dates = 12 if opts.quick else opts.dates
     season = ("2021-03-01", "2021-10-28")

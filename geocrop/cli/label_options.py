@@ -29,6 +29,13 @@ _OPTIONS = [
     click.option("--end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Season end."),
     click.option("--steps", type=int, default=144, show_default=True, help="Temporal grid steps."),
     click.option(
+        "--min-parcels",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Leave out crop types with fewer parcels (a warning names them); 0 keeps all.",
+    ),
+    click.option(
         "--split",
         "scheme",
         type=click.Choice(["70-30", "70-21-9"]),
@@ -68,6 +75,7 @@ def label_source(kw: dict[str, Any]) -> Any:
         start=day(kw.pop("start")),
         end=day(kw.pop("end")),
         steps=kw.pop("steps"),
+        min_parcels=kw.pop("min_parcels"),
     )
 
 

@@ -18,6 +18,7 @@ column names several; both are `InputError`. Every check runs before anything is
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import warnings
@@ -46,6 +47,8 @@ class LabelSource:
     parcel id column of a samples table; id_column: the parcel id column of a vector file (default: row
     number). s2: S2 source for parcels (STAC API URL, catalog.json, GeoTIFF folder). start/end: season
     (required for parcels; for a table default to its first/last date). steps: temporal grid length.
+    min_parcels: crop types with fewer parcels are left out, with a warning (a class needs parcels on
+    both sides of a split); 0 keeps every class.
     """
 
     path: Path
@@ -56,6 +59,7 @@ class LabelSource:
     start: dt.date | None = None
     end: dt.date | None = None
     steps: int = DEFAULT_STEPS
+    min_parcels: int = 0
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,42 @@ def load_labelled(source: LabelSource, *, max_per_class: int | None = None, seed
         series = _from_table(source)
     else:
         series = _from_parcels(source, max_per_class=max_per_class, seed=seed)
-    return series
+    return drop_rare_classes(series, source.min_parcels, path=path) if source.min_parcels > 0 else series
+
+
+def drop_rare_classes(series: LabelledSeries, min_parcels: int, *, path: Path) -> LabelledSeries:
+    """``series`` without the classes that have fewer than ``min_parcels`` parcels (a warning names them).
+
+    The kept classes keep their order; labels are renumbered. Fewer than two classes left is an
+    `InputError`.
+    """
+    parcels = np.array(
+        [len(np.unique(series.groups[series.labels == i])) for i in range(len(series.class_names))]
+    )
+    rare = np.flatnonzero(parcels < min_parcels)
+    if not rare.size:
+        return series
+    kept = np.flatnonzero(parcels >= min_parcels)
+    if kept.size < 2:
+        raise InputError(
+            f"labels {path}: only {kept.size} crop type(s) have at least {min_parcels} parcels; "
+            "lower --min-parcels or add parcels"
+        )
+    shown = ", ".join(f"{series.class_names[i]!r} ({parcels[i]})" for i in rare)
+    warnings.warn(
+        f"left out {rare.size} crop type(s) with fewer than {min_parcels} parcels: {shown}",
+        stacklevel=2,
+    )
+    renumber = np.full(len(series.class_names), -1, dtype=np.int64)
+    renumber[kept] = np.arange(kept.size)
+    keep = renumber[series.labels] >= 0
+    return dataclasses.replace(
+        series,
+        values=series.values[keep],
+        labels=renumber[series.labels[keep]],
+        groups=series.groups[keep],
+        class_names=tuple(series.class_names[i] for i in kept),
+    )
 
 
 def _class_index(names: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:

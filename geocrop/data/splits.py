@@ -159,7 +159,8 @@ def split_pixels(
             n_fields = {class_names[i]: len(np.unique(grp[lab == i])) for i in missing}
             raise InputError(
                 f"class(es) {shown} have no {what} pixels after the {scheme} parcel split "
-                f"(parcels per class: {n_fields}); add parcels of those classes or drop them from the labels"
+                f"(parcels per class: {n_fields}); add parcels of those classes, or leave out classes "
+                "with few parcels (--min-parcels 3)"
             )
     names = list(class_names)
     train_idx = balanced_sample(

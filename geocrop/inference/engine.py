@@ -58,14 +58,16 @@ _CUDA_BATCH_ROWS = 1 << 20
 
 
 @functools.cache
-def _keep_freed_memory_in_heap() -> bool:
-    """Stop glibc from returning each freed multi-MiB tensor to the kernel (Linux only; once per process).
+def _tune_allocator() -> bool:
+    """Make glibc's malloc suit batched inference (Linux only; once per process; returns whether it took).
 
-    By default glibc serves allocations above a few MiB with fresh ``mmap`` pages and trims the heap
-    eagerly, so every batch's activations (4-6 MiB each) page-fault in again: ~4,000 faults and 16 % of
-    the Transformer head's time per 42-pixel batch on the development CPU. Raising the mmap threshold to
-    32 MiB and the trim threshold to 128 MiB keeps that memory in the heap for reuse (at most 128 MiB held
-    back). Returns whether the setting took.
+    * Keep freed memory for reuse: by default glibc serves allocations above a few MiB with fresh
+      ``mmap`` pages and trims the heap eagerly, so every batch's activations (4-6 MiB) page-fault in
+      again: ~4,000 faults and 16 % of the Transformer head's time per 42-pixel batch on the development
+      CPU. Mmap threshold 16 MiB, trim threshold 32 MiB (16 MiB brought ~1,000 faults per batch back).
+    * Two arenas: with one arena per busy thread (tile workers, Dask readers) each keeps its own freed
+      memory, and peak RSS grew with the tiles in flight (64 px tiles, 16x / 1x AOI: 1.61 with eight
+      arenas, 1.21 with two).
     """
     if not sys.platform.startswith("linux"):
         return False
@@ -74,8 +76,9 @@ def _keep_freed_memory_in_heap() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # musl or another libc without mallopt
         return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's <malloc.h>
-    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 128 << 20))
+    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8  # from glibc's <malloc.h>
+    settings = ((m_mmap_threshold, 16 << 20), (m_trim_threshold, 32 << 20), (m_arena_max, 2))
+    return all([bool(mallopt(param, value)) for param, value in settings])
 
 
 class BlockPrediction(NamedTuple):
@@ -172,7 +175,7 @@ class Predictor:
         self.device = resolve_device(device)
         if self.device.type == "cpu":
             torch.set_num_threads(num_threads or os.cpu_count() or 1)
-            _keep_freed_memory_in_heap()
+            _tune_allocator()
         self.backbone = backbone.to(self.device).eval() if backbone is not None else None
         self.head = head.to(self.device).eval()
         self._mean = torch.as_tensor(spec.mean, dtype=torch.float32, device=self.device)
@@ -234,8 +237,7 @@ class Predictor:
         n_classes = self.n_classes
         probs = np.full((n_classes, h * w), np.nan, dtype=np.float32)
         if index.size:
-            selected = np.ascontiguousarray(pixels[index])  # (V, T, B)
-            probs[:, index] = self._forward(selected).T
+            probs[:, index] = self._forward(pixels, index).T
         classes = np.full(h * w, NODATA, dtype=np.uint8)
         confidence = np.full(h * w, NODATA, dtype=np.uint8)
         if index.size:
@@ -247,28 +249,36 @@ class Predictor:
             classes.reshape(h, w), confidence.reshape(h, w), probs.reshape(n_classes, h, w)
         )
 
-    def _forward(self, pixels: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """(V, T, B) raw reflectance -> (V, C) probabilities, all on the device."""
+    def _forward(
+        self, pixels: npt.NDArray[np.float32], index: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.float32]:
+        """(P, T, B) raw reflectance (any strides), rows ``index`` -> (len(index), C) probabilities.
+
+        The selected pixels are gathered, moved to the device and normalised one batch at a time, so no
+        block-sized copy exists beside the input.
+        """
+        steps = pixels.shape[1]
         with self._lock, torch.inference_mode():
-            x = torch.from_numpy(pixels).to(self.device, non_blocking=True)
-            x = torch.nan_to_num((x - self._mean) / self._std, nan=0.0)
-            out = torch.empty((x.shape[0], self.n_classes), dtype=torch.float32, device=self.device)
+            out = torch.empty((index.size, self.n_classes), dtype=torch.float32, device=self.device)
             start = 0
-            while start < x.shape[0]:
-                per_batch = max(1, self.batch_rows // x.shape[1])
-                stop = min(start + per_batch, x.shape[0])
+            while start < index.size:
+                per_batch = max(1, self.batch_rows // steps)
+                stop = min(start + per_batch, index.size)
+                gathered = np.ascontiguousarray(pixels[index[start:stop]])
                 try:
-                    out[start:stop] = self._run_batch(x[start:stop])
+                    x = torch.from_numpy(gathered).to(self.device, non_blocking=True)
+                    batch = torch.nan_to_num((x - self._mean) / self._std, nan=0.0)
+                    out[start:stop] = self._run_batch(batch)
                 except torch.cuda.OutOfMemoryError:
                     if per_batch == 1:
                         raise
-                    self.batch_rows = max(x.shape[1], self.batch_rows // 2)
+                    self.batch_rows = max(steps, self.batch_rows // 2)
                     log.warning("CUDA out of memory; halving the batch to %d rows", self.batch_rows)
                     torch.cuda.empty_cache()
                     continue
                 start = stop
             result = out.cpu().numpy()
-        self.counters.pixels += pixels.shape[0]
+        self.counters.pixels += int(index.size)
         return result
 
     def _run_batch(self, x: torch.Tensor) -> torch.Tensor:

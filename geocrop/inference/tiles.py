@@ -6,8 +6,9 @@ the lazy cube, so reading a tile, regridding it and classifying it form one bran
 is never held whole. Finished tiles go, as they finish, to the journal (for resume) and to the sink (the
 COG writer).
 
-Schedulers: ``None``/``"threads"`` is Dask's threaded scheduler (the sink runs in the worker threads; the
-predictor's lock keeps one block on the device at a time while other threads read); ``"sync"`` runs
+Schedulers: ``None``/``"threads"`` runs a sliding window of tiles on a few local threads, each reading its
+tile with Dask's threaded scheduler (the sink runs in those threads; the predictor's lock keeps one block
+on the device at a time while other threads read); ``"sync"`` runs
 everything in the calling thread (debugging); anything else is a ``dask.distributed`` scheduler address:
 tasks run on the workers, each worker process builds the predictor once (`PredictorRef.get` caches it per
 process), and results come back to this process in completion order.
@@ -19,6 +20,7 @@ import itertools
 import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,8 +45,10 @@ __all__ = [
 ]
 
 Arrays = dict[str, npt.NDArray[Any]]
-#: Tiles handed to Dask at once per worker thread (bounds the graph and the tiles held in memory).
+#: Tiles in flight per distributed worker thread (bounds the graph and the tiles held in memory).
 _GROUP_PER_WORKER = 4
+#: Threads reading one tile's scene/band chunks concurrently (I/O-bound: GDAL releases the GIL).
+_READERS = 4
 Prepare = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
 Sink = Callable[["Tile", Arrays], None]
 Progress = Callable[[float, str], None]
@@ -198,22 +202,7 @@ def run_tiles(
 
     try:
         if scheduler in (None, "threads", "sync"):
-            # A few threads suffice: the device runs one tile at a time (predictor lock) while the others
-            # read. Tiles go to Dask in groups so the graph, and what it holds, stays the same size
-            # whatever the AOI (memory flat as the area grows).
-            workers = 1 if scheduler == "sync" else min(4, os.cpu_count() or 1)
-            group = _GROUP_PER_WORKER * workers
-            for i in range(0, len(todo), group):
-                sinks = [
-                    dask.delayed(lambda arrays, t=tile: finish(t, arrays, computed=True), pure=False)(
-                        task(tile)
-                    )
-                    for tile in todo[i : i + group]
-                ]
-                if scheduler == "sync":
-                    dask.compute(*sinks, scheduler="sync")
-                else:
-                    dask.compute(*sinks, scheduler="threads", num_workers=workers)
+            _run_local(todo, task, finish, sync=scheduler == "sync")
         else:
             _run_distributed(scheduler, todo, task, finish)
     except GeocropError:
@@ -221,6 +210,42 @@ def run_tiles(
     except RasterioError as exc:
         raise _read_error(exc) from exc
     return run
+
+
+def _run_local(
+    todo: Sequence[Tile], task: Callable[[Tile], Any], finish: Callable[..., None], *, sync: bool
+) -> None:
+    """Tiles on local threads, a sliding window of ``workers`` tiles in flight.
+
+    Each worker thread takes the next tile, reads it (Dask's threaded scheduler with `_READERS` threads,
+    so a tile's many small reads overlap, which matters for remote COGs), classifies it (the predictor's
+    lock keeps one tile on the device) and sinks it. With two workers one tile reads while the other
+    computes; memory holds ``workers`` tiles whatever the AOI, and no tile waits for a group to finish.
+    """
+    if sync:
+        for tile in todo:
+            finish(tile, dask.compute(task(tile), scheduler="sync")[0], computed=True)
+        return
+    workers = max(2, min(4, os.cpu_count() or 1))
+
+    def one(tile: Tile) -> None:
+        arrays = dask.compute(task(tile), scheduler="threads", num_workers=_READERS)[0]
+        finish(tile, arrays, computed=True)
+
+    pending = iter(todo)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="geocrop-tile") as pool:
+        running = {pool.submit(one, tile) for tile in itertools.islice(pending, workers)}
+        try:
+            while running:
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    future.result()  # a failed tile stops the run here
+                    following = next(pending, None)
+                    if following is not None:
+                        running.add(pool.submit(one, following))
+        finally:
+            for future in running:  # on error or interrupt: start no more tiles
+                future.cancel()
 
 
 def _run_distributed(

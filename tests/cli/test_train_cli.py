@@ -77,6 +77,24 @@ def test_train_reports_json_progress(tmp_path: Path) -> None:
     assert events[-1]["outputs"] == {"bundle": str(out)} and out.is_file()
 
 
+def test_min_parcels_leaves_out_a_rare_crop(tmp_path: Path) -> None:
+    """A crop with a single parcel cannot be split: the error names --min-parcels, which drops it."""
+    table = write_table(tmp_path / "all.parquet", parcels=5, pixels=4)
+    frame = pd.read_parquet(table)
+    frame = frame[(frame["crop"] != "rapeseed") | (frame["parcel"] == "rapeseed-0")]
+    frame.to_parquet(table := tmp_path / "rare.parquet")
+    out = tmp_path / "m.safetensors"
+    args = ["train", "--labels", str(table), "--class-column", "crop", "--group-column", "parcel", *TINY,
+            "--head", "lstm", "--hidden", "8", "--layers", "1", "--out", str(out)]  # fmt: skip
+    code, _, stderr = _run(args)
+    assert code == 2 and "'rapeseed'" in stderr and "--min-parcels" in stderr and not out.exists()
+    code, _, stderr = _run([*args, "--min-parcels", "3"])
+    assert code == 0, stderr
+    assert "left out 1 crop type(s) with fewer than 3 parcels: 'rapeseed' (1)" in stderr
+    classes = [c["name"] for c in load_bundle(out).metadata["classes"]]
+    assert classes == ["maize", "wheat"]
+
+
 def test_evaluate_from_the_shell(tmp_path: Path) -> None:
     table = write_table(tmp_path / "samples.csv", parcels=5, pixels=4)
     bi = write_backbone(tmp_path / "bi.safetensors")

@@ -95,6 +95,23 @@ def test_vectorised_matches_reference_on_4d_blocks() -> None:
     assert np.isnan(out[:, 0, 0, 0]).all() and frac[0, 0, 0] == 0
 
 
+def test_column_blocks_give_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regridding in pixel-column blocks (memory bound) matches one pass over every column."""
+    import geocrop.data.temporal as temporal
+
+    rng = np.random.default_rng(1)
+    grid = TemporalGrid(dt.date(2021, 1, 1), dt.date(2021, 12, 31), 144)
+    times = np.datetime64("2021-01-01") + np.sort(rng.choice(365, 25, replace=False)).astype("timedelta64[D]")
+    vals = rng.random((25, 2, 7, 9)).astype(np.float32)
+    vals[rng.random(vals.shape) < 0.5] = np.nan
+    monkeypatch.setattr(temporal, "_COLUMNS", 10**9)
+    whole, whole_frac = regrid(vals, times, grid)
+    monkeypatch.setattr(temporal, "_COLUMNS", 10)  # 126 columns -> 13 blocks, the last one short
+    blocks, blocks_frac = regrid(vals, times, grid)
+    np.testing.assert_array_equal(blocks, whole)
+    np.testing.assert_array_equal(blocks_frac, whole_frac)
+
+
 def test_axis_argument() -> None:
     rng = np.random.default_rng(1)
     grid = _grid()
