@@ -267,11 +267,11 @@ def main() -> None:
     parser.add_argument(
         "--head", default="transformer", choices=sorted(HEADS), help="head for end-to-end runs"
     )
-    parser.add_argument("--base", type=int, default=64, help="1x AOI side in pixels (16x is 4 times wider)")
+    parser.add_argument("--base", type=int, default=96, help="1x AOI side in pixels (16x is 4 times wider)")
     parser.add_argument(
         "--tile",
         type=int,
-        default=32,
+        default=48,
         help="map tile side in pixels (`geocrop map --chunk-size`, 256 there); the default makes 1x four "
         "tiles, so every area runs with the same tiles in flight",
     )
