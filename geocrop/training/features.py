@@ -23,6 +23,7 @@ from torch import nn
 
 from geocrop.data.bands import S2_BANDS
 from geocrop.errors import BundleError, InputError
+from geocrop.inference.engine import _CPU_BACKBONE_ROWS, _CUDA_BATCH_ROWS
 from geocrop.io.bundle import load_bundle
 from geocrop.models.registry import build_backbone, load_state
 
@@ -131,7 +132,7 @@ def encode(
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     module = backbone.module.to(dev)
     if batch_rows is None:
-        batch_rows = 1 << 20 if dev.type == "cuda" else 1 << 11
+        batch_rows = _CUDA_BATCH_ROWS if dev.type == "cuda" else _CPU_BACKBONE_ROWS
     n, t, b = x.shape
     rows = x.reshape(n * t, b)
     out: np.ndarray | None = None
