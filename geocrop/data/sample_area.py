@@ -225,7 +225,8 @@ def _label_features(sim: SceneSimulator, config: SimulationConfig) -> list[dict[
 
 
 def _write_geojson(path: Path, features: list[dict[str, Any]], *, name: str) -> None:
-    doc = {"type": "FeatureCollection", "name": name, "features": features}
+    # The simulator's mark: `geocrop.io.provenance` records models trained on this file as simulated.
+    doc = {"type": "FeatureCollection", "name": name, "geocrop:simulated": True, "features": features}
     path.write_text(json.dumps(doc) + "\n", encoding="utf-8")
 
 

@@ -31,6 +31,7 @@ from geocrop.data.labelled import LabelledSeries, LabelSource, load_labelled
 from geocrop.data.splits import split_pixels
 from geocrop.errors import InputError
 from geocrop.io.bundle import save_bundle
+from geocrop.io.provenance import training_provenance
 from geocrop.models.registry import build_head, state_to_numpy
 from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from geocrop.training.features import FrozenBackbone, encode, load_backbone, raw_bands, resolve_device
@@ -387,7 +388,10 @@ def train_model(
                 "history": [asdict(h) for h in result.history],
                 "config": {k: v for k, v in asdict(job.config).items() if k != "device"},
                 "final_lr": job.head.lr,
-            }
+            },
+            "provenance": training_provenance(
+                job.source, class_names=series.class_names, grid=series.grid, accuracy=result.val_accuracy
+            ),
         },
     )
     tensors, metadata = bundle_payload(backbone=backbone, head=result.head, head_spec=spec, info=info)
