@@ -1,8 +1,15 @@
 """The `geocrop` command group.
 
 Each subcommand lives in its own module under `geocrop.cli` and is listed in `_COMMANDS`; third-party
-packages can add more through the ``geocrop.commands`` entry-point group. A `GeocropError` raised anywhere
-below becomes one line on stderr and exit code 2, never a traceback.
+packages can add more through the ``geocrop.commands`` entry-point group.
+
+The group is the error boundary: a `GeocropError` raised anywhere below, and every click usage error (a bad
+date, a missing option, a value out of range, a folder given for a file...), becomes exactly one line
+``geocrop: error: <what was wrong>; <how to fix it>`` on stderr and exit code 2, never a traceback or
+click's multi-line usage text. Logging is quiet by default so that an error stays one line: third-party
+loggers (GDAL through rasterio, urllib3, dask...) are silent and geocrop's own say only warnings; ``-v``
+adds geocrop's progress notes and third-party warnings, ``-vv`` everything at debug level, ``-q`` keeps
+errors only (no warnings).
 """
 
 from __future__ import annotations
@@ -12,8 +19,9 @@ import importlib.util
 import logging
 import sys
 import warnings
+from collections.abc import Sequence
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -55,34 +63,176 @@ def _module_exists(target: str) -> bool:
     return importlib.util.find_spec(target.split(":")[0]) is not None
 
 
+def _fail(message: str, code: int = 2) -> NoReturn:
+    """Print ``geocrop: error: <message>`` as one line on stderr and exit with ``code``."""
+    line = " ".join(str(message).split())
+    click.echo(f"geocrop: error: {line}", err=True)
+    sys.exit(code)
+
+
 class _ErrorHandlingGroup(_LazyGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except GeocropError as exc:
-            click.echo(f"geocrop: error: {exc}", err=True)
-            sys.exit(2)
+            _fail(str(exc))
         except KeyboardInterrupt:
             click.echo("geocrop: interrupted; rerun the same command to resume.", err=True)
             sys.exit(130)
 
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Click's main, with usage errors turned into one ``geocrop: error:`` line (exit 2)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            _fail(usage_error_line(exc), 2)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            click.echo("geocrop: interrupted; rerun the same command to resume.", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
-@click.group(cls=_ErrorHandlingGroup)
+
+def _param_name(param: click.Parameter | None) -> str:
+    if param is None:
+        return "a value"
+    opts = [o for o in getattr(param, "opts", []) if o.startswith("--")] or list(getattr(param, "opts", []))
+    if param.param_type_name == "argument" or not opts:
+        return (param.human_readable_name or param.name or "argument").upper()
+    return opts[0]
+
+
+def _fix_for(param: click.Parameter | None, message: str, command: str) -> str:
+    """How to fix a bad value of one of click's own parameter types (ours already say it)."""
+    kind = getattr(param, "type", None)
+    low = message.lower()
+    if isinstance(kind, click.Choice):
+        return f"choose one of {', '.join(map(str, kind.choices))}"
+    if isinstance(kind, click.IntRange | click.FloatRange):
+        lo, hi = kind.min, kind.max
+        if lo is not None and hi is not None:
+            return f"give a value from {lo} to {hi}"
+        return f"give a value {'>=' if lo is not None else '<='} {lo if lo is not None else hi}"
+    if isinstance(kind, click.Path):
+        if "is a directory" in low:
+            return "give a file path, not a folder"
+        if "is a file" in low:
+            return "give a folder path, not a file"
+        if "does not exist" in low:
+            return "check the path"
+        if "not writable" in low or "not readable" in low:
+            return "choose a path you can read and write"
+    if kind is click.INT or isinstance(kind, click.types.IntParamType):
+        return "give a whole number"
+    if kind is click.FLOAT or isinstance(kind, click.types.FloatParamType):
+        return "give a number"
+    return f"see `{command} --help`"
+
+
+def usage_error_line(exc: click.UsageError) -> str:
+    """One line for a click usage error: the command, the option, what was wrong and the fix."""
+    ctx = exc.ctx
+    command = ctx.command_path if ctx is not None else "geocrop"
+    help_hint = f"see `{command} --help`"
+    where = command.split(" ", 1)[1] if " " in command else command  # "map", not "geocrop map"
+    if isinstance(exc, click.MissingParameter):
+        name = _param_name(exc.param)
+        metavar = ""
+        if exc.param is not None and ctx is not None:
+            metavar = " " + exc.param.make_metavar(ctx) if not getattr(exc.param, "is_flag", False) else ""
+        helptext = getattr(exc.param, "help", None)
+        what = f" ({helptext.rstrip('.')})" if helptext else ""
+        return f"{where}: missing option {name}{what}; give {name}{metavar}"
+    if isinstance(exc, click.BadParameter):
+        hint = exc.param_hint if isinstance(exc.param_hint, str) else None
+        name = _param_name(exc.param) if exc.param is not None else (hint or "a value")
+        message = str(exc.message).strip().rstrip(".")
+        if ";" not in message:  # click's own types give no fix; ours always do
+            message = f"{message}; {_fix_for(exc.param, message, command)}"
+        return f"{where} {name}: {message}"
+    if isinstance(exc, click.NoSuchOption):
+        maybe = ""
+        if exc.possibilities:
+            maybe = f"did you mean {' or '.join(sorted(exc.possibilities))}? "
+        return f"{where}: no such option {exc.option_name}; {maybe}{help_hint}"
+    message = str(exc.message).strip().rstrip(".")
+    if message.startswith("No such command"):
+        return f"{message}; run `geocrop --help` for the list of commands"
+    if "unexpected extra argument" in message.lower():
+        return f"{where}: {message}; quote values that contain spaces, or {help_hint}"
+    return f"{where}: {message}; {help_hint}"
+
+
+#: Third-party loggers are silent by default: their INFO/WARNING lines (GDAL via rasterio, urllib3 retries)
+#: would come before geocrop's one-line error; ``-v`` shows their warnings, ``-vv`` everything.
+_THIRD_PARTY_LEVEL = {0: logging.CRITICAL + 1, 1: logging.WARNING, 2: logging.DEBUG}
+_GEOCROP_LEVEL = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time (click's test runner swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:  # a closed stream must never turn a log line into a crash
+            self.handleError(record)
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        message = " ".join(record.getMessage().split())
+        if record.levelno >= logging.WARNING and record.name.split(".")[0] == "geocrop":
+            return f"geocrop: {record.levelname.lower()}: {message}"
+        return f"{record.levelname} {record.name}: {message}"
+
+
+def configure_logging(verbose: int = 0, quiet: bool = False) -> None:
+    """Set log levels and the one-line formats for a command run (see the module docstring)."""
+    from geocrop.cli import progress
+
+    level = 0 if quiet else min(verbose, 2)
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(handler)
+    handler = _StderrHandler()
+    handler.setFormatter(_Formatter())
+    root.addHandler(handler)
+    root.setLevel(_THIRD_PARTY_LEVEL[level])
+    logging.getLogger("geocrop").setLevel(logging.ERROR if quiet else _GEOCROP_LEVEL[level])
+    logging.captureWarnings(False)
+    warnings.formatwarning = _one_line_warning
+    progress.set_warnings_shown(not quiet)
+    if quiet:
+        warnings.simplefilter("ignore")
+
+
+@click.group(name="geocrop", cls=_ErrorHandlingGroup)
 @click.version_option(__version__, prog_name="geocrop")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.option("-v", "--verbose", count=True, help="More log output: -v progress notes, -vv debug.")
+@click.option("-q", "--quiet", is_flag=True, help="Errors only: no warnings, no log lines.")
 def cli(verbose: int, quiet: bool) -> None:
     """Map crop types from satellite image time series."""
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    warnings.formatwarning = _one_line_warning
+    configure_logging(verbose, quiet)
 
 
 def _one_line_warning(
     message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
 ) -> str:
     """Warnings (degraded but usable results) reach users as one line, without a source excerpt."""
-    return f"geocrop: warning: {message}\n"
+    text = " ".join(str(message).split())
+    return f"geocrop: warning: {text}\n"
 
 
 def main() -> None:

@@ -27,10 +27,25 @@ import click
 
 from geocrop.errors import GeocropError
 
-__all__ = ["PROGRESS_OPTION", "ProgressMode", "Reporter", "progress_option", "reporting"]
+__all__ = [
+    "PROGRESS_OPTION",
+    "ProgressMode",
+    "Reporter",
+    "progress_option",
+    "reporting",
+    "set_warnings_shown",
+]
 
 ProgressMode = Literal["rich", "json", "none"]
 PROGRESS_OPTION = click.Choice(["rich", "json", "none"])
+#: False under ``geocrop -q``: warnings are not shown (errors still are).
+_SHOW_WARNINGS = True
+
+
+def set_warnings_shown(shown: bool) -> None:
+    """Show (default) or hide the library's one-line warnings in `reporting` blocks (``-q`` hides them)."""
+    global _SHOW_WARNINGS
+    _SHOW_WARNINGS = shown
 
 
 def progress_option(default: ProgressMode = "rich") -> Any:
@@ -146,6 +161,8 @@ def reporting(mode: ProgressMode) -> Iterator[Reporter]:
         warnings.simplefilter("default")
         for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ResourceWarning):
             warnings.simplefilter("ignore", category)
+        if not _SHOW_WARNINGS:
+            warnings.simplefilter("ignore")
         warnings.showwarning = show
         try:
             yield reporter
