@@ -1,30 +1,29 @@
-"""Stream a crop map into a Cloud-Optimized GeoTIFF, block by block, and publish it atomically.
+"""Stream a crop map into two Cloud-Optimized GeoTIFFs, block by block, and publish them atomically.
 
-Layout of the output (all bands uint8, nodata 255):
+Layout (all uint8, nodata 255; see docs/outputs.md):
 
-* band 1 ``class``: the class value of each pixel, with ``CLASS_<value>=<name>`` band metadata (and a
-  colour table and category names in the sidecar, below); overviews resampled with **mode** (an average
-  of class values is meaningless).
-* band 2 ``confidence``: the winning class probability in percent (0..100); overviews **average**.
-* bands 3.. ``probability_<name>`` (optional): each class probability in percent; overviews average.
+* ``<map>.tif``, the **class COG**: one band ``class`` (the class value of each pixel) stored as a
+  paletted image: the colour table is inside the GeoTIFF, so QGIS, GDAL and any GeoTIFF viewer draw the
+  crop colours from the file alone. The class names are inside too, as band metadata ``CLASS_<value>=<name>``
+  and the dataset tag ``GEOCROP_CLASSES`` (JSON: value, name, colour). Overviews are resampled with
+  **mode** (an average of class values is meaningless).
+* ``<map>_confidence.tif``, the **confidence COG**: band 1 ``confidence`` (winning class probability,
+  percent), band 2 ``uncertainty`` (normalised entropy of the class probabilities, percent: 0 = one class
+  certain, 100 = all equally likely; 255 when the probabilities were not given), bands 3.. optional
+  ``probability_<name>`` (percent). Overviews **average**.
+* ``<map>.tif.aux.xml``: category names and a thematic raster attribute table for the class band. GeoTIFF
+  has no place for category names (GDAL keeps them in this PAM sidecar whatever the layout; checked with
+  PAM disabled), so legends that list names read it; without it the map still opens paletted with its
+  colours, and the names stay in the band metadata, the ``.qml`` style and the STAC item.
 
-How the per-band overview resampling works: GDAL's COG driver applies one ``OVERVIEW_RESAMPLING`` to every
-band (rio-cogeo's ``cog_translate`` likewise takes one). So blocks are streamed into two tiled GeoTIFFs in a
-private temporary folder beside the output, one holding the class band and one the value bands; overviews
-are built on each with its own resampling; a VRT stacks them (a VRT whose bands are plain full-size sources
-exposes the sources' overviews), and the COG driver copies it with ``OVERVIEWS=FORCE_USE_EXISTING``, so the
-overviews are reused rather than recomputed. Nothing holds the whole raster: writes go through rasterio
-windows and the copy streams.
-
-Colour table and category names: GeoTIFF cannot hold category names or a raster attribute table inside
-the file, and holds a colour table only in single-band (photometric palette) images; for everything else
-GDAL reads and writes the PAM sidecar ``<cog>.aux.xml``. So that sidecar is written beside the COG (colour
-table, category names, thematic RAT with colours) and `gdalinfo`/QGIS show crop names from it; the classes
-also live inside the COG as band metadata, in the dataset tag ``GEOCROP_CLASSES`` (JSON, value/name/
-colour, enough to rebuild the sidecar), and in the QML style (:mod:`geocrop.io.style`).
+Why two files: a GeoTIFF holds a colour table only in a single-band (photometric palette) image, and GDAL's
+COG driver applies one overview resampling to every band; a class band needs both a palette and mode
+overviews, the value bands average overviews. Blocks are streamed into two uncompressed tiled GeoTIFFs in a
+private temporary folder beside the output, overviews are built on each with its own resampling, and the
+COG driver copies each with ``OVERVIEWS=FORCE_USE_EXISTING``. Nothing holds the whole raster.
 
 Atomicity: every file is made in the temporary folder and moved into place with ``os.replace``; on any
-error, or if the ``with`` block raises, the folder is removed and the output path is left untouched.
+error, or if the ``with`` block raises, the folder is removed and the output paths are left untouched.
 """
 
 from __future__ import annotations
@@ -56,7 +55,16 @@ from rasterio.windows import Window
 from geocrop.errors import InputError, OutputError
 from geocrop.io.classes import NODATA, ClassInfo, check_classes
 
-__all__ = ["NODATA", "ClassInfo", "CogWriter", "check_writable", "overview_factors", "sidecar_path"]
+__all__ = [
+    "NODATA",
+    "ClassInfo",
+    "CogWriter",
+    "check_writable",
+    "confidence_path",
+    "normalised_entropy",
+    "overview_factors",
+    "sidecar_path",
+]
 
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
@@ -87,6 +95,43 @@ def sidecar_path(cog: str | os.PathLike[str]) -> Path:
     return Path(f"{os.fspath(cog)}.aux.xml")
 
 
+def confidence_path(cog: str | os.PathLike[str]) -> Path:
+    """The confidence/uncertainty/probability COG written beside the class COG ``cog``."""
+    path = Path(cog)
+    return path.with_name(f"{path.stem}_confidence{path.suffix or '.tif'}")
+
+
+def normalised_entropy(probs: npt.ArrayLike) -> npt.NDArray[np.uint8]:
+    """(C, h, w) probabilities (float [0, 1] or uint8 percent, 255/NaN nodata) -> (h, w) uint8 percent.
+
+    ``100 * H(p) / log(C)`` with ``H(p) = -sum p log p`` (Shannon entropy, normalised to [0, 1] by its
+    maximum for C classes): 0 where one class has all the probability, 100 where all are equal. Pixels with
+    any missing probability are 255. Percent inputs are renormalised to sum to 1 first (rounding).
+    """
+    arr = np.asarray(probs)
+    if arr.ndim != 3:
+        raise InputError(f"probabilities: expected shape (classes, h, w), got {arr.shape}")
+    if arr.dtype == np.uint8:
+        missing = (arr == NODATA).any(axis=0)
+        p = arr.astype(np.float32) / 100.0
+    else:
+        p = arr.astype(np.float32)
+        missing = ~np.isfinite(p).all(axis=0)
+    out = np.full(arr.shape[1:], NODATA, dtype=np.uint8)
+    n = arr.shape[0]
+    if n < 2:
+        out[~missing] = 0
+        return out
+    p = np.where(np.isfinite(p), np.clip(p, 0.0, 1.0), 0.0)
+    total = p.sum(axis=0)
+    ok = ~missing & (total > 0)
+    p = p / np.where(total > 0, total, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=0) / np.log(n)
+    out[ok] = np.clip(np.rint(100.0 * h[ok]), 0, 100).astype(np.uint8)
+    return out
+
+
 def overview_factors(width: int, height: int, *, blocksize: int) -> list[int]:
     """Decimation factors 2, 4, ... until the coarsest overview fits in one block (none for small maps)."""
     factors: list[int] = []
@@ -113,13 +158,15 @@ def _to_percent(values: npt.ArrayLike, name: str) -> npt.NDArray[np.uint8]:
 
 
 class CogWriter:
-    """Write a crop map block by block; on a clean exit publish a valid COG (+ ``.aux.xml``) atomically.
+    """Write a crop map block by block; on a clean exit publish the class COG, the confidence COG and the
+    ``.aux.xml`` atomically (layout in the module docstring).
 
     Give the grid either as ``geobox`` (an ``odc.geo.GeoBox``: ``.crs``, ``.affine``, ``.width``,
     ``.height``) or as ``crs`` + ``transform`` + ``width`` + ``height``. ``n_prob_bands`` is 0 or
-    ``len(classes)`` (band ``3 + i`` holds the probability of ``classes[i]``). ``metadata`` becomes dataset
-    tags (non-string values as JSON); use keys such as ``model``, ``start_date``, ``end_date``,
-    ``scene_ids``. ``write_block`` may be called from several threads (writes are serialised).
+    ``len(classes)`` (band ``3 + i`` of the confidence COG holds the probability of ``classes[i]``).
+    ``metadata`` becomes dataset tags of both COGs (non-string values as JSON); use keys such as
+    ``model``, ``start_date``, ``end_date``, ``scene_ids``. ``write_block`` may be called from several
+    threads (writes are serialised).
 
     Example (``with`` publishes on success and cleans up on error)::
 
@@ -143,6 +190,7 @@ class CogWriter:
         compress: str = "DEFLATE",
     ) -> None:
         self.path = check_writable(path)
+        self.confidence_path = check_writable(confidence_path(self.path))
         self.classes = check_classes(classes)
         if geobox is not None:
             crs, transform = geobox.crs, geobox.affine
@@ -200,8 +248,11 @@ class CogWriter:
             }  # fmt: skip
             # Uncompressed temporaries: windows that straddle tiles rewrite tiles in place, which with
             # compression would leak space; never-written tiles are filled with nodata on close.
-            self._class_ds = rasterio.open(tmpdir / "class.tif", "w", count=1, **profile)
-            self._value_ds = rasterio.open(tmpdir / "values.tif", "w", count=1 + self.n_prob_bands, **profile)
+            self._class_ds = rasterio.open(
+                tmpdir / "class.tif", "w", count=1, photometric="palette", **profile
+            )
+            self._value_ds = rasterio.open(tmpdir / "values.tif", "w", count=2 + self.n_prob_bands, **profile)
+            self._describe(self._class_ds, self._value_ds)
         except BaseException as exc:
             self.abort()
             if isinstance(exc, OSError | rasterio.errors.RasterioError):
@@ -216,7 +267,8 @@ class CogWriter:
         probs: npt.ArrayLike | None = None,
     ) -> None:
         """Write one window: ``class_block`` (h, w) uint8 class values or 255; ``confidence`` (h, w) uint8
-        percent or float [0, 1]; ``probs`` (n_prob_bands, h, w) likewise. Where the class is 255 the other
+        percent or float [0, 1]; ``probs`` (n_classes, h, w) likewise (needed when the map has probability
+        bands; when given otherwise it still sets the uncertainty band). Where the class is 255 the other
         bands are set to 255 too."""
         if self._class_ds is None or self._value_ds is None:
             raise RuntimeError("CogWriter.write_block called outside its `with` block (or after close)")
@@ -235,13 +287,16 @@ class CogWriter:
         conf = _to_percent(confidence, "confidence")
         if conf.shape != (h, w):
             raise InputError(f"confidence block: expected shape {(h, w)}, got {conf.shape}")
-        layers = [conf]
-        if self.n_prob_bands:
-            if probs is None:
-                raise InputError(f"this map has {self.n_prob_bands} probability bands; pass probs=")
+        p = None
+        if probs is not None:
             p = _to_percent(probs, "probabilities")
-            if p.shape != (self.n_prob_bands, h, w):
-                raise InputError(f"probabilities: expected shape {(self.n_prob_bands, h, w)}, got {p.shape}")
+            if p.shape != (len(self.classes), h, w):
+                raise InputError(f"probabilities: expected shape {(len(self.classes), h, w)}, got {p.shape}")
+        elif self.n_prob_bands:
+            raise InputError(f"this map has {self.n_prob_bands} probability bands; pass probs=")
+        uncertainty = normalised_entropy(p) if p is not None else np.full((h, w), NODATA, np.uint8)
+        layers = [conf, uncertainty]
+        if self.n_prob_bands and p is not None:
             layers.extend(p)
         values = np.stack(layers)
         values[:, cls == NODATA] = NODATA
@@ -251,37 +306,38 @@ class CogWriter:
             self._value_ds.write(values, window=win)
 
     def close(self) -> Path:
-        """Build overviews, translate to a COG, validate it, write the sidecar and move both into place."""
+        """Build overviews, translate both to COGs, validate them, write the sidecar, move all into place."""
         if self._tmpdir is None:
             raise RuntimeError("CogWriter.close called before open (use it as a context manager)")
         tmpdir = self._tmpdir
-        aux_final = sidecar_path(self.path)
-        aux_moved = False
+        moves = [
+            (tmpdir / "values.cog.tif", self.confidence_path),
+            (tmpdir / "out.tif.aux.xml", sidecar_path(self.path)),
+            (tmpdir / "class.cog.tif", self.path),
+        ]
+        moved: list[Path] = []
         try:
             assert self._class_ds is not None and self._value_ds is not None
             self._class_ds.close()
             self._value_ds.close()
             factors = overview_factors(self.width, self.height, blocksize=self.blocksize)
-            if factors:
-                for name, resampling in (("class.tif", Resampling.mode), ("values.tif", Resampling.average)):
+            for name, resampling in (("class.tif", Resampling.mode), ("values.tif", Resampling.average)):
+                if factors:
                     with rasterio.open(tmpdir / name, "r+") as ds:
                         ds.build_overviews(factors, resampling)
-            vrt = tmpdir / "stack.vrt"
-            vrt.write_text(self._vrt_xml(), encoding="utf-8")
-            cog_tmp = tmpdir / "out.tif"
-            rasterio.shutil.copy(
-                vrt, cog_tmp, driver="COG", COMPRESS=self.compress, BLOCKSIZE=self.blocksize,
-                OVERVIEWS="FORCE_USE_EXISTING", BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
-            )  # fmt: skip
-            self._validate(cog_tmp)
-            aux_tmp = tmpdir / "out.tif.aux.xml"
-            aux_tmp.write_text(pam_xml(self.classes), encoding="utf-8")
-            os.replace(aux_tmp, aux_final)
-            aux_moved = True
-            os.replace(cog_tmp, self.path)
+                cog = tmpdir / name.replace(".tif", ".cog.tif")
+                rasterio.shutil.copy(
+                    tmpdir / name, cog, driver="COG", COMPRESS=self.compress, BLOCKSIZE=self.blocksize,
+                    OVERVIEWS="FORCE_USE_EXISTING", BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
+                )  # fmt: skip
+                self._validate(cog)
+            (tmpdir / "out.tif.aux.xml").write_text(pam_xml(self.classes), encoding="utf-8")
+            for tmp, final in moves:  # the class COG last: its presence means the set is complete
+                os.replace(tmp, final)
+                moved.append(final)
         except BaseException as exc:
-            if aux_moved:
-                aux_final.unlink(missing_ok=True)
+            for final in moved:
+                final.unlink(missing_ok=True)
             self.abort()
             if isinstance(exc, OSError | rasterio.errors.RasterioError) and not isinstance(exc, OutputError):
                 raise OutputError(f"output {self.path}: writing the COG failed ({exc})") from exc
@@ -309,57 +365,50 @@ class CogWriter:
             raise OutputError(f"output {self.path}: the written COG is not valid ({'; '.join(errors)})")
 
     def band_names(self) -> list[str]:
-        """Band descriptions in band order."""
-        names = ["class", "confidence"]
+        """Band descriptions of the confidence COG, in band order."""
+        names = ["confidence", "uncertainty"]
         if self.n_prob_bands:
             names += [f"probability_{c.name}" for c in self.classes]
         return names
 
-    def _vrt_xml(self) -> str:
-        root = ET.Element("VRTDataset", rasterXSize=str(self.width), rasterYSize=str(self.height))
-        ET.SubElement(root, "SRS").text = self.crs.to_wkt()
-        ET.SubElement(root, "GeoTransform").text = ", ".join(repr(float(v)) for v in self.transform.to_gdal())
+    def _describe(self, class_ds: DatasetWriter, value_ds: DatasetWriter) -> None:
+        """Colour table, names, descriptions and tags on the temporary files (the COG driver copies them)."""
         tags = {k: v if isinstance(v, str) else json.dumps(v) for k, v in self.metadata.items()}
         tags["GEOCROP_CLASSES"] = json.dumps(
             [{"value": c.value, "name": c.name, "color": c.color} for c in self.classes]
         )
         tags["GEOCROP_NODATA"] = "255: masked, outside the AOI, or no clear observation"
-        _add_metadata(root, tags)
-        sources = [("class.tif", 1)] + [("values.tif", i + 1) for i in range(1 + self.n_prob_bands)]
-        for band, (desc, (src, src_band)) in enumerate(zip(self.band_names(), sources, strict=True), 1):
-            el = ET.SubElement(root, "VRTRasterBand", dataType="Byte", band=str(band))
-            ET.SubElement(el, "Description").text = desc
-            ET.SubElement(el, "NoDataValue").text = str(NODATA)
-            if band == 1:
-                _add_metadata(el, {f"CLASS_{c.value}": c.name for c in self.classes})
-            else:
-                _add_metadata(el, {"UNITS": "percent"})
-            source = ET.SubElement(el, "SimpleSource")
-            ET.SubElement(source, "SourceFilename", relativeToVRT="1").text = src
-            ET.SubElement(source, "SourceBand").text = str(src_band)
-        return ET.tostring(root, encoding="unicode")
+        class_ds.update_tags(**tags, GEOCROP_CONFIDENCE=confidence_path(self.path).name)
+        class_ds.set_band_description(1, "class")
+        class_ds.update_tags(1, **{f"CLASS_{c.value}": c.name for c in self.classes})
+        class_ds.write_colormap(1, colour_table(self.classes))
+        value_ds.update_tags(**tags, GEOCROP_CLASS_MAP=self.path.name)
+        for band, desc in enumerate(self.band_names(), 1):
+            value_ds.set_band_description(band, desc)
+            value_ds.update_tags(band, UNITS="percent")
+        value_ds.update_tags(
+            2, DEFINITION="normalised Shannon entropy of the class probabilities: 0 certain, 100 uniform"
+        )
 
 
-def _add_metadata(parent: ET.Element, items: Mapping[str, str]) -> None:
-    md = ET.SubElement(parent, "Metadata")
-    for key, value in items.items():
-        ET.SubElement(md, "MDI", key=key).text = value
+def colour_table(classes: Sequence[ClassInfo]) -> dict[int, tuple[int, int, int, int]]:
+    """The class band's colour table: class colours, black elsewhere (a TIFF palette has no alpha; 255 is
+    the band's nodata value, so readers leave it transparent)."""
+    table = {value: (0, 0, 0, 0) for value in range(256)}
+    for c in classes:
+        table[c.value] = (*c.rgb, 255)
+    return table
 
 
 def pam_xml(classes: Sequence[ClassInfo]) -> str:
-    """The PAM sidecar for band 1: colour table, category names (index = pixel value), a thematic RAT.
+    """The PAM sidecar for the class band: category names (index = pixel value) and a thematic RAT.
 
-    GeoTIFF stores a colour table inside the file only for single-band images (photometric palette); for
-    this multi-band map GDAL itself would put it in the PAM sidecar, so it goes there with the names.
+    The colour table is inside the class COG; GeoTIFF has no place for category names or a RAT, so GDAL
+    reads them from this sidecar (QGIS labels its legend with them).
     """
     root = ET.Element("PAMDataset")
     band = ET.SubElement(root, "PAMRasterBand", band="1")
     by_value = {c.value: c for c in classes}
-    ET.SubElement(band, "ColorInterp").text = "Palette"
-    table = ET.SubElement(band, "ColorTable")
-    for value in range(max(by_value) + 1):
-        r, g, b, a = (*by_value[value].rgb, 255) if value in by_value else (0, 0, 0, 0)
-        ET.SubElement(table, "Entry", c1=str(r), c2=str(g), c3=str(b), c4=str(a))
     cats = ET.SubElement(band, "CategoryNames")
     for value in range(max(by_value) + 1):
         ET.SubElement(cats, "Category").text = by_value[value].name if value in by_value else ""

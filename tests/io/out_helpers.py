@@ -37,7 +37,8 @@ def synthetic_confidence(size: int = SIZE) -> npt.NDArray[np.uint8]:
 
 
 def write_synthetic_cog(path: Path, *, block: int = 128, n_prob_bands: int = 0) -> Path:
-    """Write the synthetic map in `block`-sized windows (not aligned to the 256 px tiles)."""
+    """Write the synthetic map in `block`-sized windows (not aligned to the 256 px tiles); the class
+    probabilities always go in (they give the uncertainty band), as bands only with ``n_prob_bands``."""
     classes, confidence = synthetic_classes(), synthetic_confidence()
     probs = np.zeros((len(CLASSES), SIZE, SIZE), dtype=np.float32)
     for i, c in enumerate(CLASSES):
@@ -54,6 +55,6 @@ def write_synthetic_cog(path: Path, *, block: int = 128, n_prob_bands: int = 0) 
                 sl = (slice(row, row + h), slice(col, col + w))
                 writer.write_block(
                     Window(col, row, w, h), classes[sl], confidence[sl],
-                    probs[(slice(None), *sl)] if n_prob_bands else None,
+                    probs[(slice(None), *sl)],
                 )  # fmt: skip
     return path

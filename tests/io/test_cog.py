@@ -1,4 +1,4 @@
-"""CogWriter: streamed block writes -> a valid COG with per-band overview resampling, names and colours."""
+"""CogWriter: streamed block writes -> a paletted class COG and a confidence COG, valid, named, coloured."""
 
 from __future__ import annotations
 
@@ -13,12 +13,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 from rio_cogeo.cogeo import cog_validate
 
 from geocrop.errors import InputError, OutputError
 from geocrop.io.classes import ClassInfo, check_classes, classes_from_names
-from geocrop.io.cog import CogWriter, check_writable, overview_factors, sidecar_path
+from geocrop.io.cog import (
+    CogWriter,
+    check_writable,
+    confidence_path,
+    normalised_entropy,
+    overview_factors,
+    sidecar_path,
+)
 from tests.io.out_helpers import (
     CLASSES,
     SIZE,
@@ -44,25 +52,49 @@ def cog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_synthetic_cog(tmp_path_factory.mktemp("cog") / "map.tif")
 
 
-def test_output_is_a_valid_cog_with_overviews(cog: Path) -> None:
-    is_valid, errors, _warnings = cog_validate(str(cog), quiet=True)
-    assert is_valid, errors
+def test_output_is_two_valid_cogs_with_overviews(cog: Path) -> None:
+    for path in (cog, confidence_path(cog)):
+        is_valid, errors, _warnings = cog_validate(str(path), quiet=True)
+        assert is_valid, (path, errors)
+    assert confidence_path(cog).name == "map_confidence.tif"
     with rasterio.open(cog) as src:
-        assert (src.count, src.width, src.height) == (2, SIZE, SIZE)
-        assert src.dtypes == ("uint8", "uint8")
-        assert src.nodata == 255
+        assert (src.count, src.width, src.height) == (1, SIZE, SIZE)
+        assert src.dtypes == ("uint8",) and src.nodata == 255
         assert src.crs.to_epsg() == 32633
+        assert src.overviews(1) == [2] and src.block_shapes[0] == (256, 256)
+        assert src.descriptions == ("class",)
+        assert src.colorinterp[0] == ColorInterp.palette
+    with rasterio.open(confidence_path(cog)) as src:
+        assert (src.count, src.width, src.height, src.nodata) == (2, SIZE, SIZE, 255)
+        assert src.descriptions == ("confidence", "uncertainty")
         assert src.overviews(1) == [2] and src.overviews(2) == [2]
-        assert src.block_shapes[0] == (256, 256)
-        assert src.descriptions == ("class", "confidence")
 
 
 def test_round_trip_of_streamed_blocks(cog: Path) -> None:
     with rasterio.open(cog) as src:
         np.testing.assert_array_equal(src.read(1), synthetic_classes())
+    with rasterio.open(confidence_path(cog)) as src:
         conf = synthetic_confidence()
         conf[synthetic_classes() == 255] = 255  # nodata class forces nodata confidence
-        np.testing.assert_array_equal(src.read(2), conf)
+        np.testing.assert_array_equal(src.read(1), conf)
+        uncertainty = src.read(2)
+    valid = synthetic_classes() != 255
+    assert np.all(uncertainty[~valid] == 255) and uncertainty[valid].max() <= 100
+    # more confident pixels are less uncertain
+    c = synthetic_confidence()[valid]
+    assert uncertainty[valid][c == 100].max() == 0 and uncertainty[valid][c <= 40].min() > 80
+
+
+def test_palette_and_names_live_inside_the_class_cog(tmp_path: Path) -> None:
+    cog = write_synthetic_cog(tmp_path / "alone.tif")
+    sidecar_path(cog).unlink()  # what QGIS or GDAL sees from the COG alone
+    with rasterio.open(cog) as src:
+        cmap = src.colormap(1)
+        assert cmap[0][:3] == (0xE6, 0xC6, 0x19) and cmap[3][:3] == (0x8A, 0x2B, 0xE2)
+        assert cmap[2][:3] == (0, 0, 0)  # unused value (a TIFF palette has no alpha: nodata hides 255)
+        assert src.tags(1)["CLASS_3"] == "sugar beet"
+        assert [ClassInfo(**c) for c in json.loads(src.tags()["GEOCROP_CLASSES"])] == list(CLASSES)
+        assert src.tags()["GEOCROP_CONFIDENCE"] == "alone_confidence.tif"
 
 
 def test_metadata_band_tags_colours_and_sidecar(cog: Path) -> None:
@@ -74,15 +106,21 @@ def test_metadata_band_tags_colours_and_sidecar(cog: Path) -> None:
         stored = json.loads(tags["GEOCROP_CLASSES"])
         assert [ClassInfo(**c) for c in stored] == list(CLASSES)
         assert src.tags(1)["CLASS_3"] == "sugar beet"
-        assert src.tags(2)["UNITS"] == "percent"
-        cmap = src.colormap(1)  # read from the PAM sidecar (multi-band GeoTIFF keeps no palette inside)
-        assert cmap[0][:3] == (0xE6, 0xC6, 0x19) and cmap[3][:3] == (0x8A, 0x2B, 0xE2)
-        assert cmap[2][3] == 0  # unused value: transparent
+    with rasterio.open(confidence_path(cog)) as src:
+        assert src.tags(1)["UNITS"] == "percent" and "entropy" in src.tags(2)["DEFINITION"]
+        assert src.tags()["model"] == "tiny-test-model" and src.tags()["GEOCROP_CLASS_MAP"] == "map.tif"
     root = ET.parse(sidecar_path(cog)).getroot()
     names = [c.text or "" for c in root.iter("Category")]
     assert names == ["winter wheat", "maize", "", "sugar beet"]
     rows = [[f.text for f in row.iter("F")] for row in root.iter("Row")]
     assert rows[2] == ["3", "sugar beet", "138", "43", "226", "255"]
+
+
+def test_normalised_entropy() -> None:
+    p = np.array([[[1.0, 0.5, 1 / 3, np.nan]], [[0.0, 0.5, 1 / 3, 0.5]], [[0.0, 0.0, 1 / 3, 0.5]]])
+    out = normalised_entropy(p.astype(np.float32))
+    assert out.tolist() == [[0, 63, 100, 255]]  # log(2)/log(3) = 0.63
+    assert normalised_entropy(np.array([[[100, 255]], [[0, 0]]], np.uint8)).tolist() == [[0, 255]]
 
 
 def test_overviews_use_mode_for_classes_and_average_for_confidence(tmp_path: Path) -> None:
@@ -96,13 +134,14 @@ def test_overviews_use_mode_for_classes_and_average_for_confidence(tmp_path: Pat
     with rasterio.open(out, overview_level=0) as ovr:
         assert ovr.shape == (SIZE // 2, SIZE // 2)
         assert np.all(ovr.read(1) == 3)
-        assert np.all(ovr.read(2) == 75)
+    with rasterio.open(confidence_path(out), overview_level=0) as ovr:
+        assert np.all(ovr.read(1) == 75)
 
 
 def test_probability_bands_from_floats(tmp_path: Path) -> None:
     out = write_synthetic_cog(tmp_path / "probs.tif", n_prob_bands=len(CLASSES))
-    assert cog_validate(str(out), quiet=True)[0]
-    with rasterio.open(out) as src:
+    assert cog_validate(str(confidence_path(out)), quiet=True)[0]
+    with rasterio.open(confidence_path(out)) as src:
         assert src.count == 2 + len(CLASSES)
         assert src.descriptions[2:] == (
             "probability_winter wheat",
@@ -124,9 +163,10 @@ def test_float_confidence_nan_becomes_nodata(tmp_path: Path) -> None:
     out = tmp_path / "float.tif"
     with _writer(out, blocksize=512) as writer:
         writer.write_block(Window(0, 0, SIZE, SIZE), cls, conf)
-    with rasterio.open(out) as src:
-        band = src.read(2)
+    with rasterio.open(confidence_path(out)) as src:
+        band = src.read(1)
         assert np.all(band[:10] == 255) and np.all(band[10:] == 43)
+        assert np.all(src.read(2) == 255)  # no probabilities given: uncertainty unknown
         assert src.overviews(1) == []  # 300 px fits one 512 px block: no overview needed
 
 
@@ -157,9 +197,9 @@ def test_error_inside_with_leaves_previous_output_and_no_temporaries(tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == ["map.tif"]
 
 
-def test_success_leaves_only_cog_and_sidecar(tmp_path: Path) -> None:
+def test_success_leaves_only_the_cogs_and_sidecar(tmp_path: Path) -> None:
     write_synthetic_cog(tmp_path / "m.tif")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tif", "m.tif.aux.xml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tif", "m.tif.aux.xml", "m_confidence.tif"]
 
 
 def test_unwritable_output_fails_before_compute(tmp_path: Path) -> None:
@@ -259,4 +299,7 @@ def test_gdal_sees_cog_layout_overviews_names_and_colours(cog: Path) -> None:
     assert "Color Table" in out and "3: 138,43,226,255" in out
     categories = out.split("Categories:")[1]
     assert "0: winter wheat" in categories and "3: sugar beet" in categories
-    assert "Description = confidence" in out
+    values = subprocess.run(
+        [GDALINFO or "gdalinfo", str(confidence_path(cog))], capture_output=True, text=True, check=True
+    ).stdout
+    assert "LAYOUT=COG" in values and "Description = uncertainty" in values

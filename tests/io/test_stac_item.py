@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from pathlib import Path
@@ -92,3 +93,42 @@ def test_class_slug() -> None:
     assert class_slug("sugar beet") == "sugar_beet"
     assert class_slug(" Winter-wheat (soft) ") == "Winter-wheat_soft"
     assert class_slug("???") == "class"
+
+
+def test_item_names_the_model_its_training_data_and_its_source_scenes(cog: Path, tmp_path: Path) -> None:
+    scene_dir = tmp_path / "scenes"
+    scene = pystac.Item("S2A_1", None, None, datetime.datetime(2021, 5, 1), {})
+    scene.set_self_href(str(scene_dir / "S2A_1.json"))  # a local static catalog item
+    remote = pystac.Item("S2B_2", None, None, datetime.datetime(2021, 6, 1), {})
+    remote.set_self_href("https://example.org/stac/collections/s2/items/S2B_2")
+    loose = pystac.Item("S2B_3", None, None, datetime.datetime(2021, 7, 1), {})  # a GeoTIFF folder: no href
+    provenance = {"data": "simulated", "labels": "labels.geojson", "season": ["2021-01-01", "2021-12-31"]}
+    model = {"name": "demo", "architecture": "resmlp + transformer", "file": str(tmp_path / "m.safetensors")}
+    (tmp_path / "out").mkdir()
+    path = write_output_item(
+        tmp_path / "out" / "crops.json",
+        cog=cog,
+        classes=CLASSES,
+        datetime_range=("2021-03-01", "2021-10-31"),
+        model={**model, "sha256": "ab" * 32},
+        sources=["S2A_1", "S2B_2", "S2B_3"],
+        source_items=[scene, remote, loose],
+        provenance=provenance,
+        notice="model trained on simulated data",
+        extra_assets={"confidence": cog.with_name("crops_confidence.tif")},
+    )
+    text = path.read_text()
+    assert str(tmp_path) not in text and "/work" not in text  # no absolute local path anywhere
+    item = pystac.Item.from_file(str(path))
+    assert any("mlm" in uri for uri in item.stac_extensions)
+    props = item.properties
+    assert props["mlm:name"] == "demo" and props["mlm:architecture"] == "resmlp + transformer"
+    assert [c["title"] for c in props["mlm:output"][0]["classification:classes"]] == [c.name for c in CLASSES]
+    assert props["geocrop:model"] == {"name": "demo", "architecture": "resmlp + transformer",
+                                      "file": "m.safetensors", "sha256": "ab" * 32}  # fmt: skip
+    assert props["geocrop:training"]["data"] == "simulated"
+    assert props["geocrop:warning"] == "model trained on simulated data"
+    assert "model trained on simulated data" in props["description"]
+    derived = [link.href for link in item.links if link.rel == "derived_from"]
+    assert derived == ["../scenes/S2A_1.json", "https://example.org/stac/collections/s2/items/S2B_2"]
+    assert item.assets["confidence"].roles == ["data", "confidence"]
