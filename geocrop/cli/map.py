@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from geocrop.cli.options import BBOX, DATE, BundleFileType, allow_any_asset_href_option
 from geocrop.cli.progress import ProgressMode, progress_option, reporting
 from geocrop.errors import InputError
 from geocrop.inference.plan import EARTH_SEARCH
@@ -14,20 +15,11 @@ from geocrop.inference.plan import EARTH_SEARCH
 __all__ = ["map_command"]
 
 
-def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not a date; give YYYY-MM-DD") from exc
-
-
 @click.command("map")
 @click.option("--aoi", type=str, help="Area to map: GeoJSON, GeoPackage, GeoParquet or Shapefile (any CRS).")
-@click.option("--bbox", type=str, help="Area to map as minx,miny,maxx,maxy in EPSG:4326 (instead of --aoi).")
-@click.option("--start", required=True, callback=_date, help="First date of the season, YYYY-MM-DD.")
-@click.option("--end", required=True, callback=_date, help="Last date of the season, YYYY-MM-DD.")
+@click.option("--bbox", type=BBOX, help="Area to map as minx,miny,maxx,maxy in EPSG:4326 (instead of --aoi).")
+@click.option("--start", required=True, type=DATE, help="First date of the season, YYYY-MM-DD.")
+@click.option("--end", required=True, type=DATE, help="Last date of the season, YYYY-MM-DD.")
 @click.option(
     "--stac",
     default=EARTH_SEARCH,
@@ -41,7 +33,7 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
 )
 @click.option(
     "--model",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=BundleFileType(),
     default=None,
     help="Model bundle (.safetensors); default: the demo bundle from `geocrop demo`.",
 )
@@ -57,10 +49,11 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
     "--dry-run", is_flag=True, help="Print scenes, bytes, pixels x timestamps and compute; read nothing."
 )
 @click.option("--yes", is_flag=True, help="Run even when the AOI exceeds the size limits.")
+@allow_any_asset_href_option()
 @progress_option()
 def map_command(
     aoi: str | None,
-    bbox: str | None,
+    bbox: tuple[float, float, float, float] | None,
     start: dt.date,
     end: dt.date,
     stac: str,
@@ -76,6 +69,7 @@ def map_command(
     device: str,
     dry_run: bool,
     yes: bool,
+    allow_any_asset_href: bool,
     progress_mode: ProgressMode,
 ) -> None:
     """Map crop types over an area: search scenes, classify every pixel, write a COG (+ style, STAC item)."""
@@ -100,6 +94,7 @@ def map_command(
             scheduler=scheduler,
             device=device,
             yes=yes,
+            allow_any_asset_href=allow_any_asset_href,
         )
         if dry_run:
             plan = plan_map(config)

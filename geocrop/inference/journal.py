@@ -10,11 +10,13 @@ two runs would give a wrong map. The mapper removes the journal after the COG is
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import logging
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ import numpy.typing as npt
 from geocrop.errors import OutputError
 from geocrop.io.atomic import atomic_path
 
-__all__ = ["TileJournal", "journal_dir"]
+__all__ = ["TileJournal", "journal_dir", "output_lock", "remove_leftovers"]
 
 log = logging.getLogger(__name__)
 _MANIFEST = "manifest.json"
@@ -33,6 +35,64 @@ _MANIFEST = "manifest.json"
 def journal_dir(output: str | os.PathLike[str]) -> Path:
     """The journal folder of an output path: ``<output>.parts``."""
     return Path(f"{os.fspath(output)}.parts")
+
+
+def _lock_path(output: Path) -> Path:
+    return output.parent / f".{output.name}.lock"
+
+
+@contextlib.contextmanager
+def output_lock(output: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive lock on ``output`` for the block; `OutputError` if another run holds it.
+
+    Best effort: where the lock file cannot be created (the folder is missing or read-only: the output
+    checks report that) or ``fcntl`` is unavailable, the block runs unlocked. The lock file is removed after.
+    """
+    out = Path(output).expanduser().absolute()
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    lock = _lock_path(out)
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise OutputError(
+                f"output {out} is being written by another geocrop run right now; wait for it to finish "
+                "or choose another --out"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+
+
+def remove_leftovers(outputs: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Delete hidden temporaries (``.<name>.*.partial`` files and folders) of ``outputs``; return them.
+
+    Call it only while holding `output_lock`: then no live run owns them.
+    """
+    removed: list[Path] = []
+    for output in outputs:
+        path = Path(output).expanduser().absolute()
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.partial"):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+            removed.append(stale)
+    if removed:
+        log.info("removed %d temporary files left by an interrupted run", len(removed))
+    return removed
 
 
 class TileJournal:

@@ -28,8 +28,8 @@ import numpy.typing as npt
 from geocrop import __version__
 from geocrop.data.temporal import TemporalGrid, regrid
 from geocrop.errors import NoDataError
-from geocrop.inference.journal import TileJournal, journal_dir
-from geocrop.inference.plan import MapConfig, MapPlan, plan_map
+from geocrop.inference.journal import TileJournal, journal_dir, output_lock, remove_leftovers
+from geocrop.inference.plan import MapConfig, MapPlan, output_paths, plan_map
 from geocrop.inference.tiles import PredictorRef, Tile, plan_tiles, run_tiles
 
 __all__ = ["MapConfig", "MapPlan", "MapResult", "map_aoi", "plan_map", "regrid_block"]
@@ -127,8 +127,17 @@ def map_aoi(
     """Make the crop map of ``config``; see the module docstring. Resumes a previous interrupted run.
 
     ``progress(fraction, message)`` is called as work advances; ``after_tile`` runs after each newly
-    computed tile is saved (a test hook for interruptions).
+    computed tile is saved (a test hook for interruptions). The run holds a lock on ``config.out`` and
+    first removes the hidden temporaries an interrupted run left beside its outputs.
     """
+    with output_lock(config.out):
+        remove_leftovers(output_paths(config.out, config.html).values())
+        return _map_aoi(config, progress=progress, after_tile=after_tile)
+
+
+def _map_aoi(
+    config: MapConfig, *, progress: Progress | None, after_tile: Callable[[Tile], None] | None
+) -> MapResult:
     from geocrop.io.cog import CogWriter
     from geocrop.io.cube import load_s2
     from geocrop.io.stac_item import write_output_item

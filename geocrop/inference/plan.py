@@ -22,7 +22,16 @@ from geocrop.data.bands import S2_BANDS
 from geocrop.errors import BundleError, InputError, NoDataError
 from geocrop.inference.schema import BundleSpec, parse_bundle_metadata
 
-__all__ = ["DEMO_BUNDLE", "EARTH_SEARCH", "MapConfig", "MapPlan", "default_bundle", "plan_map"]
+__all__ = [
+    "DEMO_BUNDLE",
+    "EARTH_SEARCH",
+    "MapConfig",
+    "MapPlan",
+    "check_output_names",
+    "default_bundle",
+    "output_paths",
+    "plan_map",
+]
 
 #: The public Earth Search v1 STAC API (collection ``sentinel-2-l2a``).
 EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
@@ -73,15 +82,95 @@ class MapConfig:
     max_pixels: float = 1e8
     max_hours: float = 12.0
     max_read_gb: float = 200.0
+    #: Read assets wherever the catalog points (see `geocrop.io.stac.check_asset_hrefs`).
+    allow_any_asset_href: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "out", Path(self.out))
+        for name in ("start", "end"):
+            object.__setattr__(self, name, _as_date(getattr(self, name), f"--{name}"))
+        object.__setattr__(self, "out", Path(self.out).expanduser())
         if self.html is not None:
-            object.__setattr__(self, "html", Path(self.html))
+            object.__setattr__(self, "html", Path(self.html).expanduser())
+        _check_options(self)
         if self.end < self.start:
             raise InputError(f"--end {self.end} is before --start {self.start}; give start <= end")
         if not 16 <= self.chunk_size <= 4096:
             raise InputError(f"--chunk-size {self.chunk_size} is outside 16..4096; 256 or 512 work well")
+
+
+def _check_options(cfg: MapConfig) -> None:
+    """Every check of a `MapConfig` that needs no file: the option named as the CLI spells it, the fix."""
+    if cfg.max_cloud is not None and not 0 <= cfg.max_cloud <= 100:
+        raise InputError(f"--max-cloud {cfg.max_cloud:g} is not a percentage; give 0..100 (e.g. 60)")
+    if cfg.device not in ("auto", "cpu") and not str(cfg.device).startswith("cuda"):
+        raise InputError(f"--device {cfg.device!r} is not auto, cpu or cuda[:N]; choose one of those")
+    if not str(cfg.stac).strip():
+        raise InputError("--stac is empty; give a STAC API URL, a catalog.json or a GeoTIFF folder")
+    for name in ("max_pixels", "max_hours", "max_read_gb"):
+        if not getattr(cfg, name) > 0:
+            raise InputError(f"{name}={getattr(cfg, name)} must be a positive number")
+    check_output_names(cfg.out, cfg.html)
+
+
+def _as_date(value: Any, option: str) -> dt.date:
+    """A `date` from a date, a datetime or an ISO string (YYYY-MM-DD)."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise InputError(f"{option} {value!r} is not a date; give YYYY-MM-DD, e.g. 2023-03-01") from None
+
+
+#: Suffixes of the crop-map COG and of the optional web page.
+COG_SUFFIXES = (".tif", ".tiff")
+HTML_SUFFIXES = (".html", ".htm")
+
+
+def output_paths(out: Path, html: Path | None = None) -> dict[str, Path]:
+    """Every file a map run writes, by role: the COGs, sidecar, style, STAC item (and web page)."""
+    from geocrop.io.cog import confidence_path
+    from geocrop.io.style import qml_path_for
+
+    paths = {
+        "cog": out,
+        "sidecar": Path(f"{out}.aux.xml"),
+        "style": qml_path_for(out),
+        "stac_item": out.with_suffix(".json"),
+    }
+    paths["confidence"] = confidence_path(out)  # confidence, uncertainty, probabilities
+    if html is not None:
+        paths["html"] = html
+    return paths
+
+
+def check_output_names(out: Path, html: Path | None = None) -> None:
+    """Refuse output names under which a file would be written as the wrong type or overwrite another.
+
+    The COG must end in .tif/.tiff (its style and STAC item take the same name with .qml/.json); the web
+    page must end in .html/.htm; no two outputs may share a path.
+    """
+    if out.suffix.lower() not in COG_SUFFIXES:
+        fixed = out.with_suffix(".tif") if out.suffix else Path(f"{out}.tif")
+        raise InputError(
+            f"--out {out}: a crop map is a GeoTIFF, so its name must end in .tif or .tiff; give e.g. "
+            f"--out {fixed}"
+        )
+    if html is not None and html.suffix.lower() not in HTML_SUFFIXES:
+        fixed = html.with_suffix(".html") if html.suffix else Path(f"{html}.html")
+        raise InputError(f"--html {html}: a web page's name must end in .html; give e.g. --html {fixed}")
+    seen: dict[str, str] = {}
+    for role, path in output_paths(out, html).items():
+        key = os.path.normcase(os.path.abspath(path))
+        if key in seen:
+            option = "--html" if role == "html" else "--out"
+            raise InputError(
+                f"{option} {path}: the {role.replace('_', ' ')} would overwrite the "
+                f"{seen[key].replace('_', ' ')} at the same path; give the outputs different names"
+            )
+        seen[key] = role
 
 
 @dataclass(frozen=True)
@@ -241,9 +330,8 @@ def plan_map(config: MapConfig, *, progress: Progress | None = None, exact_flops
     from geocrop.models.registry import build_backbone, build_head
 
     report = progress or (lambda fraction, message: None)
-    check_writable(config.out)
-    if config.html is not None:
-        check_writable(config.html)
+    for path in output_paths(config.out, config.html).values():
+        check_writable(path)
     model_path = Path(config.model) if config.model is not None else default_bundle()
     spec = parse_bundle_metadata(read_bundle_metadata(model_path), source=str(model_path))
     _check_bands(spec, model_path)
@@ -297,6 +385,7 @@ def _search_scenes(config: MapConfig, aoi: Any, search: Any) -> tuple[pystac.Ite
                 start=config.start,
                 end=config.end,
                 max_cloud=config.max_cloud,
+                allow_any_asset_href=config.allow_any_asset_href,
             )
         )
     except NoDataError:
@@ -304,7 +393,13 @@ def _search_scenes(config: MapConfig, aoi: Any, search: Any) -> tuple[pystac.Ite
     # Nothing in range: say whether the AOI lies in any scene at all, the more useful fix.
     try:
         search(
-            config.stac, collection=config.collection, bbox=aoi, start="1970-01-01", end="2100-01-01", limit=1
+            config.stac,
+            collection=config.collection,
+            bbox=aoi,
+            start="1970-01-01",
+            end="2100-01-01",
+            limit=1,
+            allow_any_asset_href=config.allow_any_asset_href,
         )
     except NoDataError:
         raise NoDataError(

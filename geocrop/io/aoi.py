@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ BBox = tuple[float, float, float, float]
 _FIX = "give a GeoJSON/GeoPackage polygon or --bbox minx,miny,maxx,maxy"
 _VECTOR_SUFFIXES = {".gpkg", ".shp", ".fgb", ".gml", ".kml", ".zip"}
 _PARQUET_SUFFIXES = {".parquet", ".geoparquet"}
+#: A string of numbers and commas (a bbox, maybe with the wrong count), not a file name.
+_NUMBERS = re.compile(r"^\s*[-+.\deE]+(\s*,\s*[-+.\deE]*)+\s*$")
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,11 @@ def _reproject(geom: BaseGeometry, src: CRS, dst: CRS) -> BaseGeometry:
 
 
 def _parse_bbox(values: Sequence[Any], name: str) -> BaseGeometry:
+    values = list(values)
+    if len(values) != 4:
+        raise InputError(
+            f"bbox {name} has {len(values)} numbers; give four, minx,miny,maxx,maxy in lon/lat (EPSG:4326)"
+        )
     try:
         minx, miny, maxx, maxy = (float(v) for v in values)
     except (TypeError, ValueError) as exc:
@@ -132,8 +140,13 @@ def _read_file(path: Path) -> tuple[BaseGeometry, CRS | None]:
     geoms = [g for g in frame.geometry if g is not None and not g.is_empty]
     if not geoms:
         raise InputError(f"AOI file {name} holds no geometry; {_FIX}")
-    crs = CRS.from_user_input(frame.crs) if frame.crs is not None else None
-    return shapely.union_all(geoms), crs
+    if frame.crs is None:
+        hint = " (its .prj file is missing)" if suffix == ".shp" else ""
+        raise InputError(
+            f"AOI file {name} does not say its coordinate system{hint}; add it (for a Shapefile, the .prj "
+            "beside it) or save the AOI as GeoJSON in EPSG:4326 or as a GeoPackage"
+        )
+    return shapely.union_all(geoms), CRS.from_user_input(frame.crs)
 
 
 def _polygonal(geom: BaseGeometry, name: str) -> BaseGeometry:
@@ -172,7 +185,7 @@ def read_aoi(spec: Any, *, crs: Any = None) -> Aoi:
     elif isinstance(spec, (tuple, list)) and len(spec) == 4:
         name = "bbox " + ",".join(str(v) for v in spec)
         geom = _parse_bbox(spec, name)
-    elif isinstance(spec, str) and spec.count(",") == 3 and not Path(spec).exists():
+    elif isinstance(spec, str) and (spec.count(",") == 3 or _NUMBERS.match(spec)) and not Path(spec).exists():
         name = f"bbox {spec}"
         geom = _parse_bbox(spec.split(","), spec)
     elif isinstance(spec, (str, Path)):
@@ -190,9 +203,16 @@ def read_aoi(spec: Any, *, crs: Any = None) -> Aoi:
     if source.is_geographic and source.equals(wgs84, ignore_axis_order=True):
         minx, miny, maxx, maxy = geom.bounds
         if minx < -180.5 or maxx > 180.5 or miny < -90.5 or maxy > 90.5:
-            raise InputError(
-                f"AOI {name} has coordinates outside lon/lat range ({minx:.1f},{miny:.1f},{maxx:.1f},"
-                f"{maxy:.1f}); give its CRS (crs=/--aoi-crs) or reproject it to EPSG:4326"
-            )
+            bounds = f"({minx:.1f},{miny:.1f},{maxx:.1f},{maxy:.1f})"
+            if name.startswith("bbox"):
+                fix = "give lon/lat degrees, longitude first: minx,miny,maxx,maxy in EPSG:4326"
+            elif src_crs is None and crs is None:
+                fix = (
+                    "it carries no CRS, so it is read as lon/lat (EPSG:4326): reproject it to EPSG:4326, or "
+                    "save it as a GeoPackage, which stores its CRS"
+                )
+            else:
+                fix = "check the coordinate order (longitude first) or reproject it to EPSG:4326"
+            raise InputError(f"AOI {name} has coordinates outside the lon/lat range {bounds}; {fix}")
     geom = _polygonal(_reproject(geom, source, wgs84), name)
     return Aoi(geometry=geom, name=name)

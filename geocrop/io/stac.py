@@ -2,21 +2,38 @@
 
 ``search(source, ...)`` returns pystac Items sorted by time whatever the source is:
 
-- ``http(s)://...``: a STAC API, searched with pystac-client; 5xx answers and timeouts are retried with
-  exponential backoff (urllib3 ``Retry`` inside pystac-client's ``StacApiIO``).
+- ``http(s)://...``: a STAC API, searched with pystac-client. Every HTTP request is retried on 429/5xx
+  answers, dropped connections and timeouts: :data:`API_RETRIES` retries (so ``API_RETRIES + 1``
+  attempts) with exponential backoff (``API_BACKOFF`` x 2^n seconds, at most :data:`API_BACKOFF_MAX`) plus
+  random jitter, honouring a ``Retry-After`` header (capped at :data:`RETRY_AFTER_MAX`). That budget,
+  about 1.5 minutes per request at worst, makes a run through an API failing 30 % of requests at random
+  fail with odds 0.3^11 ~ 2e-6 per request. Giving up names the HTTP status and the attempts.
 - a ``catalog.json``/``collection.json`` (or a folder holding one): a static catalog read with pystac and
   filtered here by collection, bbox and dates.
 - a folder of GeoTIFFs named as providers name them (see :mod:`geocrop.io.folder_items`).
 
 Cloud cover (``eo:cloud_cover``) is always filtered client-side, because some servers ignore ``query``.
+
+Trust (`check_asset_hrefs`): a catalog decides which files geocrop reads, so its asset hrefs are checked.
+Items from a STAC API may point only at remote assets (``http``, ``https``, ``s3``) on hosts other than
+loopback/link-local ones (the API's own host excepted); a static catalog may point at files under its own
+folder, or at such remote assets. Anything else (``file://`` or plain paths elsewhere, ``../`` escaping
+the folder, GDAL ``/vsi...`` paths, loopback hosts) is refused with an `InputError` naming the item, the
+asset and the way out: ``allow_any_asset_href=True`` (``--allow-any-asset-href`` on the command line, or
+the `trust_any_asset_href` context for code that calls `search` indirectly).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import ipaddress
+import os
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import pystac
 import shapely
@@ -29,6 +46,96 @@ from geocrop.io.aoi import Aoi, BBox
 S2_COLLECTIONS = frozenset({"sentinel-2-l2a", "sentinel-2-c1-l2a", "sentinel-s2-l2a-cogs", "sentinel-2"})
 PLANET_COLLECTIONS = frozenset({"planetscope", "psscene", "planet"})
 RETRY_STATUS = (429, 500, 502, 503, 504)
+#: HTTP retry budget for STAC API requests (see the module docstring; documented in docs/architecture.md).
+API_RETRIES = 10
+API_BACKOFF = 0.5
+API_BACKOFF_MAX = 15.0
+RETRY_AFTER_MAX = 60.0
+API_TIMEOUT = 30.0
+#: Refused connections and unknown hosts are rarely transient: fewer retries, so a wrong URL fails fast.
+API_CONNECT_RETRIES = 3
+#: Asset href schemes a STAC API (or a static catalog) may point at without --allow-any-asset-href.
+REMOTE_SCHEMES = frozenset({"http", "https", "s3"})
+ALLOW_FLAG = "--allow-any-asset-href"
+_TRUST_ANY = False
+
+
+@contextlib.contextmanager
+def trust_any_asset_href(enabled: bool = True) -> Iterator[None]:
+    """Within the block, `search` accepts any asset href (for callers that reach it indirectly)."""
+    global _TRUST_ANY
+    before = _TRUST_ANY
+    _TRUST_ANY = enabled or before
+    try:
+        yield
+    finally:
+        _TRUST_ANY = before
+
+
+def _local_host(host: str) -> bool:
+    """True for loopback, link-local (cloud metadata) and unspecified hosts."""
+    name = host.strip("[]").lower()
+    if name in ("localhost", "localhost.localdomain") or name.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_link_local or ip.is_unspecified
+
+
+def _href_problem(href: str, *, api_host: str | None, folder: Path | None) -> str | None:
+    """Why ``href`` may not be read from this source, or None when it may."""
+    if href.startswith("/vsi"):
+        return "a GDAL virtual path (/vsi...)"
+    parsed = urlparse(href)
+    scheme = parsed.scheme.lower()
+    if len(scheme) == 1:  # a Windows drive letter, not a scheme
+        scheme = ""
+    if scheme in REMOTE_SCHEMES:
+        host = parsed.hostname or ""
+        if scheme != "s3" and _local_host(host) and host != api_host:
+            return f"on the local host {host!r}"
+        return None
+    if scheme not in ("", "file"):
+        return f"of scheme {scheme!r} (only http, https and s3 are read)"
+    if folder is None:
+        return "a local file, but items from a STAC API may point only at http, https or s3 assets"
+    path = unquote(parsed.path) if scheme == "file" else href
+    full = os.path.normpath(os.path.abspath(path))
+    root = os.path.normpath(os.path.abspath(folder))
+    if os.path.commonpath([full, root]) != root:
+        return f"outside the catalog's folder {root}"
+    return None
+
+
+def check_asset_hrefs(
+    items: Iterable[pystac.Item], *, source: str, allow_any: bool = False
+) -> list[pystac.Item]:
+    """``items`` unchanged if every asset href is one this source may point at; else `InputError`.
+
+    ``source`` is the STAC API URL or the static catalog's path (its folder bounds local hrefs).
+    """
+    items = list(items)
+    if allow_any or _TRUST_ANY:
+        return items
+    is_api = source.startswith(("http://", "https://"))
+    api_host = (urlparse(source).hostname or "") if is_api else None
+    folder = None if is_api else Path(source).expanduser().absolute().parent
+    for item in items:
+        for key, asset in item.assets.items():
+            href = asset.href
+            if not (urlparse(href).scheme or os.path.isabs(href)):  # relative: resolve against the item
+                href = asset.get_absolute_href() or href
+            problem = _href_problem(href, api_host=api_host, folder=folder)
+            if problem is not None:
+                kind = "STAC API" if is_api else "catalog"
+                raise InputError(
+                    f"item {item.id} of {kind} {source} has asset {key!r} at {href}, {problem}; geocrop "
+                    f"does not read it unless you trust this catalog: pass {ALLOW_FLAG} "
+                    "(allow_any_asset_href=True in Python)"
+                )
+    return items
 
 
 def _as_datetime(value: Any, *, end: bool) -> dt.datetime:
@@ -87,38 +194,89 @@ def _cloud_ok(item: pystac.Item, max_cloud: float | None) -> bool:
     return cc is None or float(cc) <= max_cloud
 
 
+class _Retry:
+    """Factory for urllib3's ``Retry`` that also honours ``Retry-After`` on 500/502/504 (capped)."""
+
+    @staticmethod
+    def make(*, retries: int, backoff: float) -> Any:
+        from urllib3.util.retry import Retry
+
+        class GeocropRetry(Retry):
+            RETRY_AFTER_STATUS_CODES = frozenset(RETRY_STATUS)
+
+            def get_retry_after(self, response: Any) -> float | None:
+                value = super().get_retry_after(response)
+                return None if value is None else min(float(value), RETRY_AFTER_MAX)
+
+        return GeocropRetry(
+            total=retries,
+            connect=min(retries, API_CONNECT_RETRIES),
+            read=None,
+            status=None,
+            other=None,
+            backoff_factor=backoff,
+            backoff_max=max(API_BACKOFF_MAX, backoff),
+            backoff_jitter=backoff,
+            status_forcelist=RETRY_STATUS,
+            allowed_methods=None,  # retry POST /search too
+            raise_on_status=False,
+            respect_retry_after_header=True,
+        )
+
+
+def _api_failure(url: str, exc: BaseException, *, attempts: int, started: float, doing: str) -> SourceError:
+    """A one-line `SourceError` for a STAC API request that failed for good."""
+    seconds = time.monotonic() - started
+    status = getattr(exc, "status_code", None)
+    tries = f"{attempts} attempt{'s' if attempts != 1 else ''} over {seconds:.0f} s"
+    if isinstance(status, int) and (status >= 500 or status == 429):
+        return SourceError(
+            f"STAC API {url} answered HTTP {status} {doing}, still after {tries}; the server is failing or "
+            "overloaded: retry later, or give a static catalog.json"
+        )
+    if isinstance(status, int):
+        first = _first_line(exc, limit=150)
+        return SourceError(
+            f"STAC API {url} refused {doing} with HTTP {status} ({first}); check --stac and --collection"
+        )
+    if _is_connection_error(exc):
+        return SourceError(
+            f"STAC API {url} is unreachable {doing} (no connection after {tries}); check the URL and your "
+            "network, or give a static catalog.json"
+        )
+    return SourceError(
+        f"STAC API {url} did not answer as a STAC API {doing}: {_first_line(exc)}; check --stac"
+    )
+
+
+def _first_line(exc: BaseException, *, limit: int = 200) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
 def _open_api(url: str, *, timeout: float, max_retries: int, backoff: float) -> Any:
-    import requests
     from pystac_client import Client
     from pystac_client.stac_api_io import StacApiIO
-    from urllib3.util.retry import Retry
 
-    retry = Retry(
-        total=max_retries,
-        backoff_factor=backoff,
-        status_forcelist=RETRY_STATUS,
-        allowed_methods=None,  # retry POST /search too
-        raise_on_status=False,
-    )
-    io = StacApiIO(timeout=timeout, max_retries=retry)
+    io = StacApiIO(timeout=timeout, max_retries=_Retry.make(retries=max_retries, backoff=backoff))
+    started = time.monotonic()
     try:
         return Client.open(url, stac_io=io)
-    except (requests.RequestException, OSError) as exc:
-        raise SourceError(
-            f"STAC API {url} is unreachable ({type(exc).__name__}); check the URL and your network, "
-            "or give a static catalog.json"
-        ) from exc
     except Exception as exc:
-        if _is_connection_error(exc):
-            raise SourceError(
-                f"STAC API {url} is unreachable (no connection after {max_retries} retries); check the URL "
-                "and your network, or give a static catalog.json"
-            ) from exc
-        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise SourceError(f"STAC API {url} did not answer as a STAC API: {first}; check --stac") from exc
+        raise _api_failure(
+            url, exc, attempts=max_retries + 1, started=started, doing="to its landing page"
+        ) from exc
 
 
-_CONNECTION_HINTS = ("Max retries exceeded", "Failed to establish", "timed out", "Name or service not known")
+_CONNECTION_HINTS = (
+    "Max retries exceeded",
+    "Failed to establish",
+    "timed out",
+    "Name or service not known",
+    "Connection aborted",
+    "Connection refused",
+    "RemoteDisconnected",
+)
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -165,18 +323,13 @@ def _search_api(
     if max_cloud is not None and _conforms_to_query(client):
         # A hint only: the result is filtered again client-side (some servers ignore `query`).
         kwargs["query"] = {"eo:cloud_cover": {"lte": max_cloud}}
+    started = time.monotonic()
+    doing = f"to the search for {collection!r}"
     try:
         search = client.search(**kwargs)
         yield from search.items()
-    except (requests.RequestException, OSError) as exc:
-        raise SourceError(
-            f"STAC API {url} failed during search ({type(exc).__name__}); retry later or check the URL"
-        ) from exc
-    except APIError as exc:
-        if _is_connection_error(exc):
-            raise SourceError(f"STAC API {url} stopped answering during search; retry later") from exc
-        first = str(exc).splitlines()[0][:200] if str(exc) else "no message"
-        raise SourceError(f"STAC API {url} refused the search for {collection!r}: {first}") from exc
+    except (requests.RequestException, OSError, APIError) as exc:
+        raise _api_failure(url, exc, attempts=max_retries + 1, started=started, doing=doing) from exc
 
 
 def _read_static(path: Path) -> Iterable[pystac.Item]:
@@ -212,9 +365,10 @@ def search(
     end: dt.date | dt.datetime | str,
     max_cloud: float | None = None,
     limit: int | None = None,
-    timeout: float = 30.0,
-    max_retries: int = 4,
-    backoff: float = 0.5,
+    timeout: float = API_TIMEOUT,
+    max_retries: int = API_RETRIES,
+    backoff: float = API_BACKOFF,
+    allow_any_asset_href: bool = False,
 ) -> list[pystac.Item]:
     """Items of ``collection`` over ``bbox`` (EPSG:4326 or an :class:`Aoi`) between ``start`` and ``end``.
 
@@ -224,10 +378,13 @@ def search(
         max_cloud: keep items whose ``eo:cloud_cover`` is <= this (percent); applied here, not trusted
             to the server.
         limit: at most this many items (after cloud filtering), earliest first.
-        timeout, max_retries, backoff: HTTP settings for STAC APIs (seconds, count, backoff factor).
+        timeout, max_retries, backoff: HTTP settings for STAC APIs (seconds per attempt, retries, first
+            backoff in seconds); the defaults are the documented budget.
+        allow_any_asset_href: accept items whose assets point anywhere (see `check_asset_hrefs`).
 
     Raises:
         SourceError: the source is unreachable or unreadable. NoDataError: nothing matches.
+        InputError: an item points at an asset this source may not point at (see the module docstring).
     """
     box4326 = _bbox_of(bbox)
     area = bbox.geometry if isinstance(bbox, Aoi) else box(*box4326)
@@ -236,6 +393,7 @@ def search(
         raise InputError(f"date range {start}..{end} ends before it starts; give start <= end")
     text = str(source)
     candidates: Iterable[pystac.Item]
+    trusted_source: str | None = text  # what bounds the asset hrefs; None for generated folder items
     if text.startswith(("http://", "https://")):
         candidates = _search_api(
             text,
@@ -257,7 +415,9 @@ def search(
             from geocrop.io.folder_items import folder_items
 
             candidates = folder_items(path, collection=collection)
+            trusted_source = None
         elif path.is_file():
+            trusted_source = str(path)
             candidates = (it for it in _read_static(path) if _collection_of(it) == collection)
         else:
             raise SourceError(
@@ -268,6 +428,8 @@ def search(
     for item in candidates:
         if _matches(item, area, t0, t1) and _cloud_ok(item, max_cloud):
             items.append(item)
+    if trusted_source is not None:
+        check_asset_hrefs(items, source=trusted_source, allow_any=allow_any_asset_href)
     items.sort(key=lambda it: (_item_time_range(it) or (t0, t0))[0])
     if limit is not None:
         items = items[:limit]

@@ -170,13 +170,12 @@ def test_collection_without_the_needed_bands(area: TinyArea, tmp_path: Path) -> 
 
 def test_corrupt_cog(area: TinyArea, tmp_path: Path) -> None:
     root = tmp_path / "corrupt"
-    shutil.copytree(area.root / "data", root / "data")
-    text = area.catalog.parent
-    shutil.copytree(text, root / "catalog")
-    # Items point at absolute asset paths: repoint them at the copy, then truncate one band file.
+    shutil.copytree(area.catalog.parent, root / "catalog")
+    # Items point at absolute asset paths (copies under the catalog's folder): repoint them at this copy,
+    # then truncate one band file.
     for item_json in (root / "catalog").rglob("S2A_*.json"):
-        item_json.write_text(item_json.read_text().replace(str(area.root / "data"), str(root / "data")))
-    victim = root / "data" / "S2A_T33UUU_20210511" / "red.tif"
+        item_json.write_text(item_json.read_text().replace(str(area.catalog.parent), str(root / "catalog")))
+    victim = root / "catalog" / "assets" / "S2A_T33UUU_20210511" / "red.tif"
     victim.write_bytes(victim.read_bytes()[:600])
     out = tmp_path / "map.tif"
     result = geocrop_map(area, out, "--stac", str(root / "catalog" / "catalog.json"))

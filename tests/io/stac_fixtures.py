@@ -206,11 +206,29 @@ def write_catalog(out_dir: Path, items: Sequence[pystac.Item], *, collection: st
         ),
     )
     for item in items:
-        coll.add_item(item.clone())
+        coll.add_item(_with_assets_under(item.clone(), out_dir / "assets"))
     catalog.add_child(coll)
     catalog.normalize_hrefs(str(out_dir))
     catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
     return out_dir / "catalog.json"
+
+
+def _with_assets_under(item: pystac.Item, folder: Path) -> pystac.Item:
+    """Copy asset files that lie outside ``folder``'s parent into ``folder/<item id>/`` and repoint them.
+
+    geocrop reads a static catalog's local assets only under the catalog's own folder (see
+    `geocrop.io.stac.check_asset_hrefs`), so a test catalog carries copies of its (tiny) files.
+    """
+    root = folder.parent.absolute()
+    for key, asset in item.assets.items():
+        src = Path(asset.href)
+        if "://" in asset.href or not src.is_absolute() or root in src.absolute().parents:
+            continue
+        dst = folder / item.id / f"{key}{src.suffix}"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+        asset.href = str(dst.absolute())
+    return item
 
 
 def write_api_inputs(out_dir: Path, items: Sequence[pystac.Item], *, collection: str) -> tuple[Path, Path]:

@@ -64,7 +64,7 @@ def test_geojson_legacy_crs_member_and_crs_argument(tmp_path: Path) -> None:
     }
     assert read_aoi(_write(tmp_path / "utm.geojson", obj)).bbox == pytest.approx(SQUARE.bounds, abs=1e-6)
     assert read_aoi(utm, crs="EPSG:32633").bbox == pytest.approx(SQUARE.bounds, abs=1e-6)
-    with pytest.raises(InputError, match="outside lon/lat range"):
+    with pytest.raises(InputError, match="outside the lon/lat range"):
         read_aoi(utm)  # projected numbers without a CRS
 
 

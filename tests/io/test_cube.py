@@ -212,7 +212,14 @@ needs_rustac = pytest.mark.skipif(rustac_executable() is None, reason="rustac CL
 def test_search_then_load_from_rustac_api(tmp_path: Path, items: list[pystac.Item]) -> None:
     coll, nd = write_api_inputs(tmp_path, items, collection=S2_COLLECTION)
     with rustac_server(coll, nd) as url:
-        found = search(url, collection=S2_COLLECTION, bbox=TILE_AOI, start="2021-05-01", end="2021-05-31")
+        found = search(
+            url,
+            collection=S2_COLLECTION,
+            bbox=TILE_AOI,
+            start="2021-05-01",
+            end="2021-05-31",
+            allow_any_asset_href=True,  # the test API serves local files
+        )
     cube = load_s2(found, aoi=TILE_AOI)
     assert cube.sizes["time"] == 2
     np.testing.assert_allclose(cube.isel(time=0).sel(band="B02").values, _expected(0, "B02"), atol=1e-6)
