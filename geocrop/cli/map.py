@@ -49,6 +49,11 @@ __all__ = ["map_command"]
     "--dry-run", is_flag=True, help="Print scenes, bytes, pixels x timestamps and compute; read nothing."
 )
 @click.option("--yes", is_flag=True, help="Run even when the AOI exceeds the size limits.")
+@click.option(
+    "--allow-simulated-model",
+    is_flag=True,
+    help="Map real scenes with a model trained on simulated data (a demo: its map means nothing).",
+)
 @allow_any_asset_href_option()
 @progress_option()
 def map_command(
@@ -69,6 +74,7 @@ def map_command(
     device: str,
     dry_run: bool,
     yes: bool,
+    allow_simulated_model: bool,
     allow_any_asset_href: bool,
     progress_mode: ProgressMode,
 ) -> None:
@@ -94,6 +100,7 @@ def map_command(
             scheduler=scheduler,
             device=device,
             yes=yes,
+            allow_simulated_model=allow_simulated_model,
             allow_any_asset_href=allow_any_asset_href,
         )
         if dry_run:
@@ -111,5 +118,9 @@ def map_command(
             click.echo(f"crop map: {result.cog} ({result.tiles} tiles{resumed}, {result.seconds:.1f} s)")
             click.echo(f"style: {result.qml}")
             click.echo(f"STAC item: {result.stac_item}")
+            if result.confidence is not None:
+                click.echo(f"confidence: {result.confidence}")
+            if result.notice:
+                click.echo(f"WARNING: {result.notice}: this map is a demonstration, not a measurement")
             if result.html is not None:
                 click.echo(f"web map: {result.html}")

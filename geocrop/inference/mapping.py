@@ -56,10 +56,16 @@ class MapResult:
     valid_pixels: int
     scene_ids: tuple[str, ...]
     seconds: float
+    #: The confidence / uncertainty / probability COG beside the class COG.
+    confidence: Path | None = None
+    #: A warning the outputs carry (e.g. "model trained on simulated data"), or None.
+    notice: str | None = None
 
     @property
     def outputs(self) -> dict[str, str]:
         out = {"cog": str(self.cog), "qml": str(self.qml), "stac_item": str(self.stac_item)}
+        if self.confidence is not None:
+            out["confidence"] = str(self.confidence)
         if self.html is not None:
             out["html"] = str(self.html)
         return out
@@ -138,8 +144,9 @@ def map_aoi(
 def _map_aoi(
     config: MapConfig, *, progress: Progress | None, after_tile: Callable[[Tile], None] | None
 ) -> MapResult:
-    from geocrop.io.cog import CogWriter
+    from geocrop.io.cog import CogWriter, confidence_path, sidecar_path
     from geocrop.io.cube import load_s2
+    from geocrop.io.provenance import describe_provenance, file_sha256, public_source, read_provenance
     from geocrop.io.stac_item import write_output_item
     from geocrop.io.style import qml_path_for, write_qml
 
@@ -148,6 +155,9 @@ def _map_aoi(
     report = progress or (lambda fraction, message: None)
     plan = plan_map(config, progress=report, exact_flops=False)
     spec = plan.spec
+    if plan.notice:
+        warnings.warn(plan.notice, UserWarning, stacklevel=2)
+    provenance = read_provenance(spec.metadata)
     if config.planet is not None:
         log.info("--planet %s is not used: model %s reads Sentinel-2 only", config.planet, spec.name)
     report(0.03, f"opening {len(plan.items)} scenes")
@@ -165,17 +175,20 @@ def _map_aoi(
     prepare = functools.partial(regrid_block, times=np.asarray(cube.time.values), grid=_grid(plan))
     tiles = plan_tiles(height, width, config.chunk_size)
     journal = TileJournal(journal_dir(config.out), fingerprint=_fingerprint(plan, scene_ids, (height, width)))
+    model_name = str(spec.metadata.get("name") or plan.model_path.stem)
     metadata = {
-        "model": spec.name,
+        "model": model_name,
         "model_file": plan.model_path.name,
+        "training_data": provenance["data"],
         "start_date": config.start.isoformat(),
         "end_date": config.end.isoformat(),
         "temporal_steps": spec.steps,
         "bands": list(spec.bands),
         "missing_bands": list(cube.attrs.get("missing_bands", [])),
         "scene_ids": scene_ids,
-        "source": config.stac,
+        "source": public_source(config.stac),
         "software": f"geocrop {__version__}",
+        **({"warning": plan.notice} if plan.notice else {}),
     }
     span = _TILES_END - _TILES_START
     n_prob = len(spec.classes) if config.probabilities else 0
@@ -194,7 +207,7 @@ def _map_aoi(
             prepare=prepare,
             journal=journal,
             scheduler=config.scheduler,
-            probabilities=config.probabilities,
+            probabilities=True,  # the uncertainty band needs them, written as bands or not
             progress=lambda f, m: report(_TILES_START + span * f, m),
             after_tile=after_tile,
         )
@@ -208,7 +221,8 @@ def _map_aoi(
     journal.remove()
     qml = write_qml(qml_path_for(config.out), spec.classes)
     html = None
-    extra: dict[str, Path] = {"style": qml}
+    confidence = confidence_path(config.out)
+    extra: dict[str, Path] = {"confidence": confidence, "style": qml, "sidecar": sidecar_path(config.out)}
     if config.html is not None:
         from geocrop.viz.webmap import write_webmap
 
@@ -218,7 +232,15 @@ def _map_aoi(
             "properties": {"name": plan.aoi.name},
             "geometry": plan.aoi.__geo_interface__,
         }
-        html = write_webmap(config.html, cog=config.out, aoi_geojson=aoi_geojson, classes=spec.classes)
+        html = write_webmap(
+            config.html,
+            cog=config.out,
+            aoi_geojson=aoi_geojson,
+            classes=spec.classes,
+            confidence_cog=confidence,
+            notice=plan.notice,
+            provenance=describe_provenance(provenance),
+        )
         extra["webmap"] = html
     item = write_output_item(
         config.out.with_suffix(".json"),
@@ -227,8 +249,17 @@ def _map_aoi(
         bbox=plan.aoi.bbox,
         geometry=plan.aoi.__geo_interface__,
         datetime_range=(config.start, config.end),
-        model={"name": spec.name, "file": plan.model_path.name, "steps": spec.steps},
+        model={
+            "name": model_name,
+            "architecture": f"{(spec.backbone or {}).get('name', 'none')} + {spec.head.get('name')}",
+            "file": plan.model_path.name,
+            "sha256": file_sha256(plan.model_path),
+            "steps": spec.steps,
+        },
         sources=scene_ids,
+        source_items=plan.items,
+        provenance=provenance,
+        notice=plan.notice,
         extra_assets=extra,
     )
     report(1.0, "done")
@@ -242,4 +273,6 @@ def _map_aoi(
         valid_pixels=run.valid_pixels,
         scene_ids=tuple(scene_ids),
         seconds=time.perf_counter() - started,
+        confidence=confidence,
+        notice=plan.notice,
     )

@@ -21,6 +21,7 @@ import pystac
 from geocrop.data.bands import S2_BANDS
 from geocrop.errors import BundleError, InputError, NoDataError
 from geocrop.inference.schema import BundleSpec, parse_bundle_metadata
+from geocrop.io.provenance import check_simulated_use, describe_provenance, read_provenance
 
 __all__ = [
     "DEMO_BUNDLE",
@@ -60,7 +61,9 @@ def default_bundle() -> Path:
 class MapConfig:
     """One `geocrop map` run. ``aoi`` is anything `geocrop.io.aoi.read_aoi` accepts (path, bbox, geometry).
 
-    Limits: without ``yes`` a run whose AOI exceeds ``max_pixels``, whose estimated compute exceeds
+    ``allow_simulated_model`` lets a model trained on simulated data map scenes that are not simulated
+    (`geocrop.io.provenance.check_simulated_use`). Limits: without ``yes`` a run whose AOI exceeds
+    ``max_pixels``, whose estimated compute exceeds
     ``max_hours`` on the chosen device, or whose estimated read exceeds ``max_read_gb`` is refused.
     """
 
@@ -79,6 +82,7 @@ class MapConfig:
     scheduler: str | None = None
     device: str = "auto"
     yes: bool = False
+    allow_simulated_model: bool = False
     max_pixels: float = 1e8
     max_hours: float = 12.0
     max_read_gb: float = 200.0
@@ -191,6 +195,8 @@ class MapPlan:
     asset_bytes_known: bool
     read_bytes: int
     scene_dates: tuple[dt.date, ...] = field(default=())
+    #: A warning every output must carry (e.g. "model trained on simulated data"), or None.
+    notice: str | None = None
 
     @property
     def pixels(self) -> int:
@@ -208,6 +214,9 @@ class MapPlan:
         """Human-readable lines for ``--dry-run``."""
         cfg, n = self.config, len(self.items)
         lines = [f"model: {self.model_path} ({self.spec.name}; {len(self.spec.classes)} classes)"]
+        lines.append(f"trained on: {describe_provenance(read_provenance(self.spec.metadata))}")
+        if self.notice:
+            lines.insert(0, f"WARNING: {self.notice}")
         lines.append(f"scenes: {n} {cfg.collection} items from {cfg.stac}")
         for item, day in zip(self.items, self.scene_dates, strict=True):
             cloud = item.properties.get("eo:cloud_cover")
@@ -354,6 +363,12 @@ def plan_map(config: MapConfig, *, progress: Progress | None = None, exact_flops
     items = _search_scenes(config, aoi, search)
     asset_bytes, known, read_bytes = _bytes(items, spec.bands, width * height)
     _check_size(config, pixels=width * height, seconds=seconds, read_bytes=read_bytes, device=device)
+    notice = check_simulated_use(
+        read_provenance(spec.metadata),
+        items,
+        allow=config.allow_simulated_model,
+        model=f"model bundle {model_path.name}",
+    )
     dates = tuple(
         (it.datetime or it.common_metadata.start_datetime or dt.datetime.min).date() for it in items
     )
@@ -372,6 +387,7 @@ def plan_map(config: MapConfig, *, progress: Progress | None = None, exact_flops
         asset_bytes_known=known,
         read_bytes=read_bytes,
         scene_dates=dates,
+        notice=notice,
     )
 
 

@@ -24,6 +24,7 @@ pyogrio/pyproj/pyarrow lazily and gives ``None`` when that fails (the region is 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import os
@@ -39,9 +40,12 @@ __all__ = [
     "SIMULATED_NOTICE",
     "DataKind",
     "check_simulated_use",
+    "describe_provenance",
+    "file_sha256",
     "is_simulated",
     "items_are_simulated",
     "labels_are_simulated",
+    "public_source",
     "read_provenance",
     "training_provenance",
 ]
@@ -240,6 +244,44 @@ def read_provenance(metadata: Mapping[str, Any]) -> dict[str, Any]:
         classes = metadata.get("classes") or []
         prov["classes"] = [c.get("name") if isinstance(c, Mapping) else str(c) for c in classes]
     return prov
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The hex SHA-256 of a file (read in 1 MiB chunks), e.g. a model bundle for the STAC item."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def public_source(source: str | os.PathLike[str] | None) -> str | None:
+    """A source as outputs may show it: URLs unchanged, local paths reduced to their last two parts."""
+    path = _local_path(source)
+    if path is None:
+        return None if source is None else os.fspath(source)
+    parts = path.parts[-2:] if path.name in ("catalog.json", "collection.json") else path.parts[-1:]
+    return "/".join(parts)
+
+
+def describe_provenance(provenance: Mapping[str, Any]) -> str:
+    """One line for people: what data, which labels, season, region and accuracy."""
+    data = provenance.get("data", "unknown")
+    if data == "unknown" and not provenance.get("labels"):
+        return "unknown data (the bundle records no provenance)"
+    parts = [f"{data} data"]
+    if provenance.get("labels"):
+        parts.append(f"labels {provenance['labels']}")
+    season = provenance.get("season")
+    if season:
+        parts.append(f"season {season[0]}..{season[1]}")
+    region = provenance.get("region")
+    if region:
+        parts.append("region lon {:.3f}..{:.3f}, lat {:.3f}..{:.3f}".format(*region[0::2], *region[1::2]))
+    accuracy = provenance.get("accuracy")
+    if accuracy:
+        parts.append(f"{accuracy['metric']} {accuracy['value']:.3f} ({accuracy['protocol']})")
+    return "; ".join(parts)
 
 
 def is_simulated(provenance: Mapping[str, Any]) -> bool:

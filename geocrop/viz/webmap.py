@@ -2,7 +2,7 @@
 
 The page is built with folium (Leaflet) but none of its CDN links survive: folium's defaults pull Leaflet,
 jQuery, Bootstrap and Font Awesome from CDNs, which renders a blank page without a network. The page uses
-only Leaflet core (image overlay, GeoJSON, layer and scale controls, a plain-HTML legend), so folium's
+only Leaflet core (image overlays, GeoJSON, layer and scale controls, plain-HTML panels), so folium's
 links are dropped and Leaflet's JS and CSS are inlined (its control icons as data URIs).
 
 Where Leaflet comes from: the PyPI package ``xstatic-leaflet`` (a dependency: Leaflet 1.9.3 files only, no
@@ -12,8 +12,15 @@ nothing is downloaded at run time and no third-party JS is committed here. Debia
 
 The class band is read at a capped size (overviews, nearest), warped to Web Mercator (so it lines up with
 Leaflet's projection; the overlay bounds are given in EPSG:4326 as Leaflet wants) and embedded as an RGBA
-PNG data URI with the class colours (nodata transparent). No base map offline: a plain background with the
-AOI outline and a scale bar; ``tiles="OpenStreetMap"`` (or any folium tile name/URL) adds an online layer.
+PNG data URI with the class colours (nodata transparent). With the confidence COG
+(`geocrop.io.cog.confidence_path`) the page also has confidence and uncertainty layers (colour ramps),
+a panel to switch between the three and an opacity slider, and a click on a pixel opens a popup with its
+class, confidence, uncertainty and class probabilities, read from a grid of at most ``query_size`` pixels
+a side embedded in the page (base64 uint8). A banner at the top says what trained the model and, for a
+model trained on simulated data, says so in red. The URL fragment ``#layer=uncertainty&opacity=0.5&
+query=LAT,LON`` sets the panel and clicks a pixel on load (links to a pixel; the browser tests use it).
+No base map offline: a plain background with the AOI outline and a scale bar; ``tiles="OpenStreetMap"``
+(or any folium tile name/URL) adds an online layer.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +40,7 @@ import folium
 import numpy as np
 import numpy.typing as npt
 import rasterio
+from affine import Affine
 from branca.element import Element, MacroElement
 from jinja2 import Template
 from PIL import Image
@@ -42,7 +51,7 @@ from geocrop.errors import InputError, OutputError, SourceError
 from geocrop.io.atomic import write_text_atomic
 from geocrop.io.classes import NODATA, ClassInfo, check_classes
 
-__all__ = ["find_leaflet", "render_classes_rgba", "write_webmap"]
+__all__ = ["RAMPS", "find_leaflet", "render_classes_rgba", "render_ramp_rgba", "write_webmap"]
 
 _DEBIAN_LEAFLET = Path("/usr/share/javascript/leaflet")
 
@@ -96,8 +105,17 @@ def render_classes_rgba(
     return lut[classes_block]
 
 
-def _read_mercator(cog: Path, *, max_size: int) -> tuple[npt.NDArray[np.uint8], list[list[float]]]:
-    """The class band at most ``max_size`` px a side, warped to EPSG:3857, and its [[S, W], [N, E]] bounds."""
+@dataclass(frozen=True)
+class _MercatorGrid:
+    """Bands warped onto one Web Mercator grid: ``data`` (bands, h, w), its ``transform``, 4326 bounds."""
+
+    data: npt.NDArray[np.uint8]
+    transform: Affine
+    bounds: list[list[float]]
+
+
+def _read_mercator(cog: Path, *, max_size: int, bands: Sequence[int] = (1,)) -> _MercatorGrid:
+    """``bands`` of ``cog`` at most ``max_size`` px a side, warped to EPSG:3857 (nearest), on one grid."""
     try:
         src = rasterio.open(cog)
     except rasterio.errors.RasterioIOError as exc:
@@ -108,11 +126,11 @@ def _read_mercator(cog: Path, *, max_size: int) -> tuple[npt.NDArray[np.uint8], 
         scale = max(src.width / max_size, src.height / max_size, 1.0)
         h, w = max(1, round(src.height / scale)), max(1, round(src.width / scale))
         # Reading at a reduced shape uses the COG's overviews (mode-resampled classes).
-        data = src.read(1, out_shape=(h, w), resampling=Resampling.nearest)
+        data = src.read(list(bands), out_shape=(len(bands), h, w), resampling=Resampling.nearest)
         src_transform = src.transform @ src.transform.scale(src.width / w, src.height / h)
         # Square Web Mercator pixels at about the read resolution.
         dst_transform, dst_w, dst_h = calculate_default_transform(src.crs, "EPSG:3857", w, h, *src.bounds)
-        merc = np.full((int(dst_h), int(dst_w)), NODATA, dtype=np.uint8)
+        merc = np.full((len(bands), int(dst_h), int(dst_w)), NODATA, dtype=np.uint8)
         reproject(
             data,
             merc,
@@ -127,7 +145,34 @@ def _read_mercator(cog: Path, *, max_size: int) -> tuple[npt.NDArray[np.uint8], 
     left, top = dst_transform @ (0, 0)
     right, bottom = dst_transform @ (int(dst_w), int(dst_h))
     west, south, east, north = transform_bounds("EPSG:3857", "EPSG:4326", left, bottom, right, top)
-    return merc, [[south, west], [north, east]]
+    return _MercatorGrid(merc, dst_transform, [[south, west], [north, east]])
+
+
+def _band_count(cog: Path) -> int:
+    try:
+        with rasterio.open(cog) as src:
+            return int(src.count)
+    except rasterio.errors.RasterioIOError as exc:
+        raise SourceError(f"confidence map {cog}: cannot be read ({exc}); write the map first") from exc
+
+
+#: Colour ramps (5 stops, low to high) for the confidence (viridis) and uncertainty (inferno) layers.
+RAMPS = {
+    "confidence": ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"),
+    "uncertainty": ("#000004", "#57106e", "#bc3754", "#f98e09", "#fcffa4"),
+}
+
+
+def render_ramp_rgba(values: npt.NDArray[np.uint8], ramp: Sequence[str]) -> npt.NDArray[np.uint8]:
+    """(h, w) percent 0..100 -> (h, w, 4) RGBA along ``ramp`` (linear between stops); 255 transparent."""
+    stops = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in ramp], dtype=np.float64)
+    x = np.linspace(0.0, 100.0, len(stops))
+    lut = np.zeros((256, 4), dtype=np.uint8)
+    levels = np.arange(101, dtype=np.float64)
+    for channel in range(3):
+        lut[:101, channel] = np.rint(np.interp(levels, x, stops[:, channel])).astype(np.uint8)
+    lut[:101, 3] = 255
+    return lut[values]
 
 
 def _png_data_uri(rgba: npt.NDArray[np.uint8]) -> str:
@@ -193,27 +238,192 @@ def _drop_cdn_links(element: Any) -> None:
         _drop_cdn_links(child)
 
 
+def _banner_html(notice: str | None, provenance: str | None) -> str:
+    if not notice and not provenance:
+        return ""
+    if notice:
+        text = f"&#9888; {html.escape(notice)}: this map is a demonstration, not a measurement."
+        style = "background:#b00020;color:#fff;font-weight:bold"
+    else:
+        text = ""
+        style = "background:rgba(255,255,255,0.92);color:#222"
+    detail = (
+        f'<div style="font-weight:normal;font-size:12px">Model trained on: {html.escape(provenance)}</div>'
+        if provenance
+        else ""
+    )
+    return (
+        f'<div id="geocrop-banner" role="alert" class="{"simulated" if notice else "provenance"}" '
+        f'style="position:fixed;top:0;left:50%;transform:translateX(-50%);z-index:1001;{style};'
+        "padding:6px 14px;border-radius:0 0 6px 6px;font:14px/1.4 sans-serif;max-width:70%;"
+        f'text-align:center;box-shadow:0 1px 4px rgba(0,0,0,0.4)">{text}'
+        f"{detail}</div>"
+    )
+
+
+def _ramp_legend(name: str, title: str) -> str:
+    gradient = ",".join(RAMPS[name])
+    return (
+        f'<div class="geocrop-legend-{name}" style="display:none"><b>{html.escape(title)}</b>'
+        f'<div style="width:160px;height:12px;border:1px solid #555;background:linear-gradient(to right,'
+        f'{gradient})"></div><div style="display:flex;justify-content:space-between;width:162px">'
+        "<span>0 %</span><span>50 %</span><span>100 %</span></div></div>"
+    )
+
+
+_PANEL_JS = r"""
+(function () {
+  var map = __MAP__, G = __CONFIG__;
+  var layers = {classes: __CLASSES__, confidence: __CONFIDENCE__, uncertainty: __UNCERTAINTY__};
+  function decode(b64) {
+    if (!b64) { return null; }
+    var raw = atob(b64), out = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) { out[i] = raw.charCodeAt(i); }
+    return out;
+  }
+  var grid = {classes: decode(G.classes), confidence: decode(G.confidence),
+              uncertainty: decode(G.uncertainty), probs: decode(G.probs)};
+  var names = {}, colours = {};
+  G.legend.forEach(function (c) { names[c.value] = c.name; colours[c.value] = c.color; });
+  function esc(t) { var d = document.createElement("div"); d.textContent = String(t); return d.innerHTML; }
+  var panel = L.control({position: "topright"});
+  panel.onAdd = function () {
+    var div = L.DomUtil.create("div", "geocrop-panel");
+    div.id = "geocrop-panel";
+    div.style.cssText = "background:rgba(255,255,255,0.92);padding:6px 10px;border:1px solid #999;" +
+      "border-radius:4px;font:13px/1.6 sans-serif";
+    var html = "<b>Layer</b><br>";
+    G.layers.forEach(function (l) {
+      html += '<label><input type="radio" name="geocrop-layer" value="' + l[0] + '"' +
+        (l[0] === "classes" ? " checked" : "") + "> " + esc(l[1]) + "</label><br>";
+    });
+    html += '<label>Opacity <input id="geocrop-opacity" type="range" min="0" max="100" step="5" value="' +
+      Math.round(100 * G.opacity) + '"></label> <span id="geocrop-opacity-value">' +
+      Math.round(100 * G.opacity) + " %</span>";
+    div.innerHTML = html;
+    L.DomEvent.disableClickPropagation(div);
+    L.DomEvent.disableScrollPropagation(div);
+    return div;
+  };
+  panel.addTo(map);
+  function show(name) {
+    Object.keys(layers).forEach(function (k) {
+      if (!layers[k]) { return; }
+      if (k === name) { map.addLayer(layers[k]); } else { map.removeLayer(layers[k]); }
+      document.querySelectorAll(".geocrop-legend-" + k).forEach(function (el) {
+        el.style.display = k === name ? "block" : "none";
+      });
+    });
+    document.body.setAttribute("data-geocrop-layer", name);
+  }
+  function setOpacity(value) {
+    Object.keys(layers).forEach(function (k) { if (layers[k]) { layers[k].setOpacity(value); } });
+    document.getElementById("geocrop-opacity-value").textContent = Math.round(100 * value) + " %";
+  }
+  document.querySelectorAll('input[name="geocrop-layer"]').forEach(function (el) {
+    el.addEventListener("change", function (e) { if (e.target.checked) { show(e.target.value); } });
+  });
+  var slider = document.getElementById("geocrop-opacity");
+  slider.addEventListener("input", function (e) { setOpacity(Number(e.target.value) / 100); });
+  function pct(v) { return v === 255 ? "n/a" : v + " %"; }
+  map.on("click", function (e) {
+    var p = L.CRS.EPSG3857.project(e.latlng);
+    var col = Math.floor((p.x - G.left) / G.xres), row = Math.floor((G.top - p.y) / G.yres);
+    var content;
+    if (col < 0 || row < 0 || col >= G.width || row >= G.height) {
+      content = "outside the crop map";
+    } else {
+      var i = row * G.width + col, v = grid.classes[i];
+      if (v === 255) {
+        content = "no data (masked, outside the area, or never clear)";
+      } else {
+        content = '<b class="geocrop-query-class"><span style="display:inline-block;width:12px;' +
+          "height:12px;border:1px solid #555;background:" + colours[v] + '"></span> ' +
+          esc(names[v] === undefined ? "value " + v : names[v]) + "</b><br>" +
+          '<span class="geocrop-query-confidence">confidence ' + pct(grid.confidence[i]) + "</span><br>" +
+          '<span class="geocrop-query-uncertainty">uncertainty ' + pct(grid.uncertainty[i]) + "</span>";
+        if (grid.probs) {
+          var n = G.width * G.height, rows = G.legend.map(function (c, k) {
+            return [c.name, grid.probs[k * n + i]];
+          });
+          rows.sort(function (a, b) { return b[1] - a[1]; });
+          content += '<table class="geocrop-query-probs" style="margin-top:4px">' + rows.map(function (r) {
+            return "<tr><td>" + esc(r[0]) + '</td><td style="text-align:right">' + pct(r[1]) + "</td></tr>";
+          }).join("") + "</table>";
+        }
+      }
+    }
+    L.popup().setLatLng(e.latlng).setContent('<div class="geocrop-query">' + content + "</div>").openOn(map);
+  });
+  var hash = {};
+  window.location.hash.replace(/^#/, "").split("&").forEach(function (part) {
+    var kv = part.split("=");
+    if (kv[0]) { hash[decodeURIComponent(kv[0])] = decodeURIComponent(kv[1] || ""); }
+  });
+  if (hash.layer && layers[hash.layer]) {
+    var radio = document.querySelector('input[name="geocrop-layer"][value="' + hash.layer + '"]');
+    radio.checked = true;
+    radio.dispatchEvent(new Event("change"));
+  }
+  if (hash.opacity) {
+    slider.value = Math.round(100 * Number(hash.opacity));
+    slider.dispatchEvent(new Event("input"));
+  }
+  if (hash.query) {
+    var ll = hash.query.split(",").map(Number);
+    map.fire("click", {latlng: L.latLng(ll[0], ll[1])});
+  }
+})();
+"""
+
+
+class _Script(MacroElement):
+    """Raw JavaScript run after the map and its layers exist (a child of the map, rendered after them)."""
+
+    _template = Template("{% macro script(this, kwargs) %}{{ this.code }}{% endmacro %}")
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self._name = "GeocropScript"
+        self.code = code
+
+
+def _b64(array: npt.NDArray[np.uint8]) -> str:
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
 def write_webmap(
     html_path: str | os.PathLike[str],
     *,
     cog: str | os.PathLike[str],
     aoi_geojson: Any,
     classes: Sequence[ClassInfo],
+    confidence_cog: str | os.PathLike[str] | None = None,
+    notice: str | None = None,
+    provenance: str | None = None,
     title: str = "geocrop crop map",
     opacity: float = 0.85,
     max_size: int = 2048,
+    query_size: int = 512,
     tiles: str | None = None,
     leaflet_dir: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write the offline crop-map page (one HTML file, Leaflet inlined) atomically; returns its path.
 
     ``aoi_geojson``: the AOI in EPSG:4326 as a GeoJSON path, string, mapping or ``__geo_interface__``
-    object. ``tiles``: an optional online base layer (folium tile name or URL template); default none.
+    object. ``confidence_cog``: the confidence COG (adds the confidence and uncertainty layers and their
+    values in the popup). ``notice``: a warning shown as a red banner (e.g. "model trained on simulated
+    data"); ``provenance``: one line on what trained the model, shown in the banner. ``query_size``: the
+    largest side of the grid the click popup reads. ``tiles``: an optional online base layer (folium tile
+    name or URL template); default none.
     """
     items = check_classes(classes)
     leaflet = find_leaflet(leaflet_dir)
     aoi = _load_geojson(aoi_geojson)
-    merc, bounds = _read_mercator(Path(cog), max_size=max_size)
+    cog_path = Path(cog)
+    conf_path = Path(confidence_cog) if confidence_cog is not None else None
+    shown = _read_mercator(cog_path, max_size=max_size)
+    bounds = shown.bounds
     (south, west), (north, east) = bounds
     fmap = folium.Map(
         location=[(south + north) / 2, (west + east) / 2],
@@ -231,22 +441,85 @@ def write_webmap(
     root.header.add_child(Element("<style>.leaflet-container{background:#f2efe9}</style>"), name="geocrop_bg")
     if tiles is not None:
         folium.TileLayer(tiles, name="base map (online)").add_to(fmap)
-    folium.raster_layers.ImageOverlay(
-        image=_png_data_uri(render_classes_rgba(merc, items, opacity=1.0)),
+    class_layer = folium.raster_layers.ImageOverlay(
+        image=_png_data_uri(render_classes_rgba(shown.data[0], items, opacity=1.0)),
         bounds=bounds,
         opacity=opacity,
         name="crop map",
         interactive=False,
         zindex=1,
-    ).add_to(fmap)
+    )
+    class_layer.add_to(fmap)
+    value_layers: dict[str, Any] = {}
+    layer_choices = [["classes", "Crop classes"]]
+    if conf_path is not None:
+        values = _read_mercator(conf_path, max_size=max_size, bands=(1, 2))
+        for band, (name, label) in enumerate((("confidence", "Confidence"), ("uncertainty", "Uncertainty"))):
+            layer = folium.raster_layers.ImageOverlay(
+                image=_png_data_uri(render_ramp_rgba(values.data[band], RAMPS[name])),
+                bounds=values.bounds,
+                opacity=opacity,
+                name=name,
+                interactive=False,
+                zindex=1,
+                show=False,
+                control=False,
+            )
+            layer.add_to(fmap)
+            value_layers[name] = layer
+            layer_choices.append([name, label])
     folium.GeoJson(
         aoi,
         name="AOI",
         style_function=lambda _feature: {"color": "#000000", "weight": 2, "fill": False},
     ).add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    root.html.add_child(Element(_legend_html(items, "Crop classes")), name="geocrop_legend")
+    folium.LayerControl(collapsed=False, position="bottomleft").add_to(fmap)
+    legend = _legend_html(items, "Crop classes")
+    legend = legend.replace("</div>", "", 0)
+    ramps = "".join(
+        _ramp_legend(n, t) for n, t in (("confidence", "Confidence"), ("uncertainty", "Uncertainty"))
+    )
+    root.html.add_child(Element(legend), name="geocrop_legend")
+    root.html.add_child(
+        Element(
+            '<div id="geocrop-ramp-legend" style="position:fixed;bottom:24px;left:50%;z-index:1000;'
+            "transform:translateX(-50%);background:rgba(255,255,255,0.92);padding:4px 8px;"
+            f'font:12px/1.4 sans-serif">{ramps}</div>'
+            if value_layers
+            else ""
+        ),
+        name="geocrop_ramp_legend",
+    )
+    root.html.add_child(Element(_banner_html(notice, provenance)), name="geocrop_banner")
+    query = _read_mercator(cog_path, max_size=min(query_size, max_size))
+    n_values = _band_count(conf_path) if conf_path is not None else 0
+    query_values = (
+        _read_mercator(conf_path, max_size=min(query_size, max_size), bands=tuple(range(1, n_values + 1)))
+        if conf_path is not None
+        else None
+    )
+    if query_values is not None and query_values.data.shape[1:] != query.data.shape[1:]:
+        query_values = None  # grids differ (they never should: same size, same CRS); popup shows classes only
+    t = query.transform
+    config = {
+        "left": t.c, "top": t.f, "xres": t.a, "yres": -t.e,
+        "width": int(query.data.shape[2]), "height": int(query.data.shape[1]),
+        "opacity": opacity, "layers": layer_choices,
+        "legend": [{"value": c.value, "name": c.name, "color": c.color} for c in items],
+        "classes": _b64(query.data[0]),
+        "confidence": _b64(query_values.data[0]) if query_values is not None else None,
+        "uncertainty": _b64(query_values.data[1]) if query_values is not None else None,
+        "probs": _b64(query_values.data[2:]) if query_values is not None and n_values > 2 else None,
+    }  # fmt: skip
+    code = (
+        _PANEL_JS.replace("__MAP__", fmap.get_name())
+        .replace("__CONFIG__", json.dumps(config))
+        .replace("__CLASSES__", class_layer.get_name())
+        .replace("__CONFIDENCE__", value_layers["confidence"].get_name() if value_layers else "null")
+        .replace("__UNCERTAINTY__", value_layers["uncertainty"].get_name() if value_layers else "null")
+    )
     _FitBounds(bounds).add_to(fmap)
+    _Script(code).add_to(fmap)
     _drop_cdn_links(root)
     page = root.render()
     remote = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?:[^"]+)"', page)

@@ -39,25 +39,41 @@ def test_map_from_a_stac_api_on_loopback_writes_a_valid_cog(area: TinyArea, tmp_
     coll, items = write_api_inputs(tmp_path / "api", area.items, collection="sentinel-2-l2a")
     out = tmp_path / "map.tif"
     with rustac_server(coll, items) as url:
-        result = map_aoi(config(area, out, stac=url, probabilities=True, chunk_size=32))
+        result = map_aoi(
+            config(area, out, stac=url, probabilities=True, chunk_size=32, allow_any_asset_href=True)
+        )
     is_valid, errors, _ = cog_validate(str(out))
     assert is_valid, errors
+    assert result.confidence is not None and cog_validate(str(result.confidence))[0]
     with rasterio.open(out) as src:
-        assert src.count == 2 + 3 and src.dtypes[0] == "uint8" and src.nodata == 255
-        classes, confidence = src.read(1), src.read(2)
+        assert src.count == 1 and src.dtypes[0] == "uint8" and src.nodata == 255
+        assert src.colorinterp[0].name == "palette"  # the colour table is inside the COG
+        classes = src.read(1)
         assert src.tags()["scene_ids"] and json.loads(src.tags()["scene_ids"]) == list(result.scene_ids)
+    with rasterio.open(result.confidence) as src:
+        assert src.count == 2 + 3 and src.descriptions[:2] == ("confidence", "uncertainty")
+        confidence, uncertainty = src.read(1), src.read(2)
     inside = classes != 255
     assert inside.sum() == result.valid_pixels == 16 * 16  # the AOI 2 px inside the 20 px tile
     assert set(np.unique(classes[inside])) <= {0, 1, 2}
     assert ((confidence[inside] >= 33) & (confidence[inside] <= 100)).all()  # max of 3 probabilities
+    assert (uncertainty[inside] <= 100).all() and (uncertainty[~inside] == 255).all()
     assert result.qml.exists() and "paletteEntry" in result.qml.read_text()
     item = json.loads(result.stac_item.read_text())
     names = [c["title"] for c in item["assets"]["data"]["classification:classes"]]
     assert names[:3] == ["wheat", "maize", "rapeseed"]
+    assert item["properties"]["geocrop:model"]["file"] == area.bundle.name
+    assert len(item["properties"]["geocrop:model"]["sha256"]) == 64
+    assert str(tmp_path) not in result.stac_item.read_text()  # no absolute local path
     assert not Path(f"{out}.parts").exists()
     # The same map from the static catalog: the source does not change the result.
     static = map_aoi(config(area, tmp_path / "static.tif", probabilities=True, chunk_size=32))
     np.testing.assert_array_equal(read_bands(static.cog), read_bands(out))
+    assert static.confidence is not None and result.confidence is not None
+    np.testing.assert_array_equal(read_bands(static.confidence), read_bands(result.confidence))
+    static_item = json.loads(static.stac_item.read_text())
+    derived = [link["href"] for link in static_item["links"] if link["rel"] == "derived_from"]
+    assert len(derived) == len(static.scene_ids) and not any(h.startswith("/") for h in derived)
 
 
 def test_interrupted_map_resumes_and_matches_an_uninterrupted_run(area: TinyArea, tmp_path: Path) -> None:
@@ -165,7 +181,9 @@ def test_geocrop_map_on_the_default_sample_area(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert cog_validate(str(out))[0] and html.exists()
     with rasterio.open(out) as src:
-        assert src.count == 2 + 3
+        assert src.count == 1
         classes = src.read(1)
+    with rasterio.open(out.with_name("map_confidence.tif")) as src:
+        assert src.count == 2 + 3
     inside = classes != 255
     assert 0.2 * classes.size < inside.sum() < classes.size  # the polygon covers part of its bbox
