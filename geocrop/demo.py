@@ -3,7 +3,9 @@
 Everything here is built from **simulated** data (`geocrop.data.simulate`): it shows the tool working end to
 end, not that the method works. `build_demo_bundle` is the documented, reproducible recipe of the shipped
 demo bundle (`geocrop demo --rebuild-model`): bi-modal pretraining on the sample area's Sentinel-2 +
-PlanetScope pairs, then a Transformer head trained on its labelled parcels over the frozen encoder.
+PlanetScope pairs, then a Transformer head trained on its labelled parcels over the frozen encoder. The
+bundle's provenance says ``"data": "simulated"`` (`geocrop.train` reads the simulator's marks), so
+`geocrop map` refuses it over real scenes unless asked explicitly and labels every map it makes.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from geocrop.inference.plan import DEMO_BUNDLE
 
@@ -77,7 +80,47 @@ def build_demo_bundle(*, sample_dir: Path, work_dir: Path, out: Path, report: Re
             n_val=n_val,
         )
     )
-    return out
+    return stamp_demo_provenance(out)
+
+
+def stamp_demo_provenance(bundle: Path, *, config: Any = None) -> Path:
+    """Rewrite ``bundle``'s metadata with the simulated-data provenance of the sample area (tensors kept).
+
+    `build_demo_bundle` records it already (through `geocrop.training.train.train_model`); this brings a
+    bundle written before provenance existed up to date, and drops local paths from its metadata.
+    """
+    from pyproj import Transformer
+
+    from geocrop.data.simulate import SimulationConfig
+    from geocrop.io.bundle import load_bundle, save_bundle
+
+    cfg = config or SimulationConfig()
+    loaded = load_bundle(bundle)
+    meta = dict(loaded.metadata)
+    training = dict(meta.get("training") or {})
+    if training.get("labels"):
+        training["labels"] = Path(str(training["labels"])).name
+    meta["training"] = training
+    minx, miny, maxx, maxy = cfg.bounds
+    to_lonlat = Transformer.from_crs(cfg.epsg, 4326, always_xy=True)
+    region = [round(v, 6) for v in to_lonlat.transform_bounds(minx, miny, maxx, maxy)]
+    accuracy = training.get("val_accuracy")
+    meta["provenance"] = {
+        "data": "simulated",
+        "labels": training.get("labels") or "labels.geojson",
+        "season": [SEASON[0].isoformat(), SEASON[1].isoformat()],
+        "region": region,
+        "classes": [c["name"] for c in meta.get("classes", [])],
+        "accuracy": None
+        if accuracy is None
+        else {
+            "metric": "overall_accuracy",
+            "value": round(float(accuracy), 4),
+            "protocol": "pixels of held-out validation parcels (split by parcel), after the last epoch; "
+            "simulated parcels, so it says nothing about real fields",
+        },
+    }
+    return save_bundle(bundle, loaded.tensors, meta)
 
 
 def run_demo(

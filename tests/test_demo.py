@@ -28,6 +28,10 @@ def test_shipped_demo_bundle_is_a_map_ready_model_of_the_simulated_crops() -> No
     assert len(names) >= 9
     predictor = Predictor(DEMO_BUNDLE, device="cpu")
     assert predictor.flops_per_pixel() > 0
+    provenance = meta["provenance"]  # what makes `geocrop map` refuse it over real scenes
+    assert provenance["data"] == "simulated" and provenance["labels"] == "labels.geojson"
+    assert provenance["classes"] == names and provenance["season"] == ["2021-01-01", "2021-12-31"]
+    assert "/" not in meta["training"]["labels"]  # no local path in the shipped metadata
 
 
 @pytest.mark.slow
