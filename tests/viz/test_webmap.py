@@ -18,8 +18,8 @@ from rasterio.windows import Window
 
 from geocrop.errors import OutputError
 from geocrop.io.classes import ClassInfo
-from geocrop.io.cog import CogWriter
-from geocrop.viz.webmap import find_leaflet, render_classes_rgba, write_webmap
+from geocrop.io.cog import CogWriter, confidence_path
+from geocrop.viz.webmap import RAMPS, find_leaflet, render_classes_rgba, render_ramp_rgba, write_webmap
 
 SIZE = 300
 TRANSFORM = Affine(10.0, 0.0, 399_960.0, 0.0, -10.0, 5_820_000.0)  # UTM 33N, 10 m
@@ -140,3 +140,78 @@ def test_headless_chromium_draws_the_overlay(page: Path, tmp_path: Path) -> None
         assert count(c.color) > 5_000, f"{c.name} ({c.color}) not drawn"
     assert count("#000000") > 300  # the AOI outline
     assert count("#f2efe9") > 10_000  # the plain background outside the map
+
+
+NOTICE = "model trained on simulated data"
+
+
+@pytest.fixture(scope="module")
+def full_page(cog: Path, aoi: dict[str, object]) -> Path:
+    """The page with the confidence COG (layers, popup values) and the simulated-model banner."""
+    return write_webmap(
+        cog.with_name("full.html"),
+        cog=cog,
+        aoi_geojson=aoi,
+        classes=CLASSES,
+        confidence_cog=confidence_path(cog),
+        notice=NOTICE,
+        provenance="simulated data; labels labels.geojson",
+    )
+
+
+def test_page_has_panel_layers_popup_data_and_banner(full_page: Path) -> None:
+    text = full_page.read_text(encoding="utf-8")
+    assert not re.search(r'<(script|link)[^>]+(src|href)="https?:', text)
+    assert text.count("L.imageOverlay(") == 3  # classes, confidence, uncertainty
+    assert 'id="geocrop-banner"' in text and NOTICE in text and "labels.geojson" in text
+    assert "geocrop-opacity" in text and 'map.on("click"' in text
+
+
+def test_ramp_colours() -> None:
+    out = render_ramp_rgba(np.array([[0, 100, 255]], np.uint8), RAMPS["confidence"])
+    assert tuple(out[0, 0]) == (0x44, 0x01, 0x54, 255) and tuple(out[0, 1]) == (0xFD, 0xE7, 0x25, 255)
+    assert out[0, 2, 3] == 0
+
+
+def _dump_dom(url: str, profile: Path) -> str:
+    chromium = shutil.which("chromium") or "chromium"
+    args = [
+        chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+        "--virtual-time-budget=5000", "--dump-dom", url,
+    ]  # fmt: skip
+    run = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert "</html>" in run.stdout, run.stderr[-2000:]
+    return run.stdout
+
+
+@pytest.mark.browser
+def test_headless_chromium_shows_banner_and_pixel_popup(full_page: Path, cog: Path, tmp_path: Path) -> None:
+    # The middle of the maize stripe (value 1): column 150, row 50 of the 300 px map.
+    x, y = TRANSFORM * (150.5, 50.5)
+    lon, lat = transform_bounds("EPSG:32633", "EPSG:4326", x, y, x, y)[:2]
+    url = f"{full_page.as_uri()}#layer=uncertainty&opacity=0.4&query={lat:.7f},{lon:.7f}"
+    dom = _dump_dom(url, tmp_path / "profile")
+    banner = re.search(r'<div id="geocrop-banner"[^>]*>(.*?)</div></div>', dom, re.S)
+    assert banner and NOTICE in banner.group(1)
+    popup = re.search(r'<div class="geocrop-query">(.*?)</div>', dom, re.S)
+    assert popup, "the click popup did not open"
+    content = popup.group(1)
+    assert "maize &amp; &lt;beans&gt;" in content  # the class under the click, escaped
+    assert "confidence 90 %" in content
+    assert "uncertainty n/a" in content  # this fixture was written without probabilities
+    assert 'data-geocrop-layer="uncertainty"' in dom  # the layer switch ran
+    assert 'id="geocrop-opacity-value">40 %' in dom  # the slider ran
+    assert re.search(r'leaflet-image-layer[^"]*"[^>]*style="[^"]*opacity: 0.4', dom)
+    nodata = _dump_dom(f"{full_page.as_uri()}#query=0,0", tmp_path / "profile2")
+    assert "outside the crop map" in nodata
+
+
+@pytest.mark.browser
+def test_headless_chromium_draws_the_banner(full_page: Path, tmp_path: Path) -> None:
+    png = tmp_path / "shot.png"
+    run = _screenshot(full_page, png, tmp_path / "profile")
+    assert png.exists(), run.stderr[-2000:]
+    shot = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    red = (np.abs(shot[:80] - np.array([0xB0, 0x00, 0x20])).max(axis=2) <= 3).sum()
+    assert red > 2_000, "the red simulated-data banner is not visible at the top of the page"
