@@ -41,8 +41,10 @@ _NO_AREA = "Choose an area: a polygon layer for 'Area of interest (polygons)', o
 _HELP = "".join(
     [
         "<p>Maps which crop grows on every 10 m pixel of an area over one season, from Sentinel-2 image time "
-        "series, with a geocrop model bundle. The result is a GeoTIFF (one class per pixel plus a confidence "
-        "band) that is added to your project with a legend of crop names and colours.</p>",
+        "series, with a geocrop model bundle. The result is a paletted GeoTIFF (one class per pixel, its "
+        "colours inside the file) that is added to your project with a legend of crop names and colours, "
+        "and beside it <code>NAME_confidence.tif</code> (confidence, uncertainty and optional class "
+        "probabilities).</p>",
         "<h3>Area</h3>",
         "<p>Choose a <b>polygon layer</b> (tick <i>Selected features only</i> to map just the selected "
         "fields) or draw an <b>extent</b>. If both are given, the polygons are used. Start small: a few "
@@ -54,8 +56,10 @@ _HELP = "".join(
         "scene cloud cover</b> skips scenes cloudier than this; remaining clouds are masked per pixel.</p>",
         "<h3>Model</h3>",
         "<p>A geocrop bundle (<code>.safetensors</code>). Leave empty to use the demo bundle shipped with "
-        "geocrop (trained on simulated scenes: for trying the tool, not for real maps). <b>Class "
-        "probabilities</b> adds one band per crop. <b>Web page</b> optionally writes an HTML map that works "
+        "geocrop (trained on simulated scenes: for trying the tool, not for real maps; geocrop refuses it "
+        "over real scenes unless you tick <b>Allow a model trained on simulated data</b>, and the log then "
+        'says "model trained on simulated data"). <b>Class probabilities</b> adds one band per crop. '
+        "<b>Web page</b> optionally writes an HTML map that works "
         "offline.</p>",
         "<h3>Requirements</h3>",
         "<p>geocrop runs as a separate program, so QGIS's own libraries never mix with it. Install it in a "
@@ -79,6 +83,7 @@ class MapCropsAlgorithm(QgsProcessingAlgorithm):
     PLANET = "PLANET"
     MAX_CLOUD = "MAX_CLOUD"
     PROBABILITIES = "PROBABILITIES"
+    ALLOW_SIMULATED = "ALLOW_SIMULATED"
     OUTPUT = "OUTPUT"
     HTML = "HTML"
 
@@ -160,6 +165,11 @@ class MapCropsAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(
             QgsProcessingParameterBoolean(self.PROBABILITIES, "Add class probability bands", False)
         )
+        self.addParameter(
+            QgsProcessingParameterBoolean(
+                self.ALLOW_SIMULATED, "Allow a model trained on simulated data over real scenes", False
+            )
+        )
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Crop map"))
         self.addParameter(
             QgsProcessingParameterFileDestination(
@@ -219,6 +229,8 @@ class MapCropsAlgorithm(QgsProcessingAlgorithm):
         args += ["--max-cloud", str(self.parameterAsInt(parameters, self.MAX_CLOUD, context))]
         if self.parameterAsBoolean(parameters, self.PROBABILITIES, context):
             args.append("--probabilities")
+        if self.parameterAsBoolean(parameters, self.ALLOW_SIMULATED, context):
+            args.append("--allow-simulated-model")
 
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         if Path(output).suffix.lower() not in (".tif", ".tiff"):
@@ -232,7 +244,9 @@ class MapCropsAlgorithm(QgsProcessingAlgorithm):
             args += ["--html", html]
         args += ["--progress", "json", "--yes"]
 
-        cleanup = [Path(output), *([Path(html)] if html else [])]
+        stem = Path(output)
+        siblings = [stem.with_name(f"{stem.stem}_confidence.tif"), Path(f"{output}.aux.xml")]
+        cleanup = [stem, *siblings, *([Path(html)] if html else [])]
         result = run_with_feedback(command, args, feedback, outputs=cleanup)
 
         cog = result.outputs.get("cog", output)
