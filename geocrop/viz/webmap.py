@@ -255,7 +255,7 @@ def _banner_html(notice: str | None, provenance: str | None) -> str:
     return (
         f'<div id="geocrop-banner" role="alert" class="{"simulated" if notice else "provenance"}" '
         f'style="position:fixed;top:0;left:50%;transform:translateX(-50%);z-index:1001;{style};'
-        "padding:6px 14px;border-radius:0 0 6px 6px;font:14px/1.4 sans-serif;max-width:70%;"
+        "padding:6px 14px;border-radius:0 0 6px 6px;font:14px/1.4 sans-serif;max-width:40%;"
         f'text-align:center;box-shadow:0 1px 4px rgba(0,0,0,0.4)">{text}'
         f"{detail}</div>"
     )
