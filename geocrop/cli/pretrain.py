@@ -8,10 +8,13 @@ writes the outputs.
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 
 import click
+
+from geocrop.cli.options import DATE, allow_any_asset_href_option
 
 
 @click.command("pretrain")
@@ -23,8 +26,8 @@ import click
 @click.option(
     "--aoi", help="Area of interest (GeoJSON/GPKG/... or minx,miny,maxx,maxy); default: the S2 extent."
 )
-@click.option("--start", help="First date, YYYY-MM-DD (default: all).")
-@click.option("--end", help="Last date, YYYY-MM-DD (default: all).")
+@click.option("--start", type=DATE, help="First date, YYYY-MM-DD (default: all).")
+@click.option("--end", type=DATE, help="Last date, YYYY-MM-DD (default: all).")
 @click.option(
     "--fields", help="Parcel polygons for the field-level 70-21-9 split (default: 8x8-pixel blocks)."
 )
@@ -46,13 +49,14 @@ import click
 @click.option("--depth", type=int, default=8, show_default=True, help="Residual layers (the paper: 8).")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice).")
 @click.option("--progress/--no-progress", default=True, help="Progress bars on a terminal.")
+@allow_any_asset_href_option()
 def pretrain(
     s2: str | None,
     planet: str | None,
     out: Path,
     aoi: str | None,
-    start: str | None,
-    end: str | None,
+    start: dt.date | None,
+    end: dt.date | None,
     fields: str | None,
     s2_collection: str,
     planet_collection: str,
@@ -70,11 +74,14 @@ def pretrain(
     depth: int,
     threads: int | None,
     progress: bool,
+    allow_any_asset_href: bool,
 ) -> None:
     """Pretrain pixel encoders on S2 + Planet pairs (the paper's Eq. 1), or on S2 alone (SCARF).
 
     Without --s2, the pairs already in OUT/pairs are reused.
     """
+    from geocrop.io.atomic import remove_stale_partials
+    from geocrop.io.stac import trust_any_asset_href
     from geocrop.training.pretrain import PretrainConfig
     from geocrop.training.pretrain import pretrain as run_pretrain
 
@@ -83,8 +90,8 @@ def pretrain(
         s2=s2,
         planet=planet,
         aoi=aoi,
-        start=start,
-        end=end,
+        start=start.isoformat() if start is not None else None,
+        end=end.isoformat() if end is not None else None,
         fields=fields,
         s2_collection=s2_collection,
         planet_collection=planet_collection,
@@ -102,7 +109,9 @@ def pretrain(
         depth=depth,
         threads=threads,
     )
-    result = run_pretrain(config, progress=progress and sys.stderr.isatty())
+    remove_stale_partials(out, recursive=True)  # temporaries of a killed run (pair shards, checkpoints)
+    with trust_any_asset_href(allow_any_asset_href):
+        result = run_pretrain(config, progress=progress and sys.stderr.isatty())
     if result.is_main and result.history:
         last = result.history[-1]
         click.echo(

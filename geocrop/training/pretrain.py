@@ -26,8 +26,11 @@ averaged gradients equal the single-process ones for the concatenated batch.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
+import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +43,7 @@ from torch import nn
 
 from geocrop.data.bands import PLANET_FEATURES, S2_BANDS
 from geocrop.data.pairs import PairSet, build_pairs
-from geocrop.errors import BundleError, InputError
+from geocrop.errors import BundleError, InputError, OutputError
 from geocrop.models.projector import Projector
 from geocrop.models.resmlp import ResMLP
 from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
@@ -87,6 +90,10 @@ class PretrainConfig:
     retrieval_candidates: int = 1024
     #: torch intra-op threads (None: torch's default). Bit-exact resume needs the same count.
     threads: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", Path(self.out).expanduser())
+        _validate(self)
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings that shape the training trajectory; a checkpoint only resumes under the same ones."""
@@ -138,6 +145,7 @@ def resolve_device(name: str, info: DistInfo) -> torch.device:
 
 
 def _validate(config: PretrainConfig) -> None:
+    """Every check that needs no data, so a bad option fails before pairs are built (and leaves nothing)."""
     if config.mode not in ("bimodal", "unimodal"):
         raise InputError(f"--mode {config.mode!r} is invalid; use bimodal or unimodal")
     if config.mode == "bimodal" and config.s2 is not None and config.planet is None:
@@ -149,9 +157,53 @@ def _validate(config: PretrainConfig) -> None:
             raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(config, name)}")
     if not (config.lr > 0 and math.isfinite(config.lr)):
         raise InputError(f"--lr must be a positive number, got {config.lr}")
+    if not (config.temperature > 0 and math.isfinite(config.temperature)):
+        raise InputError(
+            f"--temperature must be a positive number, got {config.temperature}; the paper uses 0.07"
+        )
+    if config.pixels_per_date is not None and config.pixels_per_date < 1:
+        raise InputError(
+            f"--pixels-per-date must be >= 1, got {config.pixels_per_date}; leave it out to use "
+            "min(100000, all) pixels per date"
+        )
+    if config.tolerance_days < 0:
+        raise InputError(
+            f"--tolerance-days must be >= 0, got {config.tolerance_days}; 0 pairs same-day scenes"
+        )
+    if config.threads is not None and config.threads < 1:
+        raise InputError(f"--threads must be >= 1, got {config.threads}; leave it out for torch's choice")
+    if config.device not in ("auto", "cpu") and not str(config.device).startswith("cuda"):
+        raise InputError(f"--device {config.device!r} is not one of auto, cpu, cuda; choose one of those")
+    for name in ("start", "end"):
+        value = getattr(config, name)
+        if value is not None:
+            try:
+                dt.date.fromisoformat(str(value)[:10])
+            except ValueError:
+                raise InputError(f"--{name} {value!r} is not a date; give YYYY-MM-DD") from None
+    if config.start is not None and config.end is not None and str(config.end)[:10] < str(config.start)[:10]:
+        raise InputError(f"--end {config.end} is before --start {config.start}; give start <= end")
     ScarfCorruption(config.corruption)  # validates the rate
     if config.batch_size < 2:
         raise InputError("--batch-size must be >= 2: a contrastive batch needs negatives")
+    _check_run_folder(Path(config.out))
+
+
+def _check_run_folder(out: Path) -> None:
+    """`OutputError` unless ``out`` is (or can become) a folder this process can write in; creates nothing."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is a file; give a folder for the run (it is created if missing)")
+    probe_in = out if out.is_dir() else next((p for p in out.absolute().parents if p.exists()), None)
+    if probe_in is None or not probe_in.is_dir():
+        raise OutputError(f"--out {out}: {probe_in} is not a folder; choose another --out")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".geocrop-probe-", dir=probe_in)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(
+            f"--out {out}: cannot write in {probe_in} ({exc.strerror or exc}); choose a writable folder"
+        ) from exc
 
 
 def _pairs(config: PretrainConfig, info: DistInfo) -> PairSet:
