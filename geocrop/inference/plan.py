@@ -296,6 +296,27 @@ def _bytes(items: tuple[pystac.Item, ...], bands: tuple[str, ...], pixels: int) 
     return total, known, window
 
 
+def _check_local_assets(items: tuple[pystac.Item, ...], bands: tuple[str, ...]) -> None:
+    """`SourceError` naming the scene and file when an asset the run reads is a local file that is absent."""
+    from geocrop.errors import SourceError
+    from geocrop.io.bandmap import s2_band_assets, scl_asset_key
+
+    for item in items:
+        keys = [a.asset for a in s2_band_assets(item, bands).values()]
+        scl = scl_asset_key(item)
+        for key in [*keys, *([scl] if scl else [])]:
+            href = item.assets[key].get_absolute_href() or item.assets[key].href
+            parsed = urlparse(href)
+            if parsed.scheme not in ("", "file") or href.startswith("/vsi"):
+                continue
+            path = Path(parsed.path if parsed.scheme else href)
+            if not path.is_file():
+                raise SourceError(
+                    f"scene {item.id}: its {key!r} file {path} does not exist; restore it (download the "
+                    "scene again) or remove the item from the catalog"
+                )
+
+
 def _check_bands(spec: BundleSpec, source: Path) -> None:
     unknown = [b for b in spec.bands if b not in S2_BANDS]
     if unknown:
@@ -361,6 +382,7 @@ def plan_map(config: MapConfig, *, progress: Progress | None = None, exact_flops
     _check_size(config, pixels=width * height, seconds=seconds, read_bytes=None, device=device)
     report(0.01, f"searching {config.collection} in {config.stac}")
     items = _search_scenes(config, aoi, search)
+    _check_local_assets(items, spec.bands)
     asset_bytes, known, read_bytes = _bytes(items, spec.bands, width * height)
     _check_size(config, pixels=width * height, seconds=seconds, read_bytes=read_bytes, device=device)
     notice = check_simulated_use(

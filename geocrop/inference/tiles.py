@@ -143,8 +143,13 @@ class TileRun:
 
 
 def _read_error(exc: Exception) -> SourceError:
+    text = " ".join(str(exc).split())
+    if "No such file" in text or "does not exist" in text:
+        return SourceError(
+            f"reading the imagery failed: {text}; a scene's file is missing: restore it or drop that scene"
+        )
     return SourceError(
-        f"reading the imagery failed: {exc}; the file may be corrupt or truncated, download it again "
+        f"reading the imagery failed: {text}; the file may be corrupt or truncated, download it again "
         "or drop that scene"
     )
 

@@ -39,7 +39,7 @@ import pystac
 import shapely
 from shapely.geometry import box, shape
 
-from geocrop.errors import InputError, NoDataError, SourceError
+from geocrop.errors import GeocropError, InputError, NoDataError, SourceError
 from geocrop.io.aoi import Aoi, BBox
 
 #: Collection ids that mean "Sentinel-2 L2A" / "PlanetScope" for sources without collections (folders).
@@ -425,9 +425,17 @@ def search(
                 "give a STAC API URL, a path to catalog.json, or a GeoTIFF folder"
             )
     items: list[pystac.Item] = []
-    for item in candidates:
-        if _matches(item, area, t0, t1) and _cloud_ok(item, max_cloud):
-            items.append(item)
+    try:
+        for item in candidates:
+            if _matches(item, area, t0, t1) and _cloud_ok(item, max_cloud):
+                items.append(item)
+    except GeocropError:
+        raise
+    except Exception as exc:  # a static catalog's item links are followed lazily, here
+        raise SourceError(
+            f"STAC catalog {source} could not be read: {_first_line(exc)}; repair the catalog (a linked item "
+            "file is missing or invalid) or give another --stac"
+        ) from exc
     if trusted_source is not None:
         check_asset_hrefs(items, source=trusted_source, allow_any=allow_any_asset_href)
     items.sort(key=lambda it: (_item_time_range(it) or (t0, t0))[0])
