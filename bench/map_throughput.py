@@ -19,6 +19,12 @@ Prints one table (markdown) with:
 
 The imagery is random (a throughput instrument, not a crop map). Run: ``python bench/map_throughput.py``
 (``--quick`` for a smaller run).
+
+On a GPU (``--engine-only --device cuda``) the peak is the bf16 ``torch.mm`` of 8192x8192 and the engine is
+measured twice per head: ``predict_block`` on a ``--size`` px block from host memory (gathering, masking,
+the copy to the GPU included) and the bf16 backbone + head alone on ``--pixels`` normalised pixels already
+on the GPU, in the engine's batches; the second gives the projected engine time of a DENETHOR-size
+tile-year (2400 x 2400 px x 144 steps = 830M pixel-timesteps).
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ HEADS: dict[str, dict[str, Any]] = {
     "transformer": {"name": "transformer", "in_features": 256, "n_classes": N_CLASSES},
 }
 BACKBONE = {"name": "resmlp", "in_features": 12, "width": 256, "depth": 8}
+#: A DENETHOR tile-year: 2400 x 2400 px (24 x 24 km at 3 m, mapped here at the S2 pixel count) x 144 steps.
+DENETHOR_PTS = 2400 * 2400 * STEPS
 
 
 def matmul_peak(n: int = 2048, reps: int = 7) -> float:
@@ -58,10 +66,28 @@ def matmul_peak(n: int = 2048, reps: int = 7) -> float:
     return 2.0 * n**3 / best
 
 
-def _timed(fn: Any) -> float:
+def _timed(fn: Any, device: str = "cpu") -> float:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
     t = time.perf_counter()
     fn()
+    if device == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter() - t
+
+
+def cuda_bf16_peak(n: int = 8192, reps: int = 7) -> float:
+    """Median bf16 ``torch.mm`` FLOP/s on the GPU (random operands: zeros run faster than real data)."""
+    import torch
+
+    a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+    for _ in range(3):
+        torch.mm(a, b)
+    times = sorted(_timed(lambda: torch.mm(a, b), "cuda") for _ in range(reps))
+    return 2.0 * n**3 / times[len(times) // 2]
 
 
 def write_bundle(path: Path, head: str, *, season: tuple[str, str]) -> Path:
@@ -86,34 +112,69 @@ def write_bundle(path: Path, head: str, *, season: tuple[str, str]) -> Path:
     return save_bundle(path, tensors, meta)
 
 
-def engine_throughput(bundle: Path, *, size: int = 32, reps: int = 2) -> dict[str, float]:
+def engine_throughput(
+    bundle: Path, *, size: int = 32, reps: int = 2, device: str = "cpu"
+) -> dict[str, float]:
     """Engine-only pixel-timesteps/s and FLOP/s on a random in-memory (144, 12, size, size) block."""
     from geocrop.inference.engine import Predictor
 
-    predictor = Predictor(bundle, device="cpu")
+    predictor = Predictor(bundle, device=device)
     rng = np.random.default_rng(0)
     block = rng.uniform(0.0, 0.5, (STEPS, 12, size, size)).astype(np.float32)
     predictor.predict_block(block[:, :, :8, :8])  # warm-up
-    best = min(_timed(lambda: predictor.predict_block(block)) for _ in range(reps))
+    best = min(_timed(lambda: predictor.predict_block(block), device) for _ in range(reps))
     flops = predictor.flops_per_pixel() * size * size
     return {"pts": size * size * STEPS / best, "flops": flops / best, "flops_per_pixel": flops / size**2}
 
 
-def backbone_throughput(bundle: Path, *, rows: int = 1 << 17, reps: int = 3) -> float:
-    """FLOP/s of the engine's backbone stage alone (the same sub-batching), on random normalised rows."""
+def resident_throughput(bundle: Path, *, pixels: int, device: str, reps: int = 3) -> dict[str, float]:
+    """Backbone + head alone on ``pixels`` normalised random pixels already on ``device``, in the engine's
+    batches and precision: pixel-timesteps/s (median of ``reps``) and FLOP/s."""
+    import torch
+
+    from geocrop.inference.engine import Predictor
+
+    predictor = Predictor(bundle, device=device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn((pixels, STEPS, 12), generator=gen, device=device)
+    per_batch = max(1, predictor.batch_rows // STEPS)
+
+    def run() -> None:
+        with torch.inference_mode():
+            for i in range(0, pixels, per_batch):
+                predictor._run_batch(x[i : i + per_batch])
+
+    with torch.inference_mode():
+        predictor._run_batch(x[:per_batch])  # warm-up: kernels chosen, memory pooled
+    times = sorted(_timed(run, device) for _ in range(reps))
+    seconds = times[len(times) // 2]
+    flops = predictor.flops_per_pixel() * pixels
+    return {"pts": pixels * STEPS / seconds, "flops": flops / seconds, "batch_rows": predictor.batch_rows}
+
+
+def backbone_throughput(
+    bundle: Path, *, rows: int = 1 << 17, reps: int = 3, device: str = "cpu", compile: bool = False
+) -> float:
+    """FLOP/s of the engine's backbone stage alone (the same sub-batching and precision), on random
+    normalised rows; ``compile``: the backbone through ``torch.compile`` (an experiment, not the engine)."""
     import torch
 
     from geocrop.inference.engine import _CPU_BACKBONE_ROWS, Predictor
     from geocrop.inference.flops import module_flops
 
-    predictor = Predictor(bundle, device="cpu")
+    predictor = Predictor(bundle, device=device)
     assert predictor.backbone is not None
-    x = torch.randn(rows, 12)
+    x = torch.randn(rows, 12, device=device)
     per_row = module_flops(predictor.backbone, x[:1])
+    if predictor.precision == "bf16":
+        x = x.to(torch.bfloat16)
+    sub = predictor.batch_rows if device == "cuda" else _CPU_BACKBONE_ROWS
+    if compile:
+        predictor._compute_backbone = torch.compile(predictor._compute_backbone, dynamic=False)
     with torch.inference_mode():
-        predictor._backbone_rows(x[:1024], _CPU_BACKBONE_ROWS)
-        best = min(_timed(lambda: predictor._backbone_rows(x, _CPU_BACKBONE_ROWS)) for _ in range(reps))
-    return per_row * rows / best
+        predictor._backbone_rows(x[: min(sub, rows)], sub)
+        times = sorted(_timed(lambda: predictor._backbone_rows(x, sub), device) for _ in range(reps))
+    return per_row * rows / times[len(times) // 2]
 
 
 # -- a local catalog of random scenes -------------------------------------------------------------------
@@ -187,7 +248,8 @@ def child_map(args: dict[str, Any]) -> dict[str, Any]:
 
     cfg = MapConfig(
         aoi=args["bbox"], start=dt.date(2021, 3, 1), end=dt.date(2021, 10, 28), out=Path(args["out"]),
-        model=Path(args["bundle"]), stac=args["catalog"], chunk_size=args["chunk"], device="cpu",
+        model=Path(args["bundle"]), stac=args["catalog"], chunk_size=args["chunk"],
+        device=args.get("device", "cpu"),
         max_cloud=None, yes=True,
     )  # fmt: skip
     t = time.perf_counter()
@@ -261,6 +323,69 @@ def run_child(kind: str, args: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
+def device_engine_report(opts: argparse.Namespace) -> None:
+    """The engine table on ``opts.device``: per head, a block from host memory and pixels resident on the
+    device; the backbone stage alone; the projected engine time of a DENETHOR tile-year."""
+    import torch
+
+    device = opts.device
+    name = torch.cuda.get_device_name() if device == "cuda" else f"{os.cpu_count()} CPU threads"
+    peak = cuda_bf16_peak() if device == "cuda" else matmul_peak(reps=5)
+    peak_name = "bf16 torch.mm 8192^3" if device == "cuda" else "fp32 torch.mm 2048^3"
+    print(f"# engine on {device} ({name}), {dt.datetime.now():%Y-%m-%d %H:%M}, torch {torch.__version__}\n")
+    print(f"{peak_name}: {peak / 1e12:.1f} TFLOP/s (median)\n")
+    results: dict[str, Any] = {"device": device, "name": name, "peak": peak, "peak_name": peak_name}
+    print(f"| engine, {device} | MFLOP/pixel | {opts.size}x{opts.size} px block from host: pixel-timesteps/s "
+          f"| {opts.pixels:,} px on the device: pixel-timesteps/s | TFLOP/s | of peak | DENETHOR tile-year "
+          "(830M pixel-timesteps) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory(prefix="geocrop-bench-") as tmp:
+        season = ("2021-03-01", "2021-10-28")
+        failed = []
+        for head in HEADS:
+            bundle = write_bundle(Path(tmp) / f"{head}.safetensors", head, season=season)
+            try:
+                block = engine_throughput(bundle, size=opts.size, reps=3, device=device)
+                res = resident_throughput(bundle, pixels=opts.pixels, device=device)
+            except Exception as exc:  # one head failing must not hide the others' figures
+                failed.append(head)
+                print(f"| ResMLP-8x256 + {head} | failed: {type(exc).__name__}: {exc} |||||")
+                continue
+            r = {**res, "block_pts": block["pts"], "flops_per_pixel": block["flops_per_pixel"],
+                 "denethor_s": DENETHOR_PTS / res["pts"]}  # fmt: skip
+            results[head] = r
+            print(f"| ResMLP-8x256 + {head} | {r['flops_per_pixel'] / 1e6:.1f} | {r['block_pts']:,.0f} | "
+                  f"{r['pts']:,.0f} | {r['flops'] / 1e12:.2f} | {r['flops'] / peak:.1%} | "
+                  f"{r['denethor_s']:,.1f} s |")  # fmt: skip
+            sys.stdout.flush()
+        rows = min(opts.pixels * STEPS, 1 << 24)
+        bb = backbone_throughput(bundle, rows=rows, device=device)
+        results["backbone_flops"] = bb
+        per_row = 1.0547e6
+        print(
+            f"| ResMLP-8x256 backbone stage alone | {per_row * STEPS / 1e6:.1f} | | {bb / per_row:,.0f} | "
+            f"{bb / 1e12:.2f} | {bb / peak:.1%} | {DENETHOR_PTS * per_row / bb:,.1f} s (backbone only) |"
+        )
+        if opts.compile:
+            sys.stdout.flush()
+            try:
+                started = time.perf_counter()
+                cb = backbone_throughput(bundle, rows=rows, device=device, compile=True)
+                results["compiled_backbone_flops"] = cb
+                print(
+                    f"| backbone alone, torch.compile (an experiment; {time.perf_counter() - started:.0f} s "
+                    f"with compiling) | {per_row * STEPS / 1e6:.1f} | | {cb / per_row:,.0f} | "
+                    f"{cb / 1e12:.2f} | {cb / peak:.1%} | {DENETHOR_PTS * per_row / cb:,.1f} s "
+                    "(backbone only) |"
+                )
+            except Exception as exc:  # an experiment: report it and carry on
+                print(f"| backbone alone, torch.compile | failed: {type(exc).__name__}: {exc} |||||")
+    if opts.json is not None:
+        opts.json.write_text(json.dumps(results, indent=1))
+    if failed:
+        sys.exit(f"engine failed for {', '.join(failed)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller areas (32/64/128 px) and fewer dates")
@@ -278,7 +403,21 @@ def main() -> None:
     parser.add_argument("--dates", type=int, default=36, help="scenes in the local catalog")
     parser.add_argument("--no-reference", action="store_true", help="skip the whole-cube reference")
     parser.add_argument("--engine-only", action="store_true", help="only the matmul peak and engine table")
+    parser.add_argument(
+        "--device",
+        default=None,
+        choices=["cpu", "cuda"],
+        help="engine device; given, the engine table measures blocks from host memory and pixels already "
+        "on the device and projects a DENETHOR tile-year (with --engine-only)",
+    )
+    parser.add_argument("--size", type=int, default=256, help="block side for --device (px)")
+    parser.add_argument("--pixels", type=int, default=1 << 18, help="pixels on the device for --device")
+    parser.add_argument("--json", type=Path, default=None, help="also write the --device figures here")
+    parser.add_argument("--compile", action="store_true", help="with --device: also the backbone compiled")
     opts = parser.parse_args()
+    if opts.device is not None:
+        device_engine_report(opts)
+        return
     base = 32 if opts.quick else opts.base
     tile = 16 if opts.quick else opts.tile
     dates = 12 if opts.quick else opts.dates

@@ -7,16 +7,18 @@ the ``(pixel, timestamp)`` rows of a batch of pixels, the resulting ``(n, T, 256
 temporal head, and a softmax gives class probabilities. A bundle whose backbone is ``"none"`` (the paper's
 supervised baseline) feeds the normalised bands to the head directly.
 
-Speed: ``torch.inference_mode``; on CUDA bf16 autocast and a batch size that halves on out-of-memory and
-stays halved; on the CPU all cores (``torch.set_num_threads``), batches of ~40 pixels whose features stay
-in cache between backbone and head, and freed memory kept in the heap instead of page-faulting back in.
-One lock per predictor serialises device work, so several Dask threads can load data concurrently while
-the device runs one block at full width instead of several blocks fighting over the same cores.
+Speed: ``torch.inference_mode``; on CUDA bfloat16 (the backbone on a bfloat16 copy of its weights, the head
+under bf16 autocast) and a batch size that halves on out-of-memory and stays halved; on the CPU all cores
+(``torch.set_num_threads``), batches of ~40 pixels whose features stay in cache between backbone and
+head, and freed memory kept in the heap instead of page-faulting back in. One lock per predictor
+serialises device work, so several Dask threads can load data concurrently while the device runs one
+block at full width instead of several blocks fighting over the same cores.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import ctypes
 import ctypes.util
 import functools
@@ -38,11 +40,14 @@ from geocrop.errors import BundleError, InputError
 from geocrop.inference.flops import count_flops_per_pixel
 from geocrop.inference.schema import BundleSpec, parse_bundle_metadata
 
-__all__ = ["BlockPrediction", "Device", "Predictor", "resolve_device"]
+__all__ = ["BlockPrediction", "Device", "Precision", "Predictor", "resolve_device"]
 
 log = logging.getLogger(__name__)
 
 Device = Literal["auto", "cpu", "cuda"]
+#: Arithmetic of the forward pass; ``auto``: bf16 on CUDA, fp32 on the CPU (whose bf16 matmuls are slower
+#: than fp32 ones without AMX).
+Precision = Literal["auto", "fp32", "bf16"]
 NODATA = 255
 #: (pixel, timestamp) rows per batch on the CPU: 42 pixels x 144 steps. Backbone and head run one such
 #: group at a time so its 6 MiB of 256-d features stay in the last-level cache (32 MiB on the development
@@ -129,6 +134,7 @@ class Predictor:
         device: str = "auto",
         num_threads: int | None = None,
         batch_rows: int | None = None,
+        precision: Precision = "auto",
     ) -> None:
         from geocrop.io.bundle import load_bundle
         from geocrop.models.registry import build_backbone, build_head, load_state
@@ -141,7 +147,15 @@ class Predictor:
             load_state(backbone, bundle.tensors, "backbone", found=spec.backbone)
         head = build_head(spec.head)
         load_state(head, bundle.tensors, "head", found=spec.head)
-        self._setup(spec, backbone, head, device=device, num_threads=num_threads, batch_rows=batch_rows)
+        self._setup(
+            spec,
+            backbone,
+            head,
+            device=device,
+            num_threads=num_threads,
+            batch_rows=batch_rows,
+            precision=precision,
+        )
         self.bundle_path: Path | None = Path(bundle_path)
 
     @classmethod
@@ -154,10 +168,19 @@ class Predictor:
         device: str = "auto",
         num_threads: int | None = None,
         batch_rows: int | None = None,
+        precision: Precision = "auto",
     ) -> Predictor:
         """A predictor around modules built in memory; ``spec`` gives bands, statistics, classes and grid."""
         self = cls.__new__(cls)
-        self._setup(spec, backbone, head, device=device, num_threads=num_threads, batch_rows=batch_rows)
+        self._setup(
+            spec,
+            backbone,
+            head,
+            device=device,
+            num_threads=num_threads,
+            batch_rows=batch_rows,
+            precision=precision,
+        )
         self.bundle_path = None
         return self
 
@@ -170,14 +193,26 @@ class Predictor:
         device: str,
         num_threads: int | None,
         batch_rows: int | None,
+        precision: Precision,
     ) -> None:
         self.spec = spec
         self.device = resolve_device(device)
+        if precision not in ("auto", "fp32", "bf16"):
+            raise InputError(f"precision {precision!r} is not one of auto, fp32, bf16; pick one of those")
+        self.precision: Precision = (
+            ("bf16" if self.device.type == "cuda" else "fp32") if precision == "auto" else precision
+        )
         if self.device.type == "cpu":
             torch.set_num_threads(num_threads or os.cpu_count() or 1)
             _tune_allocator()
         self.backbone = backbone.to(self.device).eval() if backbone is not None else None
         self.head = head.to(self.device).eval()
+        # What runs the backbone: in bf16, a bfloat16 copy of it, called outside autocast. Under autocast
+        # the ResMLP's inference path breaks: LayerNorm comes back float32 and the in-place residual
+        # update ``h.addmm_`` (which autocast does not cast) refuses float32 into a bfloat16 ``h``.
+        self._compute_backbone = self.backbone
+        if self.backbone is not None and self.precision == "bf16":
+            self._compute_backbone = copy.deepcopy(self.backbone).to(torch.bfloat16)
         self._mean = torch.as_tensor(spec.mean, dtype=torch.float32, device=self.device)
         self._std = torch.as_tensor(spec.std, dtype=torch.float32, device=self.device)
         default_rows = _CUDA_BATCH_ROWS if self.device.type == "cuda" else _CPU_BATCH_ROWS
@@ -287,6 +322,8 @@ class Predictor:
         with self._autocast():
             if self.backbone is not None:
                 rows = x.reshape(n * steps, n_bands)
+                if self.precision == "bf16":
+                    rows = rows.to(torch.bfloat16)
                 sub = (
                     self.batch_rows
                     if self.device.type == "cuda"
@@ -300,20 +337,26 @@ class Predictor:
         return torch.softmax(logits.float(), dim=-1)
 
     def _backbone_rows(self, rows: torch.Tensor, sub: int) -> torch.Tensor:
-        """(N, B) -> (N, F) in sub-batches of ``sub`` rows written into one preallocated output."""
-        assert self.backbone is not None
-        first = self.backbone(rows[:sub])
-        if rows.shape[0] <= sub:
-            return first
-        out = torch.empty((rows.shape[0], first.shape[1]), dtype=first.dtype, device=first.device)
-        out[:sub] = first
-        for i in range(sub, rows.shape[0], sub):
-            out[i : i + sub] = self.backbone(rows[i : i + sub])
+        """(N, B) -> (N, F) in sub-batches of ``sub`` rows written into one preallocated output.
+
+        Runs outside autocast: in bf16 the rows and the weights are bfloat16 already (see `_setup`).
+        """
+        backbone = self._compute_backbone
+        assert backbone is not None
+        with torch.autocast(self.device.type, enabled=False):
+            first = backbone(rows[:sub])
+            if rows.shape[0] <= sub:
+                return first
+            out = torch.empty((rows.shape[0], first.shape[1]), dtype=first.dtype, device=first.device)
+            out[:sub] = first
+            for i in range(sub, rows.shape[0], sub):
+                out[i : i + sub] = backbone(rows[i : i + sub])
         return out
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        """bf16 autocast for the head (and any op outside the backbone) when the precision is bf16."""
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
 
