@@ -1,7 +1,8 @@
-"""``geocrop evaluate``: the paper's protocol (supervised vs uni-modal vs bi-modal) into a report folder.
+"""``geocrop evaluate``: every head beside the majority class and the tree baselines, on grouped folds,
+plus the paper's protocol (supervised vs uni-modal vs bi-modal) when backbones are given.
 
 Parses flags into an `EvaluateJob`, calls `geocrop.training.evaluate.evaluate`, prints progress lines and
-the report's path. Rerunning the same command resumes without retraining finished configurations.
+the report's path. Rerunning the same command resumes without retraining finished runs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import click
 
 from geocrop.cli.label_options import label_options, label_source, train_config
+from geocrop.errors import InputError
 
 
 @click.command("evaluate")
@@ -22,24 +24,46 @@ from geocrop.cli.label_options import label_options, label_source, train_config
 @click.option(
     "--unimodal", multiple=True, type=click.Path(path_type=Path), help="Uni-modal backbone bundle (repeat)."
 )
-@click.option("--configs", type=int, default=10, show_default=True, help="Configurations drawn per family.")
-@click.option("--families", default="lstm,inception,transformer", show_default=True, help="Head families.")
+@click.option(
+    "--configs",
+    default="default",
+    show_default=True,
+    help="'default' (each family's default configuration) or N configurations drawn per family (paper: 10).",
+)
+@click.option(
+    "--folds", type=click.IntRange(min=1), default=5, show_default=True, help="Grouped folds (1: one split)."
+)
+@click.option(
+    "--families", default="lstm,inception,transformer", show_default=True, help="Deep head families."
+)
+@click.option(
+    "--baselines",
+    default="rf,gbm",
+    show_default=True,
+    help="Tree baselines run beside them ('none': no trees).",
+)
 @click.option("--hparam-seed", type=int, default=0, show_default=True, help="Seed of the configuration draw.")
 @click.option("--simulated", is_flag=True, help="Label the report as made from simulated data.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
 def evaluate(**kw: Any) -> None:
-    """Compare supervised, uni-modal and bi-modal inputs over N head configurations per family."""
+    """Compare every head with the majority class and tree baselines (and pretrained inputs) by folds."""
     from geocrop.training.evaluate import EvaluateJob
     from geocrop.training.evaluate import evaluate as run_evaluate
     from geocrop.training.report import SIMULATED_CAVEAT
 
+    configs = str(kw.pop("configs")).strip()
+    if configs != "default" and not configs.isdigit():
+        raise InputError(f"--configs {configs!r} is neither 'default' nor a number; give default or e.g. 10")
+    baselines = kw.pop("baselines").strip()
     job = EvaluateJob(
         source=label_source(kw),
         out=kw.pop("out"),
         bimodal=tuple(kw.pop("bimodal")),
         unimodal=tuple(kw.pop("unimodal")),
-        families=tuple(f.strip() for f in kw.pop("families").split(",") if f.strip()),
-        n_configs=kw.pop("configs"),
+        families=tuple(f.strip() for f in kw.pop("families").split(",") if f.strip() and f.strip() != "none"),
+        baselines=() if baselines == "none" else tuple(f.strip() for f in baselines.split(",") if f.strip()),
+        n_configs=None if configs == "default" else int(configs),
+        folds=kw.pop("folds"),
         n_train=kw.pop("train_pixels"),
         n_val=kw.pop("val_pixels"),
         scheme=kw.pop("scheme"),

@@ -3,14 +3,46 @@ and the optimisation settings. Parsing only; the typed objects are built by the 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from geocrop.cli.options import DATE
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class MinParcelsType(click.ParamType):
+    """``auto`` or a whole number >= 0."""
+
+    name = "auto|N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int) or value == "auto":
+            return value
+        if not str(value).isdigit():
+            self.fail(f"{value!r} is neither 'auto' nor a whole number >= 0; give auto or e.g. 5", param, ctx)
+        return int(str(value))
+
+
+class StepsType(click.ParamType):
+    """``auto`` or a whole number >= 2."""
+
+    name = "auto|N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int) or value == "auto":
+            return value
+        try:
+            steps = int(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is neither 'auto' nor a number; give auto or e.g. 36", param, ctx)
+        if steps < 2:
+            self.fail(f"{steps} is too few; give auto or at least 2", param, ctx)
+        return steps
+
 
 _OPTIONS = [
     click.option(
@@ -25,15 +57,40 @@ _OPTIONS = [
     click.option(
         "--s2", "s2", default=None, help="S2 source for parcels: STAC API URL, catalog.json or folder."
     ),
-    click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Season start."),
-    click.option("--end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Season end."),
-    click.option("--steps", type=int, default=144, show_default=True, help="Temporal grid steps."),
+    click.option("--start", type=DATE, default=None, help="Season start (YYYY-MM-DD)."),
+    click.option("--end", type=DATE, default=None, help="Season end (YYYY-MM-DD)."),
+    click.option(
+        "--steps",
+        type=StepsType(),
+        default="auto",
+        show_default=True,
+        help="Temporal grid steps: a number, or auto (a table's own cadence; 144 for imagery).",
+    ),
+    click.option(
+        "--class-map",
+        default=None,
+        help="Code -> name table for coded labels: JSON (file.json:KEY for one of several tables) or CSV.",
+    ),
+    click.option("--drop-unmapped", is_flag=True, help="Leave out samples whose code the --class-map lacks."),
+    click.option(
+        "--nodata",
+        type=float,
+        multiple=True,
+        help="Table value that means 'no observation' (repeatable; 65535 always is).",
+    ),
+    click.option(
+        "--scale",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        help="Multiply table values by this to get reflectance (default: DN tables are detected).",
+    ),
     click.option(
         "--min-parcels",
-        type=click.IntRange(min=0),
-        default=0,
+        type=MinParcelsType(),
+        default="auto",
         show_default=True,
-        help="Leave out crop types with fewer parcels (a warning names them); 0 keeps all.",
+        help="Leave out crop types with fewer parcels/samples (a warning names them); 0 keeps all; "
+        "auto: 10 (3 where fewer than two classes have 10).",
     ),
     click.option(
         "--split",
@@ -45,8 +102,18 @@ _OPTIONS = [
     ),
     click.option("--train-pixels", type=int, default=5000, show_default=True, help="Train pixels/class."),
     click.option("--val-pixels", type=int, default=1000, show_default=True, help="Val pixels/class."),
-    click.option("--epochs", type=int, default=20, show_default=True),
-    click.option("--batch-size", type=int, default=256, show_default=True),
+    click.option(
+        "--epochs",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Epochs (default: enough for ~1,000 steps, best inner-validation epoch kept; paper: 20).",
+    ),
+    click.option(
+        "--batch-size",
+        type=click.IntRange(min=2),
+        default=None,
+        help="Batch size (default: ~1/10 of the training series, 16..256; paper: 256).",
+    ),
     click.option("--seed", type=int, default=0, show_default=True),
     click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda."),
 ]
@@ -63,19 +130,20 @@ def label_source(kw: dict[str, Any]) -> Any:
     """A `LabelSource` from the parsed options (removes them from ``kw``)."""
     from geocrop.data.labelled import LabelSource
 
-    def day(value: dt.datetime | None) -> dt.date | None:
-        return value.date() if value is not None else None
-
     return LabelSource(
         path=kw.pop("labels"),
         class_column=kw.pop("class_column"),
         group_column=kw.pop("group_column"),
         id_column=kw.pop("id_column"),
         s2=kw.pop("s2"),
-        start=day(kw.pop("start")),
-        end=day(kw.pop("end")),
+        start=kw.pop("start"),
+        end=kw.pop("end"),
         steps=kw.pop("steps"),
         min_parcels=kw.pop("min_parcels"),
+        class_map=kw.pop("class_map"),
+        drop_unmapped=kw.pop("drop_unmapped"),
+        nodata=tuple(kw.pop("nodata")),
+        scale=kw.pop("scale"),
     )
 
 

@@ -34,6 +34,7 @@ _COMMANDS: dict[str, str] = {
     "pretrain": "geocrop.cli.pretrain:pretrain",
     "train": "geocrop.cli.train:train",
     "evaluate": "geocrop.cli.evaluate:evaluate",
+    "predict": "geocrop.cli.predict:predict",
     "map": "geocrop.cli.map:map_command",
     "demo": "geocrop.cli.demo:demo",
     "info": "geocrop.cli.info:info",

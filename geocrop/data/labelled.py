@@ -24,11 +24,12 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from geocrop.data.bands import S2_BANDS
+from geocrop.data.class_map import apply_class_map, code_text, read_class_map
 from geocrop.data.samples import read_samples
 from geocrop.data.temporal import DEFAULT_STEPS, TemporalGrid, regrid
 from geocrop.errors import InputError, NoDataError, SourceError
@@ -46,9 +47,14 @@ class LabelSource:
     path: parcels vector file or samples table. class_column: the crop-type column. group_column: the
     parcel id column of a samples table; id_column: the parcel id column of a vector file (default: row
     number). s2: S2 source for parcels (STAC API URL, catalog.json, GeoTIFF folder). start/end: season
-    (required for parcels; for a table default to its first/last date). steps: temporal grid length.
-    min_parcels: crop types with fewer parcels are left out, with a warning (a class needs parcels on
-    both sides of a split); 0 keeps every class.
+    (required for parcels; for a table default to its first/last date). steps: temporal grid length, or
+    ``"auto"``: the table's own cadence (`auto_steps`), the paper's 144 for imagery. class_map: a code ->
+    name table (`geocrop.data.class_map`) for tables that carry codes. nodata/scale: see
+    `geocrop.data.samples.read_samples`. drop_unmapped: leave out samples whose code the class map lacks
+    (else an error). min_parcels: crop types with fewer parcels (samples, for a table without groups)
+    are left out with a warning; 0 keeps every class; ``"auto"`` (`auto_min_parcels`) is 10, so every
+    kept class has about three parcels in a 30 % validation part, or 3 (the fewest a split into
+    training, selection and validation can use) where fewer than two classes reach 10.
     """
 
     path: Path
@@ -58,8 +64,18 @@ class LabelSource:
     s2: str | None = None
     start: dt.date | None = None
     end: dt.date | None = None
-    steps: int = DEFAULT_STEPS
-    min_parcels: int = 0
+    steps: int | Literal["auto"] = "auto"
+    min_parcels: int | Literal["auto"] = "auto"
+    class_map: str | None = None
+    drop_unmapped: bool = False
+    nodata: tuple[float, ...] = ()
+    scale: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.steps != "auto" and (not isinstance(self.steps, int) or self.steps < 2):
+            raise InputError(f"steps={self.steps!r} is invalid; give 'auto' or a whole number >= 2")
+        if self.scale is not None and not self.scale > 0:
+            raise InputError(f"scale={self.scale} is invalid; give a positive factor such as 0.0001")
 
 
 @dataclass(frozen=True)
@@ -75,13 +91,20 @@ class LabelledSeries:
     missing_bands: tuple[str, ...] = ()
     kind: str = "samples"
     bands: tuple[str, ...] = S2_BANDS
+    ids: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
 
 def is_samples_table(path: Path) -> bool:
-    """CSV, or Parquet without GeoParquet ``geo`` metadata, is a samples table; other files are parcels."""
+    """CSV, or Parquet with band columns (or without GeoParquet ``geo`` metadata), is a samples table.
+
+    WorldCereal's extractions carry point geometries and sometimes GeoParquet metadata, yet are tables
+    of series: any column named like a band (``B02``, ``S2-L2A-B02``, ``B02_2021-03-01``) decides.
+    """
+    from geocrop.data.samples import normalise_band
+
     suffix = path.suffix.lower()
     if suffix in _TABLE_SUFFIXES:
         return True
@@ -89,10 +112,12 @@ def is_samples_table(path: Path) -> bool:
         import pyarrow.parquet as pq
 
         try:
-            meta = pq.read_schema(path).metadata or {}
+            schema = pq.read_schema(path)
         except (OSError, ValueError) as exc:
             raise SourceError(f"labels file {path} is not readable Parquet ({exc}); check the file") from exc
-        return b"geo" not in meta
+        if any(normalise_band(name.split("_")[0]) for name in schema.names):
+            return True
+        return b"geo" not in (schema.metadata or {})
     return False
 
 
@@ -109,7 +134,20 @@ def load_labelled(source: LabelSource, *, max_per_class: int | None = None, seed
         series = _from_table(source)
     else:
         series = _from_parcels(source, max_per_class=max_per_class, seed=seed)
-    return drop_rare_classes(series, source.min_parcels, path=path) if source.min_parcels > 0 else series
+    threshold = auto_min_parcels(series) if source.min_parcels == "auto" else int(source.min_parcels)
+    return drop_rare_classes(series, threshold, path=path) if threshold > 0 else series
+
+
+def parcels_per_class(series: LabelledSeries) -> np.ndarray:
+    """(K,) number of distinct groups (parcels) of each class."""
+    return np.array(
+        [len(np.unique(series.groups[series.labels == i])) for i in range(len(series.class_names))]
+    )
+
+
+def auto_min_parcels(series: LabelledSeries) -> int:
+    """10 parcels per class, or 3 where fewer than two classes have 10 (see `LabelSource`)."""
+    return 10 if (parcels_per_class(series) >= 10).sum() >= 2 else 3
 
 
 def drop_rare_classes(series: LabelledSeries, min_parcels: int, *, path: Path) -> LabelledSeries:
@@ -118,9 +156,7 @@ def drop_rare_classes(series: LabelledSeries, min_parcels: int, *, path: Path) -
     The kept classes keep their order; labels are renumbered. Fewer than two classes left is an
     `InputError`.
     """
-    parcels = np.array(
-        [len(np.unique(series.groups[series.labels == i])) for i in range(len(series.class_names))]
-    )
+    parcels = parcels_per_class(series)
     rare = np.flatnonzero(parcels < min_parcels)
     if not rare.size:
         return series
@@ -147,8 +183,13 @@ def drop_rare_classes(series: LabelledSeries, min_parcels: int, *, path: Path) -
     )
 
 
-def _class_index(names: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+def _class_index(names: np.ndarray, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     classes, index = np.unique(names.astype(str), return_inverse=True)
+    if len(classes) < 2:
+        raise InputError(
+            f"labels {path} hold a single class ({classes[0]!r}); a classifier needs two or more: "
+            "add samples of other crops or check the class column"
+        )
     return index.astype(np.int64), tuple(str(c) for c in classes)
 
 
@@ -168,18 +209,71 @@ def _drop_empty(
     return values[keep], labels[keep], groups[keep]
 
 
+def auto_steps(cadence_days: float, start: dt.date, end: dt.date, *, what: str) -> int:
+    """Grid steps that follow the data's cadence: one step per ``cadence_days`` over [start, end].
+
+    Monthly composites over a year give 12 steps, dekads ~36, raw 5-day acquisitions ~73. At least 2,
+    at most one step per day.
+    """
+    span = (end - start).days
+    if not np.isfinite(cadence_days) or cadence_days <= 0 or span <= 0:
+        raise InputError(
+            f"{what} has a single date, so --steps auto cannot find its cadence; "
+            "give a table with two or more dates per sample, or --steps N"
+        )
+    return int(min(max(round(span / cadence_days) + 1, 2), span + 1))
+
+
+def _warn_crowded_steps(values: np.ndarray, dates: np.ndarray, grid: TemporalGrid, path: Path) -> None:
+    """Warn when a series has two clear observations on one grid step (they will be averaged)."""
+    step = grid.step_index(dates)
+    inside = step >= 0
+    clear = np.isfinite(values).any(axis=2)[:, inside].astype(np.int32)  # (N, T_obs)
+    onehot = np.zeros((int(inside.sum()), grid.steps), dtype=np.int32)
+    onehot[np.arange(onehot.shape[0]), step[inside]] = 1
+    crowded = ((clear @ onehot) > 1).any(axis=1)
+    if crowded.any():
+        warnings.warn(
+            f"labels {path}: {int(crowded.sum())} of {len(crowded)} series have two or more clear "
+            f"observations on one step of the {grid.steps}-step grid ({grid.spacing_days:.1f} days); "
+            "they are averaged: give more --steps to keep them apart",
+            stacklevel=3,
+        )
+
+
 def _from_table(source: LabelSource) -> LabelledSeries:
-    table = read_samples(source.path, label_column=source.class_column, group_column=source.group_column)
+    table = read_samples(
+        source.path,
+        label_column=source.class_column,
+        group_column=source.group_column,
+        nodata=source.nodata,
+        scale=source.scale,
+    )
+    names_of = table.labels
+    if source.class_map is not None:
+        mapping = read_class_map(source.class_map)
+        what = f"labels {source.path}"
+        names_of = apply_class_map(table.labels, mapping, what=what, drop_unmapped=source.drop_unmapped)
     start = source.start or dt.date.fromisoformat(str(table.dates.min()))
     end = source.end or dt.date.fromisoformat(str(table.dates.max()))
     if end <= start:
         end = start + dt.timedelta(days=1)
-    grid = TemporalGrid(start, end, source.steps)
+    if source.steps == "auto":
+        steps = auto_steps(table.cadence_days, start, end, what=f"samples table {source.path}")
+    else:
+        steps = int(source.steps)
+    grid = TemporalGrid(start, end, steps)
     values, _ = regrid(table.values, table.dates, grid, axis=1)
-    labels, names = _class_index(table.labels)
-    groups = table.groups if table.groups is not None else np.array([f"s{i}" for i in range(len(labels))])
-    values, labels, groups = _drop_empty(values, labels, groups.astype(str), names, source.path)
-    return LabelledSeries(values, labels, groups, names, grid, table.missing_bands, "samples")
+    text = np.array([code_text(v) for v in names_of])
+    mapped = text != ""  # "" marks samples the class map left out
+    labels, names = _class_index(text[mapped], source.path)
+    ids = (table.ids if table.ids is not None else np.arange(len(text)).astype(str))[mapped].astype(str)
+    groups = (table.groups[mapped] if table.groups is not None else ids).astype(str)
+    values = values[mapped]
+    keep = np.isfinite(values).any(axis=(1, 2))
+    values, labels, groups = _drop_empty(values, labels, groups, names, source.path)
+    _warn_crowded_steps(table.values[mapped][keep], table.dates, grid, source.path)  # after every error
+    return LabelledSeries(values, labels, groups, names, grid, table.missing_bands, "samples", ids=ids[keep])
 
 
 def read_parcels(path: Path, *, class_column: str, id_column: str | None = None) -> Any:
@@ -222,7 +316,8 @@ def _from_parcels(source: LabelSource, *, max_per_class: int | None, seed: int) 
         raise InputError(f"labels {path} are parcels: give the Sentinel-2 source with --s2")
     if source.start is None or source.end is None:
         raise InputError(f"labels {path} are parcels: give the season with --start and --end")
-    grid = TemporalGrid(source.start, source.end, source.steps)
+    # imagery: raw acquisitions of irregular cadence, so "auto" is the paper's 144-step grid
+    grid = TemporalGrid(source.start, source.end, DEFAULT_STEPS if source.steps == "auto" else source.steps)
     aoi = read_aoi(gdf.to_crs(4326).geometry.union_all())
     try:
         items = search(source.s2, collection="sentinel-2-l2a", bbox=aoi, start=source.start, end=source.end)
@@ -252,7 +347,7 @@ def _from_parcels(source: LabelSource, *, max_per_class: int | None, seed: int) 
     parcel_of = np.array(list(parcels["parcel"]))[burnt[rows, cols] - 1]
     class_of = dict(zip(parcels["parcel"], parcels["class"], strict=True))
     labels_str = np.array([class_of[p] for p in parcel_of])
-    labels, names = _class_index(labels_str)
+    labels, names = _class_index(labels_str, path)
     all_classes = sorted(set(parcels["class"]))
     absent = [c for c in all_classes if c not in names]
     if absent:

@@ -170,3 +170,60 @@ def split_pixels(
         lab, n_per_class=n_val, seed=seed + 1, mask=in_val, what="validation", names=names
     )
     return train_idx, val_idx
+
+
+def grouped_folds(labels: npt.ArrayLike, groups: npt.ArrayLike, *, k: int, seed: int = 0) -> np.ndarray:
+    """(N,) fold number in [0, k) of every entry: K-fold cross-validation by group, stratified by class.
+
+    Each group (parcel) lies in exactly one fold, so pixels of one field never sit on both sides. The
+    groups of each class (by majority label) are shuffled and dealt to the folds in turn, continuing
+    where the previous class stopped, so every fold gets each class's groups as evenly as possible and
+    the folds have about the same size.
+    """
+    lab = np.asarray(labels)
+    grp = np.asarray(groups)
+    if k < 2:
+        raise InputError(f"folds={k} is too few for cross-validation; give 2 or more (or one split)")
+    field_label = _majority_label(grp, lab)
+    rng = np.random.default_rng(seed)
+    fold_of: dict[object, int] = {}
+    turn = 0
+    for cls in sorted(set(field_label.values()), key=str):
+        fields = sorted((f for f, c in field_label.items() if c == cls), key=str)
+        for f in rng.permutation(len(fields)):
+            fold_of[fields[f]] = turn % k
+            turn += 1
+    uniq, inverse = np.unique(grp, return_inverse=True)
+    folds = np.array([fold_of[g.item() if hasattr(g, "item") else g] for g in uniq], dtype=np.int64)
+    return folds[inverse]
+
+
+def fold_pixels(
+    labels: npt.ArrayLike,
+    folds: np.ndarray,
+    fold: int,
+    *,
+    class_names: Sequence[str],
+    n_train: int,
+    n_val: int,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(training, validation) indices of one fold: the fold validates, the others train; each side is
+    class-balanced by `balanced_sample`. A class absent from the training side is an `InputError`."""
+    lab = np.asarray(labels)
+    in_val = folds == fold
+    missing = sorted(set(range(len(class_names))) - set(np.unique(lab[~in_val]).tolist()))
+    if missing:
+        shown = ", ".join(repr(class_names[i]) for i in missing)
+        raise InputError(
+            f"class(es) {shown} have no training series in fold {fold + 1}; add parcels of those classes, "
+            "or leave out classes with few parcels (--min-parcels)"
+        )
+    names = list(class_names)
+    with warnings.catch_warnings():  # small real tables are never balanced: that is what folds are for
+        warnings.simplefilter("ignore", SamplingWarning)
+        train_idx = balanced_sample(lab, n_per_class=n_train, seed=seed, mask=~in_val, names=names)
+        val_idx = balanced_sample(
+            lab, n_per_class=n_val, seed=seed + 1, mask=in_val, what="validation", names=names
+        )
+    return train_idx, val_idx

@@ -39,7 +39,12 @@ B = TypeVar("B", bound=Builder)
 _BACKBONES: dict[str, Builder] = {"resmlp": ResMLP, "projector": Projector}
 _HEADS: dict[str, Builder] = {}
 # Modules whose import registers the built-in heads (imported lazily to avoid an import cycle).
-_BUILTIN_HEAD_MODULES = ("geocrop.models.lstm", "geocrop.models.inception", "geocrop.models.transformer")
+_BUILTIN_HEAD_MODULES = (
+    "geocrop.models.lstm",
+    "geocrop.models.inception",
+    "geocrop.models.transformer",
+    "geocrop.models.forest",
+)
 
 
 def register_backbone(name: str) -> Callable[[B], B]:

@@ -1,18 +1,20 @@
-"""`geocrop evaluate`: the paper's protocol (section 5) on the user's labelled data.
+"""`geocrop evaluate`: the paper's protocol (section 5) on the user's labelled data, with its spread.
 
-For every head family and each of N configurations drawn from the section 5.1 space (same seed for every
-variant), one head is trained on the same parcel split and pixels for each input variant:
+Every method is trained and scored on the same **grouped, stratified folds** (`geocrop.data.splits.
+grouped_folds`: each parcel validates in exactly one fold; ``folds=1`` is the paper's single split):
 
-- ``supervised``: the raw 12 bands, normalised (section 5.1);
-- ``unimodal``: features of each uni-modal (SCARF, S2-only) backbone bundle (section 5.2);
-- ``bimodal``: features of each bi-modal backbone bundle (section 5.3).
+- the **majority class** of each fold's training part (the floor every method must clear);
+- the **tree baselines** ``rf`` and ``gbm`` (`geocrop.training.trees`) on the normalised bands;
+- each **deep head family** on each input variant: ``supervised`` (the raw 12 bands, section 5.1),
+  ``unimodal`` (features of each SCARF backbone bundle, section 5.2), ``bimodal`` (features of each
+  bi-modal backbone bundle, section 5.3); with ``n_configs=None`` the family's default configuration
+  (what `geocrop train` uses), else N configurations drawn from section 5.1's space (the paper's 10).
 
-Backbone features are computed once per bundle and reused by every configuration. Each finished run is
-appended to ``results.jsonl`` in the output folder (one JSON line: key, configuration, accuracy, history,
-validation predictions) and heads checkpoint after every epoch, so an interrupted evaluation resumes
-where it stopped and never retrains a finished configuration. ``evaluation.json`` holds the setup's
-fingerprint: rerunning into a folder made by a different setup is refused instead of mixing results.
-The report (`geocrop.training.report`) is rebuilt from the journal at the end.
+Each finished run is appended to ``results.jsonl`` in the output folder (one JSON line: key, fold,
+configuration, scores, predictions) and deep heads checkpoint after every epoch, so an interrupted
+evaluation resumes where it stopped and never retrains a finished run. ``evaluation.json`` holds the
+setup's fingerprint: rerunning into a folder made by a different setup is refused instead of mixing
+results. The report (`geocrop.training.report`) is rebuilt from the journal at the end.
 """
 
 from __future__ import annotations
@@ -23,21 +25,30 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from geocrop.data.labelled import LabelSource
-from geocrop.data.splits import SCHEME_PARTS
+from geocrop.data.labelled import LabelledSeries, LabelSource, load_labelled
+from geocrop.data.splits import SCHEME_PARTS, fold_pixels, grouped_folds, split_pixels
 from geocrop.errors import InputError, OutputError
 from geocrop.io.atomic import write_text_atomic
 from geocrop.io.bundle import read_bundle_metadata
-from geocrop.training.features import FrozenBackbone, encode, load_backbone, raw_bands, resolve_device
-from geocrop.training.hparams import FAMILIES, HeadConfig, check_family, sample_configs
-from geocrop.training.train import TrainConfig, data_digest, fit_head, prepare_data
+from geocrop.training.features import FrozenBackbone, load_backbone, raw_bands, resolve_device
+from geocrop.training.fit import TrainConfig, data_digest
+from geocrop.training.hparams import (
+    FAMILIES,
+    TREE_FAMILIES,
+    HeadConfig,
+    check_family,
+    default_config,
+    sample_configs,
+)
+from geocrop.training.metrics import scores
+from geocrop.training.train import cached_features, fit_any_head
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +56,21 @@ log = logging.getLogger(__name__)
 VARIANTS: dict[str, str] = {"supervised": "supervised", "unimodal": "uni-modal", "bimodal": "bi-modal"}
 JOURNAL = "results.jsonl"
 SETUP = "evaluation.json"
+FORMAT = "geocrop-evaluation/2"
 
 
 @dataclass(frozen=True)
 class EvaluateJob:
-    """Typed form of `geocrop evaluate`'s options."""
+    """Typed form of `geocrop evaluate`'s options (see the module docstring)."""
 
     source: LabelSource
     out: Path
     bimodal: tuple[Path, ...] = ()
     unimodal: tuple[Path, ...] = ()
     families: tuple[str, ...] = FAMILIES
-    n_configs: int = 10
+    baselines: tuple[str, ...] = TREE_FAMILIES
+    n_configs: int | None = None
+    folds: int = 5
     config: TrainConfig = field(default_factory=TrainConfig)
     n_train: int = 5000
     n_val: int = 1000
@@ -67,7 +81,7 @@ class EvaluateJob:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One trained head, as stored in the journal."""
+    """One trained (or counted) method on one fold, as stored in the journal."""
 
     key: str
     family: str
@@ -76,10 +90,24 @@ class RunRecord:
     variant: str
     bundle: str
     bundle_index: int
-    val_accuracy: float
-    history: list[dict[str, float]]
+    fold: int
+    scores: dict[str, float]
+    val_true: list[int]
     val_pred: list[int]
     seconds: float
+    best_epoch: int = 0
+
+    @property
+    def val_accuracy(self) -> float:
+        return float(self.scores["oa"])
+
+    @property
+    def method(self) -> str:
+        """The report's name of the method: ``rf``, ``majority``, ``lstm``, ``lstm (bi-modal)``..."""
+        if self.variant == "supervised":
+            return self.family
+        number = f" {self.bundle_index + 1}" if self.bundle_index else ""
+        return f"{self.family} ({VARIANTS[self.variant]}{number})"
 
 
 @dataclass(frozen=True)
@@ -102,10 +130,6 @@ def bundle_id(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _atomic_json(path: Path, payload: Any) -> None:
-    write_text_atomic(path, json.dumps(payload, indent=1, sort_keys=True) + "\n")
 
 
 def read_journal(path: Path) -> dict[str, RunRecord]:
@@ -144,20 +168,63 @@ def _variants(job: EvaluateJob) -> list[tuple[str, int, Path | None]]:
     return runs
 
 
-def _check_job(job: EvaluateJob) -> None:
-    for family in job.families:
+def check_job(job: EvaluateJob) -> None:
+    """Every option checked before anything is read or written."""
+    for family in (*job.families, *job.baselines):
         check_family(family)
-    if not job.families:
-        raise InputError("--families is empty; give one or more of lstm, inception, transformer")
-    if job.n_configs < 1:
-        raise InputError(f"--configs {job.n_configs} must be >= 1")
-    if not job.bimodal and not job.unimodal:
-        raise InputError("give at least one pretrained backbone with --bimodal or --unimodal to compare")
+    for family in job.families:
+        if family in TREE_FAMILIES:
+            raise InputError(f"--families {family}: tree heads are baselines; give them with --baselines")
+    if not job.families and not job.baselines:
+        raise InputError("nothing to evaluate: give --families and/or --baselines")
+    if job.n_configs is not None and job.n_configs < 1:
+        raise InputError(f"--configs {job.n_configs} must be >= 1 (or 'default')")
+    if job.folds < 1:
+        raise InputError(f"--folds {job.folds} must be >= 1 (1: one {job.scheme} split)")
     if job.scheme not in SCHEME_PARTS:
         raise InputError(f"split scheme {job.scheme!r} is unknown; choose one of {', '.join(SCHEME_PARTS)}")
     out = Path(job.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; give a folder for the report")
+
+
+def _configs(job: EvaluateJob) -> dict[str, list[HeadConfig]]:
+    deep = {
+        f: [default_config(f)]
+        if job.n_configs is None
+        else sample_configs(f, job.n_configs, seed=job.hparam_seed)
+        for f in job.families
+    }
+    return {**deep, **{f: [default_config(f)] for f in job.baselines}}
+
+
+def _splits(job: EvaluateJob, series: LabelledSeries) -> list[tuple[np.ndarray, np.ndarray]]:
+    seed = job.config.seed
+    if job.folds == 1:
+        return [
+            split_pixels(
+                series.labels,
+                series.groups,
+                class_names=series.class_names,
+                scheme=job.scheme,
+                n_train=job.n_train,
+                n_val=job.n_val,
+                seed=seed,
+            )
+        ]
+    folds = grouped_folds(series.labels, series.groups, k=job.folds, seed=seed)
+    return [
+        fold_pixels(
+            series.labels,
+            folds,
+            f,
+            class_names=series.class_names,
+            n_train=job.n_train,
+            n_val=job.n_val,
+            seed=seed + f,
+        )
+        for f in range(job.folds)
+    ]
 
 
 def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> EvaluateResult:
@@ -168,7 +235,7 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
     from geocrop.training.report import write_report
 
     say = progress or (lambda _msg: None)
-    _check_job(job)
+    check_job(job)
     backbones: dict[Path, FrozenBackbone] = {}
     for flag, _, bundle_path in _variants(job):
         if bundle_path is None:
@@ -183,20 +250,101 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
                 mode,
                 flag,
             )
-    series, train_idx, val_idx = prepare_data(
-        job.source, scheme=job.scheme, n_train=job.n_train, n_val=job.n_val, seed=job.config.seed
-    )
-    y_tr, y_va = series.labels[train_idx], series.labels[val_idx]
+    series = load_labelled(job.source, max_per_class=4 * (job.n_train + job.n_val), seed=job.config.seed)
+    splits = _splits(job, series)
     setup = {
-        "format": "geocrop-evaluation/1",
-        "data": data_digest(series.values[train_idx], y_tr, series.values[val_idx], y_va),
+        "format": FORMAT,
+        "data": data_digest(series.values, series.labels),
         "class_names": list(series.class_names),
+        "folds": job.folds,
         "scheme": job.scheme,
         "pixels_per_class": [job.n_train, job.n_val],
         "train": {k: v for k, v in asdict(job.config).items() if k != "device"},
         "hparam_seed": job.hparam_seed,
+        "n_configs": job.n_configs,
     }
-    out = Path(job.out)
+    out = _open_folder(Path(job.out), setup)
+    journal = out / JOURNAL
+    done = read_journal(journal)
+    configs = _configs(job)
+    device = resolve_device(job.config.device)
+    trained = reused = 0
+    wanted: list[str] = []
+    n_classes = len(series.class_names)
+    for fold, (train_idx, val_idx) in enumerate(splits):
+        y_tr, y_va = series.labels[train_idx], series.labels[val_idx]
+        key = f"majority-f{fold}"
+        wanted.append(key)
+        if key not in done:
+            pred = np.full(len(val_idx), np.bincount(y_tr, minlength=n_classes).argmax())
+            done[key] = _record(
+                key, "majority", 0, HeadConfig("majority"), "supervised", None, 0, fold, y_va, pred, 0.0
+            )
+            append_journal(journal, done[key])
+        for variant, k, path in _variants(job):
+            bid = "raw" if path is None else bundle_id(path)
+            runs = [
+                (f, i, c)
+                for f in (*job.families, *(job.baselines if path is None else ()))
+                for i, c in enumerate(configs[f])
+            ]
+            keys = {(f, i): f"{f}-{i:03d}-{variant}-{bid}-f{fold}" for f, i, _ in runs}
+            wanted += keys.values()
+            pending = [(f, i, c) for f, i, c in runs if keys[f, i] not in done]
+            reused += len(runs) - len(pending)
+            if not pending:
+                continue
+            backbone = raw_bands(series.values[train_idx]) if path is None else backbones[path]
+            n_series = len(train_idx) + len(val_idx)
+            say(f"fold {fold + 1}/{len(splits)}: encoding {n_series} series for {VARIANTS[variant]}")
+            features = cached_features(series, backbone, np.concatenate([train_idx, val_idx]), device)
+            for family, i, cfg in pending:
+                run_key = keys[family, i]
+                say(f"training {run_key}: {cfg.describe()}")
+                t0 = time.perf_counter()
+                fitted = fit_any_head(
+                    cfg,
+                    series,
+                    features,
+                    train_idx,
+                    val_idx,
+                    config=job.config,
+                    checkpoint=out / "checkpoints" / f"{run_key}.safetensors",
+                )
+                _remove_checkpoint(out / "checkpoints" / f"{run_key}.safetensors")
+                record = _record(
+                    run_key,
+                    family,
+                    i,
+                    cfg,
+                    variant,
+                    path,
+                    k,
+                    fold,
+                    y_va,
+                    fitted.val_proba.argmax(axis=1),
+                    time.perf_counter() - t0,
+                    fitted.best_epoch,
+                )
+                append_journal(journal, record)
+                done[run_key] = record
+                trained += 1
+                f1, oa = record.scores["macro_f1"], record.val_accuracy
+                say(f"finished {run_key}: macro-F1 {f1:.3f}, OA {oa:.3f}")
+    with contextlib.suppress(OSError):
+        (out / "checkpoints").rmdir()  # only when empty: nothing left to resume
+    records = [done[key] for key in wanted]
+    report = write_report(
+        out,
+        records=records,
+        class_names=series.class_names,
+        setup={**setup, "n_series": len(series), "labels": Path(job.source.path).name},
+        data_note=job.data_note,
+    )
+    return EvaluateResult(out, report, records, trained, reused)
+
+
+def _open_folder(out: Path, setup: dict[str, Any]) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -206,107 +354,47 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
         previous = json.loads(setup_path.read_text(encoding="utf-8"))
         if previous != setup:
             raise InputError(
-                f"{out} holds results of a different evaluation (other data, split or settings); "
+                f"{out} holds results of a different evaluation (other data, folds or settings); "
                 "use a new --out folder or delete it"
             )
     else:
-        _atomic_json(setup_path, setup)
-    journal = out / JOURNAL
-    done = read_journal(journal)
-    configs = {f: sample_configs(f, job.n_configs, seed=job.hparam_seed) for f in job.families}
-    device = resolve_device(job.config.device)
-    trained = reused = 0
-    for variant, k, path in _variants(job):
-        bid = "raw" if path is None else bundle_id(path)
-        pending = [
-            (f, i, c)
-            for f in job.families
-            for i, c in enumerate(configs[f])
-            if _key(f, i, variant, bid) not in done
-        ]
-        reused += sum(len(configs[f]) for f in job.families) - len(pending)
-        if not pending:
-            continue
-        backbone = raw_bands(series.values[train_idx]) if path is None else backbones[path]
-        n_series = len(train_idx) + len(val_idx)
-        say(f"encoding {n_series} pixel series for {VARIANTS[variant]} {path or ''}".strip())
-        x_tr = encode(series.values[train_idx], backbone, device=device)
-        x_va = encode(series.values[val_idx], backbone, device=device)
-        for family, i, cfg in pending:
-            key = _key(family, i, variant, bid)
-            say(f"training {key}: {cfg.describe()}")
-            record = _run(
-                key, cfg, i, variant, k, path, (x_tr, y_tr), (x_va, y_va), job, out, len(series.class_names)
-            )
-            append_journal(journal, record)
-            done[key] = record
-            trained += 1
-            say(f"finished {key}: validation accuracy {record.val_accuracy:.4f}")
-    with contextlib.suppress(OSError):
-        (out / "checkpoints").rmdir()  # only when empty: nothing left to resume
-    wanted = [
-        done[_key(f, i, v, "raw" if p is None else bundle_id(p))]
-        for v, _, p in _variants(job)
-        for f in job.families
-        for i in range(job.n_configs)
-    ]
-    report = write_report(
-        out,
-        records=wanted,
-        class_names=series.class_names,
-        y_val=y_va,
-        families=job.families,
-        n_configs=job.n_configs,
-        setup={**setup, "n_train": len(train_idx), "n_val": len(val_idx), "labels": str(job.source.path)},
-        data_note=job.data_note,
-    )
-    return EvaluateResult(out, report, wanted, trained, reused)
+        write_text_atomic(setup_path, json.dumps(setup, indent=1, sort_keys=True) + "\n")
+    return out
 
 
-def _key(family: str, index: int, variant: str, bid: str) -> str:
-    return f"{family}-{index:03d}-{variant}-{bid}"
-
-
-def _run(
-    key: str,
-    cfg: HeadConfig,
-    index: int,
-    variant: str,
-    bundle_index: int,
-    path: Path | None,
-    train: tuple[np.ndarray, np.ndarray],
-    val: tuple[np.ndarray, np.ndarray],
-    job: EvaluateJob,
-    out: Path,
-    n_classes: int,
-) -> RunRecord:
-    ckpt = out / "checkpoints" / f"{key}.safetensors"
-    t0 = time.perf_counter()
-    spec = cfg.spec(in_features=train[0].shape[-1], n_classes=n_classes)
-    result = fit_head(spec, train, val, config=job.config, final_lr=cfg.lr, checkpoint=ckpt)
+def _remove_checkpoint(ckpt: Path) -> None:
     for leftover in (ckpt, ckpt.with_suffix(".json")):
         with contextlib.suppress(OSError):
             leftover.unlink()
+
+
+def _record(
+    key: str,
+    family: str,
+    index: int,
+    cfg: HeadConfig,
+    variant: str,
+    path: Path | None,
+    bundle_index: int,
+    fold: int,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    seconds: float,
+    best_epoch: int = 0,
+) -> RunRecord:
+    n_classes = int(max(y_true.max(initial=0), y_pred.max(initial=0))) + 1
     return RunRecord(
         key=key,
-        family=cfg.family,
+        family=family,
         config_index=index,
         config=cfg.to_dict(),
         variant=variant,
-        bundle="" if path is None else str(path),
+        bundle="" if path is None else path.name,
         bundle_index=bundle_index,
-        val_accuracy=result.val_accuracy,
-        history=[asdict(h) for h in result.history],
-        val_pred=[int(p) for p in result.val_pred],
-        seconds=time.perf_counter() - t0,
+        fold=fold,
+        scores=scores(y_true, y_pred, n_classes),
+        val_true=[int(v) for v in y_true],
+        val_pred=[int(v) for v in y_pred],
+        seconds=round(seconds, 3),
+        best_epoch=best_epoch,
     )
-
-
-def records_by(records: Iterable[RunRecord], family: str, variant: str, n_configs: int) -> np.ndarray:
-    """(n_configs, K) accuracies of one family and variant, configurations by row, bundles by column."""
-    rows = [r for r in records if r.family == family and r.variant == variant]
-    k = max((r.bundle_index for r in rows), default=-1) + 1
-    acc = np.full((n_configs, max(k, 1)), np.nan)
-    for r in rows:
-        acc[r.config_index, r.bundle_index] = r.val_accuracy
-    return acc[:, :k] if k else acc[:, :0]

@@ -25,6 +25,16 @@ import optuna
 from geocrop.errors import InputError
 
 FAMILIES: tuple[str, ...] = ("lstm", "inception", "transformer")
+#: Tree-ensemble baselines (`geocrop.training.trees`): no hyperparameter space, one fixed configuration.
+TREE_FAMILIES: tuple[str, ...] = ("rf", "gbm")
+#: The configuration `geocrop train` uses for each deep family when no option is given.
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    "lstm": {"hidden": 128, "layers": 2},
+    "inception": {"layers": 4, "hidden": 128, "kernel_size": 40},
+    "transformer": {"d_model": 64, "heads": 4, "layers": 2, "pooling": "mean"},
+}
+#: Where the linear learning-rate schedule of a default configuration ends.
+DEFAULT_FINAL_LR = 1e-5
 LR_RANGE = (1e-5, 1e-3)
 
 
@@ -83,9 +93,16 @@ SPACES: dict[str, Callable[[optuna.Trial], dict[str, Any]]] = {
 
 
 def check_family(family: str) -> str:
-    if family not in SPACES:
-        raise InputError(f"head family {family!r} is unknown; choose one of {', '.join(FAMILIES)}")
+    if family not in SPACES and family not in TREE_FAMILIES:
+        known = ", ".join((*FAMILIES, *TREE_FAMILIES))
+        raise InputError(f"head family {family!r} is unknown; choose one of {known}")
     return family
+
+
+def default_config(family: str) -> HeadConfig:
+    """The configuration `geocrop train --head family` uses without further options."""
+    check_family(family)
+    return HeadConfig(family, dict(DEFAULT_PARAMS.get(family, {})), DEFAULT_FINAL_LR)
 
 
 def sample_configs(family: str, n: int, *, seed: int = 0) -> list[HeadConfig]:
@@ -96,6 +113,8 @@ def sample_configs(family: str, n: int, *, seed: int = 0) -> list[HeadConfig]:
     check_family(family)
     if n < 1:
         raise InputError(f"number of configurations must be >= 1, got {n}")
+    if family in TREE_FAMILIES:
+        return [default_config(family)] * n
     optuna.logging.set_verbosity(logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed), direction="maximize")
     configs = []

@@ -1,14 +1,17 @@
-"""The evaluation report: Table-1-style summary, win-matrices, relative-gain box plots, per-class metrics.
+"""The evaluation report: Table 1 with the spread, the paper's win matrices and gains, per-class F1.
 
-Written into the evaluation folder, every file atomically (temporary name, then rename):
+Written into the evaluation folder, rebuilt from the journal each time:
 
-- ``report.md``: the summary for people (caveat first when the data is simulated);
-- ``table1.csv``: per family, supervised accuracy mean/std and each pretrained variant's mean (min, max)
-  relative gain (fractions);
-- ``runs.csv``: every run's configuration and validation accuracy;
-- ``win_matrix_<family>.csv`` / ``.png`` (Eq. 2) and ``relative_gain_<family>.png``;
-- ``per_class_<variant>.csv`` (precision, recall, F1, support; Cohen's kappa in the report) and
-  ``confusion_<variant>.csv`` / ``.png`` for the best run (highest validation accuracy) of each variant.
+- ``report.md``: Table 1 (every method's OA, macro-F1 and kappa as mean ± std over the folds and
+  configurations, beside the majority class and the RandomForest, with paired wins against the
+  RandomForest), a plain sentence on how the best deep head compares with the trees, the paper's win
+  matrix and relative gain of pretraining per head family, per-class F1, confusion matrices;
+- ``table1.csv``, ``runs.csv``, ``per_class_f1.csv``, ``win_matrix_<family>.csv``, ``confusion_*.csv``;
+- ``scores.png`` (each fold's macro-F1 per method), ``win_matrix_<family>.png``,
+  ``relative_gain_<family>.png``, ``confusion_<method>.png``.
+
+Win matrices (Eq. 2) compare input variants of one head family on matched experiments (fold,
+configuration, bundle), scored by macro-F1; the relative gain is on overall accuracy, as the paper's.
 """
 
 from __future__ import annotations
@@ -19,117 +22,169 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import cohen_kappa_score, confusion_matrix, precision_recall_fscore_support
 
 from geocrop.io.atomic import write_text_atomic
-from geocrop.training.evaluate import VARIANTS, RunRecord, records_by
+from geocrop.training.evaluate import VARIANTS, RunRecord
+from geocrop.training.metrics import confusion, per_class_f1
 from geocrop.training.protocol import matched_scores, table_row, win_matrix
-from geocrop.viz.plots import plot_confusion_matrix, plot_relative_gain, plot_win_matrix
+from geocrop.viz.plots import plot_confusion_matrix, plot_method_scores, plot_relative_gain, plot_win_matrix
 
 SIMULATED_CAVEAT = (
     "> **Simulated data.** These numbers come from geocrop's scene simulator, a test instrument: they show "
     "that the pipeline runs end to end, not that the method works. Do not read them as evidence about "
     "bi-modal pretraining."
 )
+METRICS = ("oa", "macro_f1", "kappa")
+#: Gap in mean macro-F1 under which two methods are reported as a tie (about one fold's noise here).
+TIE = 0.01
 
 
 def _write(path: Path, text: str) -> None:
     write_text_atomic(path, text, what="report")
 
 
-def _pct(x: float) -> str:
-    return "n/a" if not np.isfinite(x) else f"{100 * x + 0.0:.2f}%"
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_").replace("__", "_")
 
 
-def _family_tables(
-    out: Path, records: Sequence[RunRecord], family: str, n_configs: int, present: Sequence[str]
-) -> tuple[list[str], dict[str, Any]]:
-    sup = records_by(records, family, "supervised", n_configs)[:, 0]
-    pre = {v: records_by(records, family, v, n_configs) for v in present if v != "supervised"}
-    pre = {v: a for v, a in pre.items() if a.size}
-    row = table_row(family, sup, pre)
-    scores = matched_scores(sup, pre)
-    names, w = win_matrix({VARIANTS[v]: s for v, s in scores.items()})
-    n = len(next(iter(scores.values())))
-    frame = pd.DataFrame(w, index=names, columns=names)
-    _write(out / f"win_matrix_{family}.csv", frame.to_csv(float_format="%.4f"))
-    plot_win_matrix(w, names, out / f"win_matrix_{family}.png", title=f"Win matrix: {family}", n=n)
-    gains = {VARIANTS[v]: _gains(a, sup) for v, a in pre.items()}
-    plot_relative_gain(
-        gains, out / f"relative_gain_{family}.png", title=f"Relative gain over supervised: {family}"
+def _ms(values: np.ndarray) -> str:
+    return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+
+
+def _methods(records: Sequence[RunRecord]) -> list[str]:
+    order = {"majority": 0, "rf": 1, "gbm": 2}
+    names = sorted({r.method for r in records}, key=lambda m: (order.get(m, 3), m))
+    return names
+
+
+def _experiments(records: Sequence[RunRecord], method: str) -> dict[tuple[int, int], RunRecord]:
+    return {(r.fold, r.config_index): r for r in records if r.method == method}
+
+
+def _table(records: Sequence[RunRecord], methods: Sequence[str]) -> list[dict[str, Any]]:
+    rf = _experiments(records, "rf")
+    rows = []
+    for m in methods:
+        runs = _experiments(records, m)
+        row: dict[str, Any] = {"method": m, "runs": len(runs)}
+        for metric in METRICS:
+            v = np.array([r.scores[metric] for r in runs.values()])
+            row[f"{metric}_mean"], row[f"{metric}_std"] = float(v.mean()), float(v.std())
+        paired = [
+            (r.scores["macro_f1"], rf[f, 0].scores["macro_f1"]) for (f, _), r in runs.items() if (f, 0) in rf
+        ]
+        if paired and m != "rf":
+            diff = np.array([a - b for a, b in paired])
+            row["vs_rf_f1_diff"] = float(diff.mean())
+            row["vs_rf_wins"] = f"{int((diff > 0).sum())}/{len(diff)}"
+        rows.append(row)
+    return rows
+
+
+def _verdict(table: Sequence[dict[str, Any]], families: Sequence[str]) -> list[str]:
+    by = {row["method"]: row for row in table}
+    deep = [f for f in families if f in by]
+    lines: list[str] = []
+    if not deep or "rf" not in by:
+        return lines
+    best = max(deep, key=lambda f: float(by[f]["macro_f1_mean"]))
+    rf, b = by["rf"], by[best]
+    gap = float(b["macro_f1_mean"] - rf["macro_f1_mean"])
+    word = "ties with" if abs(gap) < TIE else ("beats" if gap > 0 else "loses to")
+    lines.append(
+        f"**The best deep head at these settings, {best}, {word} the RandomForest**: macro-F1 "
+        f"{b['macro_f1_mean']:.3f} ± {b['macro_f1_std']:.3f} against {rf['macro_f1_mean']:.3f} ± "
+        f"{rf['macro_f1_std']:.3f} ({gap:+.3f}; better on {b.get('vs_rf_wins', 'n/a')} folds)."
     )
-    lines = [f"### {family}", "", f"Win matrix over {n} matched experiments (row beats column, Eq. 2):", ""]
+    if "gbm" in by:
+        g = by["gbm"]
+        gap = float(b["macro_f1_mean"] - g["macro_f1_mean"])
+        word = "ties with" if abs(gap) < TIE else ("beats" if gap > 0 else "loses to")
+        lines.append(
+            f"Against gradient boosting ({g['macro_f1_mean']:.3f} ± {g['macro_f1_std']:.3f}) it {word} it "
+            f"({gap:+.3f})."
+        )
+    losers = [f for f in deep if by[f]["macro_f1_mean"] < rf["macro_f1_mean"] - TIE]
+    if losers:
+        lines.append(f"Deep heads below the RandomForest here: {', '.join(losers)}.")
+    return [" ".join(lines), ""]
+
+
+def _family_section(out: Path, records: Sequence[RunRecord], family: str) -> tuple[list[str], dict[str, Any]]:
+    """The paper's per-family comparison of input variants (win matrix on macro-F1, gain on OA)."""
+    sup = _experiments(records, family)
+    variants = sorted({r.method for r in records if r.family == family and r.variant != "supervised"})
+    if not sup or not variants:
+        return [], {}
+    keys = sorted(sup)
+    pre_f1 = {}
+    pre_oa = {}
+    for v in variants:
+        runs = _experiments(records, v)
+        pre_f1[v] = np.array([[runs[k].scores["macro_f1"] if k in runs else np.nan] for k in keys])
+        pre_oa[v] = np.array([[runs[k].scores["oa"] if k in runs else np.nan] for k in keys])
+    sup_f1 = np.array([sup[k].scores["macro_f1"] for k in keys])
+    sup_oa = np.array([sup[k].scores["oa"] for k in keys])
+    matched = matched_scores(sup_f1, pre_f1)
+    names, w = win_matrix({("supervised" if k == "supervised" else k): s for k, s in matched.items()})
+    n = len(keys)
+    _write(
+        out / f"win_matrix_{family}.csv",
+        pd.DataFrame(w, index=names, columns=names).to_csv(float_format="%.4f"),
+    )
+    plot_win_matrix(w, names, out / f"win_matrix_{family}.png", title=f"Win matrix (macro-F1): {family}", n=n)
+    row = table_row(family, sup_oa, pre_oa)
+    gains = {v: _finite(g) for v, g in _gain_lists(sup_oa, pre_oa).items()}
+    plot_relative_gain(gains, out / f"relative_gain_{family}.png", title=f"Relative gain in OA: {family}")
+    lines = [
+        f"### {family}",
+        "",
+        f"Win matrix over {n} matched experiments (row beats column, Eq. 2, macro-F1):",
+        "",
+    ]
     lines += ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for i, name in enumerate(names):
         lines.append(
             f"| {name} | " + " | ".join(f"{round(w[i, j] * n)}/{n}" for j in range(len(names))) + " |"
         )
+    lines += ["", "Relative gain in OA over the same head on raw bands: "]
+    lines += [f"- {v}: {g.percent()}" for v, g in row.gains.items()]
     lines += ["", f"![win matrix](win_matrix_{family}.png) ![relative gain](relative_gain_{family}.png)", ""]
-    table = {
-        "family": family,
-        "n_configs": row.n_configs,
-        "supervised_mean": row.supervised_mean,
-        "supervised_std": row.supervised_std,
-    }
-    for v in ("unimodal", "bimodal"):
-        g = row.gains.get(v)
-        table.update(
-            {
-                f"{v}_gain_mean": g.mean if g else np.nan,
-                f"{v}_gain_min": g.min if g else np.nan,
-                f"{v}_gain_max": g.max if g else np.nan,
-                f"{v}_gain_n": g.n if g else 0,
-            }
-        )
-    table["_row"] = row
-    return lines, table
+    summary = {"family": family, **{f"{v}_gain_mean": g.mean for v, g in row.gains.items()}}
+    return lines, summary
 
 
-def _gains(acc: np.ndarray, sup: np.ndarray) -> list[float]:
+def _gain_lists(sup: np.ndarray, pre: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     from geocrop.training.protocol import relative_gain
 
-    g = relative_gain(acc, np.repeat(sup[:, None], acc.shape[1], axis=1)).ravel()
-    return [float(x) for x in g if np.isfinite(x)]
+    return {v: relative_gain(a[:, 0], sup) for v, a in pre.items()}
 
 
-def _best_model_section(
-    out: Path, records: Sequence[RunRecord], variant: str, class_names: Sequence[str], y_val: np.ndarray
+def _finite(values: np.ndarray) -> list[float]:
+    return [float(x) for x in values if np.isfinite(x)]
+
+
+def _pooled(records: Sequence[RunRecord], method: str) -> tuple[np.ndarray, np.ndarray]:
+    """Reference and prediction of ``method`` over all folds (first configuration)."""
+    runs = [r for r in records if r.method == method and r.config_index == 0]
+    y = np.concatenate([np.asarray(r.val_true, dtype=np.int64) for r in runs])
+    p = np.concatenate([np.asarray(r.val_pred, dtype=np.int64) for r in runs])
+    return y, p
+
+
+def _per_class(
+    out: Path, records: Sequence[RunRecord], methods: Sequence[str], names: Sequence[str]
 ) -> list[str]:
-    runs = [r for r in records if r.variant == variant]
-    if not runs:
-        return []
-    best = max(runs, key=lambda r: r.val_accuracy)
-    pred = np.asarray(best.val_pred)
-    labels = list(range(len(class_names)))
-    p, r, f, s = precision_recall_fscore_support(y_val, pred, labels=labels, zero_division=0)
-    kappa = float(cohen_kappa_score(y_val, pred, labels=labels))
-    cm = confusion_matrix(y_val, pred, labels=labels)
-    frame = pd.DataFrame({"class": list(class_names), "precision": p, "recall": r, "f1": f, "support": s})
-    _write(out / f"per_class_{variant}.csv", frame.to_csv(index=False, float_format="%.4f"))
-    _write(
-        out / f"confusion_{variant}.csv",
-        pd.DataFrame(cm, index=list(class_names), columns=list(class_names)).to_csv(),
-    )
-    name = VARIANTS[variant]
-    plot_confusion_matrix(cm, class_names, out / f"confusion_{variant}.png", title=f"Best {name}: {best.key}")
-    lines = [
-        f"### Best {name} model: `{best.key}`",
-        "",
-        f"{best.family}, {_describe(best.config)}{', bundle ' + best.bundle if best.bundle else ''}: "
-        f"accuracy {_pct(best.val_accuracy)}, Cohen's kappa {kappa:.3f}.",
-        "",
-        "| class | precision | recall | F1 | support |",
-        "|---|---|---|---|---|",
-    ]
-    for row in frame.itertuples(index=False):
-        lines.append(f"| {row[0]} | {row[1]:.3f} | {row[2]:.3f} | {row[3]:.3f} | {int(row[4])} |")
-    lines += ["", f"![confusion matrix](confusion_{variant}.png)", ""]
+    k = len(names)
+    f1 = {m: per_class_f1(*_pooled(records, m), k) for m in methods}
+    support = np.bincount(_pooled(records, methods[0])[0], minlength=k)
+    frame = pd.DataFrame({"class": list(names), "support": support, **f1})
+    _write(out / "per_class_f1.csv", frame.to_csv(index=False, float_format="%.4f"))
+    lines = ["| class | support | " + " | ".join(methods) + " |", "|---" * (len(methods) + 2) + "|"]
+    for i, name in enumerate(names):
+        cells = " | ".join("—" if not np.isfinite(f1[m][i]) else f"{f1[m][i]:.2f}" for m in methods)
+        lines.append(f"| {name} | {support[i]} | {cells} |")
     return lines
-
-
-def _describe(config: Mapping[str, Any]) -> str:
-    params = ", ".join(f"{k}={v}" for k, v in sorted(dict(config.get("params", {})).items()))
-    return f"{params}, final lr {float(config.get('lr', 0)):.2e}"
 
 
 def write_report(
@@ -137,64 +192,103 @@ def write_report(
     *,
     records: Sequence[RunRecord],
     class_names: Sequence[str],
-    y_val: np.ndarray,
-    families: Sequence[str],
-    n_configs: int,
     setup: Mapping[str, Any],
     data_note: str | None = None,
 ) -> Path:
     """Write every report file (see module docstring) into ``out``; returns ``out / "report.md"``."""
-    present = [v for v in VARIANTS if any(r.variant == v for r in records)]
+    methods = _methods(records)
+    families = sorted({r.family for r in records if r.family not in ("majority", "rf", "gbm")})
     runs = pd.DataFrame(
         [
             {
                 "key": r.key,
+                "method": r.method,
                 "family": r.family,
-                "config_index": r.config_index,
                 "variant": r.variant,
                 "bundle": r.bundle,
-                "val_accuracy": r.val_accuracy,
-                "lr": r.config.get("lr"),
-                "params": _describe(r.config),
-                "seconds": round(r.seconds, 2),
+                "config_index": r.config_index,
+                "fold": r.fold,
+                **r.scores,
+                "best_epoch": r.best_epoch,
+                "seconds": r.seconds,
+                "config": _describe(r.config),
             }
             for r in records
         ]
     )
     _write(out / "runs.csv", runs.to_csv(index=False, float_format="%.4f"))
-    sections: list[str] = []
-    tables = []
-    for family in families:
-        lines, table = _family_tables(out, records, family, n_configs, present)
-        sections += lines
-        tables.append(table)
-    frame = pd.DataFrame([{k: v for k, v in t.items() if k != "_row"} for t in tables])
-    _write(out / "table1.csv", frame.to_csv(index=False, float_format="%.4f"))
+    table = _table(records, methods)
+    _write(out / "table1.csv", pd.DataFrame(table).to_csv(index=False, float_format="%.4f"))
+    by_method = {m: [r.scores["macro_f1"] for r in records if r.method == m] for m in methods}
+    plot_method_scores(
+        by_method, out / "scores.png", baseline="rf", title="Macro-F1 of each run (dots), mean (bar)"
+    )
+    folds = int(setup.get("folds", 1))
+    configs = setup.get("n_configs")
     md = ["# geocrop evaluation", ""]
     if data_note:
         md += [data_note, ""]
     md += [
-        f"Labels: `{setup.get('labels')}`; classes: {', '.join(class_names)}; split {setup.get('scheme')} by "
-        f"parcel; {setup.get('n_train')} training and {setup.get('n_val')} validation pixels; "
-        f"{n_configs} configuration(s) per family; {setup.get('train', {}).get('epochs')} epochs.",
-        "",
-        "## Table 1: supervised accuracy and relative gain of pretraining",
-        "",
-        "| Head | Supervised accuracy (mean ± std) | Relative gain, uni-modal: mean (min, max) "
-        "| Relative gain, bi-modal: mean (min, max) |",
-        "|---|---|---|---|",
-    ]
-    for t in tables:
-        row = t["_row"]
-        uni, bi = row.gains.get("unimodal"), row.gains.get("bimodal")
-        md.append(
-            f"| {row.family} | {_pct(row.supervised_mean)} ± {_pct(row.supervised_std)} | "
-            f"{uni.percent() if uni else 'n/a'} | {bi.percent() if bi else 'n/a'} |"
+        f"Labels: `{setup.get('labels')}`, {setup.get('n_series')} series, {len(class_names)} classes "
+        f"({', '.join(class_names)}). "
+        + (
+            f"{folds} grouped, stratified folds (each parcel validates once)"
+            if folds > 1
+            else f"one {setup.get('scheme')} split by parcel"
         )
-    md += ["", "Relative gain = (acc_pretrained - acc_supervised) / acc_supervised per configuration.", ""]
-    md += ["## Win matrices and relative gains", "", *sections, "## Per-class results of the best models", ""]
-    for variant in present:
-        md += _best_model_section(out, records, variant, class_names, np.asarray(y_val))
+        + "; "
+        + (
+            "each head family at its default configuration"
+            if configs is None
+            else f"{configs} configurations per family"
+        )
+        + "; training settings "
+        + (
+            "adaptive (geocrop's defaults)."
+            if setup.get("train", {}).get("epochs") is None
+            else f"{setup.get('train')}."
+        ),
+        "",
+        "## Table 1: every method on the same folds (mean ± std over runs)",
+        "",
+        "| method | runs | OA | macro-F1 | kappa | macro-F1 − RF (paired) | folds better than RF |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in table:
+        diff = r.get("vs_rf_f1_diff")
+        cells = [f"{r[f'{m}_mean']:.3f} ± {r[f'{m}_std']:.3f}" for m in METRICS]
+        vs_rf = "" if diff is None else f"{diff:+.3f}"
+        md.append(
+            f"| {r['method']} | {r['runs']} | {' | '.join(cells)} | {vs_rf} | {r.get('vs_rf_wins', '')} |"
+        )
+    md += ["", *_verdict(table, families), "![macro-F1 per run](scores.png)", ""]
+    sections = []
+    for family in families:
+        lines, _ = _family_section(out, records, family)
+        sections += lines
+    if sections:
+        md += ["## Pretraining: win matrices and relative gains (the paper's protocol)", "", *sections]
+    md += ["## Per-class F1 (all folds pooled)", "", *_per_class(out, records, methods, class_names), ""]
+    md += ["## Confusion matrices (all folds pooled)", ""]
+    shown = [m for m in methods if m != "majority"]
+    for m in shown:
+        y, p = _pooled(records, m)
+        cm = confusion(y, p, len(class_names))
+        slug = _slug(m)
+        _write(
+            out / f"confusion_{slug}.csv",
+            pd.DataFrame(cm, index=list(class_names), columns=list(class_names)).to_csv(),
+        )
+        plot_confusion_matrix(cm, class_names, out / f"confusion_{slug}.png", title=m)
+        md.append(f"![{m}](confusion_{slug}.png)")
     report = out / "report.md"
     _write(report, "\n".join(md) + "\n")
     return report
+
+
+def _describe(config: Mapping[str, Any]) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in sorted(dict(config.get("params", {})).items()))
+    return f"{config.get('family')}({params})"
+
+
+__all__ = ["SIMULATED_CAVEAT", "VARIANTS", "write_report"]

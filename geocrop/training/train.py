@@ -1,10 +1,9 @@
-"""Head training on frozen features (the paper's sections 3.2 and 5.1), and `geocrop train`'s pipeline.
+"""`geocrop train`'s pipeline: labelled series -> split -> features -> any head -> a map-ready bundle.
 
-`fit_head` trains one temporal head on precomputed (N, T, F) inputs: AdamW, cross-entropy, 20 epochs by
-default, learning rate from 1e-3 decaying linearly per step to the configuration's ``lr`` (see
-`geocrop.training.hparams`), validation accuracy after every epoch, a checkpoint after every epoch and
-resumption from it. The reported accuracy is the last epoch's (no epoch is picked on the validation set,
-which is also the evaluation set, as in the paper).
+Deep heads are fitted by `geocrop.training.fit` (settings that adapt to the number of series, an inner
+selection split drawn from the training groups only, class-balanced loss); the tree baselines (``rf``,
+``gbm``) by `geocrop.training.trees`. Every head is scored on the same held-out groups (OA, macro-F1,
+kappa) and lands in the same bundle layout, so `geocrop map` and `geocrop predict` apply any of them.
 
 `train_model` is the whole command: labelled data -> parcel split -> balanced pixels -> frozen backbone
 features (computed once) -> head -> a map-ready bundle (backbone + head + class names and colours +
@@ -13,11 +12,8 @@ normalisation + temporal grid) written atomically by `geocrop.io.bundle`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,189 +24,21 @@ import torch
 from torch import nn
 
 from geocrop.data.labelled import LabelledSeries, LabelSource, load_labelled
-from geocrop.data.splits import split_pixels
+from geocrop.data.splits import split_fields, split_pixels
 from geocrop.errors import InputError
 from geocrop.io.bundle import save_bundle
 from geocrop.io.provenance import training_provenance
-from geocrop.models.registry import build_head, state_to_numpy
-from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
+from geocrop.models.registry import state_to_numpy
 from geocrop.training.features import FrozenBackbone, encode, load_backbone, raw_bands, resolve_device
+from geocrop.training.fit import EpochStats, ProgressFn, TrainConfig, fit_head, plan_training
 from geocrop.training.hparams import HeadConfig, check_family
+from geocrop.training.metrics import scores
+from geocrop.training.trees import TREE_KINDS, fit_trees
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings shared by every head (the paper's section 5.1)."""
-
-    epochs: int = 20
-    batch_size: int = 256
-    initial_lr: float = 1e-3
-    weight_decay: float = 1e-2
-    seed: int = 0
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2 or self.initial_lr <= 0:
-            raise InputError(
-                f"training settings epochs={self.epochs}, batch_size={self.batch_size}, "
-                f"lr={self.initial_lr} are invalid; give epochs >= 1, batch size >= 2, lr > 0"
-            )
-
-
-@dataclass(frozen=True)
-class EpochStats:
-    """One epoch: mean training loss, validation loss and accuracy, the lr at its end, wall seconds."""
-
-    epoch: int
-    train_loss: float
-    val_loss: float
-    val_accuracy: float
-    lr: float
-    seconds: float
-
-
-@dataclass
-class HeadResult:
-    """A trained head with its per-epoch history and final validation predictions (N_val,)."""
-
-    head: nn.Module
-    history: list[EpochStats]
-    val_pred: np.ndarray
-    resumed_from: int = 0
-
-    @property
-    def val_accuracy(self) -> float:
-        return self.history[-1].val_accuracy if self.history else float("nan")
-
-
-ProgressFn = Callable[[EpochStats], None]
-
-
-def linear_lr(step: int, total: int, *, initial: float, final: float) -> float:
-    """Learning rate at ``step`` of ``total``: linear from ``initial`` (step 0) to ``final`` (last step)."""
-    if total <= 1:
-        return initial
-    frac = min(max(step / (total - 1), 0.0), 1.0)
-    return initial + (final - initial) * frac
-
-
-def data_digest(*arrays: np.ndarray) -> str:
-    """Cheap fingerprint of training data (shapes, labels, a strided subsample) to validate resumption."""
-    h = hashlib.blake2b(digest_size=12)
-    for a in arrays:
-        h.update(str((a.shape, a.dtype.str)).encode())
-        flat = a.reshape(-1)
-        h.update(np.ascontiguousarray(flat[:: max(1, flat.size // 65536)]).tobytes())
-    return h.hexdigest()
-
-
-def _evaluate(head: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[float, np.ndarray]:
-    head.eval()
-    losses, preds = [], []
-    with torch.inference_mode():
-        for s in range(0, len(x), batch):
-            logits = head(x[s : s + batch])
-            losses.append(float(nn.functional.cross_entropy(logits, y[s : s + batch], reduction="sum")))
-            preds.append(logits.argmax(dim=1).cpu())
-    pred = torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
-    return sum(losses) / max(len(x), 1), pred
-
-
-def fit_head(
-    spec: Mapping[str, Any],
-    train: tuple[np.ndarray, np.ndarray],
-    val: tuple[np.ndarray, np.ndarray],
-    *,
-    config: TrainConfig = TrainConfig(),
-    final_lr: float | None = None,
-    checkpoint: Path | None = None,
-    progress: ProgressFn | None = None,
-) -> HeadResult:
-    """Train the head built from ``spec`` on ``train`` = (x (N, T, F) float32, y (N,) int64); score ``val``.
-
-    ``final_lr``: where the linear schedule ends (default: the initial lr / 100). ``checkpoint``: a
-    ``.safetensors`` path written after each epoch; a matching checkpoint there (same spec, settings and
-    data) is resumed from, a non-matching one is ignored with a warning and overwritten.
-    """
-    x_tr, y_tr = train
-    x_va, y_va = val
-    if len(x_tr) < 2 or len(x_va) < 1:
-        raise InputError(f"too few pixels to train a head ({len(x_tr)} training, {len(x_va)} validation)")
-    device = resolve_device(config.device)
-    torch.manual_seed(config.seed)
-    head = build_head(dict(spec)).to(device)
-    optimizer = torch.optim.AdamW(head.parameters(), lr=config.initial_lr, weight_decay=config.weight_decay)
-    generator = torch.Generator().manual_seed(config.seed)
-    end_lr = config.initial_lr / 100 if final_lr is None else final_lr
-    fingerprint = {
-        "spec": json.loads(json.dumps(dict(spec))),
-        "config": {k: v for k, v in asdict(config).items() if k != "device"},
-        "final_lr": end_lr,
-        "data": data_digest(x_tr, y_tr, x_va, y_va),
-    }
-    history: list[EpochStats] = []
-    start_epoch = 0
-    if checkpoint is not None and checkpoint.exists():
-        ckpt = load_checkpoint(checkpoint)
-        if ckpt.fingerprint == fingerprint:
-            restore_checkpoint(ckpt, model=head, optimizer=optimizer, generator=generator)
-            start_epoch = ckpt.epoch
-            history = [EpochStats(**h) for h in ckpt.extra.get("history", [])]
-            log.info("resuming %s from epoch %d", spec.get("name"), start_epoch)
-        else:
-            log.warning("checkpoint %s belongs to another run; starting this head from scratch", checkpoint)
-    xt = torch.from_numpy(np.ascontiguousarray(x_tr, dtype=np.float32)).to(device)
-    yt = torch.from_numpy(np.asarray(y_tr, dtype=np.int64)).to(device)
-    xv = torch.from_numpy(np.ascontiguousarray(x_va, dtype=np.float32)).to(device)
-    yv = torch.from_numpy(np.asarray(y_va, dtype=np.int64)).to(device)
-    per_epoch = math.ceil(len(xt) / config.batch_size)
-    total = per_epoch * config.epochs
-    pred = np.zeros(len(xv), dtype=np.int64)
-    for epoch in range(start_epoch, config.epochs):
-        t0 = time.perf_counter()
-        head.train()
-        order = torch.randperm(len(xt), generator=generator).to(device)
-        loss_sum, seen, lr = 0.0, 0, config.initial_lr
-        for b in range(per_epoch):
-            idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-            if len(idx) < 2:  # BatchNorm (InceptionTime) cannot train on a single sample
-                continue
-            lr = linear_lr(epoch * per_epoch + b, total, initial=config.initial_lr, final=end_lr)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            loss = nn.functional.cross_entropy(head(xt[idx]), yt[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += float(loss.detach()) * len(idx)
-            seen += len(idx)
-        val_loss, pred = _evaluate(head, xv, yv, config.batch_size * 4)
-        stats = EpochStats(
-            epoch=epoch + 1,
-            train_loss=loss_sum / max(seen, 1),
-            val_loss=val_loss,
-            val_accuracy=float((pred == y_va).mean()),
-            lr=lr,
-            seconds=time.perf_counter() - t0,
-        )
-        history.append(stats)
-        if checkpoint is not None:  # before reporting, so an interrupt in the callback loses no epoch
-            save_checkpoint(
-                checkpoint,
-                model=head,
-                optimizer=optimizer,
-                epoch=epoch + 1,
-                fingerprint=fingerprint,
-                generator=generator,
-                extra={"history": [asdict(h) for h in history]},
-            )
-        if progress is not None:
-            progress(stats)
-    if start_epoch >= config.epochs:  # resumed a finished run: score it once more for the predictions
-        _, pred = _evaluate(head, xv, yv, config.batch_size * 4)
-    return HeadResult(head=head.cpu().eval(), history=history, val_pred=pred, resumed_from=start_epoch)
+#: Share of the training groups a head with adaptive settings keeps back to pick its epoch.
+INNER_SELECT = 0.2
 
 
 @dataclass(frozen=True)
@@ -281,7 +109,7 @@ class TrainJob:
     out: Path
     head: HeadConfig
     backbone: Path | None = None
-    config: TrainConfig = TrainConfig()
+    config: TrainConfig = field(default_factory=TrainConfig)
     n_train: int = 5000
     n_val: int = 1000
     scheme: str = "70-30"
@@ -289,16 +117,26 @@ class TrainJob:
 
 @dataclass(frozen=True)
 class TrainResult:
+    """Where the bundle went, the epochs run (empty for tree heads), the kept epoch and validation scores
+    (``scores``: OA, macro-F1, kappa on the held-out groups)."""
+
     bundle: Path
     history: list[EpochStats]
     class_names: tuple[str, ...]
     n_train: int
     n_val: int
     resumed_from: int
+    scores: dict[str, float] = field(default_factory=dict)
+    best_epoch: int = 0
 
     @property
     def val_accuracy(self) -> float:
-        return self.history[-1].val_accuracy if self.history else float("nan")
+        return self.scores.get("oa", float("nan"))
+
+
+def _finite_or_none(values: dict[str, Any]) -> dict[str, Any]:
+    """A record with NaN/inf floats as None, so it is valid JSON in the bundle."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in values.items()}
 
 
 def checkpoint_path(out: Path) -> Path:
@@ -331,6 +169,96 @@ def prepare_data(
     return series, train_idx, val_idx
 
 
+def inner_split(series: LabelledSeries, train_idx: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fit, select) indices: `INNER_SELECT` of the training groups, by class, pick the epoch.
+
+    Drawn from the training part only, so the reported validation never chooses anything.
+    """
+    fit_groups, _ = split_fields(
+        series.groups[train_idx],
+        fractions=(1 - INNER_SELECT, INNER_SELECT),
+        seed=seed + 7919,
+        labels=series.labels[train_idx],
+    )
+    in_fit = np.isin(series.groups[train_idx], fit_groups)
+    return train_idx[in_fit], train_idx[~in_fit]
+
+
+@dataclass
+class FittedHead:
+    """What any head family gives back: the module, its spec and its validation probabilities."""
+
+    module: nn.Module
+    spec: dict[str, Any]
+    val_proba: np.ndarray
+    history: list[EpochStats] = field(default_factory=list)
+    resumed_from: int = 0
+    best_epoch: int = 0
+
+
+def fit_any_head(
+    head: HeadConfig,
+    series: LabelledSeries,
+    features: Callable[[np.ndarray], np.ndarray],
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    *,
+    config: TrainConfig,
+    checkpoint: Path | None = None,
+    progress: ProgressFn | None = None,
+) -> FittedHead:
+    """Fit ``head`` (deep or tree family) on ``train_idx`` and score ``val_idx``.
+
+    ``features(idx)`` gives the (len(idx), T, F) inputs of those series (normalised bands or frozen
+    backbone features). Deep heads with adaptive settings keep back `INNER_SELECT` of the training groups
+    to pick their epoch (`inner_split`).
+    """
+    n_classes = len(series.class_names)
+    x_va, y_va = features(val_idx), series.labels[val_idx]
+    if head.family in TREE_KINDS:
+        module = fit_trees(
+            head.family, features(train_idx), series.labels[train_idx], n_classes=n_classes, seed=config.seed
+        )
+        with torch.inference_mode():
+            proba = torch.softmax(module(torch.from_numpy(x_va)), dim=1).numpy()
+        return FittedHead(module, dict(module.spec), proba)
+    spec = head.spec(in_features=int(x_va.shape[-1]), n_classes=n_classes)
+    select = None
+    fit_idx = train_idx
+    if config.adaptive:
+        fit_idx, sel_idx = inner_split(series, train_idx, config.seed)
+        select = (features(sel_idx), series.labels[sel_idx])
+    result = fit_head(
+        spec,
+        (features(fit_idx), series.labels[fit_idx]),
+        (x_va, y_va),
+        config=config,
+        final_lr=head.lr,
+        checkpoint=checkpoint,
+        progress=progress,
+        select=select,
+    )
+    assert result.val_proba is not None
+    return FittedHead(
+        result.head, spec, result.val_proba, result.history, result.resumed_from, result.best_epoch
+    )
+
+
+def cached_features(
+    series: LabelledSeries, backbone: FrozenBackbone, rows: np.ndarray, device: torch.device
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``features(idx)`` for any ``idx`` within ``rows``, encoding ``rows`` once."""
+    rows = np.asarray(rows)
+    encoded = encode(series.values[rows], backbone, device=device)
+    position = np.full(len(series), -1, dtype=np.int64)
+    position[rows] = np.arange(len(rows))
+
+    def features(idx: np.ndarray) -> np.ndarray:
+        return encoded[position[np.asarray(idx)]]
+
+    return features
+
+
 def train_model(
     job: TrainJob,
     *,
@@ -348,29 +276,28 @@ def train_model(
     out = check_output(Path(job.out))
     check_family(job.head.family)
     backbone = load_backbone(job.backbone) if job.backbone is not None else None
-    say(f"reading the labelled pixels' series from {job.source.path.name}")
+    say(f"reading the labelled series from {job.source.path.name}")
     series, train_idx, val_idx = prepare_data(
         job.source, scheme=job.scheme, n_train=job.n_train, n_val=job.n_val, seed=job.config.seed
     )
     if backbone is None:
         backbone = raw_bands(series.values[train_idx], bands=series.bands)
-    device = resolve_device(job.config.device)
     what = "encoding" if backbone.module is not None else "normalising"
-    say(f"{what} {len(train_idx):,} training and {len(val_idx):,} validation pixels")
-    x_tr = encode(series.values[train_idx], backbone, device=device)
-    x_va = encode(series.values[val_idx], backbone, device=device)
-    spec = job.head.spec(in_features=x_tr.shape[-1], n_classes=len(series.class_names))
+    say(f"{what} {len(train_idx):,} training and {len(val_idx):,} validation series")
     ckpt = checkpoint_path(out)
-    say(f"training the {job.head.family} head for {job.config.epochs} epochs")
-    result = fit_head(
-        spec,
-        (x_tr, series.labels[train_idx]),
-        (x_va, series.labels[val_idx]),
-        config=job.config,
-        final_lr=job.head.lr,
-        checkpoint=ckpt,
-        progress=progress,
+    if job.head.family in TREE_KINDS:
+        say(f"fitting the {job.head.family} trees")
+    else:
+        plan = plan_training(job.config, len(train_idx))
+        say(f"training the {job.head.family} head (up to {plan.epochs} epochs, batch {plan.batch_size})")
+    device = resolve_device(job.config.device)
+    features = cached_features(series, backbone, np.concatenate([train_idx, val_idx]), device)
+    fitted = fit_any_head(
+        job.head, series, features, train_idx, val_idx, config=job.config, checkpoint=ckpt, progress=progress
     )
+    y_va = series.labels[val_idx]
+    val_scores = scores(y_va, fitted.val_proba.argmax(axis=1), len(series.class_names))
+    ids = series.ids if series.ids is not None else None
     info = ModelBundleInfo(
         class_names=series.class_names,
         class_colours=class_colours(series.class_names),
@@ -378,26 +305,42 @@ def train_model(
         missing_bands=series.missing_bands,
         extra={
             "training": {
-                "labels": str(job.source.path),
+                "labels": Path(job.source.path).name,
                 "class_column": job.source.class_column,
                 "split": job.scheme,
                 "pixels_per_class": [job.n_train, job.n_val],
                 "n_train": len(train_idx),
                 "n_val": len(val_idx),
-                "val_accuracy": result.val_accuracy,
-                "history": [asdict(h) for h in result.history],
+                "val_accuracy": val_scores["oa"],
+                "val_scores": val_scores,
+                "best_epoch": fitted.best_epoch,
+                "history": [_finite_or_none(asdict(h)) for h in fitted.history],
                 "config": {k: v for k, v in asdict(job.config).items() if k != "device"},
                 "final_lr": job.head.lr,
+                **(
+                    {"train_ids": ids[train_idx].tolist(), "val_ids": ids[val_idx].tolist()}
+                    if ids is not None
+                    else {}
+                ),
             },
             "provenance": training_provenance(
-                job.source, class_names=series.class_names, grid=series.grid, accuracy=result.val_accuracy
+                job.source, class_names=series.class_names, grid=series.grid, accuracy=val_scores["oa"]
             ),
         },
     )
-    tensors, metadata = bundle_payload(backbone=backbone, head=result.head, head_spec=spec, info=info)
+    tensors, metadata = bundle_payload(
+        backbone=backbone, head=fitted.module, head_spec=fitted.spec, info=info
+    )
     save_bundle(out, tensors, metadata)
     for leftover in (ckpt, ckpt.with_suffix(".json")):
         leftover.unlink(missing_ok=True)
     return TrainResult(
-        out, result.history, series.class_names, len(train_idx), len(val_idx), result.resumed_from
+        out,
+        fitted.history,
+        series.class_names,
+        len(train_idx),
+        len(val_idx),
+        fitted.resumed_from,
+        val_scores,
+        fitted.best_epoch,
     )

@@ -2,6 +2,7 @@
 
 - `plot_win_matrix`: the paper's Eq. 2 win-matrix as an annotated heatmap (SCARF protocol, Figures 6-8).
 - `plot_relative_gain`: box plots of the relative gain of each pretrained variant over supervised.
+- `plot_method_scores`: every method's score on every fold, with the means and a baseline line.
 - `plot_confusion_matrix`: row-normalised confusion matrix with counts.
 - `plot_history`: loss / accuracy per epoch, one line per series (shared with pretraining curves).
 
@@ -75,6 +76,31 @@ def plot_relative_gain(
         ax.boxplot(data, tick_labels=names, showmeans=True)
     ax.axhline(0.0, color="grey", linewidth=0.8, linestyle="--")
     ax.set_ylabel("relative gain (%)")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_method_scores(
+    scores: Mapping[str, Sequence[float]],
+    path: str | Path,
+    *,
+    baseline: str | None = None,
+    title: str = "Macro-F1 per fold",
+    ylabel: str = "macro-F1",
+) -> Path:
+    """One row per method: each fold's score as a dot, the mean as a bar; ``baseline``'s mean as a line."""
+    names = list(scores)
+    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.42 * max(len(names), 1)))
+    for row, name in enumerate(names):
+        values = np.asarray(scores[name], dtype=float)
+        ax.barh(row, np.nanmean(values), color="#c6dbef", height=0.6)
+        ax.plot(values, np.full(values.shape, row), "o", color="#08519c", markersize=4)
+    if baseline is not None and baseline in scores:
+        ax.axvline(float(np.nanmean(scores[baseline])), color="#d62728", linestyle="--", linewidth=1)
+    ax.set_yticks(range(len(names)), labels=names)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(ylabel)
     ax.set_title(title)
     return _save(fig, path)
 

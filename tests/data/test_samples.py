@@ -89,7 +89,7 @@ def test_samples_reach_the_temporal_grid(tmp_path: Path) -> None:
     _wide().to_csv(path, index=False)
     assert is_samples_table(path)
     with pytest.warns(MissingBandWarning):
-        series = load_labelled(LabelSource(path, "crop", group_column="field", steps=32))
+        series = load_labelled(LabelSource(path, "crop", group_column="field", steps=32, min_parcels=0))
     assert series.values.shape == (4, 32, 12)
     assert series.class_names == ("maize", "wheat")
     assert series.labels.tolist() == [0, 1, 0, 1]
@@ -114,7 +114,7 @@ def test_digital_numbers_are_scaled_with_a_warning(tmp_path: Path) -> None:
     ("frame", "kwargs", "message"),
     [
         (_wide().iloc[0:0], {}, "no labelled rows"),
-        (_wide().assign(crop=np.nan), {}, "no labelled rows"),
+        (_wide().assign(crop=np.nan), {}, "class column 'crop' is empty"),
         (_wide(), {"label_column": "croptype"}, "no class column 'croptype'.*crop"),
         (_wide(), {"group_column": "parcel"}, "no group column 'parcel'"),
         (_wide().assign(crs=["EPSG:32633", "EPSG:32632", "EPSG:32633", "EPSG:32633"]), {}, "mixes 2 CRSs"),
@@ -155,7 +155,7 @@ def test_class_without_a_clear_observation_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "cloudy.csv"
     frame.to_csv(path, index=False)
     with pytest.warns(MissingBandWarning), pytest.raises(InputError, match="'wheat' have no pixel"):
-        load_labelled(LabelSource(path, "crop", steps=8))
+        load_labelled(LabelSource(path, "crop", steps=8, min_parcels=0))
 
 
 def test_band_names_are_normalised() -> None:

@@ -18,7 +18,7 @@ from geocrop.data.splits import SamplingWarning
 from geocrop.errors import BundleError, InputError
 from geocrop.training.evaluate import JOURNAL, EvaluateJob, evaluate, read_journal
 from geocrop.training.protocol import GainSummary, matched_scores, relative_gain, table_row, win_matrix
-from geocrop.training.train import TrainConfig
+from geocrop.training.fit import TrainConfig
 from tests.training.heads_synth import write_backbone, write_table
 
 
@@ -89,7 +89,9 @@ def _job(tmp_path: Path, **kw: object) -> EvaluateJob:
         "bimodal": (write_backbone(tmp_path / "bi.safetensors", seed=1),),
         "unimodal": (write_backbone(tmp_path / "uni.safetensors", seed=2, mode="unimodal"),),
         "families": ("lstm",),
+        "baselines": ("rf",),
         "n_configs": 2,
+        "folds": 2,
         "config": TrainConfig(epochs=1, batch_size=16, device="cpu"),
         "n_train": 8,
         "n_val": 4,
@@ -103,42 +105,62 @@ def test_evaluate_writes_the_report_and_resumes(tmp_path: Path) -> None:
     job = _job(tmp_path)
     messages: list[str] = []
     result = evaluate(job, progress=messages.append)
-    assert (result.trained, result.reused) == (6, 0)  # 2 configs x (supervised, uni, bi)
+    # per fold: 2 configs x (supervised, uni, bi) + rf; the majority class is counted, not trained
+    assert (result.trained, result.reused) == (14, 0)
     out = job.out
-    variants = ("supervised", "bimodal", "unimodal")
-    expected = ["report.md", "table1.csv", "runs.csv", "win_matrix_lstm.csv", "win_matrix_lstm.png", JOURNAL]
-    expected += ["relative_gain_lstm.png"] + [f"per_class_{v}.csv" for v in variants]
-    expected += [f"confusion_{v}.png" for v in variants] + [f"confusion_{v}.csv" for v in variants]
+    expected = ["report.md", "table1.csv", "runs.csv", "per_class_f1.csv", "scores.png", JOURNAL]
+    expected += ["win_matrix_lstm.csv", "win_matrix_lstm.png", "relative_gain_lstm.png"]
+    expected += ["confusion_rf.png", "confusion_lstm.png", "confusion_lstm_bi_modal.csv"]
     for name in expected:
         assert (out / name).stat().st_size > 0, name
     assert not (out / "checkpoints").exists()
     runs = pd.read_csv(out / "runs.csv")
-    assert sorted(runs["variant"]) == ["bimodal"] * 2 + ["supervised"] * 2 + ["unimodal"] * 2
-    # the same two configurations for every variant (same draw, same seeds)
-    assert runs.groupby("config_index")["params"].nunique().tolist() == [1, 1]
-    table = pd.read_csv(out / "table1.csv")
-    sup = runs[runs.variant == "supervised"].sort_values("config_index")["val_accuracy"].to_numpy()
-    bi = runs[runs.variant == "bimodal"].sort_values("config_index")["val_accuracy"].to_numpy()
-    assert table.loc[0, "supervised_mean"] == pytest.approx(sup.mean(), abs=1e-4)
-    assert table.loc[0, "bimodal_gain_mean"] == pytest.approx(np.mean((bi - sup) / sup), abs=1e-4)
+    assert sorted(set(runs["method"])) == ["lstm", "lstm (bi-modal)", "lstm (uni-modal)", "majority", "rf"]
+    assert sorted(set(runs["fold"])) == [0, 1]
+    # the same two configurations for every variant and fold (same draw, same seeds)
+    lstm = runs[runs.family == "lstm"]
+    assert lstm.groupby("config_index")["config"].nunique().tolist() == [1, 1]
+    table = pd.read_csv(out / "table1.csv").set_index("method")
+    assert table.loc["lstm", "macro_f1_mean"] == pytest.approx(
+        lstm[lstm.variant == "supervised"]["macro_f1"].mean(), abs=1e-4
+    )
+    assert (
+        table.loc["lstm", "runs"] == 4 and table.loc["rf", "runs"] == 2 and table.loc["majority", "runs"] == 2
+    )
+    assert table.loc["majority", "kappa_mean"] == pytest.approx(0.0)
+    sup = lstm[lstm.variant == "supervised"].sort_values(["fold", "config_index"])["macro_f1"].to_numpy()
+    bi = lstm[lstm.variant == "bimodal"].sort_values(["fold", "config_index"])["macro_f1"].to_numpy()
     win = pd.read_csv(out / "win_matrix_lstm.csv", index_col=0)
-    assert win.loc["bi-modal", "supervised"] == pytest.approx(np.mean(bi > sup), abs=1e-4)
+    assert win.loc["lstm (bi-modal)", "supervised"] == pytest.approx(np.mean(bi > sup), abs=1e-4)
     report = (out / "report.md").read_text()
     assert report.startswith("# geocrop evaluation\n\n> test data")
-    assert "Cohen's kappa" in report and "| lstm |" in report
+    assert "| majority |" in report and "| rf |" in report and "2 grouped, stratified folds" in report
 
     again = evaluate(job)
-    assert (again.trained, again.reused) == (0, 6)
+    assert (again.trained, again.reused) == (0, 14)
 
     # an interrupted run: the last journal line is torn, and one run is missing
     journal = out / JOURNAL
     lines = journal.read_text().splitlines(keepends=True)
     journal.write_text("".join(lines[:-2]) + lines[-2][:40])
-    assert len(read_journal(journal)) == 4
+    assert len(read_journal(journal)) == len(lines) - 2
     resumed = evaluate(job)
-    assert (resumed.trained, resumed.reused) == (2, 4)
-    assert len(journal.read_text().splitlines()) == 6
+    assert (resumed.trained, resumed.reused) == (2, 12)
+    assert len(journal.read_text().splitlines()) == len(lines)
     assert all(json.loads(line)["key"] for line in journal.read_text().splitlines())
+
+
+def test_folds_are_grouped_and_stratified() -> None:
+    from geocrop.data.splits import grouped_folds
+
+    groups = np.repeat([f"p{i}" for i in range(20)], 3)  # 20 parcels of 3 pixels
+    labels = np.repeat(np.arange(20) % 2, 3)
+    folds = grouped_folds(labels, groups, k=5, seed=0)
+    for g in np.unique(groups):
+        assert len(set(folds[groups == g])) == 1  # a parcel never straddles two folds
+    for f in range(5):
+        assert sorted(set(labels[folds == f])) == [0, 1]  # every class in every fold
+        assert (folds == f).sum() == 12
 
 
 def test_evaluate_refuses_a_folder_of_another_evaluation(tmp_path: Path) -> None:
@@ -150,9 +172,11 @@ def test_evaluate_refuses_a_folder_of_another_evaluation(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("kw", "error", "message"),
     [
-        ({"bimodal": (), "unimodal": ()}, InputError, "at least one pretrained backbone"),
+        ({"families": (), "baselines": ()}, InputError, "nothing to evaluate"),
         ({"families": ("gru",)}, InputError, "head family 'gru'"),
+        ({"families": ("rf",)}, InputError, "--baselines"),
         ({"n_configs": 0}, InputError, "--configs"),
+        ({"folds": 0}, InputError, "--folds"),
     ],
 )
 def test_bad_evaluations_write_nothing(
@@ -187,13 +211,15 @@ def test_evaluate_every_family_with_two_bundles_per_variant(tmp_path: Path) -> N
             write_backbone(tmp_path / "u2.safetensors", seed=4),
         ),
         config=TrainConfig(epochs=2, batch_size=16, device="cpu"),
+        folds=1,
+        baselines=(),
     )
     result = evaluate(job)
     assert result.trained == 3 * 2 * 5
     win = pd.read_csv(job.out / "win_matrix_inception.csv", index_col=0)
-    assert win.shape == (3, 3)
-    table = pd.read_csv(job.out / "table1.csv")
-    assert table["bimodal_gain_n"].tolist() == [4, 4, 4]
+    assert win.shape == (5, 5)  # supervised, two uni-modal and two bi-modal bundles
+    table = pd.read_csv(job.out / "table1.csv").set_index("method")
+    assert table.loc["inception (bi-modal 2)", "runs"] == 2
 
 
 @pytest.mark.slow
@@ -230,17 +256,16 @@ def test_evaluate_on_the_simulated_sample_area(tmp_path: Path) -> None:
         ),
         out=tmp_path / "eval", bimodal=(bundles["bimodal"],), unimodal=(bundles["unimodal"],), n_configs=1,
         config=TrainConfig(epochs=2, batch_size=32, device="cpu"), n_train=20, n_val=10,
-        data_note="> simulated",
+        data_note="> simulated", folds=1, baselines=("rf",),
     )  # fmt: skip
     result = evaluate(job)
-    assert result.trained == 3 * 3
+    assert result.trained == 3 * 3 + 1
     files = {p.name for p in job.out.iterdir()}
     for family in ("lstm", "inception", "transformer"):
         assert {
             f"win_matrix_{family}.csv",
             f"win_matrix_{family}.png",
             f"relative_gain_{family}.png",
+            f"confusion_{family}_bi_modal.png",
         } <= files
-    for variant in ("supervised", "unimodal", "bimodal"):
-        assert {f"per_class_{variant}.csv", f"confusion_{variant}.png"} <= files
-    assert {"report.md", "table1.csv", "runs.csv"} <= files
+    assert {"report.md", "table1.csv", "runs.csv", "per_class_f1.csv", "confusion_rf.png"} <= files

@@ -1,0 +1,39 @@
+"""``geocrop predict``: a bundle applied to a samples table -> one row per sample (CSV or Parquet)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+@click.command("predict")
+@click.option("--model", required=True, type=click.Path(path_type=Path), help="Bundle (.safetensors).")
+@click.option(
+    "--samples", required=True, type=click.Path(path_type=Path), help="Samples table (Parquet/CSV)."
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Predictions, .csv or .parquet.")
+@click.option("--id-column", default="sample_id", show_default=True, help="Sample id column (long tables).")
+@click.option("--class-column", default=None, help="Copy this label column beside the predictions.")
+@click.option("--nodata", type=float, multiple=True, help="Value meaning 'no observation' (65535 always is).")
+@click.option(
+    "--scale", type=click.FloatRange(min=0, min_open=True), default=None, help="Value -> reflectance."
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+def predict(**kw: Any) -> None:
+    """Classify the series of a samples table with a bundle: class, confidence and probabilities."""
+    from geocrop.inference.predict import predict_table
+
+    result = predict_table(
+        model=kw["model"],
+        samples=kw["samples"],
+        out=kw["out"],
+        id_column=kw["id_column"],
+        class_column=kw["class_column"],
+        nodata=tuple(kw["nodata"]),
+        scale=kw["scale"],
+        device=kw["device"],
+    )
+    empty = f", {result.n_empty} without a clear observation" if result.n_empty else ""
+    click.echo(f"wrote {result.out} ({result.n_samples} samples{empty}; {len(result.class_names)} classes)")

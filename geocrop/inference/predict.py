@@ -1,0 +1,107 @@
+"""`geocrop predict`: classify the series of a samples table with any bundle, one row out per sample.
+
+The table (any layout `geocrop.data.samples` reads: wide, long, WorldCereal extractions) is put on the
+bundle's own temporal grid by the same rule as training and mapping, then run through the same engine
+as `geocrop map` (`Predictor`), so a bundle classifies a table exactly as it would the pixels of a map.
+The output (CSV or Parquet, by suffix) has the sample id, the true label when ``class_column`` is given,
+the predicted class, its probability (``confidence``, 0..1) and one ``p_<class>`` column per class; a
+sample without any clear observation gets an empty prediction.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from geocrop.data.bands import S2_BANDS
+from geocrop.data.samples import read_samples
+from geocrop.data.temporal import TemporalGrid, regrid
+from geocrop.errors import BundleError, InputError
+from geocrop.inference.schema import parse_bundle_metadata
+from geocrop.io.atomic import atomic_path
+from geocrop.io.bundle import read_bundle_metadata
+
+SUFFIXES = (".csv", ".parquet")
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    """Where the predictions went, how many samples, how many had no clear observation."""
+
+    out: Path
+    n_samples: int
+    n_empty: int
+    class_names: tuple[str, ...]
+
+
+def check_predict_output(out: Path, samples: Path) -> Path:
+    """The output must be a .csv/.parquet file that is not the input table."""
+    if out.suffix.lower() not in SUFFIXES:
+        raise InputError(f"--out {out} must end in .csv or .parquet (e.g. predictions.csv)")
+    if out.exists() and out.is_dir():
+        raise InputError(f"--out {out} is a folder; give a file name ending in .csv or .parquet")
+    if out.resolve() == samples.resolve():
+        raise InputError(f"--out {out} is the samples table itself; give another file name")
+    if not out.parent.is_dir():
+        raise InputError(f"--out {out}: folder {out.parent} does not exist; create it first")
+    return out
+
+
+def predict_table(
+    *,
+    model: str | os.PathLike[str],
+    samples: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    id_column: str = "sample_id",
+    class_column: str | None = None,
+    nodata: Sequence[float] = (),
+    scale: float | None = None,
+    device: str = "auto",
+) -> PredictResult:
+    """Classify every sample of ``samples`` with bundle ``model`` and write ``out`` (see module docstring)."""
+    from geocrop.inference.engine import Predictor
+
+    samples_path, out_path = Path(samples), Path(out)
+    check_predict_output(out_path, samples_path)
+    spec = parse_bundle_metadata(read_bundle_metadata(model), source=str(model))
+    if tuple(spec.bands) != S2_BANDS:
+        raise BundleError(
+            f"bundle {model} reads bands {list(spec.bands)}, not Sentinel-2's; give an S2 bundle"
+        )
+    if spec.grid_start is None or spec.grid_end is None:
+        raise BundleError(f"bundle {model} records no temporal grid; retrain it with this geocrop")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # band filling is reported by training, not here
+        table = read_samples(
+            samples_path, label_column=class_column, id_column=id_column, nodata=nodata, scale=scale
+        )
+    grid = TemporalGrid(spec.grid_start, spec.grid_end, spec.steps)
+    values, _ = regrid(table.values, table.dates, grid, axis=1)  # (N, T, 12)
+    block = np.ascontiguousarray(values.transpose(1, 2, 0))[..., None]  # (T, 12, N, 1)
+    prediction = Predictor(model, device=device).predict_block(block)
+    probs = prediction.probs[:, :, 0].T  # (N, C)
+    names = tuple(c.name for c in spec.classes)
+    empty = ~np.isfinite(probs).all(axis=1)
+    best = np.nan_to_num(probs, nan=-1.0).argmax(axis=1)
+    ids = table.ids if table.ids is not None else np.arange(len(probs)).astype(str)
+    frame = pd.DataFrame({id_column: ids})
+    if class_column is not None:
+        frame[class_column] = table.labels
+    predicted = np.array(names, dtype=object)[best]
+    predicted[empty] = None
+    frame["predicted"] = predicted
+    frame["confidence"] = np.where(empty, np.nan, np.nanmax(np.nan_to_num(probs, nan=0.0), axis=1))
+    for k, name in enumerate(names):
+        frame[f"p_{name}"] = probs[:, k]
+    with atomic_path(out_path, what="predictions") as tmp:
+        if out_path.suffix.lower() == ".csv":
+            frame.to_csv(tmp, index=False, float_format="%.5f")
+        else:
+            frame.to_parquet(tmp, index=False)
+    return PredictResult(out_path, len(frame), int(empty.sum()), names)
