@@ -17,8 +17,8 @@ from geocrop.data.labelled import LabelSource
 from geocrop.data.splits import SamplingWarning
 from geocrop.errors import BundleError, InputError
 from geocrop.training.evaluate import JOURNAL, EvaluateJob, evaluate, read_journal
-from geocrop.training.protocol import GainSummary, matched_scores, relative_gain, table_row, win_matrix
 from geocrop.training.fit import TrainConfig
+from geocrop.training.protocol import GainSummary, matched_scores, relative_gain, table_row, win_matrix
 from tests.training.heads_synth import write_backbone, write_table
 
 

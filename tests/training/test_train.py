@@ -14,8 +14,8 @@ from geocrop.data.labelled import LabelSource
 from geocrop.data.splits import SamplingWarning
 from geocrop.errors import BundleError
 from geocrop.io.bundle import load_bundle
-from geocrop.training.hparams import FAMILIES, HeadConfig, sample_configs
 from geocrop.training.fit import EpochStats, TrainConfig, fit_head, linear_lr
+from geocrop.training.hparams import FAMILIES, HeadConfig, sample_configs
 from geocrop.training.train import TrainJob, checkpoint_path, train_model
 from tests.training.heads_synth import write_backbone, write_table
 
