@@ -126,16 +126,24 @@ def load_labelled(source: LabelSource, *, max_per_class: int | None = None, seed
 
     ``max_per_class`` caps the pixels kept per class (random, seeded) so large areas stay in memory; the
     cap applies before splitting, so it should be well above the pixels per class a split needs.
+    Warnings (scaled digital numbers, filled bands, left-out classes) are given only once every check has
+    passed, so bad input ends in its one error and nothing else.
     """
     path = Path(source.path)
     if not path.exists():
         raise SourceError(f"labels file {path} does not exist; check --labels")
-    if is_samples_table(path):
-        series = _from_table(source)
-    else:
-        series = _from_parcels(source, max_per_class=max_per_class, seed=seed)
-    threshold = auto_min_parcels(series) if source.min_parcels == "auto" else int(source.min_parcels)
-    return drop_rare_classes(series, threshold, path=path) if threshold > 0 else series
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if is_samples_table(path):
+            series = _from_table(source)
+        else:
+            series = _from_parcels(source, max_per_class=max_per_class, seed=seed)
+        threshold = auto_min_parcels(series) if source.min_parcels == "auto" else int(source.min_parcels)
+        if threshold > 0:
+            series = drop_rare_classes(series, threshold, path=path)
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return series
 
 
 def parcels_per_class(series: LabelledSeries) -> np.ndarray:
@@ -242,6 +250,7 @@ def _warn_crowded_steps(values: np.ndarray, dates: np.ndarray, grid: TemporalGri
 
 
 def _from_table(source: LabelSource) -> LabelledSeries:
+    mapping = read_class_map(source.class_map) if source.class_map is not None else None
     table = read_samples(
         source.path,
         label_column=source.class_column,
@@ -250,8 +259,7 @@ def _from_table(source: LabelSource) -> LabelledSeries:
         scale=source.scale,
     )
     names_of = table.labels
-    if source.class_map is not None:
-        mapping = read_class_map(source.class_map)
+    if mapping is not None:
         what = f"labels {source.path}"
         names_of = apply_class_map(table.labels, mapping, what=what, drop_unmapped=source.drop_unmapped)
     start = source.start or dt.date.fromisoformat(str(table.dates.min()))

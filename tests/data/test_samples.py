@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -154,8 +155,13 @@ def test_class_without_a_clear_observation_is_refused(tmp_path: Path) -> None:
             frame.loc[frame["crop"] == "wheat", col] = np.nan
     path = tmp_path / "cloudy.csv"
     frame.to_csv(path, index=False)
-    with pytest.warns(MissingBandWarning), pytest.raises(InputError, match="'wheat' have no pixel"):
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        pytest.raises(InputError, match="'wheat' have no pixel"),
+    ):
+        warnings.simplefilter("always")
         load_labelled(LabelSource(path, "crop", steps=8, min_parcels=0))
+    assert not caught  # the error comes alone: no warning about filled bands before it
 
 
 def test_band_names_are_normalised() -> None:
