@@ -63,8 +63,9 @@ _HELP = "".join(
         "offline.</p>",
         "<h3>Requirements</h3>",
         "<p>geocrop runs as a separate program, so QGIS's own libraries never mix with it. Install it in a "
-        "Python environment outside QGIS (<code>pip install geocrop</code>) and, if <code>geocrop</code> is "
-        "not on your PATH, give its path in <i>Settings ▸ Options ▸ Processing ▸ Providers ▸ geocrop</i> "
+        "Python environment outside QGIS (<code>pip install path/to/geocrop</code>) and, "
+        "if <code>geocrop</code> is not on your PATH, give its path in "
+        "<i>Settings ▸ Options ▸ Processing ▸ Providers ▸ geocrop</i> "
         "or in the advanced parameter <i>geocrop executable</i>. <b>Cancel</b> stops geocrop and removes "
         "the partial output.</p>",
     ]

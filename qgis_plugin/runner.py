@@ -29,8 +29,9 @@ from pathlib import Path
 MIN_GEOCROP_VERSION: tuple[int, int, int] = (0, 1, 0)
 
 INSTALL_HINT = (
-    "Install geocrop in a Python environment outside QGIS (`pip install geocrop`) and give the path of "
-    "its `geocrop` executable in Settings > Options > Processing > Providers > geocrop, or in the "
+    "Install geocrop in a Python environment outside QGIS (`pip install path/to/geocrop`) "
+    "and give the path of its `geocrop` executable in Settings > Options > Processing > Providers > "
+    "geocrop, or in the "
     "algorithm's advanced parameter 'geocrop executable'."
 )
 

@@ -90,7 +90,7 @@ def test_missing_geocrop_names_the_install_command(profile: QgisProfile, tmp_pat
         profile, f"AOI={fields}", f"OUTPUT={tmp_path / 'c.tif'}", f"GEOCROP_EXECUTABLE={missing}"
     )
     assert code != 0
-    assert f"geocrop executable '{missing}' was not found" in text and "pip install geocrop" in text
+    assert f"geocrop executable '{missing}' was not found" in text and "pip install path/to/geocrop" in text
     assert not has_traceback(text)
 
 

@@ -51,7 +51,7 @@ def test_help_documents_every_parameter(profile: QgisProfile) -> None:
     assert completed.returncode == 0
     for name in ("AOI:", "EXTENT:", "START:", "END:", "STAC:", "MODEL:", "PLANET:", "MAX_CLOUD:"):
         assert name in completed.stdout
-    assert "pip install geocrop" in completed.stdout  # the help tells a QGIS user how to install
+    assert "pip install path/to/geocrop" in completed.stdout  # the help tells a QGIS user how to install
 
 
 def test_run_streams_progress_and_writes_styled_map(profile: QgisProfile, tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def test_parse_version_reads_click_version_line() -> None:
 
 
 def test_missing_executable_names_the_install_command(tmp_path: Path) -> None:
-    with pytest.raises(GeocropRunError, match="pip install geocrop") as info:
+    with pytest.raises(GeocropRunError, match="pip install path/to/geocrop") as info:
         resolve_command(str(tmp_path / "nowhere" / "geocrop"))
     assert "nowhere" in str(info.value)
 
