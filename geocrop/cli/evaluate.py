@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from geocrop.cli.label_options import label_options, label_source, train_config
+from geocrop.cli.label_options import asset_trust, label_options, label_source, train_config
 from geocrop.errors import InputError
 
 
@@ -55,6 +55,7 @@ def evaluate(**kw: Any) -> None:
     if configs != "default" and not configs.isdigit():
         raise InputError(f"--configs {configs!r} is neither 'default' nor a number; give default or e.g. 10")
     baselines = kw.pop("baselines").strip()
+    trust = asset_trust(kw)
     job = EvaluateJob(
         source=label_source(kw),
         out=kw.pop("out"),
@@ -71,5 +72,6 @@ def evaluate(**kw: Any) -> None:
         data_note=SIMULATED_CAVEAT if kw.pop("simulated") else None,
         config=train_config(kw),
     )
-    result = run_evaluate(job, progress=click.echo)
+    with trust:
+        result = run_evaluate(job, progress=click.echo)
     click.echo(f"{result.trained} run(s) trained, {result.reused} reused; report: {result.report}")

@@ -3,13 +3,14 @@ and the optimisation settings. Parsing only; the typed objects are built by the 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from geocrop.cli.options import DATE
+from geocrop.cli.options import DATE, allow_any_asset_href_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -116,6 +117,7 @@ _OPTIONS = [
     ),
     click.option("--seed", type=int, default=0, show_default=True),
     click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda."),
+    allow_any_asset_href_option(),
 ]
 
 
@@ -124,6 +126,13 @@ def label_options(func: F) -> F:
     for option in reversed(_OPTIONS):
         func = option(func)
     return func
+
+
+def asset_trust(kw: dict[str, Any]) -> contextlib.AbstractContextManager[None]:
+    """The context `--allow-any-asset-href` asks for (removes the flag from ``kw``)."""
+    from geocrop.io.stac import trust_any_asset_href
+
+    return trust_any_asset_href(bool(kw.pop("allow_any_asset_href")))
 
 
 def label_source(kw: dict[str, Any]) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from geocrop.cli.label_options import label_options, label_source, train_config
+from geocrop.cli.label_options import asset_trust, label_options, label_source, train_config
 from geocrop.cli.progress import ProgressMode, progress_option, reporting
 from geocrop.errors import InputError
 
@@ -69,6 +69,7 @@ def train(progress_mode: ProgressMode, **kw: Any) -> None:
         if flag not in params:
             raise InputError(f"--{flag.replace('_', '-')} does not apply to --head {head}; drop it")
         params[flag] = value
+    trust = asset_trust(kw)
     backbone = kw.pop("backbone")
     final_lr = kw.pop("final_lr")
     lr = kw.pop("lr")
@@ -83,7 +84,7 @@ def train(progress_mode: ProgressMode, **kw: Any) -> None:
         config=train_config(kw, lr=1e-3 if lr is None else lr),
     )
 
-    with reporting(progress_mode) as reporter:
+    with trust, reporting(progress_mode) as reporter:
         steps = iter((0.0, _PREPARATION / 2, _PREPARATION))
 
         def stage(message: str) -> None:
