@@ -6,10 +6,12 @@ packages can add more through the ``geocrop.commands`` entry-point group.
 The group is the error boundary: a `GeocropError` raised anywhere below, and every click usage error (a bad
 date, a missing option, a value out of range, a folder given for a file...), becomes exactly one line
 ``geocrop: error: <what was wrong>; <how to fix it>`` on stderr and exit code 2, never a traceback or
-click's multi-line usage text. Logging is quiet by default so that an error stays one line: third-party
-loggers (GDAL through rasterio, urllib3, dask...) are silent and geocrop's own say only warnings; ``-v``
-adds geocrop's progress notes and third-party warnings, ``-vv`` everything at debug level, ``-q`` keeps
-errors only (no warnings).
+click's multi-line usage text. Library messages name arguments as a Python caller writes them (`` `end` ``,
+with ``exc.param`` set); `geocrop.errors.cli_message` turns those names into this command's flags.
+
+Logging is quiet by default so that an error stays one line: third-party loggers (GDAL through rasterio,
+urllib3, dask...) are silent and geocrop's own say only warnings; ``-v`` adds geocrop's progress notes and
+third-party warnings, ``-vv`` everything at debug level, ``-q`` keeps errors only (no warnings).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any, NoReturn
 import click
 
 from geocrop import __version__
-from geocrop.errors import GeocropError
+from geocrop.errors import GeocropError, cli_message
 
 #: subcommand name -> "module:attribute" of its click command; imported lazily so `geocrop --help` is fast.
 _COMMANDS: dict[str, str] = {
@@ -76,7 +78,7 @@ class _ErrorHandlingGroup(_LazyGroup):
         try:
             return super().invoke(ctx)
         except GeocropError as exc:
-            _fail(str(exc))
+            _fail(cli_message(exc))  # library terms (`end`) -> flags (--end)
         except KeyboardInterrupt:
             click.echo("geocrop: interrupted; rerun the same command to resume.", err=True)
             sys.exit(130)

@@ -25,7 +25,7 @@ from typing import Any, Literal, TextIO
 
 import click
 
-from geocrop.errors import GeocropError
+from geocrop.errors import GeocropError, cli_message
 
 __all__ = [
     "PROGRESS_OPTION",
@@ -167,7 +167,7 @@ def reporting(mode: ProgressMode) -> Iterator[Reporter]:
         try:
             yield reporter
         except GeocropError as exc:
-            reporter.error(str(exc))
+            reporter.error(cli_message(exc))
             raise
         finally:
             reporter._stop()

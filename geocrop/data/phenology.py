@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from geocrop.io.classes import CROP_COLOURS  # the legend colours live with the other class metadata
+
 __all__ = [
     "CROP_CALENDARS",
     "CROP_COLOURS",
@@ -44,21 +46,6 @@ CROP_TYPES: tuple[str, ...] = (
     "spring_oats",
     "grassland",
 )
-
-#: Legend colour of each crop type (hex "#rrggbb"), chosen to stay distinguishable side by side.
-CROP_COLOURS: dict[str, str] = {
-    "winter_wheat": "#e6ab02",
-    "winter_barley": "#a6761d",
-    "winter_rapeseed": "#ffff33",
-    "maize": "#ff7f00",
-    "sugar_beet": "#e7298a",
-    "potato": "#7570b3",
-    "sunflower": "#b15928",
-    "soybean": "#1b9e77",
-    "spring_oats": "#cab2d6",
-    "grassland": "#33a02c",
-}
-
 
 @dataclass(frozen=True)
 class CropCalendar:

@@ -39,6 +39,7 @@ from torch import nn
 from geocrop.errors import BundleError, InputError
 from geocrop.inference.flops import count_flops_per_pixel
 from geocrop.inference.schema import BundleSpec, parse_bundle_metadata
+from geocrop.models.batching import CPU_BACKBONE_ROWS, CPU_BATCH_ROWS, CUDA_BATCH_ROWS
 
 __all__ = ["BlockPrediction", "Device", "Precision", "Predictor", "resolve_device"]
 
@@ -49,17 +50,10 @@ Device = Literal["auto", "cpu", "cuda"]
 #: than fp32 ones without AMX).
 Precision = Literal["auto", "fp32", "bf16"]
 NODATA = 255
-#: (pixel, timestamp) rows per batch on the CPU: 42 pixels x 144 steps. Backbone and head run one such
-#: group at a time so its 6 MiB of 256-d features stay in the last-level cache (32 MiB on the development
-#: CPU) between the two. Measured there (engine on 32 x 32 px, fraction of matmul peak): 4.5Ki-9Ki rows
-#: 67-89 % for all three heads; 128Ki rows (~900 pixels, the earlier setting) 40-56 %.
-_CPU_BATCH_ROWS = 6 * 1024
-#: Backbone sub-batch on the CPU: 2Ki rows x 256 x 4 B = 2 MiB activations stay in L2, which keeps the
-#: LayerNorm/ReLU/residual passes between the matmuls cheap. Measured on the 2-core dev machine (ResMLP
-#: forward, fraction of matmul peak): 1Ki-2Ki rows 77-80 %, 4Ki 60 %, 16Ki 41 %, 64Ki 25 %.
-_CPU_BACKBONE_ROWS = 1 << 11
-#: On CUDA one launch per 1Mi rows (backbone and head alike), halved on out-of-memory.
-_CUDA_BATCH_ROWS = 1 << 20
+# Batch sizes (measured; see `geocrop.models.batching`), under the names this module always used.
+_CPU_BATCH_ROWS = CPU_BATCH_ROWS
+_CPU_BACKBONE_ROWS = CPU_BACKBONE_ROWS
+_CUDA_BATCH_ROWS = CUDA_BATCH_ROWS
 
 
 @functools.cache
@@ -125,6 +119,10 @@ class Predictor:
 
     ``Predictor(bundle_path, device="auto")`` loads the bundle once (header first, never unpickles);
     `Predictor.from_modules` wraps modules built in memory (tests, benchmarks).
+
+    ``tune_process`` (on the CPU): give torch every core (``torch.set_num_threads``) and tune glibc's
+    malloc (`_tune_allocator`). Both change the whole process, so the command line asks for them and the
+    Python API (`geocrop.api`) does not unless its caller does; an explicit ``num_threads`` is always set.
     """
 
     def __init__(
@@ -135,6 +133,7 @@ class Predictor:
         num_threads: int | None = None,
         batch_rows: int | None = None,
         precision: Precision = "auto",
+        tune_process: bool = True,
     ) -> None:
         from geocrop.io.bundle import load_bundle
         from geocrop.models.registry import build_backbone, build_head, load_state
@@ -155,6 +154,7 @@ class Predictor:
             num_threads=num_threads,
             batch_rows=batch_rows,
             precision=precision,
+            tune_process=tune_process,
         )
         self.bundle_path: Path | None = Path(bundle_path)
 
@@ -169,6 +169,7 @@ class Predictor:
         num_threads: int | None = None,
         batch_rows: int | None = None,
         precision: Precision = "auto",
+        tune_process: bool = True,
     ) -> Predictor:
         """A predictor around modules built in memory; ``spec`` gives bands, statistics, classes and grid."""
         self = cls.__new__(cls)
@@ -180,6 +181,7 @@ class Predictor:
             num_threads=num_threads,
             batch_rows=batch_rows,
             precision=precision,
+            tune_process=tune_process,
         )
         self.bundle_path = None
         return self
@@ -194,6 +196,7 @@ class Predictor:
         num_threads: int | None,
         batch_rows: int | None,
         precision: Precision,
+        tune_process: bool,
     ) -> None:
         self.spec = spec
         self.device = resolve_device(device)
@@ -202,8 +205,9 @@ class Predictor:
         self.precision: Precision = (
             ("bf16" if self.device.type == "cuda" else "fp32") if precision == "auto" else precision
         )
-        if self.device.type == "cpu":
+        if self.device.type == "cpu" and (tune_process or num_threads):
             torch.set_num_threads(num_threads or os.cpu_count() or 1)
+        if self.device.type == "cpu" and tune_process:
             _tune_allocator()
         self.backbone = backbone.to(self.device).eval() if backbone is not None else None
         self.head = head.to(self.device).eval()

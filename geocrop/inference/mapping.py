@@ -129,20 +129,27 @@ def map_aoi(
     *,
     progress: Progress | None = None,
     after_tile: Callable[[Tile], None] | None = None,
+    tune_process: bool = True,
 ) -> MapResult:
     """Make the crop map of ``config``; see the module docstring. Resumes a previous interrupted run.
 
     ``progress(fraction, message)`` is called as work advances; ``after_tile`` runs after each newly
-    computed tile is saved (a test hook for interruptions). The run holds a lock on ``config.out`` and
-    first removes the hidden temporaries an interrupted run left beside its outputs.
+    computed tile is saved (a test hook for interruptions); ``tune_process`` lets the predictor set
+    torch's threads and tune malloc for the whole process (see `geocrop.inference.engine.Predictor`).
+    The run holds a lock on ``config.out`` and first removes the hidden temporaries an interrupted run
+    left beside its outputs.
     """
     with output_lock(config.out):
         remove_leftovers(output_paths(config.out, config.html).values())
-        return _map_aoi(config, progress=progress, after_tile=after_tile)
+        return _map_aoi(config, progress=progress, after_tile=after_tile, tune_process=tune_process)
 
 
 def _map_aoi(
-    config: MapConfig, *, progress: Progress | None, after_tile: Callable[[Tile], None] | None
+    config: MapConfig,
+    *,
+    progress: Progress | None,
+    after_tile: Callable[[Tile], None] | None,
+    tune_process: bool = True,
 ) -> MapResult:
     from geocrop.io.cog import CogWriter, confidence_path, sidecar_path
     from geocrop.io.cube import load_s2
@@ -170,7 +177,7 @@ def _map_aoi(
     geobox = cube.odc.geobox
     height, width = int(geobox.height), int(geobox.width)
     scene_ids = [str(s) for s in cube.attrs.get("scene_ids", [it.id for it in plan.items])]
-    ref = PredictorRef(str(plan.model_path.resolve()), config.device)
+    ref = PredictorRef(str(plan.model_path.resolve()), config.device, tune_process=tune_process)
     ref.get()  # load and check the weights here, before any pixel is read
     prepare = functools.partial(regrid_block, times=np.asarray(cube.time.values), grid=_grid(plan))
     tiles = plan_tiles(height, width, config.chunk_size)

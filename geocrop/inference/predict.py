@@ -43,13 +43,13 @@ class PredictResult:
 def check_predict_output(out: Path, samples: Path) -> Path:
     """The output must be a .csv/.parquet file that is not the input table."""
     if out.suffix.lower() not in SUFFIXES:
-        raise InputError(f"--out {out} must end in .csv or .parquet (e.g. predictions.csv)")
+        raise InputError(f"`out` {out} must end in .csv or .parquet (e.g. predictions.csv)", param="out")
     if out.exists() and out.is_dir():
-        raise InputError(f"--out {out} is a folder; give a file name ending in .csv or .parquet")
+        raise InputError(f"`out` {out} is a folder; give a file name ending in .csv or .parquet", param="out")
     if out.resolve() == samples.resolve():
-        raise InputError(f"--out {out} is the samples table itself; give another file name")
+        raise InputError(f"`out` {out} is the samples table itself; give another file name", param="out")
     if not out.parent.is_dir():
-        raise InputError(f"--out {out}: folder {out.parent} does not exist; create it first")
+        raise InputError(f"`out` {out}: folder {out.parent} does not exist; create it first", param="out")
     return out
 
 
@@ -63,8 +63,12 @@ def predict_table(
     nodata: Sequence[float] = (),
     scale: float | None = None,
     device: str = "auto",
+    tune_process: bool = True,
 ) -> PredictResult:
-    """Classify every sample of ``samples`` with bundle ``model`` and write ``out`` (see module docstring)."""
+    """Classify every sample of ``samples`` with bundle ``model`` and write ``out`` (see module docstring).
+
+    ``tune_process``: let the predictor set torch's threads and tune malloc (see `Predictor`).
+    """
     from geocrop.inference.engine import Predictor
 
     samples_path, out_path = Path(samples), Path(out)
@@ -84,7 +88,7 @@ def predict_table(
     grid = TemporalGrid(spec.grid_start, spec.grid_end, spec.steps)
     values, _ = regrid(table.values, table.dates, grid, axis=1)  # (N, T, 12)
     block = np.ascontiguousarray(values.transpose(1, 2, 0))[..., None]  # (T, 12, N, 1)
-    prediction = Predictor(model, device=device).predict_block(block)
+    prediction = Predictor(model, device=device, tune_process=tune_process).predict_block(block)
     probs = prediction.probs[:, :, 0].T  # (N, C)
     names = tuple(c.name for c in spec.classes)
     empty = ~np.isfinite(probs).all(axis=1)

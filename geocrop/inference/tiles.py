@@ -98,6 +98,8 @@ class PredictorRef:
     bundle: str
     device: str = "auto"
     num_threads: int | None = None
+    #: Let the predictor set torch's threads and tune malloc (process-wide; see `Predictor`).
+    tune_process: bool = True
 
     def get(self) -> Predictor:
         with _CACHE_LOCK:
@@ -105,7 +107,12 @@ class PredictorRef:
             if predictor is None:
                 if self.bundle.startswith("memory:"):
                     raise RuntimeError(f"in-memory predictor {self.bundle} is not registered in this process")
-                predictor = Predictor(self.bundle, device=self.device, num_threads=self.num_threads)
+                predictor = Predictor(
+                    self.bundle,
+                    device=self.device,
+                    num_threads=self.num_threads,
+                    tune_process=self.tune_process,
+                )
                 _CACHE[self] = predictor
             return predictor
 

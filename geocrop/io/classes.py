@@ -17,6 +17,21 @@ NODATA = 255
 
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
+#: Legend colour of well-known crop types (hex "#rrggbb"), chosen to stay distinguishable side by side.
+#: The scene simulator's crops use them, and `geocrop train` gives them to classes of the same name.
+CROP_COLOURS: dict[str, str] = {
+    "winter_wheat": "#e6ab02",
+    "winter_barley": "#a6761d",
+    "winter_rapeseed": "#ffff33",
+    "maize": "#ff7f00",
+    "sugar_beet": "#e7298a",
+    "potato": "#7570b3",
+    "sunflower": "#b15928",
+    "soybean": "#1b9e77",
+    "spring_oats": "#cab2d6",
+    "grassland": "#33a02c",
+}
+
 
 @dataclass(frozen=True)
 class ClassInfo:

@@ -23,8 +23,8 @@ from torch import nn
 
 from geocrop.data.bands import S2_BANDS
 from geocrop.errors import BundleError, InputError
-from geocrop.inference.engine import _CPU_BACKBONE_ROWS, _CUDA_BATCH_ROWS
 from geocrop.io.bundle import load_bundle
+from geocrop.models.batching import CPU_BACKBONE_ROWS, CUDA_BATCH_ROWS
 from geocrop.models.registry import build_backbone, load_state
 
 
@@ -123,7 +123,7 @@ def encode(
     """(N, T, B) reflectance -> (N, T, F) float32 head input (F = 256 features, or B normalised bands).
 
     ``batch_rows`` defaults to 2Ki rows on the CPU (activations stay in cache: ~3x faster than 64Ki rows on
-    the development CPU, see `geocrop.inference.engine`) and 1Mi rows on CUDA.
+    the development CPU, see `geocrop.models.batching`) and 1Mi rows on CUDA.
     """
     x = (np.asarray(values, dtype=np.float32) - backbone.mean) / backbone.std
     x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
@@ -132,7 +132,7 @@ def encode(
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     module = backbone.module.to(dev)
     if batch_rows is None:
-        batch_rows = _CUDA_BATCH_ROWS if dev.type == "cuda" else _CPU_BACKBONE_ROWS
+        batch_rows = CUDA_BATCH_ROWS if dev.type == "cuda" else CPU_BACKBONE_ROWS
     n, t, b = x.shape
     rows = x.reshape(n * t, b)
     out: np.ndarray | None = None

@@ -91,14 +91,10 @@ PALETTE: tuple[str, ...] = (
 
 
 def class_colours(names: tuple[str, ...]) -> tuple[str, ...]:
-    """A colour per class: the simulator's crop colour when the name is one of its crops, else the palette."""
-    try:
-        from geocrop.data.simulate import CROP_COLOURS
+    """A colour per class: the known crop colour (`geocrop.io.classes.CROP_COLOURS`), else the palette."""
+    from geocrop.io.classes import CROP_COLOURS
 
-        known: Mapping[str, str] = CROP_COLOURS
-    except ImportError:
-        known = {}
-    return tuple(known.get(n, PALETTE[i % len(PALETTE)]) for i, n in enumerate(names))
+    return tuple(CROP_COLOURS.get(n, PALETTE[i % len(PALETTE)]) for i, n in enumerate(names))
 
 
 @dataclass(frozen=True)
