@@ -34,7 +34,7 @@ from geocrop.errors import InputError
     "--folds", type=click.IntRange(min=1), default=5, show_default=True, help="Grouped folds (1: one split)."
 )
 @click.option(
-    "--families", default="lstm,inception,transformer", show_default=True, help="Deep head families."
+    "--families", default="lstm,inception,transformer,tempcnn", show_default=True, help="Deep head families."
 )
 @click.option(
     "--baselines",

@@ -19,7 +19,7 @@ from geocrop.errors import InputError
 #: Share of the progress bar given to reading and encoding the labelled pixels; epochs fill the rest.
 _PREPARATION = 0.1
 #: Options that shape a deep head (they mean nothing to the tree baselines).
-_HEAD_FLAGS = ("hidden", "layers", "kernel_size", "d_model", "heads", "pooling")
+_HEAD_FLAGS = ("hidden", "layers", "kernel_size", "d_model", "heads", "pooling", "dense")
 
 
 @click.command("train")
@@ -32,13 +32,16 @@ _HEAD_FLAGS = ("hidden", "layers", "kernel_size", "d_model", "heads", "pooling")
 )
 @click.option(
     "--head",
-    type=click.Choice(["lstm", "inception", "transformer", "rf", "gbm"]),
+    type=click.Choice(["lstm", "inception", "transformer", "tempcnn", "rf", "gbm"]),
     required=True,
     help="Temporal head family, or a tree baseline: rf (RandomForest), gbm (gradient boosting).",
 )
-@click.option("--hidden", type=int, default=None, help="lstm: hidden size; inception: module channels.")
+@click.option(
+    "--hidden", type=int, default=None, help="lstm: hidden size; inception, tempcnn: convolution channels."
+)
 @click.option("--layers", type=int, default=None, help="Layers (lstm, transformer) or modules (inception).")
-@click.option("--kernel-size", type=int, default=None, help="inception: longest kernel.")
+@click.option("--kernel-size", type=int, default=None, help="inception: longest kernel; tempcnn: kernel.")
+@click.option("--dense", type=int, default=None, help="tempcnn: width of the dense layer.")
 @click.option("--d-model", type=int, default=None, help="transformer: model width.")
 @click.option("--heads", type=int, default=None, help="transformer: attention heads.")
 @click.option("--pooling", type=click.Choice(["mean", "cls"]), default=None, help="transformer: pooling.")

@@ -44,6 +44,7 @@ _BUILTIN_HEAD_MODULES = (
     "geocrop.models.inception",
     "geocrop.models.transformer",
     "geocrop.models.forest",
+    "geocrop.models.tempcnn",
 )
 
 

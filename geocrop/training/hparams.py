@@ -8,6 +8,9 @@ tuner is a sampler here, not an optimiser). Spaces, as printed:
   learning rate 1e-5..1e-3.
 - Transformer: d_model in {32, 64, 128}, heads in {2, 4, 8}, layers 2..6, learning rate 1e-5..1e-3.
 
+geocrop adds TempCNN (Pelletier et al., 2019; not in the paper): hidden in {32, 64, 128}, dense in {128,
+256, 512}, kernel in {3, 5, 7}, the same learning-rate range.
+
 The paper also says training starts at 1e-3 with a linear schedule. Both are honoured: the learning rate
 starts at 1e-3 and decays linearly to the sampled value (``lr``, a floor) at the last step; see
 `geocrop.training.train.linear_lr`.
@@ -24,7 +27,9 @@ import optuna
 
 from geocrop.errors import InputError
 
-FAMILIES: tuple[str, ...] = ("lstm", "inception", "transformer")
+FAMILIES: tuple[str, ...] = ("lstm", "inception", "transformer", "tempcnn")
+#: Families whose spec needs the series length (they flatten time instead of pooling it).
+NEEDS_STEPS: frozenset[str] = frozenset({"tempcnn"})
 #: Tree-ensemble baselines (`geocrop.training.trees`): no hyperparameter space, one fixed configuration.
 TREE_FAMILIES: tuple[str, ...] = ("rf", "gbm")
 #: The configuration `geocrop train` uses for each deep family when no option is given.
@@ -32,6 +37,7 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "lstm": {"hidden": 128, "layers": 2},
     "inception": {"layers": 4, "hidden": 128, "kernel_size": 40},
     "transformer": {"d_model": 64, "heads": 4, "layers": 2, "pooling": "mean"},
+    "tempcnn": {"hidden": 64, "dense": 256, "kernel_size": 5},
 }
 #: Where the linear learning-rate schedule of a default configuration ends.
 DEFAULT_FINAL_LR = 1e-5
@@ -46,9 +52,15 @@ class HeadConfig:
     params: Mapping[str, Any] = field(default_factory=dict)
     lr: float = 1e-3
 
-    def spec(self, *, in_features: int, n_classes: int) -> dict[str, Any]:
-        """The registry spec (``build_head`` input) for this config on a given input width and class count."""
-        return {"name": self.family, "in_features": in_features, "n_classes": n_classes, **dict(self.params)}
+    def spec(self, *, in_features: int, n_classes: int, steps: int | None = None) -> dict[str, Any]:
+        """The registry spec (``build_head`` input) for this config on a given input width, class count
+        and (for heads that flatten time, `NEEDS_STEPS`) series length."""
+        spec = {"name": self.family, "in_features": in_features, "n_classes": n_classes, **dict(self.params)}
+        if self.family in NEEDS_STEPS:
+            if steps is None:
+                raise InputError(f"head {self.family} needs the series length (steps) to be built")
+            spec["steps"] = steps
+        return spec
 
     def to_dict(self) -> dict[str, Any]:
         return {"family": self.family, "params": dict(self.params), "lr": self.lr}
@@ -85,10 +97,20 @@ def _transformer(trial: optuna.Trial) -> dict[str, Any]:
     }
 
 
+def _tempcnn(trial: optuna.Trial) -> dict[str, Any]:
+    # not in the paper: Pelletier et al. (2019) used 64 filters of width 5 and a 256-wide dense layer
+    return {
+        "hidden": trial.suggest_categorical("hidden", [32, 64, 128]),
+        "dense": trial.suggest_categorical("dense", [128, 256, 512]),
+        "kernel_size": trial.suggest_categorical("kernel_size", [3, 5, 7]),
+    }
+
+
 SPACES: dict[str, Callable[[optuna.Trial], dict[str, Any]]] = {
     "lstm": _lstm,
     "inception": _inception,
     "transformer": _transformer,
+    "tempcnn": _tempcnn,
 }
 
 

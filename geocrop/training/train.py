@@ -218,7 +218,7 @@ def fit_any_head(
         with torch.inference_mode():
             proba = torch.softmax(module(torch.from_numpy(x_va)), dim=1).numpy()
         return FittedHead(module, dict(module.spec), proba)
-    spec = head.spec(in_features=int(x_va.shape[-1]), n_classes=n_classes)
+    spec = head.spec(in_features=int(x_va.shape[-1]), n_classes=n_classes, steps=int(x_va.shape[1]))
     select = None
     fit_idx = train_idx
     if config.adaptive:

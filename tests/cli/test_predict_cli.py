@@ -51,7 +51,7 @@ def _train(tmp_path: Path, head: str, *extra: str) -> tuple[Path, Path, Path]:
     return table, classes, out
 
 
-@pytest.mark.parametrize("head", ["rf", "gbm", "inception"])
+@pytest.mark.parametrize("head", ["rf", "gbm", "inception", "tempcnn"])
 def test_predict_reproduces_the_validation_scores(tmp_path: Path, head: str) -> None:
     extra = (
         ("--layers", "2", "--hidden", "16", "--kernel-size", "8", "--epochs", "3")

@@ -121,6 +121,8 @@ def test_hparam_draws_are_seeded_and_inside_the_paper_spaces() -> None:
             elif family == "inception":
                 assert p["layers"] in (2, 4, 8) and p["hidden"] in (128, 256, 512, 1024)
                 assert p["kernel_size"] in (40, 80, 120, 136)
+            elif family == "tempcnn":  # geocrop's addition (Pelletier et al. 2019)
+                assert p["hidden"] in (32, 64, 128) and p["kernel_size"] in (3, 5, 7)
             else:
                 assert p["d_model"] in (32, 64, 128) and p["heads"] in (2, 4, 8) and 2 <= p["layers"] <= 6
 
