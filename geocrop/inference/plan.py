@@ -278,9 +278,13 @@ def _asset_size(asset: pystac.Asset) -> int | None:
 def _bytes(items: tuple[pystac.Item, ...], bands: tuple[str, ...], pixels: int) -> tuple[int, bool, int]:
     """(bytes of the asset files used, whether all sizes were known, estimated bytes read in the window)."""
     from geocrop.io.bandmap import s2_band_assets, scl_asset_key
+    from geocrop.io.cube_file import CUBE_KEY, is_cube_item
 
     total, known, n_assets = 0, True, 0
-    for item in items:
+    cube_files = {str(it.assets[CUBE_KEY].href) for it in items if is_cube_item(it)}
+    for path in cube_files:  # a local cube: its file, once
+        total += Path(path).stat().st_size if Path(path).is_file() else 0
+    for item in (it for it in items if not is_cube_item(it)):
         keys = [a.asset for a in s2_band_assets(item, bands).values()]
         scl = scl_asset_key(item)
         keys += [scl] if scl else []

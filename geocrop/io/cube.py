@@ -41,6 +41,7 @@ from geocrop.io.bandmap import (
     s2_band_assets,
     scl_asset_key,
 )
+from geocrop.io.cube_file import is_cube_item, load_cube
 from geocrop.io.grid import S2_RESOLUTION, aoi_mask, planet_geobox, s2_geobox
 
 _SCL = "SCL"
@@ -169,6 +170,8 @@ def load_s2(
         raise NoDataError(f"no Sentinel-2 scenes to load for AOI {aoi.name}; widen the search")
     items = _intersecting(items, aoi)
     gbox = geobox if geobox is not None else s2_geobox(aoi, resolution=resolution, crs=crs)
+    if any(is_cube_item(it) for it in items):  # a local NetCDF/Zarr cube (geocrop.io.cube_file)
+        return _masked(load_cube(items, geobox=gbox, bands=bands, chunks=chunks), aoi, gbox, chunks)
     mapped = [(it, s2_band_assets(it, tuple(bands))) for it in items]
     present = set().union(*(set(m) for _, m in mapped))
     missing_required = [b for b in S2_REQUIRED_BANDS if b in bands and b not in present]
@@ -246,6 +249,69 @@ def load_s2(
         "clear_classes": list(clear_classes),
     }
     return refl
+
+
+def _masked(cube: xr.DataArray, aoi: Aoi, gbox: GeoBox, chunks: Mapping[str, int] | None) -> xr.DataArray:
+    """``cube`` with NaN outside ``aoi`` (attrs kept)."""
+    inside = aoi_mask(gbox, aoi, chunks)
+    if inside is None:
+        return cube
+    out = cube.where(inside)
+    out.attrs = dict(cube.attrs)
+    out.name = cube.name
+    return out
+
+
+def load_s1(
+    items: Sequence[pystac.Item],
+    *,
+    geobox: GeoBox,
+    aoi: Aoi | None = None,
+    chunks: Mapping[str, int] | None = None,
+) -> xr.DataArray:
+    """Sentinel-1 items -> (time, band, y, x) float32 backscatter in dB, bands ``VV``, ``VH``, on ``geobox``.
+
+    Items of a local cube (`geocrop.io.cube_file`) or of a STAC collection with ``vv``/``vh`` assets
+    (Planetary Computer's ``sentinel-1-rtc``: linear gamma0, converted to dB; 0 and negative are nodata).
+    Acquisitions of one solar day are mosaicked.
+    """
+    if not items:
+        raise NoDataError("no Sentinel-1 scenes to load; check the S1 source covers the S2 area and dates")
+    if any(is_cube_item(it) for it in items):
+        cube = load_cube(items, geobox=geobox, sensor="s1", chunks=chunks)
+        return _masked(cube, aoi, geobox, chunks) if aoi is not None else cube
+    from geocrop.io.cube_file import backscatter_db
+
+    lon = float(geobox.extent.centroid.to_crs("EPSG:4326").points[0][0])
+    clones, groups = [], []
+    for it in items:
+        keys = {k.lower(): k for k in it.assets}
+        if "vv" not in keys or "vh" not in keys:
+            raise SourceError(
+                f"Sentinel-1 item {it.id} has no vv and vh assets (it has {sorted(it.assets)}); use a dual-"
+                "polarisation collection such as sentinel-1-rtc"
+            )
+        spec = {
+            b.upper(): (it.assets[keys[b]], _dtype(it.assets[keys[b]], "float32"), None, 1)
+            for b in ("vv", "vh")
+        }
+        clones.append(_clone(it, spec))
+        groups.append(_solar_day(it, lon))
+    ds = _odc_load(
+        clones,
+        bands=["VV", "VH"],
+        geobox=geobox,
+        chunks=_odc_chunks(chunks, len(set(groups))),
+        groupby=lambda _item, _parsed, idx: groups[idx],
+        resampling="bilinear",
+    )
+    raw = ds[["VV", "VH"]].to_array("band").transpose("time", "band", "y", "x").astype(np.float32)
+    db = backscatter_db(raw.where(raw > 0), integer=False)
+    out = xr.DataArray(db).assign_coords(band=["VV", "VH"])
+    out = _masked(out, aoi, geobox, chunks) if aoi is not None else out
+    out.name = "backscatter"
+    out.attrs = {"scene_ids": [it.id for it in items], "sensor": "sentinel-1", "missing_bands": []}
+    return out
 
 
 def _odc_chunks(chunks: Mapping[str, int] | None, n_times: int) -> dict[str, int] | None:
@@ -382,4 +448,4 @@ def _planet_part(
     return refl.assign_coords(band=list(PLANET_BANDS))
 
 
-__all__ = ["CheckedRioDriver", "load_planet", "load_s2", "planet_geobox", "s2_geobox"]
+__all__ = ["CheckedRioDriver", "load_planet", "load_s1", "load_s2", "planet_geobox", "s2_geobox"]

@@ -11,6 +11,9 @@
 - a ``catalog.json``/``collection.json`` (or a folder holding one): a static catalog read with pystac and
   filtered here by collection, bbox and dates.
 - a folder of GeoTIFFs named as providers name them (see :mod:`geocrop.io.folder_items`).
+- a saved ItemCollection (a FeatureCollection of STAC items) or a local NetCDF/Zarr cube (one item per
+  time step, `geocrop.io.cube_file`). `geocrop.io.sources.detect_source` tells the kinds apart and
+  refuses anything else with one error listing them.
 
 Cloud cover (``eo:cloud_cover``) is always filtered client-side, because some servers ignore ``query``.
 
@@ -374,7 +377,7 @@ def search(
 
     Args:
         source: STAC API URL, path to a static ``catalog.json``/``collection.json`` (or a folder with one),
-            or a folder of provider-named GeoTIFFs.
+            a saved ItemCollection JSON, a folder of provider-named GeoTIFFs, or a NetCDF/Zarr cube.
         max_cloud: keep items whose ``eo:cloud_cover`` is <= this (percent); applied here, not trusted
             to the server.
         limit: at most this many items (after cloud filtering), earliest first.
@@ -407,23 +410,17 @@ def search(
             backoff=backoff,
         )
     else:
-        path = Path(source)
-        if path.is_dir():
-            found = [path / n for n in ("catalog.json", "collection.json") if (path / n).is_file()]
-            path = found[0] if found else path
-        if path.is_dir():
-            from geocrop.io.folder_items import folder_items
+        from geocrop.io.sources import detect_source, local_items
 
-            candidates = folder_items(path, collection=collection)
-            trusted_source = None
-        elif path.is_file():
+        path = Path(source).expanduser()
+        kind = detect_source(path)
+        if kind == "static-catalog":
+            if path.is_dir():
+                path = next(path / n for n in ("catalog.json", "collection.json") if (path / n).is_file())
             trusted_source = str(path)
             candidates = (it for it in _read_static(path) if _collection_of(it) == collection)
         else:
-            raise SourceError(
-                f"STAC source {source} is neither a URL nor an existing catalog.json or GeoTIFF folder; "
-                "give a STAC API URL, a path to catalog.json, or a GeoTIFF folder"
-            )
+            candidates, trusted_source = local_items(path, kind, collection=collection)
     items: list[pystac.Item] = []
     try:
         for item in candidates:
