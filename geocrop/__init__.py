@@ -3,9 +3,59 @@
 Bi-modal (Sentinel-2 + PlanetScope) contrastive pretraining of per-pixel encoders, temporal heads over the
 144-step series of frozen features, and a streaming, STAC-backed mapper that writes Cloud-Optimized GeoTIFFs.
 Method: Patnala et al. (2024), Front. Remote Sens. 5:1480101.
+
+The Python API is one keyword-only verb per stage (`geocrop.api`)::
+
+    import geocrop
+    result = geocrop.map_aoi(aoi="field.geojson", start="2023-03-01", end="2023-10-31", out="map.tif")
+
+The verbs are loaded on first use (PEP 562), so ``import geocrop`` stays fast and imports no torch.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from geocrop.errors import GeocropError
 
+if TYPE_CHECKING:
+    from geocrop.api import evaluate, map_aoi, predict, pretrain, train
+    from geocrop.api_types import Progress, ProgressEvent
+
 __version__ = "0.1.0"
-__all__ = ["GeocropError", "__version__"]
+__all__ = [
+    "GeocropError",
+    "Progress",
+    "ProgressEvent",
+    "__version__",
+    "evaluate",
+    "map_aoi",
+    "predict",
+    "pretrain",
+    "train",
+]
+
+#: Public name -> the module that defines it, imported when the name is first used.
+_LAZY = {
+    "evaluate": "geocrop.api",
+    "map_aoi": "geocrop.api",
+    "predict": "geocrop.api",
+    "pretrain": "geocrop.api",
+    "train": "geocrop.api",
+    "Progress": "geocrop.api_types",
+    "ProgressEvent": "geocrop.api_types",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'geocrop' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
