@@ -47,6 +47,7 @@ CROP_TYPES: tuple[str, ...] = (
     "grassland",
 )
 
+
 @dataclass(frozen=True)
 class CropCalendar:
     """Canopy development of one crop, in days of the year (DOY) of the simulated season.
