@@ -72,8 +72,8 @@ __all__ = [
 ]
 
 #: Temporal head families (`geocrop.models.registry`) and the tree baselines.
-HeadFamily = Literal["lstm", "inception", "transformer", "rf", "gbm"]
-DeepFamily = Literal["lstm", "inception", "transformer"]
+HeadFamily = Literal["lstm", "inception", "transformer", "tempcnn", "rf", "gbm"]
+DeepFamily = Literal["lstm", "inception", "transformer", "tempcnn"]
 TreeFamily = Literal["rf", "gbm"]
 #: Parcel split: 70 % training / 30 % validation, or the paper's 70-21-9.
 SplitScheme = Literal["70-30", "70-21-9"]
@@ -350,8 +350,8 @@ def evaluate(
     labels: PathLike,
     class_column: str,
     out: PathLike,
-    families: Sequence[DeepFamily] = ("lstm", "inception", "transformer"),
-    baselines: Sequence[TreeFamily] = ("rf", "gbm"),
+    families: Sequence[DeepFamily] | None = None,
+    baselines: Sequence[TreeFamily] | None = None,
     bimodal: Sequence[BundleLike] = (),
     unimodal: Sequence[BundleLike] = (),
     configs: int | None = None,
@@ -382,7 +382,8 @@ def evaluate(
 ) -> EvaluateResult:
     """Every head family beside the majority class and the tree baselines on grouped ``folds``, plus the
     paper's protocol when ``bimodal``/``unimodal`` backbones are given; the report goes into the folder
-    ``out``. ``configs`` None: each family's default configuration, else N drawn per family (paper: 10).
+    ``out``. ``families``/``baselines`` None: every deep family / both tree baselines (an empty list: none).
+    ``configs`` None: each family's default configuration, else N drawn per family (paper: 10).
     ``simulated`` labels the report as made from simulated data. Reruns resume; see
     `geocrop.training.evaluate`.
     """
@@ -394,6 +395,11 @@ def evaluate(
     if isinstance(families, str) or isinstance(baselines, str):
         which = "families" if isinstance(families, str) else "baselines"
         raise InputError(f"`{which}` is a string; give a list such as ['lstm', 'transformer']", param=which)
+    families_and_baselines = {
+        name: tuple(value)
+        for name, value in (("families", families), ("baselines", baselines))
+        if value is not None
+    }
     renamed = {"--configs": "configs", "--families": "families", "--baselines": "baselines"}
     with library_terms(*_LABEL_ARGS, "folds", "hparam_seed", renamed=renamed):
         job = EvaluateJob(
@@ -415,8 +421,7 @@ def evaluate(
             out=as_path(out, "out"),
             bimodal=tuple(as_bundle(b, "bimodal") for b in bimodal),
             unimodal=tuple(as_bundle(b, "unimodal") for b in unimodal),
-            families=tuple(families),
-            baselines=tuple(baselines),
+            **families_and_baselines,
             n_configs=configs,
             folds=folds,
             config=train_config(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device),

@@ -24,6 +24,7 @@ from torch import nn
 from geocrop.data.bands import S2_BANDS
 from geocrop.errors import BundleError, InputError
 from geocrop.io.bundle import load_bundle
+from geocrop.io.bundle_metadata import read_normalization
 from geocrop.models.batching import CPU_BACKBONE_ROWS, CUDA_BATCH_ROWS
 from geocrop.models.registry import build_backbone, load_state
 
@@ -57,15 +58,13 @@ def resolve_device(name: str) -> torch.device:
 
 
 def _stats(meta: dict[str, Any], n: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    norm = meta.get("normalization") or meta.get("normalisation") or {}
-    mean = np.asarray(norm.get("mean", [0.0] * n), dtype=np.float32)
-    std = np.asarray(norm.get("std", [1.0] * n), dtype=np.float32)
-    if mean.shape != (n,) or std.shape != (n,) or (std <= 0).any():
+    norm = read_normalization(meta, n)  # either spelling (normalization / normalisation)
+    if norm is None:
         raise BundleError(
-            f"backbone bundle {path} has normalisation for {mean.size} bands, not {n} positive stds; "
+            f"backbone bundle {path} has no normalisation of {n} bands with positive stds; "
             "re-export it with `geocrop pretrain`"
         )
-    return mean, std
+    return np.asarray(norm.mean, dtype=np.float32), np.asarray(norm.std, dtype=np.float32)
 
 
 def load_backbone(path: str | Path, *, bands: Sequence[str] = S2_BANDS) -> FrozenBackbone:
