@@ -18,8 +18,26 @@ from geocrop.cli.options import DATE, allow_any_asset_href_option
 
 
 @click.command("pretrain")
-@click.option("--s2", "s2", help="Sentinel-2 L2A source: STAC API URL, catalog.json, or GeoTIFF folder.")
-@click.option("--planet", help="PlanetScope source (same kinds); needed for --mode bimodal.")
+@click.option(
+    "--s2",
+    "s2",
+    help="Sentinel-2 L2A source: STAC API URL, catalog.json, saved ItemCollection, GeoTIFF folder, "
+    "NetCDF/Zarr cube, or a samples table (.parquet/.csv).",
+)
+@click.option("--planet", help="PlanetScope source (STAC kinds); the paper's second view.")
+@click.option(
+    "--second-modality",
+    type=click.Choice(["auto", "planetscope", "s1"]),
+    default="auto",
+    show_default=True,
+    help="Second view of --mode bimodal: auto = planetscope with --planet, else s1 (Sentinel-1 VV/VH).",
+)
+@click.option(
+    "--s1",
+    default=None,
+    help="Sentinel-1 source for --second-modality s1 (default: the --s2 source's S1 columns/variables).",
+)
+@click.option("--s1-collection", default="sentinel-1", show_default=True, help="S1 collection in a catalog.")
 @click.option(
     "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder."
 )
@@ -53,6 +71,9 @@ from geocrop.cli.options import DATE, allow_any_asset_href_option
 def pretrain(
     s2: str | None,
     planet: str | None,
+    second_modality: str,
+    s1: str | None,
+    s1_collection: str,
     out: Path,
     aoi: str | None,
     start: dt.date | None,
@@ -76,7 +97,7 @@ def pretrain(
     progress: bool,
     allow_any_asset_href: bool,
 ) -> None:
-    """Pretrain pixel encoders on S2 + Planet pairs (the paper's Eq. 1), or on S2 alone (SCARF).
+    """Pretrain pixel encoders on S2 + Planet or S2 + S1 pairs (the paper's Eq. 1), or on S2 alone (SCARF).
 
     Without --s2, the pairs already in OUT/pairs are reused.
     """
@@ -89,6 +110,9 @@ def pretrain(
         out=out,
         s2=s2,
         planet=planet,
+        second_modality=second_modality,  # type: ignore[arg-type]
+        s1=s1,
+        s1_collection=s1_collection,
         aoi=aoi,
         start=start.isoformat() if start is not None else None,
         end=end.isoformat() if end is not None else None,

@@ -51,8 +51,14 @@ def open_pair_sources(
     tolerance_days: int = 0,
     s2_collection: str = "sentinel-2-l2a",
     planet_collection: str = "planetscope",
+    second_modality: str | None = None,
+    s1: str | Path | None = None,
+    s1_collection: str = "sentinel-1",
 ) -> PairSources:
     """Search both sources, load them lazily on co-registered grids and rasterise the parcels if given.
+
+    ``second_modality="sentinel-1"`` takes the second view from ``s1`` (default: the S2 source, e.g. a
+    cube's S1 variables or a catalog's ``s1_collection``) as VV/VH dB on the S2 grid, in place of Planet.
 
     Raises:
         SourceError: a source or the fields file is missing or unreadable.
@@ -62,7 +68,7 @@ def open_pair_sources(
     from shapely.geometry import box
 
     from geocrop.io.aoi import Aoi, read_aoi
-    from geocrop.io.cube import load_planet, load_s2
+    from geocrop.io.cube import load_planet, load_s1, load_s2
     from geocrop.io.stac import search
 
     t0, t1 = start or _ALL_TIME[0], end or _ALL_TIME[1]
@@ -92,6 +98,7 @@ def open_pair_sources(
         "aoi_bbox": [round(v, 6) for v in area.bbox],
         "start": str(start) if start else None,
         "end": str(end) if end else None,
+        "filled_bands": list(s2_cube.attrs.get("missing_bands", [])),
     }
     planet_cube = None
     planet_dates = None
@@ -113,6 +120,28 @@ def open_pair_sources(
             "planet_source": str(planet),
             "planet_collection": planet_collection,
             "planet_scenes": len(planet_items),
+            "tolerance_days": tolerance_days,
+        }
+    if second_modality == "sentinel-1":
+        s1_source = s1 if s1 is not None else s2
+        pad = dt.timedelta(days=tolerance_days)
+        try:
+            s1_items = search(
+                s1_source, collection=s1_collection, bbox=area, start=_shift(t0, -pad), end=_shift(t1, pad)
+            )
+        except NoDataError as exc:
+            raise NoDataError(
+                f"no Sentinel-1 data in {s1_source} overlaps the Sentinel-2 data "
+                f"({tuple(round(v, 4) for v in area.bbox)}, {t0}..{t1}); the two sensors do not overlap in "
+                "space or time, or the source holds no S1: give --s1 SOURCE (or --planet), or --mode unimodal"
+            ) from exc
+        planet_cube = load_s1(s1_items, geobox=s2_cube.odc.geobox, aoi=area, chunks={"time": 1})
+        planet_dates = _days(planet_cube)
+        provenance |= {
+            "second_modality": "sentinel-1",
+            "s1_source": str(s1_source),
+            "s1_collection": s1_collection,
+            "s1_scenes": len(s1_items),
             "tolerance_days": tolerance_days,
         }
     raster = None

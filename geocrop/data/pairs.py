@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from geocrop.data.bands import PLANET_BANDS, PLANET_FEATURES, PLANET_WINDOW, S2_BANDS
+from geocrop.data.bands import PLANET_BANDS, PLANET_WINDOW, S2_BANDS
 from geocrop.data.shards import DEFAULT_SHARD_ROWS, ShardSet, ShardWriter, atomic_write_json, feature_stats
 from geocrop.data.splits import split_fields
 from geocrop.errors import BundleError, NoDataError
@@ -57,16 +57,32 @@ class TimeIndexed(Protocol):
     def __len__(self) -> int: ...
 
 
-def feature_names(*, bimodal: bool = True) -> list[str]:
-    """Column names of a pair row: ``s2.B01`` ... ``s2.B12`` then ``planet.r{row}c{col}.{band}``."""
+#: The second views a pair may hold: name -> (band names, window side). The Planet window is the paper's.
+SECOND_MODALITIES: dict[str, tuple[tuple[str, ...], int]] = {
+    "planetscope": (tuple(PLANET_BANDS), PLANET_WINDOW),
+    "sentinel-1": (("VV", "VH"), 1),
+}
+
+
+def second_features(modality: str) -> int:
+    """Width of the second view's input: 36 for the Planet 3x3 window, 2 for Sentinel-1 VV/VH."""
+    bands, window = SECOND_MODALITIES[modality]
+    return len(bands) * window * window
+
+
+def feature_names(*, bimodal: bool = True, modality: str = "planetscope") -> list[str]:
+    """Column names of a pair row: ``s2.B01`` ... ``s2.B12`` then ``planet.r{row}c{col}.{band}`` (or
+    ``s1.VV``, ``s1.VH``)."""
     names = [f"s2.{b}" for b in S2_BANDS]
-    if bimodal:
+    if bimodal and modality == "planetscope":
         names += [
             f"planet.r{r}c{c}.{b}"
             for r in range(PLANET_WINDOW)
             for c in range(PLANET_WINDOW)
             for b in PLANET_BANDS
         ]
+    elif bimodal:
+        names += [f"s1.{b}" for b in SECOND_MODALITIES[modality][0]]
     return names
 
 
@@ -134,12 +150,14 @@ def sample_pairs(
     mask: npt.NDArray[np.bool_],
     n: int | None,
     rng: np.random.Generator,
+    window: int = PLANET_WINDOW,
 ) -> FloatArray:
     """Rows of up to ``n`` random valid pixels of one date inside ``mask``.
 
     Args:
         s2: (12, H, W) reflectance, NaN where masked.
-        planet: (4, 3H, 3W) reflectance on the 3x grid, NaN where masked; None for S2-only rows.
+        planet: (4, 3H, 3W) reflectance on the 3x grid, NaN where masked; None for S2-only rows. Any
+            second view: (C, wH, wW) on the S2 grid refined ``window`` times (Sentinel-1: (2, H, W), 1).
         mask: (H, W) pixels eligible (in the split's fields).
         n: pixels wanted; None takes every valid pixel.
         rng: the date's generator.
@@ -152,9 +170,7 @@ def sample_pairs(
     valid = mask & np.isfinite(s2).all(axis=0)
     if planet is not None:
         # (4, H, 3, W, 3) view: Planet pixel (3i + r, 3j + c) is [:, i, r, j, c]; no copy of the image.
-        grid = np.asarray(planet, np.float32).reshape(
-            planet.shape[0], height, PLANET_WINDOW, width, PLANET_WINDOW
-        )
+        grid = np.asarray(planet, np.float32).reshape(planet.shape[0], height, window, width, window)
         valid &= np.isfinite(grid).all(axis=(0, 2, 4))
     flat = np.flatnonzero(valid)
     take = len(flat) if n is None else min(n, len(flat))
@@ -163,7 +179,8 @@ def sample_pairs(
     rows = s2[:, ii, jj].T  # (m, 12): only the chosen pixels are gathered
     if planet is not None:
         win = grid[:, ii, :, jj, :]  # advanced indices first: (m, 4, 3, 3) = (m, band, row, col)
-        rows = np.concatenate([rows, win.transpose(0, 2, 3, 1).reshape(len(chosen), PLANET_FEATURES)], axis=1)
+        n_second = planet.shape[0] * window * window
+        rows = np.concatenate([rows, win.transpose(0, 2, 3, 1).reshape(len(chosen), n_second)], axis=1)
     rows = np.ascontiguousarray(rows, dtype=np.float32)
     return rows[rng.permutation(len(rows))]
 
@@ -189,6 +206,13 @@ class PairSet:
     @property
     def bimodal(self) -> bool:
         return bool(self.manifest["bimodal"])
+
+    @property
+    def second_modality(self) -> str | None:
+        """The second view's sensor (a key of `SECOND_MODALITIES`), None for S2-only pairs."""
+        if not self.bimodal:
+            return None
+        return str(self.manifest["settings"].get("second_modality", "planetscope"))
 
     @property
     def train(self) -> ShardSet:
@@ -217,6 +241,7 @@ def build_pairs_from_arrays(
     seed: int = 0,
     shard_rows: int = DEFAULT_SHARD_ROWS,
     provenance: Mapping[str, Any] | None = None,
+    second_modality: str = "planetscope",
 ) -> PairSet:
     """Sample pairs date by date from in-memory or lazy stacks and write shards to ``out_dir``.
 
@@ -224,6 +249,7 @@ def build_pairs_from_arrays(
         s2: (T_s, 12, H, W) reflectance, NaN where masked (read one date at a time).
         s2_dates: (T_s,) acquisition dates.
         planet: (T_p, 4, 3H, 3W) reflectance on the 3x-refined S2 grid; None builds S2-only (uni-modal) rows.
+            With ``second_modality="sentinel-1"``: (T_p, 2, H, W) VV/VH backscatter in dB on the S2 grid.
         planet_dates: (T_p,) dates; None with ``planet`` None.
         out_dir: folder for the manifest and shards (created).
         fields: (H, W) field ids, 0 = no field; None uses square pseudo-fields.
@@ -233,6 +259,7 @@ def build_pairs_from_arrays(
         seed: drives the field split and every pixel draw (per date, so resuming reproduces them).
         shard_rows: rows per shard file.
         provenance: sources, AOI, dates... stored in the manifest and later in the model bundle.
+        second_modality: a key of `SECOND_MODALITIES`: which sensor ``planet`` holds.
     """
     out = Path(out_dir)
     s2_days = np.asarray(s2_dates, dtype="datetime64[D]")
@@ -243,13 +270,15 @@ def build_pairs_from_arrays(
             "the Sentinel-2 source has no scenes in the AOI and date range; widen --start/--end"
         )
     height, width = first.shape[-2:]
+    window = SECOND_MODALITIES[second_modality][1]
+    sensor = "PlanetScope" if second_modality == "planetscope" else "Sentinel-1"
     if bimodal:
         assert planet is not None and planet_dates is not None
         matches = match_dates(s2_days, planet_dates, tolerance_days=tolerance_days)
         if not matches:
             raise NoDataError(
-                f"no Sentinel-2 date ({_span(s2_days)}) has a PlanetScope acquisition within "
-                f"{tolerance_days} day(s) (Planet: {_span(np.asarray(planet_dates, 'datetime64[D]'))}); "
+                f"no Sentinel-2 date ({_span(s2_days)}) has a {sensor} acquisition within "
+                f"{tolerance_days} day(s) ({sensor}: {_span(np.asarray(planet_dates, 'datetime64[D]'))}); "
                 "raise --tolerance-days or choose overlapping dates"
             )
     else:
@@ -280,7 +309,9 @@ def build_pairs_from_arrays(
         "grid": [int(height), int(width)],
         "provenance": dict(provenance or {}),
     }
-    n_feat = len(S2_BANDS) + (PLANET_FEATURES if bimodal else 0)
+    if bimodal and second_modality != "planetscope":  # absent for Planet: folders of earlier runs still match
+        settings["second_modality"] = second_modality
+    n_feat = len(S2_BANDS) + (second_features(second_modality) if bimodal else 0)
     manifest = _start_manifest(out, settings, n_feat)
     if manifest.get("complete"):
         return PairSet(out, manifest)
@@ -296,8 +327,8 @@ def build_pairs_from_arrays(
         s2_img = first if si == 0 else np.asarray(s2[si], np.float32)
         pl_img = np.asarray(planet[pi], np.float32) if bimodal and planet is not None else None
         rng = np.random.default_rng([seed, si, 0xA1])
-        tr = sample_pairs(s2_img, pl_img, mask=train_mask, n=n_train, rng=rng)
-        ho = sample_pairs(s2_img, pl_img, mask=heldout_mask, n=n_held, rng=rng)
+        tr = sample_pairs(s2_img, pl_img, mask=train_mask, n=n_train, rng=rng, window=window)
+        ho = sample_pairs(s2_img, pl_img, mask=heldout_mask, n=n_held, rng=rng, window=window)
         writers["train"].add(tr)
         writers["heldout"].add(ho)
         pl_day = (
@@ -341,16 +372,44 @@ def build_pairs(
     s2_collection: str = "sentinel-2-l2a",
     planet_collection: str = "planetscope",
     shard_rows: int = DEFAULT_SHARD_ROWS,
+    second_modality: str | None = None,
+    s1: str | Path | None = None,
+    s1_collection: str = "sentinel-1",
 ) -> PairSet:
-    """Pairs from an S2 source and a Planet source (STAC API URL, static catalog.json, or GeoTIFF folder).
+    """Pairs from an S2 source and a second view (any `geocrop.io.sources` kind, or a samples table).
 
     Searches both over ``aoi`` (any `geocrop.io.aoi.read_aoi` input; None = the S2 scenes' extent) and
     ``start``..``end``, loads them lazily on co-registered grids (clouds and nodata masked to NaN), and runs
-    `build_pairs_from_arrays`. ``planet=None`` builds S2-only rows for uni-modal pretraining. ``fields`` is a
-    parcels file (its polygons become the fields of the 70-21-9 split); without it pseudo-fields are used.
+    `build_pairs_from_arrays`. ``second_modality`` None builds S2-only rows for uni-modal pretraining;
+    ``"planetscope"`` pairs each S2 pixel with the Planet 3x3 window of ``planet``; ``"sentinel-1"`` with
+    the VV/VH backscatter (dB) of ``s1`` (default: the S2 source itself: a table's S1 columns, a cube's S1
+    variables, or a catalog's Sentinel-1 collection). ``fields`` is a parcels file (its polygons become the
+    fields of the 70-21-9 split); without it pseudo-fields are used. A samples table (`s2` a .parquet or
+    .csv) gives one pair per sample and date, each sample its own field.
     """
     from geocrop.data.pair_sources import open_pair_sources
+    from geocrop.io.sources import detect_source
 
+    if second_modality is None and planet is not None:
+        second_modality = "planetscope"
+    if detect_source(s2, tables=True) == "table":
+        from geocrop.data.table_pairs import open_table_pairs
+
+        table = open_table_pairs(s2, second=second_modality, s1=s1)
+        return build_pairs_from_arrays(
+            s2=table.s2,
+            s2_dates=table.dates,
+            planet=table.second,
+            planet_dates=table.dates if table.second is not None else None,
+            out_dir=out_dir,
+            fields=table.fields,
+            pixels_per_date=pixels_per_date,
+            tolerance_days=0,
+            seed=seed,
+            shard_rows=shard_rows,
+            provenance=table.provenance,
+            second_modality=second_modality or "planetscope",
+        )
     src = open_pair_sources(
         s2=s2,
         planet=planet,
@@ -361,6 +420,9 @@ def build_pairs(
         tolerance_days=tolerance_days,
         s2_collection=s2_collection,
         planet_collection=planet_collection,
+        second_modality=second_modality,
+        s1=s1,
+        s1_collection=s1_collection,
     )
     return build_pairs_from_arrays(
         s2=src.s2,
@@ -374,6 +436,7 @@ def build_pairs(
         seed=seed,
         shard_rows=shard_rows,
         provenance=src.provenance,
+        second_modality=second_modality or "planetscope",
     )
 
 
@@ -394,7 +457,10 @@ def _start_manifest(out: Path, settings: dict[str, Any], n_feat: int) -> dict[st
     manifest = {
         "format": FORMAT,
         "bimodal": settings["bimodal"],
-        "columns": feature_names(bimodal=settings["bimodal"]),
+        "second_modality": settings.get("second_modality", "planetscope") if settings["bimodal"] else None,
+        "columns": feature_names(
+            bimodal=settings["bimodal"], modality=settings.get("second_modality", "planetscope")
+        ),
         "n_features": n_feat,
         "settings": settings,
         "dates": [],

@@ -341,7 +341,7 @@ def _on_grid(cube: xr.DataArray, own: Any, target: Any) -> xr.DataArray:
         return abs(v - round(v)) < 1e-6
 
     aligned = (
-        own.crs == target.crs
+        (own.crs == target.crs or (own.crs.epsg is not None and own.crs.epsg == target.crs.epsg))
         and np.isclose(a.a, b.a)
         and np.isclose(a.e, b.e)
         and whole((b.c - a.c) / a.a)

@@ -42,7 +42,7 @@ import torch.distributed as dist
 from torch import nn
 
 from geocrop.data.bands import PLANET_FEATURES, S2_BANDS
-from geocrop.data.pairs import PairSet, build_pairs
+from geocrop.data.pairs import PairSet, build_pairs, second_features
 from geocrop.errors import BundleError, InputError, OutputError
 from geocrop.models.projector import Projector
 from geocrop.models.resmlp import ResMLP
@@ -56,6 +56,9 @@ from geocrop.training.retrieval import retrieval_accuracy
 log = logging.getLogger(__name__)
 
 Mode = Literal["bimodal", "unimodal"]
+#: ``auto``: PlanetScope when a Planet source is given, else Sentinel-1.
+SecondModality = Literal["auto", "planetscope", "s1"]
+SECOND_CHOICES = ("auto", "planetscope", "s1")
 N_S2 = len(S2_BANDS)
 #: Held-out pairs used for the retrieval signal, and K (candidates per query).
 EVAL_ROWS = 8192
@@ -90,6 +93,11 @@ class PretrainConfig:
     retrieval_candidates: int = 1024
     #: torch intra-op threads (None: torch's default). Bit-exact resume needs the same count.
     threads: int | None = None
+    #: The second view of bi-modal pretraining (see `second_view`).
+    second_modality: SecondModality = "auto"
+    #: Sentinel-1 source for ``second_modality`` s1 (default: the S2 source: a table's or cube's S1 data).
+    s1: str | None = None
+    s1_collection: str = "sentinel-1"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out).expanduser())
@@ -98,7 +106,20 @@ class PretrainConfig:
     def fingerprint(self) -> dict[str, Any]:
         """The settings that shape the training trajectory; a checkpoint only resumes under the same ones."""
         keys = ("mode", "corruption", "batch_size", "lr", "temperature", "seed", "width", "depth")
-        return {k: getattr(self, k) for k in keys}
+        out = {k: getattr(self, k) for k in keys}
+        if self.second_view() == "sentinel-1":  # absent for Planet, so earlier runs still resume
+            out["second_modality"] = "sentinel-1"
+        return out
+
+    def second_view(self) -> str | None:
+        """The second view's sensor (``planetscope`` or ``sentinel-1``), None for uni-modal runs."""
+        if self.mode != "bimodal":
+            return None
+        if self.second_modality == "auto":
+            if self.planet is None and self.s2 is None:  # reusing pairs: whatever they hold
+                return _built_second(self.out)
+            return "planetscope" if self.planet is not None else "sentinel-1"
+        return "planetscope" if self.second_modality == "planetscope" else "sentinel-1"
 
 
 @dataclass(frozen=True)
@@ -113,15 +134,20 @@ class PretrainResult:
 
 
 class ContrastiveModel(nn.Module):
-    """E_s + P_s (+ E_p + P_p when bi-modal); ``forward(view_a, view_b) -> (z_a, z_b)``, (B, width) each."""
+    """E_s + P_s (+ E_p + P_p when bi-modal); ``forward(view_a, view_b) -> (z_a, z_b)``, (B, width) each.
 
-    def __init__(self, *, mode: Mode, width: int, depth: int) -> None:
+    ``second_features`` is the second view's input width: 36 for the Planet 3x3 window, 2 for Sentinel-1
+    VV/VH. Its modules keep the names ``planet_encoder``/``planet_projector`` whatever the sensor, so
+    checkpoints of earlier runs still load; the bundle names them after the sensor.
+    """
+
+    def __init__(self, *, mode: Mode, width: int, depth: int, second_features: int = PLANET_FEATURES) -> None:
         super().__init__()
         self.mode = mode
         self.s2_encoder = ResMLP(N_S2, width=width, depth=depth)
         self.s2_projector = Projector(width, width)
         if mode == "bimodal":
-            self.planet_encoder = ResMLP(PLANET_FEATURES, width=width, depth=depth)
+            self.planet_encoder = ResMLP(second_features, width=width, depth=depth)
             self.planet_projector = Projector(width, width)
 
     def forward(self, view_a: torch.Tensor, view_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -129,6 +155,17 @@ class ContrastiveModel(nn.Module):
         if self.mode == "bimodal":
             return z_a, self.planet_projector(self.planet_encoder(view_b))
         return z_a, self.s2_projector(self.s2_encoder(view_b))
+
+
+def _built_second(out: Path) -> str:
+    """The second view of the pairs already built in ``out/pairs`` (Planet when unknown)."""
+    import json
+
+    try:
+        settings = json.loads((out / "pairs" / "manifest.json").read_text()).get("settings", {})
+    except (OSError, ValueError):
+        return "planetscope"
+    return str(settings.get("second_modality", "planetscope"))
 
 
 def resolve_device(name: str, info: DistInfo) -> torch.device:
@@ -148,10 +185,21 @@ def _validate(config: PretrainConfig) -> None:
     """Every check that needs no data, so a bad option fails before pairs are built (and leaves nothing)."""
     if config.mode not in ("bimodal", "unimodal"):
         raise InputError(f"--mode {config.mode!r} is invalid; use bimodal or unimodal")
-    if config.mode == "bimodal" and config.s2 is not None and config.planet is None:
+    if config.second_modality not in SECOND_CHOICES:
         raise InputError(
-            "--mode bimodal needs --planet SOURCE; give one, or use --mode unimodal with --s2 alone"
+            f"--second-modality {config.second_modality!r} does not exist; choose one of "
+            f"{', '.join(SECOND_CHOICES)}"
         )
+    if config.mode == "bimodal" and config.s2 is not None:
+        if config.second_view() == "planetscope" and config.planet is None:
+            raise InputError(
+                "--second-modality planetscope needs --planet SOURCE; give one, use --second-modality s1 "
+                "(Sentinel-1 from --s1 or the S2 source), or --mode unimodal with --s2 alone"
+            )
+        if config.second_view() == "sentinel-1" and config.planet is not None:
+            raise InputError(
+                "--planet is given but --second-modality s1 asks for Sentinel-1; drop one of them"
+            )
     for name in ("epochs", "batch_size", "width", "depth", "retrieval_candidates"):
         if getattr(config, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(config, name)}")
@@ -209,9 +257,13 @@ def _check_run_folder(out: Path) -> None:
 def _pairs(config: PretrainConfig, info: DistInfo) -> PairSet:
     root = config.out / "pairs"
     if config.s2 is not None and info.is_main:
+        second = config.second_view()
         build_pairs(
             s2=config.s2,
-            planet=config.planet if config.mode == "bimodal" else None,
+            planet=config.planet if second == "planetscope" else None,
+            second_modality=second,
+            s1=config.s1,
+            s1_collection=config.s1_collection,
             aoi=config.aoi,
             start=config.start,
             end=config.end,
@@ -228,7 +280,12 @@ def _pairs(config: PretrainConfig, info: DistInfo) -> PairSet:
     pairs = PairSet.open(root)
     if config.mode == "bimodal" and not pairs.bimodal:
         raise BundleError(
-            f"pairs in {root} hold Sentinel-2 only; --mode bimodal needs them rebuilt with --planet"
+            f"pairs in {root} hold Sentinel-2 only; --mode bimodal needs them rebuilt with --planet or --s1"
+        )
+    if config.mode == "bimodal" and config.s2 is not None and pairs.second_modality != config.second_view():
+        raise BundleError(
+            f"pairs in {root} pair Sentinel-2 with {pairs.second_modality}, this run asks for "
+            f"{config.second_view()}; use another --out"
         )
     return pairs
 
@@ -276,7 +333,9 @@ def _run(
             "rerun with the original options or choose another --out"
         )
     pairs = _pairs(config, info)
-    n_feat = N_S2 + (PLANET_FEATURES if config.mode == "bimodal" else 0)
+    modality = pairs.second_modality if config.mode == "bimodal" else None
+    n_second = second_features(modality) if modality is not None else 0
+    n_feat = N_S2 + n_second
     mean_np, std_np = pairs.stats()
     mean = torch.from_numpy(mean_np[:n_feat]).to(device)
     std = torch.from_numpy(std_np[:n_feat]).to(device)
@@ -288,7 +347,9 @@ def _run(
         )
 
     torch.manual_seed(config.seed)
-    model = ContrastiveModel(mode=config.mode, width=config.width, depth=config.depth).to(device)
+    model = ContrastiveModel(
+        mode=config.mode, width=config.width, depth=config.depth, second_features=n_second or PLANET_FEATURES
+    ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = torch.Generator(device=device)
     history: list[dict[str, Any]] = []

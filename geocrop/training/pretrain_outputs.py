@@ -66,8 +66,19 @@ def write_bundle(
             "dates": pairs.manifest["dates"],
             "counts": pairs.manifest.get("counts"),
         },
+        # bands of `bands` that the source lacked and the bandmap rule filled (not observed)
+        "filled_bands": list(pairs.manifest["settings"].get("provenance", {}).get("filled_bands", [])),
+        "second_modality": pairs.second_modality if config.mode == "bimodal" else None,
     }
-    if config.mode == "bimodal":
+    if config.mode == "bimodal" and pairs.second_modality == "sentinel-1":
+        tensors |= state_to_numpy(model.planet_encoder, "s1_backbone")
+        tensors |= state_to_numpy(model.planet_projector, "s1_projector")
+        meta["s1_backbone"] = model.planet_encoder.spec
+        meta["s1_projector"] = model.planet_projector.spec
+        meta["s1_bands"] = ["VV", "VH"]
+        meta["s1_units"] = "backscatter dB (WorldCereal uint16: 20 log10(DN) - 83)"
+        meta["s1_normalisation"] = {"mean": mean[N_S2:].tolist(), "std": std[N_S2:].tolist()}
+    elif config.mode == "bimodal":
         tensors |= state_to_numpy(model.planet_encoder, "planet_backbone")
         tensors |= state_to_numpy(model.planet_projector, "planet_projector")
         meta["planet_backbone"] = model.planet_encoder.spec
