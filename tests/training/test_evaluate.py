@@ -256,7 +256,7 @@ def test_evaluate_on_the_simulated_sample_area(tmp_path: Path) -> None:
         ),
         out=tmp_path / "eval", bimodal=(bundles["bimodal"],), unimodal=(bundles["unimodal"],), n_configs=1,
         config=TrainConfig(epochs=2, batch_size=32, device="cpu"), n_train=20, n_val=10,
-        data_note="> simulated", folds=1, baselines=("rf",),
+        data_note="> simulated", folds=1, baselines=("rf",), families=("lstm", "inception", "transformer"),
     )  # fmt: skip
     result = evaluate(job)
     assert result.trained == 3 * 3 + 1
