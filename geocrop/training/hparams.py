@@ -70,8 +70,11 @@ class HeadConfig:
         return cls(str(data["family"]), dict(data.get("params", {})), float(data.get("lr", 1e-3)))
 
     def describe(self) -> str:
-        args = ", ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
-        return f"{self.family}({args}, lr={self.lr:.2e})"
+        """``lstm(hidden=128, layers=2, lr=1.00e-05)``; tree baselines have no learning rate."""
+        args = [f"{k}={v}" for k, v in sorted(self.params.items())]
+        if self.family not in TREE_FAMILIES:
+            args.append(f"lr={self.lr:.2e}")
+        return f"{self.family}({', '.join(args)})"
 
 
 def _lstm(trial: optuna.Trial) -> dict[str, Any]:
