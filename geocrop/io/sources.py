@@ -25,7 +25,7 @@ from typing import Literal
 
 import pystac
 
-from geocrop.errors import NoDataError, SourceError
+from geocrop.errors import SourceError
 
 SourceKind = Literal["stac-api", "static-catalog", "item-collection", "geotiff-folder", "cube", "table"]
 TABLE_SUFFIXES = (".parquet", ".geoparquet", ".pq", ".csv")
@@ -146,7 +146,7 @@ S1_COLLECTIONS = frozenset({"sentinel-1", "sentinel-1-rtc", "sentinel-1-grd", "s
 def local_items(path: Path, kind: SourceKind, *, collection: str) -> tuple[Iterable[pystac.Item], str | None]:
     """Candidate items of a local source and the path that bounds their asset hrefs (None: trusted).
 
-    Raises `NoDataError` (one line) for an ItemCollection that holds no item of ``collection``'s sensor.
+    Raises `SourceError` (one line) for an ItemCollection that holds no item of ``collection``'s sensor.
     """
     if kind == "cube":
         from geocrop.io.cube_file import cube_items
@@ -162,7 +162,7 @@ def local_items(path: Path, kind: SourceKind, *, collection: str) -> tuple[Itera
         kept = [it for it in items if _same_sensor(it.collection_id, collection)]
         if not kept:
             held = sorted({str(it.collection_id) for it in items})
-            raise NoDataError(
+            raise SourceError(
                 f"ItemCollection {path} holds {len(items)} items of {held or 'no collection'} and none of "
                 f"{collection}; save a search of a Sentinel-2 L2A collection (e.g. sentinel-2-l2a) or pass "
                 "its collection id"

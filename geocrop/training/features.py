@@ -99,6 +99,31 @@ def load_backbone(path: str | Path, *, bands: Sequence[str] = S2_BANDS) -> Froze
     return FrozenBackbone(module, dict(spec), found, mean, std, dict(meta), path)
 
 
+def filled_band_mismatch(backbone: FrozenBackbone, data_filled: Sequence[str]) -> str | None:
+    """A warning when the backbone's filled bands differ from the labelled data's, else None.
+
+    A pretraining bundle lists in ``filled_bands`` the bands its source lacked (filled by the bandmap
+    rule, not observed). An encoder that learnt B8A as an interpolation of B08 and B11 sees a real B8A
+    differently (and the other way round): the features still flow, but they are out of distribution.
+    `geocrop train --backbone` should print this after reading the labelled data.
+    """
+    if backbone.path is None:
+        return None
+    pre = {str(b) for b in backbone.metadata.get("filled_bands") or ()}
+    now = {str(b) for b in data_filled}
+    if pre == now:
+        return None
+    parts = []
+    if pre - now:
+        parts.append(f"filled (not observed) band(s) {', '.join(sorted(pre - now))} the labelled data has")
+    if now - pre:
+        parts.append(f"observed band(s) {', '.join(sorted(now - pre))} that the labelled data lacks (filled)")
+    return (
+        f"backbone {backbone.path.name} was pretrained on {' and on '.join(parts)}; its features for "
+        "those bands are out of distribution: pretrain on a source with the same bands, or accept the risk"
+    )
+
+
 def raw_bands(values: np.ndarray, *, bands: Sequence[str] = S2_BANDS) -> FrozenBackbone:
     """The supervised baseline's 'backbone': identity, normalised with ``values``' per-band statistics.
 

@@ -90,6 +90,12 @@ ROWS: list[tuple[str, list[str], str | None, str]] = [
      "does not exist; restore it"),
     ("map-catalog-item-missing", [*MAP, "--stac", "{tmp}/brokenlink/catalog.json"], "file",
      "repair the catalog"),
+    ("map-netcdf-no-time", [*MAP, "--stac", "{tmp}/notime.nc"], "file", "has no time dimension"),
+    ("map-netcdf-no-bands", [*MAP, "--stac", "{tmp}/nobands.nc"], "file",
+     "lacks the required Sentinel-2 band(s) B08"),
+    ("map-itemcollection-no-s2", [*MAP, "--stac", "{tmp}/landsat.json"], "file", "none of sentinel-2-l2a"),
+    ("map-source-is-a-table", [*MAP, "--stac", "{tmp}/nos1.csv"], "file", "tables go to"),
+    ("map-source-unknown-kind", [*MAP, "--stac", "{file}"], "file", "a NetCDF (.nc) or Zarr (.zarr) cube"),
     # --- pretrain --------------------------------------------------------------------------------------
     ("pretrain-temperature-0", [*PRETRAIN, "--temperature", "0"], "folder",
      "--temperature must be a positive"),
@@ -107,7 +113,20 @@ ROWS: list[tuple[str, list[str], str | None, str]] = [
      "--start: '2021-02-30' is not a date"),
     ("pretrain-end-before-start", [*PRETRAIN, "--start", "2021-06-01", "--end", "2021-05-01"], "folder",
      "before --start"),
-    ("pretrain-bimodal-without-planet", ["pretrain", "--s2", "{catalog}"], "folder", "needs --planet"),
+    ("pretrain-bimodal-without-planet-or-s1", ["pretrain", "--s2", "{catalog}"], "folder",
+     "give --s1 SOURCE (or --planet)"),
+    ("pretrain-planetscope-without-planet",
+     ["pretrain", "--s2", "{catalog}", "--second-modality", "planetscope"], "folder", "needs --planet"),
+    ("pretrain-second-modality-choice", [*PRETRAIN, "--second-modality", "radar"], "folder",
+     "choose one of auto, planetscope, s1"),
+    ("pretrain-s1-and-planet", [*PRETRAIN, "--second-modality", "s1"], "folder", "drop one of them"),
+    ("pretrain-source-unknown", ["pretrain", "--s2", "{file}"], "folder",
+     "a samples table (.parquet or .csv)"),
+    ("pretrain-table-without-s1", ["pretrain", "--s2", "{tmp}/nos1.csv"], "folder", "no Sentinel-1 columns"),
+    ("pretrain-s1-no-overlap", ["pretrain", "--s2", "{catalog}", "--s1", "{tmp}/far.nc"], "folder",
+     "do not overlap in space or time"),
+    ("pretrain-netcdf-no-time", ["pretrain", "--s2", "{tmp}/notime.nc", "--mode", "unimodal"], "folder",
+     "has no time dimension"),
     ("pretrain-mode-choice", [*PRETRAIN, "--mode", "trimodal"], "folder", "choose one of bimodal, unimodal"),
     ("pretrain-out-is-a-file", PRETRAIN, "{file}", "is a file; give a folder path"),
     ("pretrain-out-under-a-file", PRETRAIN, "{file}/run", "is not a folder"),
@@ -136,6 +155,7 @@ def _inputs(tmp: Path, area: TinyArea) -> dict[str, str]:
     (tmp / "lat200.geojson").write_text(json.dumps({"type": "Polygon", "coordinates": [square]}))
     (tmp / "point.geojson").write_text(json.dumps({"type": "Point", "coordinates": [13.0, 52.0]}))
     _shapefile_without_prj(tmp / "noprj.shp")
+    _bad_sources(tmp)
     cat_dir = area.catalog.parent
     red = next(cat_dir.rglob("assets/*/red.tif"))
     for name, href in {
@@ -149,6 +169,26 @@ def _inputs(tmp: Path, area: TinyArea) -> dict[str, str]:
         _catalog_with_red_at(area, tmp / name, href)
     return {"tmp": str(tmp), "catalog": str(area.catalog), "bundle": str(area.bundle), "bbox": area.bbox,
             "file": str(tmp / "notes.txt"), "dir": str(tmp / "a-folder")}  # fmt: skip
+
+
+def _bad_sources(tmp: Path) -> None:
+    """A cube without time, one without B08, an S1 cube far from the catalog, an ItemCollection of Landsat
+    items, a samples table without S1 columns."""
+    import xarray as xr
+
+    from tests.io.cube_fixtures import write_cube, write_long_table
+
+    write_cube(tmp / "notime.nc", months=1)
+    ds = xr.load_dataset(tmp / "notime.nc").isel(t=0, drop=True)
+    (tmp / "notime.nc").unlink()
+    ds.to_netcdf(tmp / "notime.nc", engine="h5netcdf")
+    write_cube(tmp / "nobands.nc", bands=("B02", "B03", "B04"))
+    write_cube(tmp / "far.nc")
+    write_long_table(tmp / "nos1.csv", samples=6, dates=3, s1=False)
+    feature = {"type": "Feature", "stac_version": "1.0.0", "id": "ls", "collection": "landsat-c2-l2",
+               "geometry": {"type": "Point", "coordinates": [13.5, 52.5]}, "bbox": [13.5, 52.5, 13.5, 52.5],
+               "properties": {"datetime": "2021-05-01T00:00:00Z"}, "links": [], "assets": {}}  # fmt: skip
+    (tmp / "landsat.json").write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
 
 
 def _catalog_with_red_at(area: TinyArea, root: Path, href: str | None) -> None:
