@@ -44,7 +44,8 @@ def test_missing_source_is_one_line(tmp_path: Path) -> None:
 
 def test_bimodal_without_planet_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    assert_one_line_error(run("--s2", str(tmp_path), "--out", str(out)), "--planet", "unimodal")
+    result = run("--s2", str(tmp_path), "--second-modality", "planetscope", "--out", str(out))
+    assert_one_line_error(result, "--planet", "unimodal")
     assert not out.exists()
 
 
