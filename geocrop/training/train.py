@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +30,14 @@ from geocrop.errors import InputError
 from geocrop.io.bundle import save_bundle
 from geocrop.io.provenance import training_provenance
 from geocrop.models.registry import state_to_numpy
-from geocrop.training.features import FrozenBackbone, encode, load_backbone, raw_bands, resolve_device
+from geocrop.training.features import (
+    FrozenBackbone,
+    encode,
+    filled_band_mismatch,
+    load_backbone,
+    raw_bands,
+    resolve_device,
+)
 from geocrop.training.fit import EpochStats, ProgressFn, TrainConfig, fit_head, plan_training
 from geocrop.training.hparams import HeadConfig, check_family
 from geocrop.training.metrics import scores
@@ -278,6 +286,9 @@ def train_model(
     )
     if backbone is None:
         backbone = raw_bands(series.values[train_idx], bands=series.bands)
+    mismatch = filled_band_mismatch(backbone, series.missing_bands)
+    if mismatch is not None:
+        warnings.warn(mismatch, UserWarning, stacklevel=2)
     what = "encoding" if backbone.module is not None else "normalising"
     say(f"{what} {len(train_idx):,} training and {len(val_idx):,} validation series")
     ckpt = checkpoint_path(out)

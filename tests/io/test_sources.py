@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +162,21 @@ def test_real_worldcereal_cube_loads_pixel_for_pixel(realdata: Path) -> None:
     assert np.array_equal(got, expect, equal_nan=True)
     s1 = load_s1(search(path, collection="sentinel-1", **ANY), geobox=cube.odc.geobox)
     assert -14 < float(np.nanmedian(s1.sel(band="VV"))) < -6  # plausible cropland VV backscatter (dB)
+
+
+def test_a_zarr_cube_loads_like_the_same_netcdf(tmp_path: Path) -> None:
+    """The same cube as NetCDF and as Zarr: the same items, the same pixels."""
+    nc = write_cube(tmp_path / "cube.nc", size=8, months=3)
+    store = tmp_path / "cube.zarr"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zarr's notes on its v3 format are not ours
+        xr.open_dataset(nc).load().to_zarr(store, zarr_format=2)
+    assert detect_source(store) == "cube"
+    cubes = []
+    for path in (nc, store):
+        items = search(path, collection="sentinel-2-l2a", **ANY)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cubes.append(load_s2(items, aoi=_aoi_of(items)).values)
+    assert cubes[0].shape == cubes[1].shape
+    assert np.array_equal(np.nan_to_num(cubes[0], nan=-9), np.nan_to_num(cubes[1], nan=-9))
