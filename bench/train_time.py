@@ -14,6 +14,7 @@ Not a test: run it by hand and copy the table into docs/evaluation/README.md.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -21,9 +22,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.conftest import find_realdata
-
 HEADS = ("rf", "gbm", "lstm", "inception", "transformer", "tempcnn")
+
+
+def find_realdata() -> Path | None:
+    """``shared/realdata`` beside or above this checkout, or ``$GEOCROP_REALDATA``."""
+    if os.environ.get("GEOCROP_REALDATA"):
+        return Path(os.environ["GEOCROP_REALDATA"])
+    here = Path(__file__).resolve()
+    return next(
+        (p / "shared" / "realdata" for p in here.parents if (p / "shared" / "realdata").is_dir()), None
+    )
 
 
 def _defaults() -> tuple[str, str, str]:
@@ -58,8 +67,9 @@ def main() -> None:
             seconds = time.perf_counter() - t0
             if done.returncode != 0:
                 sys.exit(f"{head}: {done.stderr.strip()}")
-            f1 = re.search(r"macro-F1 ([0-9.]+)", done.stdout)
-            kept = re.search(r"epoch (\d+) kept", done.stdout)
+            summary = next((line for line in done.stdout.splitlines() if line.startswith("wrote ")), "")
+            f1 = re.search(r"macro-F1 ([0-9.]+)", summary)
+            kept = re.search(r"epoch (\d+) kept", summary)
             rows.append((head, seconds, kept.group(1) if kept else "-", f1.group(1) if f1 else "?"))
     rf = next((s for h, s, _, _ in rows if h == "rf"), None)
     print(f"`geocrop train` at defaults on {Path(labels).name}")
