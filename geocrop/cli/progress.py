@@ -161,6 +161,9 @@ def reporting(mode: ProgressMode) -> Iterator[Reporter]:
         warnings.simplefilter("default")
         for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ResourceWarning):
             warnings.simplefilter("ignore", category)
+        # GDAL says this of every NetCDF variable it opens; geocrop places a cube by its own x/y
+        # coordinates and CRS (geocrop.io.cube_file), so it is noise here.
+        warnings.filterwarnings("ignore", message="Dataset has no geotransform")
         if not _SHOW_WARNINGS:
             warnings.simplefilter("ignore")
         warnings.showwarning = show

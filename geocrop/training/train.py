@@ -98,11 +98,43 @@ PALETTE: tuple[str, ...] = (
 )  # fmt: skip
 
 
+def _rgb(colour: str) -> tuple[int, int, int]:
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+
+
+def _close(a: str, b: str) -> bool:
+    """Two colours a map reader would mistake for each other (RGB distance under 60 of 441)."""
+    return sum((x - y) ** 2 for x, y in zip(_rgb(a), _rgb(b), strict=True)) < 60**2
+
+
 def class_colours(names: tuple[str, ...]) -> tuple[str, ...]:
-    """A colour per class: the known crop colour (`geocrop.io.classes.CROP_COLOURS`), else the palette."""
+    """A colour per class: the known crop colour (`geocrop.io.classes.CROP_COLOURS`), else the next palette
+    colour that no class already uses or nearly matches (maize's orange and the palette's orange would
+    read as one class on a map)."""
     from geocrop.io.classes import CROP_COLOURS
 
-    return tuple(CROP_COLOURS.get(n, PALETTE[i % len(PALETTE)]) for i, n in enumerate(names))
+    taken = [CROP_COLOURS[n] for n in names if n in CROP_COLOURS]
+    free = [c for c in PALETTE if not any(_close(c, t) for t in taken)] or list(PALETTE)
+    out, k = [], 0
+    for name in names:
+        if name in CROP_COLOURS:
+            out.append(CROP_COLOURS[name])
+        else:
+            out.append(free[k % len(free)])
+            k += 1
+    return tuple(out)
+
+
+def _protocol(job: TrainJob, best_epoch: int, epochs_run: int) -> str:
+    """How the recorded accuracy was measured, in words for the map's provenance."""
+    where = f"series of held-out validation parcels ({job.scheme} split by parcel)"
+    if job.head.family in TREE_KINDS:
+        return f"{where}, {job.head.family} trees"
+    if best_epoch and best_epoch != epochs_run:
+        return (
+            f"{where}, epoch {best_epoch} of {epochs_run} (picked on a separate 20 % of the training parcels)"
+        )
+    return f"{where}, after the last epoch ({epochs_run})"
 
 
 @dataclass(frozen=True)
@@ -331,7 +363,11 @@ def train_model(
                 ),
             },
             "provenance": training_provenance(
-                job.source, class_names=series.class_names, grid=series.grid, accuracy=val_scores["oa"]
+                job.source,
+                class_names=series.class_names,
+                grid=series.grid,
+                accuracy=val_scores["oa"],
+                protocol=_protocol(job, fitted.best_epoch, len(fitted.history)),
             ),
         },
     )

@@ -180,3 +180,26 @@ def test_a_backbone_with_other_bands_is_refused_before_writing(tmp_path: Path) -
     with pytest.raises(BundleError, match=r"pretrained on bands \['blue'"):
         train_model(job)
     assert not job.out.exists() and not checkpoint_path(job.out).exists()
+
+
+def test_class_colours_never_look_alike() -> None:
+    """Known crop colours stay; palette colours close to one already used are skipped (maize's orange)."""
+    from itertools import combinations
+
+    from geocrop.io.classes import CROP_COLOURS
+    from geocrop.training.train import _close, class_colours
+
+    names = (
+        "barley",
+        "dry_pulses_legumes",
+        "grass",
+        "maize",
+        "other",
+        "rapeseed",
+        "soy",
+        "sunflower",
+        "wheat",
+    )
+    colours = class_colours(names)
+    assert colours[names.index("maize")] == CROP_COLOURS["maize"]
+    assert not any(_close(a, b) for a, b in combinations(colours, 2)), colours
