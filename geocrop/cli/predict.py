@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from geocrop.cli.options import DATE
+
 
 @click.command("predict")
 @click.option("--model", required=True, type=click.Path(path_type=Path), help="Bundle (.safetensors).")
@@ -20,6 +22,8 @@ import click
 @click.option(
     "--scale", type=click.FloatRange(min=0, min_open=True), default=None, help="Value -> reflectance."
 )
+@click.option("--start", type=DATE, default=None, help="The table's season start, if not the bundle's.")
+@click.option("--end", type=DATE, default=None, help="The table's season end, if not the bundle's.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 def predict(**kw: Any) -> None:
     """Classify the series of a samples table with a bundle: class, confidence and probabilities."""
@@ -34,6 +38,8 @@ def predict(**kw: Any) -> None:
         nodata=tuple(kw["nodata"]),
         scale=kw["scale"],
         device=kw["device"],
+        start=kw["start"],
+        end=kw["end"],
     )
     empty = f", {result.n_empty} without a clear observation" if result.n_empty else ""
     click.echo(f"wrote {result.out} ({result.n_samples} samples{empty}; {len(result.class_names)} classes)")

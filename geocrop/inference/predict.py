@@ -10,6 +10,7 @@ sample without any clear observation gets an empty prediction.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import warnings
 from collections.abc import Sequence
@@ -64,10 +65,14 @@ def predict_table(
     scale: float | None = None,
     device: str = "auto",
     tune_process: bool = True,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
 ) -> PredictResult:
     """Classify every sample of ``samples`` with bundle ``model`` and write ``out`` (see module docstring).
 
     ``tune_process``: let the predictor set torch's threads and tune malloc (see `Predictor`).
+    ``start``/``end``: the table's season when it is not the bundle's (another year): the bundle's steps
+    are spread over it, as `geocrop map` does with its ``--start``/``--end``. Both or neither.
     """
     from geocrop.inference.engine import Predictor
 
@@ -85,7 +90,9 @@ def predict_table(
         table = read_samples(
             samples_path, label_column=class_column, id_column=id_column, nodata=nodata, scale=scale
         )
-    grid = TemporalGrid(spec.grid_start, spec.grid_end, spec.steps)
+    if (start is None) != (end is None):
+        raise InputError("give both start and end (the table's season) or neither (the bundle's season)")
+    grid = TemporalGrid(start or spec.grid_start, end or spec.grid_end, spec.steps)
     values, _ = regrid(table.values, table.dates, grid, axis=1)  # (N, T, 12)
     block = np.ascontiguousarray(values.transpose(1, 2, 0))[..., None]  # (T, 12, N, 1)
     prediction = Predictor(model, device=device, tune_process=tune_process).predict_block(block)

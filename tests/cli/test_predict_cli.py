@@ -155,3 +155,36 @@ def test_bad_predict_outputs_leave_everything(tmp_path: Path, out_name: str, fra
     )
     assert code == 2 and fragment in stderr and stderr.count("\n") == 1
     assert table.read_bytes() == before and not (tmp_path / "p.txt").exists()
+
+
+def test_predict_another_year_with_its_own_season(tmp_path: Path) -> None:
+    """The same series a year later, with --start/--end of that year: the same predictions."""
+    table, _, bundle = _train(tmp_path, "rf")
+    grid = load_bundle(bundle).metadata["temporal_grid"]
+    later = tmp_path / "later.parquet"
+    frame = pd.read_parquet(table)
+    frame.assign(timestamp=frame["timestamp"] + pd.Timedelta(days=365)).to_parquet(later)
+    shifted = [(pd.Timestamp(grid[k]) + pd.Timedelta(days=365)).date().isoformat() for k in ("start", "end")]
+    outs = []
+    for samples, season in ((table, []), (later, ["--start", shifted[0], "--end", shifted[1]])):
+        out = tmp_path / f"{samples.stem}.csv"
+        code, _, stderr = _run(
+            ["predict", "--model", str(bundle), "--samples", str(samples), "--out", str(out), *season]
+        )
+        assert code == 0, stderr
+        outs.append(pd.read_csv(out))
+    assert outs[0]["predicted"].tolist() == outs[1]["predicted"].tolist()
+    code, _, stderr = _run(
+        [
+            "predict",
+            "--model",
+            str(bundle),
+            "--samples",
+            str(later),
+            "--out",
+            str(tmp_path / "x.csv"),
+            "--start",
+            shifted[0],
+        ]
+    )
+    assert code == 2 and "give both start and end" in stderr and not (tmp_path / "x.csv").exists()
