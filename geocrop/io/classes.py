@@ -33,6 +33,11 @@ CROP_COLOURS: dict[str, str] = {
 }
 
 
+def hex_rgb(colour: str) -> tuple[int, int, int]:
+    """``"#rrggbb"`` as an ``(r, g, b)`` tuple of 0..255 integers."""
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+
+
 @dataclass(frozen=True)
 class ClassInfo:
     """One map class: ``value`` (0..254) in the class band, a display ``name``, a ``"#rrggbb"`` colour."""
@@ -58,7 +63,7 @@ class ClassInfo:
     @property
     def rgb(self) -> tuple[int, int, int]:
         """The colour as an ``(r, g, b)`` tuple of 0..255 integers."""
-        return (int(self.color[1:3], 16), int(self.color[3:5], 16), int(self.color[5:7], 16))
+        return hex_rgb(self.color)
 
     @property
     def hex6(self) -> str:

@@ -278,7 +278,18 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
         if key not in done:
             pred = np.full(len(val_idx), np.bincount(y_tr, minlength=n_classes).argmax())
             done[key] = _record(
-                key, "majority", 0, HeadConfig("majority"), "supervised", None, 0, fold, y_va, pred, 0.0
+                key,
+                "majority",
+                0,
+                HeadConfig("majority"),
+                "supervised",
+                None,
+                0,
+                fold,
+                y_va,
+                pred,
+                0.0,
+                n_classes,
             )
             append_journal(journal, done[key])
         for variant, k, path in _variants(job):
@@ -324,6 +335,7 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
                     y_va,
                     fitted.val_proba.argmax(axis=1),
                     time.perf_counter() - t0,
+                    n_classes,
                     fitted.best_epoch,
                 )
                 append_journal(journal, record)
@@ -380,9 +392,9 @@ def _record(
     y_true: np.ndarray,
     y_pred: np.ndarray,
     seconds: float,
+    n_classes: int,
     best_epoch: int = 0,
 ) -> RunRecord:
-    n_classes = int(max(y_true.max(initial=0), y_pred.max(initial=0))) + 1
     return RunRecord(
         key=key,
         family=family,

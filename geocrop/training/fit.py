@@ -199,9 +199,9 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def _evaluate(
-    head: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, weight: torch.Tensor
+    head: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, n_classes: int
 ) -> tuple[float, np.ndarray]:
-    """Mean (weighted) loss and (N, K) probabilities."""
+    """Mean (unweighted) cross-entropy and (N, K) probabilities of ``head`` in eval mode."""
     head.eval()
     losses, probs = [], []
     with torch.inference_mode():
@@ -209,8 +209,7 @@ def _evaluate(
             logits = head(x[s : s + batch])
             losses.append(float(nn.functional.cross_entropy(logits, y[s : s + batch], reduction="sum")))
             probs.append(torch.softmax(logits.float(), dim=1).cpu())
-    k = int(weight.numel())
-    proba = torch.cat(probs).numpy() if probs else np.zeros((0, k), dtype=np.float32)
+    proba = torch.cat(probs).numpy() if probs else np.zeros((0, n_classes), dtype=np.float32)
     return sum(losses) / max(len(x), 1), proba
 
 
@@ -261,6 +260,7 @@ def fit_head(
     }
     history: list[EpochStats] = []
     start_epoch, best_epoch, best_score = 0, 0, -math.inf
+    best_proba: np.ndarray | None = None  # validation probabilities of the kept epoch, when it ran here
     if checkpoint is not None and checkpoint.exists():
         ckpt = load_checkpoint(checkpoint)
         if ckpt.fingerprint == fingerprint:
@@ -298,16 +298,17 @@ def fit_head(
             optimizer.step()
             loss_sum += float(loss.detach()) * len(idx)
             seen += len(idx)
-        val_loss, proba = _evaluate(head, xv, yv, plan.batch_size * 4, weight)
+        val_loss, proba = _evaluate(head, xv, yv, plan.batch_size * 4, n_classes)
         pred = proba.argmax(axis=1)
         select_f1 = float("nan")
         if xs is not None and ys is not None:
-            _, sel_proba = _evaluate(head, xs, _tensor(ys, np.int64, device), plan.batch_size * 4, weight)
+            _, sel_proba = _evaluate(head, xs, _tensor(ys, np.int64, device), plan.batch_size * 4, n_classes)
             select_f1 = macro_f1(ys, sel_proba.argmax(axis=1), n_classes)
         score = select_f1 if xs is not None else float(epoch)  # without selection: the last epoch
         if score > best_score:
             best_score, best_epoch = score, epoch + 1
             best.load_state_dict(head.state_dict())
+            best_proba = proba
         stats = EpochStats(
             epoch=epoch + 1,
             train_loss=loss_sum / max(seen, 1),
@@ -342,25 +343,25 @@ def fit_head(
             UnderfitWarning,
             stacklevel=2,
         )
-    _, proba = _evaluate(best, xv, yv, plan.batch_size * 4, weight)
-    _warn_if_underfit(best, xt, yt, plan.batch_size, weight, str(spec.get("name")))
+    if best_proba is None:  # the kept epoch ran before a resume: score its weights once more
+        _, best_proba = _evaluate(best, xv, yv, plan.batch_size * 4, n_classes)
+    _warn_if_underfit(best, xt, yt, plan.batch_size, n_classes, str(spec.get("name")))
     return HeadResult(
         head=best.cpu().eval(),
         history=history,
-        val_pred=proba.argmax(axis=1),
+        val_pred=best_proba.argmax(axis=1),
         resumed_from=start_epoch,
         best_epoch=best_epoch,
-        val_proba=proba,
+        val_proba=best_proba,
     )
 
 
 def _warn_if_underfit(
-    head: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, weight: torch.Tensor, name: str
+    head: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, n_classes: int, name: str
 ) -> None:
     """A head whose kept weights do not fit even their own training data well is named in a warning."""
-    _, proba = _evaluate(head, x, y, batch * 4, weight)
-    y_np = y.cpu().numpy()
-    f1 = macro_f1(y_np, proba.argmax(axis=1), int(weight.numel()))
+    _, proba = _evaluate(head, x, y, batch * 4, n_classes)
+    f1 = macro_f1(y.cpu().numpy(), proba.argmax(axis=1), n_classes)
     if f1 < 0.6:
         warnings.warn(
             f"the {name} head reaches only {f1:.2f} macro-F1 on its own training series: it is underfit; "

@@ -98,13 +98,11 @@ PALETTE: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def _rgb(colour: str) -> tuple[int, int, int]:
-    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
-
-
 def _close(a: str, b: str) -> bool:
     """Two colours a map reader would mistake for each other (RGB distance under 60 of 441)."""
-    return sum((x - y) ** 2 for x, y in zip(_rgb(a), _rgb(b), strict=True)) < 60**2
+    from geocrop.io.classes import hex_rgb
+
+    return sum((x - y) ** 2 for x, y in zip(hex_rgb(a), hex_rgb(b), strict=True)) < 60**2
 
 
 def class_colours(names: tuple[str, ...]) -> tuple[str, ...]:

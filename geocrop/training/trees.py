@@ -83,27 +83,38 @@ def _module(
     return module.eval()
 
 
+def _tree(
+    leaf: np.ndarray,
+    feature: np.ndarray,
+    threshold: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    nan_left: np.ndarray,
+    value: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """One tree's node arrays in `TreeEnsemble`'s convention: a leaf has feature -1 and points to itself."""
+    idx = np.arange(len(leaf))
+    return {
+        "feature": np.where(leaf, -1, feature),
+        "threshold": np.where(leaf, 0.0, threshold),
+        "left": np.where(leaf, idx, left),
+        "right": np.where(leaf, idx, right),
+        "nan_left": np.asarray(nan_left).astype(bool),
+        "value": value,
+    }
+
+
 def _pack_forest(model: Any, steps: int, features: int, n_classes: int) -> TreeEnsemble:
     nodes, depth = [], 0
     classes = model.classes_.astype(np.int64)
     for est in model.estimators_:
         t = est.tree_
         leaf = t.children_left < 0
-        idx = np.arange(t.node_count)
         value = np.zeros((t.node_count, n_classes))
         counts = t.value[:, 0, :]
         value[:, classes] = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-12)
         nan_left = getattr(t, "missing_go_to_left", np.zeros(t.node_count, dtype=np.uint8))
-        nodes.append(
-            {
-                "feature": np.where(leaf, -1, t.feature),
-                "threshold": np.where(leaf, 0.0, t.threshold),
-                "left": np.where(leaf, idx, t.children_left),
-                "right": np.where(leaf, idx, t.children_right),
-                "nan_left": nan_left.astype(bool),
-                "value": value,
-            }
-        )
+        nodes.append(_tree(leaf, t.feature, t.threshold, t.children_left, t.children_right, nan_left, value))
         depth = max(depth, int(t.max_depth))
     return _module(
         nodes,
@@ -124,19 +135,19 @@ def _pack_boosting(model: Any, steps: int, features: int, n_classes: int) -> Tre
         for k, predictor in enumerate(iteration):
             n = predictor.nodes
             leaf = n["is_leaf"].astype(bool)
-            idx = np.arange(len(n))
             value = np.zeros((len(n), n_classes))
             # binary: one raw score for classes_[1] (softmax([0, s]) = sigmoid(s), as scikit-learn)
             value[:, classes[1] if binary else classes[k]] = np.where(leaf, n["value"], 0.0)
             nodes.append(
-                {
-                    "feature": np.where(leaf, -1, n["feature_idx"]),
-                    "threshold": np.where(leaf, 0.0, n["num_threshold"]),
-                    "left": np.where(leaf, idx, n["left"].astype(np.int64)),
-                    "right": np.where(leaf, idx, n["right"].astype(np.int64)),
-                    "nan_left": n["missing_go_to_left"].astype(bool),
-                    "value": value,
-                }
+                _tree(
+                    leaf,
+                    n["feature_idx"],
+                    n["num_threshold"],
+                    n["left"].astype(np.int64),
+                    n["right"].astype(np.int64),
+                    n["missing_go_to_left"],
+                    value,
+                )
             )
             depth = max(depth, int(n["depth"].max()))
     baseline = np.asarray(model._baseline_prediction, dtype=np.float64).reshape(-1)

@@ -49,7 +49,7 @@ from rasterio.warp import calculate_default_transform, reproject, transform_boun
 
 from geocrop.errors import InputError, OutputError, SourceError
 from geocrop.io.atomic import write_text_atomic
-from geocrop.io.classes import NODATA, ClassInfo, check_classes
+from geocrop.io.classes import NODATA, ClassInfo, check_classes, hex_rgb
 
 __all__ = ["RAMPS", "find_leaflet", "render_classes_rgba", "render_ramp_rgba", "write_webmap"]
 
@@ -165,7 +165,7 @@ RAMPS = {
 
 def render_ramp_rgba(values: npt.NDArray[np.uint8], ramp: Sequence[str]) -> npt.NDArray[np.uint8]:
     """(h, w) percent 0..100 -> (h, w, 4) RGBA along ``ramp`` (linear between stops); 255 transparent."""
-    stops = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in ramp], dtype=np.float64)
+    stops = np.array([hex_rgb(c) for c in ramp], dtype=np.float64)
     x = np.linspace(0.0, 100.0, len(stops))
     lut = np.zeros((256, 4), dtype=np.uint8)
     levels = np.arange(101, dtype=np.float64)
