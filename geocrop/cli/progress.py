@@ -69,6 +69,7 @@ class Reporter:
         self._err = err
         self._bar: Any = None
         self._task: Any = None
+        self._no_bar = False
 
     @property
     def out(self) -> TextIO:
@@ -86,7 +87,7 @@ class Reporter:
         fraction = min(max(float(fraction), 0.0), 1.0)
         if self.mode == "json":
             self._json({"event": "progress", "fraction": round(fraction, 4), "message": message})
-        elif self.mode == "rich":
+        elif self.mode == "rich" and not self._no_bar:
             if self._bar is None:
                 from rich.console import Console
                 from rich.progress import (
@@ -97,12 +98,17 @@ class Reporter:
                     TimeElapsedColumn,
                 )
 
+                console = Console(file=self.err)
+                if not console.is_terminal:
+                    # a bar in a log file is noise, and stopping it writes an empty line before an error
+                    self._no_bar = True
+                    return
                 self._bar = Progress(
                     TextColumn("{task.description}"),
                     BarColumn(),
                     TaskProgressColumn(),
                     TimeElapsedColumn(),
-                    console=Console(file=self.err),
+                    console=console,
                     transient=True,
                 )
                 self._bar.start()

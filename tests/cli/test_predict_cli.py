@@ -188,3 +188,16 @@ def test_predict_another_year_with_its_own_season(tmp_path: Path) -> None:
         ]
     )
     assert code == 2 and "give both start and end" in stderr and not (tmp_path / "x.csv").exists()
+
+
+def test_a_bad_table_is_one_stderr_line_in_a_real_process(tmp_path: Path) -> None:
+    """Default progress mode, stderr a file (not a terminal): no bar, no empty line before the error."""
+    import subprocess
+    import sys
+
+    table = write_extraction(tmp_path / "samples.parquet")
+    out = tmp_path / "m.safetensors"
+    argv = ["train", "--labels", str(table), "--class-column", "crop", "--head", "rf", "--out", str(out)]
+    done = subprocess.run([sys.executable, "-m", "geocrop.cli.main", *argv], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.splitlines() == [done.stderr.strip()], done.stderr
+    assert done.stderr.startswith("geocrop: error: samples table") and not out.exists()
