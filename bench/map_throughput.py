@@ -93,7 +93,7 @@ def cuda_bf16_peak(n: int = 8192, reps: int = 7) -> float:
 def write_bundle(path: Path, head: str, *, season: tuple[str, str]) -> Path:
     import torch
 
-    from geocrop.data.bands import S2_BANDS
+    from geocrop.core.bands import S2_BANDS
     from geocrop.io.bundle import save_bundle
     from geocrop.models.registry import build_backbone, build_head, state_to_numpy
 
@@ -186,7 +186,7 @@ def write_catalog(root: Path, *, size: int, dates: int, year: int = 2021) -> Pat
     from rasterio.warp import transform_geom
     from shapely.geometry import box, mapping, shape
 
-    from geocrop.data.bands import S2_ASSET_KEYS, S2_BANDS
+    from geocrop.core.bands import S2_ASSET_KEYS, S2_BANDS
 
     epsg, x0, y0 = 32633, 399_960.0, 5_820_000.0
     tf = Affine(10.0, 0, x0, 0, -10.0, y0)
@@ -262,7 +262,7 @@ def child_reference(args: dict[str, Any]) -> dict[str, Any]:
     """Whole cube in memory, per-timestamp loop: load, regrid, backbone per timestamp, head, softmax."""
     import torch
 
-    from geocrop.data.temporal import TemporalGrid, regrid
+    from geocrop.core.temporal import TemporalGrid, regrid
     from geocrop.io.aoi import read_aoi
     from geocrop.io.bundle import load_bundle
     from geocrop.io.cube import load_s2

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from geocrop.data.bands import PLANET_FEATURES, S2_BANDS
+from geocrop.core.bands import PLANET_FEATURES, S2_BANDS
 from geocrop.training.corruption import ScarfCorruption
 from geocrop.training.losses import BimodalNTXentLoss
 from geocrop.training.pretrain import ContrastiveModel

@@ -1,6 +1,6 @@
 """The demo: the simulated sample area, the demo model bundle, and a crop map of `sample_aoi/field.geojson`.
 
-Everything here is built from **simulated** data (`geocrop.data.simulate`): it shows the tool working end to
+Everything here is built from **simulated** data (`geocrop.sim.scene`): it shows the tool working end to
 end, not that the method works. `build_demo_bundle` is the documented, reproducible recipe of the shipped
 demo bundle (`geocrop demo --rebuild-model`): bi-modal pretraining on the sample area's Sentinel-2 +
 PlanetScope pairs, then a Transformer head trained on its labelled parcels over the frozen encoder. The
@@ -40,7 +40,7 @@ class DemoResult:
 def build_demo_bundle(*, sample_dir: Path, work_dir: Path, out: Path, report: Report) -> Path:
     """Pretrain (bi-modal, Eq. 1), then train a Transformer head on the sample area; write bundle ``out``."""
     from geocrop.data.labelled import LabelSource
-    from geocrop.data.sample_area import write_sample_area
+    from geocrop.sim.sample_area import write_sample_area
     from geocrop.training.hparams import HeadConfig
     from geocrop.training.pretrain import PretrainConfig, pretrain
     from geocrop.training.train import TrainConfig, TrainJob, train_model
@@ -91,8 +91,8 @@ def stamp_demo_provenance(bundle: Path, *, config: Any = None) -> Path:
     """
     from pyproj import Transformer
 
-    from geocrop.data.simulate import SimulationConfig
     from geocrop.io.bundle import load_bundle, save_bundle
+    from geocrop.sim.scene import SimulationConfig
 
     cfg = config or SimulationConfig()
     loaded = load_bundle(bundle)
@@ -129,9 +129,9 @@ def run_demo(
     """Write the sample area if missing, build the demo bundle if asked or absent, and map the AOI."""
     import time
 
-    from geocrop.data.sample_area import write_sample_area
     from geocrop.inference.mapping import map_aoi
     from geocrop.inference.plan import MapConfig
+    from geocrop.sim.sample_area import write_sample_area
 
     started = time.perf_counter()
     report("writing the simulated sample area (first run only)")

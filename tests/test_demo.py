@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from rio_cogeo.cogeo import cog_validate
 
 from geocrop.cli.main import cli
-from geocrop.data.simulate import CROP_TYPES
 from geocrop.inference.plan import DEMO_BUNDLE
 from geocrop.io.bundle import read_bundle_metadata
+from geocrop.sim.scene import CROP_TYPES
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,6 @@
 """``geocrop simulate``: write the simulated sample area (COGs + static STAC catalog + labels + AOI).
 
-Parses flags into a `SimulationConfig` and calls `geocrop.data.sample_area.write_sample_area`. The data
+Parses flags into a `SimulationConfig` and calls `geocrop.sim.sample_area.write_sample_area`. The data
 is simulated (a test instrument), and the command says so.
 """
 
@@ -26,8 +26,8 @@ def simulate(out: Path, seed: int, size: int, year: int, tiny: bool) -> None:
 
     Reuses OUT when it already holds a complete area made with the same options.
     """
-    from geocrop.data.sample_area import write_sample_area
-    from geocrop.data.simulate import SimulationConfig
+    from geocrop.sim.sample_area import write_sample_area
+    from geocrop.sim.scene import SimulationConfig
 
     if tiny:
         config = SimulationConfig.tiny(seed=seed)

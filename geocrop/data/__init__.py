@@ -1,1 +1,1 @@
-"""Numpy/xarray data logic: bands, masks, temporal grid, pairing, splits, the scene simulator. No torch."""
+"""Data logic above io: labelled samples, class maps, pretraining pairs and shards, splits. No torch."""

@@ -10,7 +10,7 @@ Both inputs end as a `LabelledSeries`: per-pixel (or per-sample) reflectance ser
 - **Samples table** (Parquet/CSV, see `geocrop.data.samples`): each row (or sample id) is one series; the
   group column, when given, is the parcel id; otherwise each sample is its own group.
 
-Observations are put on the grid by `geocrop.data.temporal.regrid` (bin to the nearest step, linear fill,
+Observations are put on the grid by `geocrop.core.temporal.regrid` (bin to the nearest step, linear fill,
 ends held). Series with no clear observation at all are dropped. Mixed CRS is defined as labels whose
 coordinates cannot be put in one CRS: a vector file without a CRS, or a samples table whose ``crs``/``epsg``
 column names several; both are `InputError`. Every check runs before anything is written.
@@ -28,10 +28,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from geocrop.data.bands import S2_BANDS
+from geocrop.core.bands import S2_BANDS
+from geocrop.core.temporal import DEFAULT_STEPS, TemporalGrid, regrid
 from geocrop.data.class_map import apply_class_map, code_text, read_class_map
 from geocrop.data.samples import read_samples
-from geocrop.data.temporal import DEFAULT_STEPS, TemporalGrid, regrid
 from geocrop.errors import InputError, NoDataError, SourceError
 
 log = logging.getLogger(__name__)

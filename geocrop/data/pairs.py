@@ -1,7 +1,7 @@
 """Co-registered Sentinel-2 / PlanetScope pairs for contrastive pretraining (the paper's section 3.3).
 
 A pair is one S2 pixel's 12 reflectances and the 3x3x4 Planet window under it, flattened ``(row, col, band)``
-to 36 values (`geocrop.data.bands.PLANET_FEATURES`): a row of 48 float32 features, or 12 in uni-modal mode.
+to 36 values (`geocrop.core.bands.PLANET_FEATURES`): a row of 48 float32 features, or 12 in uni-modal mode.
 
 Sampling follows the paper: fields are split 70-21-9 (field level, seeded); for every S2 date, up to
 ``pixels_per_date`` random pixels of the 70 % fields become training pairs (the paper: 100,000 per date over
@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from geocrop.data.bands import PLANET_BANDS, PLANET_WINDOW, S2_BANDS
+from geocrop.core.bands import PLANET_BANDS, PLANET_WINDOW, S2_BANDS
 from geocrop.data.shards import DEFAULT_SHARD_ROWS, ShardSet, ShardWriter, atomic_write_json, feature_stats
 from geocrop.data.splits import split_fields
 from geocrop.errors import BundleError, NoDataError

@@ -13,7 +13,7 @@ Two layouts, detected from the columns:
 Values are surface reflectance in [0, 1]; a table whose median value exceeds 2 is taken as L2A digital
 numbers and multiplied by 1e-4, with a warning. Empty cells and **nodata values** (65535, WorldCereal's
 "no clear observation", plus any ``nodata`` the caller names) are NaN (masked), which the temporal grid
-fills (see `geocrop.data.temporal`); they are never read as reflectance. A band whose every value is
+fills (see `geocrop.core.temporal`); they are never read as reflectance. A band whose every value is
 nodata counts as absent. Irregular dates are regridded there too; this module keeps the table's own dates.
 A band missing from the table is **filled and flagged** by the same rule the cube loader uses
 (`geocrop.io.bandmap.fill_plan`: B01 copies B02, B09 copies B8A, others are interpolated in wavelength
@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from geocrop.data.bands import S2_BANDS
+from geocrop.core.bands import S2_BANDS
 from geocrop.errors import InputError, NoDataError, SourceError
 
 _BAND = r"(?:S2[-_]?(?:L2A[-_])?)?[Bb](?:8[Aa]|\d{1,2})"

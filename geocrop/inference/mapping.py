@@ -2,7 +2,7 @@
 
 The pipeline (DESIGN.md's "map" flow), with `geocrop.inference.plan` doing every check that needs no
 pixels first. The cube is opened lazily with tiles of ``chunk_size`` pixels (all dates and bands per tile),
-each tile is regridded onto the bundle's temporal grid (`geocrop.data.temporal.regrid`, the same rule as
+each tile is regridded onto the bundle's temporal grid (`geocrop.core.temporal.regrid`, the same rule as
 training) and classified by the engine; finished tiles stream into the `CogWriter` and into the resume
 journal beside the output. The COG appears only when complete (the writer renames a temporary file); the
 journal is removed after that. Then the QGIS style, the STAC item of the output and, optionally, the web
@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geocrop import __version__
-from geocrop.data.temporal import TemporalGrid, regrid
+from geocrop.core.temporal import TemporalGrid, regrid
 from geocrop.errors import NoDataError
 from geocrop.inference.journal import TileJournal, journal_dir, output_lock, remove_leftovers
 from geocrop.inference.plan import MapConfig, MapPlan, output_paths, plan_map

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 import pystac
 
-from geocrop.data.bands import S2_BANDS
+from geocrop.core.bands import S2_BANDS
 from geocrop.errors import BundleError, InputError, NoDataError
 from geocrop.inference.schema import BundleSpec, parse_bundle_metadata
 from geocrop.io.provenance import check_simulated_use, describe_provenance, read_provenance

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from geocrop.data.bands import S2_BANDS
+from geocrop.core.bands import S2_BANDS
+from geocrop.core.temporal import TemporalGrid, regrid
 from geocrop.data.samples import read_samples
-from geocrop.data.temporal import TemporalGrid, regrid
 from geocrop.errors import BundleError, InputError
 from geocrop.inference.schema import parse_bundle_metadata
 from geocrop.io.atomic import atomic_path

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from geocrop.data.bands import S2_BANDS
+from geocrop.core.bands import S2_BANDS
 from geocrop.io.bundle_metadata import DEFAULT_COLOURS, read_classifier_metadata
 from geocrop.io.classes import ClassInfo
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import pystac
 
-from geocrop.data.bands import PLANET_BANDS, S2_ASSET_KEYS, S2_BANDS, S2_REFLECTANCE_SCALE, s2_offset_dn
+from geocrop.core.bands import PLANET_BANDS, S2_ASSET_KEYS, S2_BANDS, S2_REFLECTANCE_SCALE, s2_offset_dn
 
 #: Centre wavelength (nm) of each S2 band (Sentinel-2A MSI), used by the missing-band rule.
 S2_WAVELENGTHS_NM: dict[str, float] = {

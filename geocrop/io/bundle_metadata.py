@@ -179,7 +179,7 @@ def read_classifier_metadata(
     """Validate and type a classifier bundle's metadata, any spelling written so far.
 
     ``default_bands``: the band order of bundles that do not record one (the 12 Sentinel-2 bands,
-    `geocrop.data.bands.S2_BANDS`, for every bundle written so far).
+    `geocrop.core.bands.S2_BANDS`, for every bundle written so far).
 
     `BundleError` naming ``source`` and the missing or broken part (no head, no classes, statistics or
     grid that do not fit, a schema newer than this geocrop reads).

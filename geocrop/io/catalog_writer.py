@@ -33,7 +33,7 @@ from affine import Affine
 from pyproj import Transformer
 from rasterio.crs import CRS
 
-from geocrop.data.bands import S2_ASSET_KEYS, S2_BANDS, S2_SCL_ASSET
+from geocrop.core.bands import S2_ASSET_KEYS, S2_BANDS, S2_SCL_ASSET
 from geocrop.errors import OutputError
 
 __all__ = [

@@ -5,7 +5,7 @@
 - :func:`planet_geobox`: the same grid refined 3x (10/3 m, same origin): S2 pixel ``(i, j)`` covers Planet
   pixels ``(3i..3i+2, 3j..3j+2)`` (the paper's Figure 4).
 - :func:`load_s2` / :func:`load_planet`: ``(time, band, y, x)`` float32 reflectance in [0, 1], NaN where
-  SCL/UDM2 say not clear (:mod:`geocrop.data.masks`), at nodata and outside the AOI. Scenes of one solar
+  SCL/UDM2 say not clear (:mod:`geocrop.core.masks`), at nodata and outside the AOI. Scenes of one solar
   day are mosaicked (``groupby="solar_day"``). Missing S2 bands follow :mod:`geocrop.io.bandmap`'s rule.
 
 The grids live in :mod:`geocrop.io.grid` (re-exported here). A corrupt or truncated COG raises
@@ -28,8 +28,8 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 from odc.loader import RioDriver, RioReader
 
-from geocrop.data.bands import PLANET_BANDS, S2_BANDS
-from geocrop.data.masks import SCL_CLEAR_CLASSES
+from geocrop.core.bands import PLANET_BANDS, S2_BANDS
+from geocrop.core.masks import SCL_CLEAR_CLASSES
 from geocrop.errors import NoDataError, SourceError
 from geocrop.io.aoi import Aoi
 from geocrop.io.bandmap import (

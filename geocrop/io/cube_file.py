@@ -39,7 +39,7 @@ import numpy as np
 import pystac
 import xarray as xr
 
-from geocrop.data.bands import S2_BANDS
+from geocrop.core.bands import S2_BANDS
 from geocrop.errors import InputError, SourceError
 
 TIME_DIMS = ("time", "t", "date")

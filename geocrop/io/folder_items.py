@@ -27,7 +27,7 @@ import rasterio
 from rasterio.warp import transform_geom
 from shapely.geometry import box, mapping, shape
 
-from geocrop.data.bands import S2_ASSET_KEYS
+from geocrop.core.bands import S2_ASSET_KEYS
 from geocrop.errors import InputError, NoDataError, SourceError
 
 _S2_SAFE = re.compile(r"^T(\d{2}[A-Z]{3})_(\d{8}T\d{6})_(B\d[0-9A]|SCL)(?:_(\d+)m)?\.tiff?$", re.I)

@@ -10,7 +10,7 @@ A bundle's ``provenance`` record (bundle metadata key ``"provenance"``; JSON, no
      "accuracy": {"metric": ..., "value": ..., "protocol": "..."} | None}
 
 ``data`` is ``"simulated"`` when the labels or the imagery carry the simulator's marks
-(`geocrop.data.sample_area` writes ``geocrop:simulated`` into its STAC items and labels file and a
+(`geocrop.sim.sample_area` writes ``geocrop:simulated`` into its STAC items and labels file and a
 ``geocrop-sample.json`` beside them), ``"real"`` when the labels file was read and carries none (real here
 means "not made by geocrop's simulator"), and ``"unknown"`` for bundles written before provenance existed.
 
@@ -58,7 +58,7 @@ SIMULATED_KEY = "geocrop:simulated"
 SIMULATED_NOTICE = "model trained on simulated data"
 #: The `geocrop map` flag that allows a simulated model over real imagery.
 ALLOW_SIMULATED_FLAG = "--allow-simulated-model"
-#: The simulator's marker file in the folder it writes (`geocrop.data.sample_area.MARKER_NAME`).
+#: The simulator's marker file in the folder it writes (`geocrop.sim.sample_area.MARKER_NAME`).
 _SAMPLE_MARKER = "geocrop-sample.json"
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from geocrop.data.bands import S2_BANDS
+from geocrop.core.bands import S2_BANDS
 from geocrop.errors import BundleError, InputError
 from geocrop.io.bundle import load_bundle
 from geocrop.io.bundle_metadata import read_normalization

@@ -41,7 +41,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from geocrop.data.bands import PLANET_FEATURES, S2_BANDS
+from geocrop.core.bands import PLANET_FEATURES, S2_BANDS
 from geocrop.data.pairs import PairSet, build_pairs, second_features
 from geocrop.errors import BundleError, InputError, OutputError
 from geocrop.models.projector import Projector

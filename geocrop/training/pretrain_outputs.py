@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from geocrop.data.bands import PLANET_BANDS, S2_BANDS
+from geocrop.core.bands import PLANET_BANDS, S2_BANDS
 from geocrop.data.pairs import PairSet
 from geocrop.data.shards import atomic_write_json
 from geocrop.io.atomic import atomic_path

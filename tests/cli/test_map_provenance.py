@@ -87,8 +87,8 @@ def test_real_model_maps_without_a_notice(area: TinyArea, tmp_path: Path) -> Non
 def test_simulated_model_maps_the_simulated_sample_area_without_the_flag(
     simulated_bundle: Path, tmp_path: Path
 ) -> None:
-    from geocrop.data.sample_area import write_sample_area
-    from geocrop.data.simulate import SimulationConfig
+    from geocrop.sim.sample_area import write_sample_area
+    from geocrop.sim.scene import SimulationConfig
 
     sample = write_sample_area(tmp_path / "sample", SimulationConfig.tiny())
     out = tmp_path / "map.tif"

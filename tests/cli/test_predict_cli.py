@@ -14,7 +14,7 @@ import rasterio
 from click.testing import CliRunner
 
 from geocrop.cli.main import cli
-from geocrop.data.bands import S2_BANDS
+from geocrop.core.bands import S2_BANDS
 from geocrop.io.bundle import load_bundle
 from tests.data.worldcereal_synth import write_class_map, write_extraction
 from tests.inference.map_fixtures import DATES, END, START, tiny_area

@@ -75,7 +75,7 @@ def test_resuming_with_another_architecture_names_both(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def areas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Three tiny simulated areas: the base one, one a year later, one 50 km east (no overlap)."""
-    from geocrop.data.simulate import SimulationConfig, write_sample_area
+    from geocrop.sim import SimulationConfig, write_sample_area
 
     root = tmp_path_factory.mktemp("areas")
     base = dataclasses.replace(SimulationConfig.tiny(), width=12, height=12)
@@ -116,7 +116,7 @@ def test_end_to_end_on_the_simulated_sample_area(tmp_path: Path) -> None:
 
     1,000 pixels per date (73 dates) keeps it to minutes on a 2-core machine; the default takes every pixel.
     """
-    from geocrop.data.simulate import SimulationConfig, write_sample_area
+    from geocrop.sim import SimulationConfig, write_sample_area
 
     area = write_sample_area(tmp_path / "area", SimulationConfig())
     out = tmp_path / "run"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
-from geocrop.data.bands import S2_BANDS
+from geocrop.core.bands import S2_BANDS
 from geocrop.data.labelled import LabelSource, is_samples_table, load_labelled
 from geocrop.errors import InputError, NoDataError
 from tests.io.stac_fixtures import EPSG, ORIGIN, synthetic_s2, write_catalog

@@ -17,7 +17,7 @@ import pytest
 import torch
 from shapely.geometry import box
 
-from geocrop.data.bands import S2_BANDS
+from geocrop.core.bands import S2_BANDS
 from geocrop.data.labelled import LabelSource, load_labelled
 from geocrop.io.bundle import load_bundle
 from geocrop.training.hparams import HeadConfig

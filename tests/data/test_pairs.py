@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from geocrop.data.bands import PLANET_FEATURES
+from geocrop.core.bands import PLANET_FEATURES
 from geocrop.data.pairs import (
     MANIFEST,
     PairSet,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geocrop.data.bands import S2_BANDS
+from geocrop.core.bands import S2_BANDS
 from geocrop.data.labelled import LabelSource, is_samples_table, load_labelled
 from geocrop.data.samples import MissingBandWarning, normalise_band, read_samples
 from geocrop.errors import InputError, NoDataError

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geocrop.data.bands import S2_BANDS
+from geocrop.core.bands import S2_BANDS
 from geocrop.data.class_map import apply_class_map, read_class_map
 from geocrop.data.labelled import LabelSource, auto_steps, is_samples_table, load_labelled
 from geocrop.data.samples import read_samples

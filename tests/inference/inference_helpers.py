@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from geocrop.data.bands import S2_BANDS
+from geocrop.core.bands import S2_BANDS
 from geocrop.inference.tiles import PredictorRef, Tile, plan_tiles, run_tiles
 from geocrop.io.bundle import save_bundle
 from geocrop.models.registry import build_backbone, build_head, state_to_numpy

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geocrop.data.bands import S2_BANDS
+from geocrop.core.bands import S2_BANDS
 from tests.inference.inference_helpers import write_tiny_bundle
 from tests.io.stac_fixtures import ORIGIN, s2_item, synthetic_s2, tile_bbox, write_catalog
 

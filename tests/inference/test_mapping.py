@@ -142,7 +142,7 @@ def test_geocrop_map_on_the_tiny_simulated_sample_area(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from geocrop.cli.main import cli
-    from geocrop.data.simulate import SimulationConfig, write_sample_area
+    from geocrop.sim import SimulationConfig, write_sample_area
     from tests.inference.inference_helpers import write_tiny_bundle
 
     area = write_sample_area(tmp_path / "sample", SimulationConfig.tiny())
@@ -168,7 +168,7 @@ def test_geocrop_map_on_the_default_sample_area(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from geocrop.cli.main import cli
-    from geocrop.data.simulate import SimulationConfig, write_sample_area
+    from geocrop.sim import SimulationConfig, write_sample_area
     from tests.inference.inference_helpers import write_tiny_bundle
 
     area = write_sample_area(tmp_path / "sample", SimulationConfig())

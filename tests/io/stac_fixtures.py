@@ -26,7 +26,7 @@ from affine import Affine
 from rasterio.warp import transform_geom
 from shapely.geometry import box, mapping, shape
 
-from geocrop.data.bands import S2_ASSET_KEYS, S2_BANDS
+from geocrop.core.bands import S2_ASSET_KEYS, S2_BANDS
 
 EPSG = 32633
 ORIGIN = (399_960.0, 5_820_000.0)  # UTM 33N upper-left, a multiple of 30 m

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from geocrop.data.bands import S2_BANDS
+from geocrop.core.bands import S2_BANDS
 from geocrop.errors import BundleError
 from geocrop.inference.plan import DEMO_BUNDLE
 from geocrop.inference.schema import parse_bundle_metadata

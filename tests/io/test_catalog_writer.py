@@ -16,13 +16,13 @@ from pyproj import Transformer
 from rio_cogeo.cogeo import cog_validate
 from shapely.geometry import box, shape
 
-from geocrop.data.bands import S2_ASSET_KEYS, S2_BANDS
-from geocrop.data.phenology import CROP_TYPES
-from geocrop.data.sample_area import MARKER_NAME, SampleArea, write_sample_area
-from geocrop.data.simulate import SimulatedScenes, SimulationConfig, simulate
+from geocrop.core.bands import S2_ASSET_KEYS, S2_BANDS
 from geocrop.errors import OutputError
 from geocrop.io import catalog_writer
 from geocrop.io.catalog_writer import PLANET_SR_ASSET, PLANET_UDM2_ASSET, write_cog
+from geocrop.sim.phenology import CROP_TYPES
+from geocrop.sim.sample_area import MARKER_NAME, SampleArea, write_sample_area
+from geocrop.sim.scene import SimulatedScenes, SimulationConfig, simulate
 
 TINY = SimulationConfig.tiny()
 #: A few scenes only, for the atomic-write checks.

@@ -13,7 +13,7 @@ import pytest
 from affine import Affine
 from shapely.geometry import box
 
-from geocrop.data.bands import S2_BANDS
+from geocrop.core.bands import S2_BANDS
 from geocrop.errors import NoDataError, SourceError
 from geocrop.io.aoi import read_aoi
 from geocrop.io.bandmap import fill_plan, s2_band_assets, scl_asset_key

@@ -1,6 +1,6 @@
 """The real `geocrop map` driven from real QGIS on a simulated sample area (slow: minutes under load).
 
-The sample area comes from `geocrop.data.sample_area` (the simulator: a test instrument, not real
+The sample area comes from `geocrop.sim.sample_area` (the simulator: a test instrument, not real
 imagery) and the model bundle has random weights, so the map's classes mean nothing; what is tested is
 the plumbing: QGIS -> plugin -> geocrop out of process -> a valid COG that QGIS shows with crop names.
 """
@@ -23,7 +23,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         importlib.util.find_spec("geocrop.cli.map") is None
-        or importlib.util.find_spec("geocrop.data.sample_area") is None,
+        or importlib.util.find_spec("geocrop.sim.sample_area") is None,
         reason="`geocrop map` or the sample-area simulator is not part of this checkout yet",
     ),
 ]
@@ -37,12 +37,12 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A tiny simulated sample area and a random-init bundle over the simulator's crop classes."""
     import torch
 
-    from geocrop.data.bands import S2_BANDS
-    from geocrop.data.phenology import CROP_COLOURS, CROP_TYPES
-    from geocrop.data.sample_area import write_sample_area
-    from geocrop.data.simulate import SimulationConfig
+    from geocrop.core.bands import S2_BANDS
     from geocrop.io.bundle import save_bundle
     from geocrop.models.registry import build_backbone, build_head, state_to_numpy
+    from geocrop.sim.phenology import CROP_COLOURS, CROP_TYPES
+    from geocrop.sim.sample_area import write_sample_area
+    from geocrop.sim.scene import SimulationConfig
 
     root = tmp_path_factory.mktemp("sample")
     area = write_sample_area(root / "area", SimulationConfig.tiny())
@@ -71,7 +71,7 @@ def profile(tmp_path_factory: pytest.TempPathFactory) -> QgisProfile:
 
 
 def _classes() -> list[tuple[str, str]]:
-    from geocrop.data.phenology import CROP_COLOURS, CROP_TYPES
+    from geocrop.sim.phenology import CROP_COLOURS, CROP_TYPES
 
     return [(name, CROP_COLOURS[name].lower()) for name in CROP_TYPES]
 
@@ -147,9 +147,9 @@ def test_cancel_real_geocrop_mid_run(
 
 def test_train_then_map_with_real_geocrop(profile: QgisProfile, tmp_path: Path) -> None:
     """Train crop classifier on the simulated parcels, then map with that bundle: both from qgis_process."""
-    from geocrop.data.sample_area import write_sample_area
-    from geocrop.data.simulate import SimulationConfig
     from geocrop.io.bundle import read_bundle_metadata
+    from geocrop.sim.sample_area import write_sample_area
+    from geocrop.sim.scene import SimulationConfig
 
     # 48x48 pixels of 60 m fields: at least 3 parcels of every crop, so each class reaches both splits
     config = SimulationConfig(

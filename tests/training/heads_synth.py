@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from geocrop.data.bands import S2_BANDS
+from geocrop.core.bands import S2_BANDS
 from geocrop.io.bundle import save_bundle
 from geocrop.models.registry import build_backbone, state_to_numpy
 

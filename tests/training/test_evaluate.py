@@ -230,7 +230,7 @@ def test_evaluate_on_the_simulated_sample_area(tmp_path: Path) -> None:
     """
     import geopandas as gpd
 
-    from geocrop.data.simulate import SimulationConfig, write_sample_area
+    from geocrop.sim import SimulationConfig, write_sample_area
     from geocrop.training.pretrain import PretrainConfig, pretrain
 
     area = write_sample_area(tmp_path / "area", SimulationConfig.tiny())

@@ -4,8 +4,8 @@ It is a **test instrument**: the data it makes is simulated, and no figure compu
 about real crops. What it gets right on purpose is the *structure* real data has, so every later stage
 can be exercised end to end offline:
 
-- ground: parcels (`geocrop.data.parcels`) of >= 9 crop types, each with its own calendar
-  (`geocrop.data.phenology`) jittered per field; within-field texture (vigour patches, headlands,
+- ground: parcels (`geocrop.sim.parcels`) of >= 9 crop types, each with its own calendar
+  (`geocrop.sim.phenology`) jittered per field; within-field texture (vigour patches, headlands,
   tramlines), tracks narrower than an S2 pixel between fields, bare soil whose brightness follows rain.
 - sky: one cloud field per day (clouds, thin cirrus, cloud shadows) that both sensors see, at their own
   acquisition time (clouds drift between the two).
@@ -24,36 +24,29 @@ others were rendered (the writer streams them one at a time; `simulate` stacks t
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from affine import Affine
 
-from geocrop.data.ground import Ground
-from geocrop.data.parcels import Parcel, make_parcels, rasterize_parcels
-from geocrop.data.phenology import CROP_COLOURS, CROP_TYPES, PLANET_FROM_S2
-from geocrop.data.sky import SKY_PAD, Sky, draw_sky, scl_classes, through_sky, udm2_layers
 from geocrop.errors import InputError
-
-if TYPE_CHECKING:
-    from geocrop.data.sample_area import SampleArea
+from geocrop.sim.ground import Ground
+from geocrop.sim.parcels import Parcel, make_parcels, rasterize_parcels
+from geocrop.sim.phenology import CROP_COLOURS, CROP_TYPES, PLANET_FROM_S2
+from geocrop.sim.sky import SKY_PAD, Sky, draw_sky, scl_classes, through_sky, udm2_layers
 
 __all__ = [
     "CROP_COLOURS",
     "CROP_TYPES",
     "PlanetScene",
     "S2Scene",
-    "SampleArea",
     "SceneSimulator",
     "SimulatedScenes",
     "SimulationConfig",
     "simulate",
-    "write_sample_area",
 ]
 
 F32 = npt.NDArray[np.float32]
@@ -381,27 +374,3 @@ def _soften(x: F32) -> F32:
     out[:, :, 0] += 0.1 * x[:, :, 0]
     out[:, :, -1] += 0.1 * x[:, :, -1]
     return out
-
-
-def write_sample_area(
-    out_dir: str | os.PathLike[str],
-    config: SimulationConfig | None = None,
-    *,
-    progress: Callable[[float, str], None] | None = None,
-) -> SampleArea:
-    """Simulate ``config`` and write it as COGs + a static STAC catalog; see `geocrop.data.sample_area`.
-
-    Kept here so the simulator's whole public API is importable from one module.
-    """
-    from geocrop.data.sample_area import write_sample_area as _write
-
-    return _write(out_dir, config, progress=progress)
-
-
-def __getattr__(name: str) -> Any:
-    # `SampleArea` lives with the writer (which imports this module); resolve it lazily, on first use.
-    if name == "SampleArea":
-        from geocrop.data.sample_area import SampleArea
-
-        return SampleArea
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

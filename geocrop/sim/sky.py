@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from geocrop.data.parcels import smooth_noise
+from geocrop.sim.parcels import smooth_noise
 
 __all__ = ["CLOUDY_OPACITY", "SKY_PAD", "Sky", "draw_sky", "scl_classes", "through_sky", "udm2_layers"]
 

@@ -18,7 +18,7 @@ from affine import Affine
 from rasterio.features import rasterize
 from shapely.geometry import MultiPoint, Polygon, box
 
-from geocrop.data.phenology import CROP_TYPES
+from geocrop.sim.phenology import CROP_TYPES
 
 __all__ = ["Parcel", "make_parcels", "rasterize_parcels", "smooth_noise"]
 

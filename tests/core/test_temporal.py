@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from geocrop.data.temporal import TemporalGrid, regrid, regrid_cube
+from geocrop.core.temporal import TemporalGrid, regrid, regrid_cube
 from geocrop.errors import InputError
 
 
@@ -97,7 +97,7 @@ def test_vectorised_matches_reference_on_4d_blocks() -> None:
 
 def test_column_blocks_give_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
     """Regridding in pixel-column blocks (memory bound) matches one pass over every column."""
-    import geocrop.data.temporal as temporal
+    import geocrop.core.temporal as temporal
 
     rng = np.random.default_rng(1)
     grid = TemporalGrid(dt.date(2021, 1, 1), dt.date(2021, 12, 31), 144)

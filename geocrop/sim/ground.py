@@ -2,7 +2,7 @@
 
 Everything here lives on the PlanetScope grid (3.33 m, the S2 grid refined 3x), because that is the
 finest scale either sensor sees; Sentinel-2 pixels are 3x3 block means of it. The surface of each pixel
-is a linear mixture (`geocrop.data.phenology.ENDMEMBERS`) of green leaves, dry canopy, flowers, bare soil
+is a linear mixture (`geocrop.sim.phenology.ENDMEMBERS`) of green leaves, dry canopy, flowers, bare soil
 and road, with cover fractions from the crop calendars. Part of the simulator, a test instrument.
 """
 
@@ -13,8 +13,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from geocrop.data.parcels import Parcel, smooth_noise
-from geocrop.data.phenology import (
+from geocrop.sim.parcels import Parcel, smooth_noise
+from geocrop.sim.phenology import (
     CROP_CALENDARS,
     CROP_TYPES,
     DRY_LEAF_FACTOR,

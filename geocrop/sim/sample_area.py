@@ -1,7 +1,7 @@
 """Write a simulated sample area to disk: COGs, a static STAC catalog, parcel labels and an AOI.
 
 The folder looks like real provider data (see `geocrop.io.catalog_writer`), but every pixel is made by
-`geocrop.data.simulate`: it is a **test instrument**, and `geocrop-sample.json` in it says so.
+`geocrop.sim.scene`: it is a **test instrument**, and `geocrop-sample.json` in it says so.
 
 Writing is atomic: everything goes into a hidden sibling folder that is renamed into place only when
 complete, with the marker file ``geocrop-sample.json`` (config and counts) written last. A rerun with the
@@ -28,9 +28,9 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import Polygon, mapping
 
-from geocrop.data.simulate import SceneSimulator, SimulationConfig
 from geocrop.errors import OutputError
 from geocrop.io.catalog_writer import PLANET_COLLECTION, S2_COLLECTION, StaticCatalogWriter
+from geocrop.sim.scene import SceneSimulator, SimulationConfig
 
 __all__ = ["MARKER_NAME", "SampleArea", "aoi_document", "aoi_geometry", "write_sample_area"]
 
@@ -125,7 +125,7 @@ def write_sample_area(
             "format": _FORMAT,
             "config": config.to_dict(),
             "simulated": True,
-            "note": "Simulated by geocrop.data.simulate (a test instrument): not real satellite data.",
+            "note": "Simulated by geocrop.sim.scene (a test instrument): not real satellite data.",
             **counts,
         }
         (tmp / MARKER_NAME).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

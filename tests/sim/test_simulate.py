@@ -12,10 +12,10 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import box, shape
 
-from geocrop.data.phenology import CROP_CALENDARS, CROP_COLOURS, CROP_TYPES
-from geocrop.data.sample_area import aoi_geometry
-from geocrop.data.simulate import SimulatedScenes, SimulationConfig, simulate
 from geocrop.errors import InputError
+from geocrop.sim.phenology import CROP_CALENDARS, CROP_COLOURS, CROP_TYPES
+from geocrop.sim.sample_area import aoi_geometry
+from geocrop.sim.scene import SimulatedScenes, SimulationConfig, simulate
 
 REPO = Path(__file__).resolve().parents[2]
 #: A very small config for the determinism checks (three S2 dates, a few Planet dates).

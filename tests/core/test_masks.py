@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geocrop.data.masks import SCL_CLEAR_CLASSES, scl_clear_mask, udm2_clear_from_band, udm2_clear_mask
+from geocrop.core.masks import SCL_CLEAR_CLASSES, scl_clear_mask, udm2_clear_from_band, udm2_clear_mask
 
 
 def test_scl_clear_classes_decision() -> None:
