@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("viz",),
     ("training",),
     ("inference",),
+    ("post",),  # after the map: reads map outputs (io), never the pipelines' internals
     ("sim",),  # the simulator: a test instrument only the demo and `geocrop simulate` use
     ("geocrop.api_types",),
     ("geocrop.api", "geocrop.demo"),
