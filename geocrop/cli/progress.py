@@ -7,8 +7,11 @@
 * ``{"event": "warning", "message": str}`` for a degraded but usable result (also on stderr);
 * ``{"event": "plan", "lines": [str, ...]}`` for ``--dry-run`` (what would be read and computed);
 * ``{"event": "done", "outputs": {"cog": path, ...}}`` once, at the end;
-* ``{"event": "error", "message": str}`` instead of ``done`` when a `GeocropError` stops the command; the
-  command then exits 2 with ``geocrop: error: <message>`` on stderr as always.
+* ``{"event": "error", "message": str, "param": str | null, "text": str}`` instead of ``done`` when a
+  `GeocropError` stops the command; the command then exits 2 with ``geocrop: error: <message>`` on
+  stderr as always. ``message`` names flags (``--end``); ``param`` is the library argument the error is
+  about (``"end"``) and ``text`` the message in library terms (`` `end` ``), so a front end with its own
+  labels (the QGIS plugin) can name its own field.
 
 Warnings raised by the library (``warnings.warn``) become one ``geocrop: warning: ...`` line on stderr in
 every mode, never a source-code excerpt.
@@ -140,10 +143,10 @@ class Reporter:
         if self.mode == "json":
             self._json({"event": "done", "outputs": {k: str(v) for k, v in outputs.items()}})
 
-    def error(self, message: str) -> None:
+    def error(self, message: str, *, param: str | None = None, text: str | None = None) -> None:
         self._stop()
         if self.mode == "json":
-            self._json({"event": "error", "message": message})
+            self._json({"event": "error", "message": message, "param": param, "text": text or message})
 
     def _stop(self) -> None:
         if self._bar is not None:
@@ -176,7 +179,7 @@ def reporting(mode: ProgressMode) -> Iterator[Reporter]:
         try:
             yield reporter
         except GeocropError as exc:
-            reporter.error(cli_message(exc))
+            reporter.error(cli_message(exc), param=exc.param, text=str(exc))
             raise
         finally:
             reporter._stop()
