@@ -44,11 +44,6 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {}
 
 #: Module-level import cycles that exist today (each as the sorted tuple of its modules) -> why.
 ALLOWED_CYCLES: dict[tuple[str, ...], str] = {
-    # stac.search dispatches to sources, sources to folder_items; both read stac's collection names
-    # (function-level imports). Breaking it: the collection names in a module of their own.
-    ("geocrop.io.folder_items", "geocrop.io.sources", "geocrop.io.stac"): "collection names live in stac",
-    # cube_file fills missing bands with cube's private _fill_missing (function-level import).
-    ("geocrop.io.cube", "geocrop.io.cube_file"): "band filling lives in cube (belongs in bandmap)",
     ("geocrop.training.evaluate", "geocrop.training.report"): "report reads evaluate's records",
     ("geocrop.training.pretrain", "geocrop.training.pretrain_outputs"): "outputs type-check the config",
 }

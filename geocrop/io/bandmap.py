@@ -25,7 +25,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pystac
+import xarray as xr
 
 from geocrop.core.bands import PLANET_BANDS, S2_ASSET_KEYS, S2_BANDS, S2_REFLECTANCE_SCALE, s2_offset_dn
 
@@ -173,6 +175,21 @@ def fill_plan(present: set[str] | frozenset[str]) -> dict[str, tuple[str, str, f
             near = below[-1] if below else above[0]
             plan[band] = (near, near, 0.0)
     return plan
+
+
+def fill_missing_bands(refl: xr.DataArray, *, bands: tuple[str, ...], present: list[str]) -> xr.DataArray:
+    """``refl`` ``(time, band, y, x)`` with each band of ``bands`` not in ``present`` filled (`fill_plan`)."""
+    plan = fill_plan(frozenset(present))
+    layers = []
+    for b in bands:
+        if b in present:
+            layer = refl.sel(band=b, drop=True)
+        else:
+            lo, hi, w = plan[b]
+            layer = refl.sel(band=lo, drop=True) * (1.0 - w) + refl.sel(band=hi, drop=True) * w
+        layers.append(layer.astype(np.float32).expand_dims(band=[b]))
+    out = xr.concat(layers, dim="band", coords="minimal", compat="override")
+    return out.transpose("time", "band", "y", "x")
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from geocrop.io.bandmap import (
     S2_REQUIRED_BANDS,
     BandAsset,
     PlanetAssets,
-    fill_plan,
+    fill_missing_bands,
     planet_assets,
     s2_band_assets,
     scl_asset_key,
@@ -232,7 +232,7 @@ def load_s2(
     refl = refl.assign_coords(band=pres)
     missing = [b for b in bands if b not in present]
     if missing:
-        refl = _fill_missing(refl, bands=tuple(bands), present=pres)
+        refl = fill_missing_bands(refl, bands=tuple(bands), present=pres)
         warnings.warn(
             f"Sentinel-2 source lacks bands {missing}; filled from spectral neighbours "
             "(geocrop.io.bandmap rule) and listed in attrs['missing_bands']",
@@ -339,20 +339,6 @@ def _nodata(scale_info: Sequence[Mapping[str, BandAsset]], band: str) -> float:
         if band in m and m[band].nodata is not None:
             return float(m[band].nodata)  # type: ignore[arg-type]
     return 0.0
-
-
-def _fill_missing(refl: xr.DataArray, *, bands: tuple[str, ...], present: list[str]) -> xr.DataArray:
-    plan = fill_plan(frozenset(present))
-    layers = []
-    for b in bands:
-        if b in present:
-            layer = refl.sel(band=b, drop=True)
-        else:
-            lo, hi, w = plan[b]
-            layer = refl.sel(band=lo, drop=True) * (1.0 - w) + refl.sel(band=hi, drop=True) * w
-        layers.append(layer.astype(np.float32).expand_dims(band=[b]))
-    out = xr.concat(layers, dim="band", coords="minimal", compat="override")
-    return out.transpose("time", "band", "y", "x")
 
 
 def load_planet(

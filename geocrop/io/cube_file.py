@@ -41,6 +41,7 @@ import xarray as xr
 
 from geocrop.core.bands import S2_BANDS
 from geocrop.errors import InputError, SourceError
+from geocrop.io.bandmap import S2_REQUIRED_BANDS, fill_missing_bands
 
 TIME_DIMS = ("time", "t", "date")
 Y_DIMS = ("y", "northing", "lat", "latitude")
@@ -141,8 +142,6 @@ def cube_layout(path: str | Path, *, sensor: str = "s2") -> tuple[xr.Dataset, st
         )
     bands = _bands(ds, sensor)
     if sensor == "s2":
-        from geocrop.io.bandmap import S2_REQUIRED_BANDS
-
         lacking = [b for b in S2_REQUIRED_BANDS if b not in bands]
         if lacking:
             raise InputError(
@@ -310,9 +309,7 @@ def load_cube(
                            "y": int(chunks.get("y", 1024)), "x": int(chunks.get("x", 1024))})  # fmt: skip
     missing = [b for b in bands if b not in found] if sensor == "s2" else []
     if missing:
-        from geocrop.io.cube import _fill_missing
-
-        cube = _fill_missing(cube, bands=tuple(bands), present=wanted)
+        cube = fill_missing_bands(cube, bands=tuple(bands), present=wanted)
         warnings.warn(
             f"Sentinel-2 cube {path} lacks bands {missing}; filled from spectral neighbours "
             "(geocrop.io.bandmap rule) and listed in attrs['missing_bands']",

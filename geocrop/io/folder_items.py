@@ -29,6 +29,7 @@ from shapely.geometry import box, mapping, shape
 
 from geocrop.core.bands import S2_ASSET_KEYS
 from geocrop.errors import InputError, NoDataError, SourceError
+from geocrop.io.collections import PLANET_COLLECTIONS, S2_COLLECTIONS
 
 _S2_SAFE = re.compile(r"^T(\d{2}[A-Z]{3})_(\d{8}T\d{6})_(B\d[0-9A]|SCL)(?:_(\d+)m)?\.tiff?$", re.I)
 _S2_DATE = re.compile(r"(\d{8})(?:T(\d{6}))?")
@@ -131,8 +132,6 @@ def _planet_items(tifs: list[Path], collection: str) -> list[pystac.Item]:
 
 def folder_items(folder: Path, *, collection: str) -> list[pystac.Item]:
     """Items of the files in ``folder`` that belong to ``collection`` (an S2 or PlanetScope id)."""
-    from geocrop.io.stac import PLANET_COLLECTIONS, S2_COLLECTIONS
-
     tifs = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".tif", ".tiff") and p.is_file())
     if not tifs:
         raise SourceError(f"folder {folder} holds no GeoTIFF; give a STAC catalog or a folder of scenes")

@@ -26,6 +26,7 @@ from typing import Literal
 import pystac
 
 from geocrop.errors import SourceError
+from geocrop.io.collections import S1_COLLECTIONS, same_sensor
 
 SourceKind = Literal["stac-api", "static-catalog", "item-collection", "geotiff-folder", "cube", "table"]
 TABLE_SUFFIXES = (".parquet", ".geoparquet", ".pq", ".csv")
@@ -128,21 +129,6 @@ def read_item_collection(path: Path) -> list[pystac.Item]:
     return items
 
 
-def _same_sensor(item_collection: str | None, wanted: str) -> bool:
-    from geocrop.io.stac import PLANET_COLLECTIONS, S2_COLLECTIONS
-
-    if item_collection == wanted:
-        return True
-    for family in (S2_COLLECTIONS, PLANET_COLLECTIONS, S1_COLLECTIONS):
-        if wanted.lower() in family and (item_collection or "").lower() in family:
-            return True
-    return False
-
-
-#: Collection ids that mean Sentinel-1 backscatter (Planetary Computer RTC, Earth Search GRD, ...).
-S1_COLLECTIONS = frozenset({"sentinel-1", "sentinel-1-rtc", "sentinel-1-grd", "s1", "sentinel1"})
-
-
 def local_items(path: Path, kind: SourceKind, *, collection: str) -> tuple[Iterable[pystac.Item], str | None]:
     """Candidate items of a local source and the path that bounds their asset hrefs (None: trusted).
 
@@ -159,7 +145,7 @@ def local_items(path: Path, kind: SourceKind, *, collection: str) -> tuple[Itera
         return folder_items(path, collection=collection), None
     if kind == "item-collection":
         items = read_item_collection(path)
-        kept = [it for it in items if _same_sensor(it.collection_id, collection)]
+        kept = [it for it in items if same_sensor(it.collection_id, collection)]
         if not kept:
             held = sorted({str(it.collection_id) for it in items})
             raise SourceError(

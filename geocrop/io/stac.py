@@ -45,9 +45,6 @@ from shapely.geometry import box, shape
 from geocrop.errors import GeocropError, InputError, NoDataError, SourceError
 from geocrop.io.aoi import Aoi, BBox
 
-#: Collection ids that mean "Sentinel-2 L2A" / "PlanetScope" for sources without collections (folders).
-S2_COLLECTIONS = frozenset({"sentinel-2-l2a", "sentinel-2-c1-l2a", "sentinel-s2-l2a-cogs", "sentinel-2"})
-PLANET_COLLECTIONS = frozenset({"planetscope", "psscene", "planet"})
 RETRY_STATUS = (429, 500, 502, 503, 504)
 #: HTTP retry budget for STAC API requests (see the module docstring; documented in docs/architecture.md).
 API_RETRIES = 10
