@@ -48,12 +48,11 @@ from geocrop.training.hparams import (
     sample_configs,
 )
 from geocrop.training.metrics import scores
+from geocrop.training.records import VARIANTS, RunRecord
 from geocrop.training.train import cached_features, fit_any_head
 
 log = logging.getLogger(__name__)
 
-#: Variant keys in report order, and how the report names them.
-VARIANTS: dict[str, str] = {"supervised": "supervised", "unimodal": "uni-modal", "bimodal": "bi-modal"}
 JOURNAL = "results.jsonl"
 SETUP = "evaluation.json"
 FORMAT = "geocrop-evaluation/2"
@@ -77,37 +76,6 @@ class EvaluateJob:
     scheme: str = "70-30"
     hparam_seed: int = 0
     data_note: str | None = None
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One trained (or counted) method on one fold, as stored in the journal."""
-
-    key: str
-    family: str
-    config_index: int
-    config: dict[str, Any]
-    variant: str
-    bundle: str
-    bundle_index: int
-    fold: int
-    scores: dict[str, float]
-    val_true: list[int]
-    val_pred: list[int]
-    seconds: float
-    best_epoch: int = 0
-
-    @property
-    def val_accuracy(self) -> float:
-        return float(self.scores["oa"])
-
-    @property
-    def method(self) -> str:
-        """The report's name of the method: ``rf``, ``majority``, ``lstm``, ``lstm (bi-modal)``..."""
-        if self.variant == "supervised":
-            return self.family
-        number = f" {self.bundle_index + 1}" if self.bundle_index else ""
-        return f"{self.family} ({VARIANTS[self.variant]}{number})"
 
 
 @dataclass(frozen=True)

@@ -26,15 +26,11 @@ averaged gradients equal the single-process ones for the concatenated batch.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import math
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,83 +39,24 @@ from torch import nn
 
 from geocrop.core.bands import PLANET_FEATURES, S2_BANDS
 from geocrop.data.pairs import PairSet, build_pairs, second_features
-from geocrop.errors import BundleError, InputError, OutputError
-from geocrop.models.projector import Projector
-from geocrop.models.resmlp import ResMLP
+from geocrop.errors import BundleError, InputError
+from geocrop.models.contrastive import ContrastiveModel
 from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from geocrop.training.corruption import ScarfCorruption
 from geocrop.training.distributed import DistInfo, cleanup_distributed, gather_with_offset, init_distributed
 from geocrop.training.losses import BimodalNTXentLoss, NTXentLoss
+from geocrop.training.pretrain_config import PretrainConfig, validate
 from geocrop.training.pretrain_outputs import Progress, write_bundle, write_history
 from geocrop.training.retrieval import retrieval_accuracy
 
+__all__ = ["BUNDLE_NAME", "ContrastiveModel", "PretrainConfig", "PretrainResult", "pretrain"]
+
 log = logging.getLogger(__name__)
 
-Mode = Literal["bimodal", "unimodal"]
-#: ``auto``: PlanetScope when a Planet source is given, else Sentinel-1.
-SecondModality = Literal["auto", "planetscope", "s1"]
-SECOND_CHOICES = ("auto", "planetscope", "s1")
 N_S2 = len(S2_BANDS)
 #: Held-out pairs used for the retrieval signal, and K (candidates per query).
 EVAL_ROWS = 8192
 BUNDLE_NAME = "encoder.safetensors"
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    """Everything a pretraining run depends on. ``s2=None`` reuses the pairs already in ``out/pairs``."""
-
-    out: Path
-    s2: str | None = None
-    planet: str | None = None
-    aoi: str | None = None
-    start: str | None = None
-    end: str | None = None
-    fields: str | None = None
-    s2_collection: str = "sentinel-2-l2a"
-    planet_collection: str = "planetscope"
-    mode: Mode = "bimodal"
-    corruption: float = 0.2
-    epochs: int = 100
-    batch_size: int = 2048
-    lr: float = 1e-3
-    temperature: float = 0.07
-    seed: int = 0
-    device: str = "auto"
-    pixels_per_date: int | None = None
-    tolerance_days: int = 0
-    width: int = 256
-    depth: int = 8
-    retrieval_candidates: int = 1024
-    #: torch intra-op threads (None: torch's default). Bit-exact resume needs the same count.
-    threads: int | None = None
-    #: The second view of bi-modal pretraining (see `second_view`).
-    second_modality: SecondModality = "auto"
-    #: Sentinel-1 source for ``second_modality`` s1 (default: the S2 source: a table's or cube's S1 data).
-    s1: str | None = None
-    s1_collection: str = "sentinel-1"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "out", Path(self.out).expanduser())
-        _validate(self)
-
-    def fingerprint(self) -> dict[str, Any]:
-        """The settings that shape the training trajectory; a checkpoint only resumes under the same ones."""
-        keys = ("mode", "corruption", "batch_size", "lr", "temperature", "seed", "width", "depth")
-        out = {k: getattr(self, k) for k in keys}
-        if self.second_view() == "sentinel-1":  # absent for Planet, so earlier runs still resume
-            out["second_modality"] = "sentinel-1"
-        return out
-
-    def second_view(self) -> str | None:
-        """The second view's sensor (``planetscope`` or ``sentinel-1``), None for uni-modal runs."""
-        if self.mode != "bimodal":
-            return None
-        if self.second_modality == "auto":
-            if self.planet is None and self.s2 is None:  # reusing pairs: whatever they hold
-                return _built_second(self.out)
-            return "planetscope" if self.planet is not None else "sentinel-1"
-        return "planetscope" if self.second_modality == "planetscope" else "sentinel-1"
 
 
 @dataclass(frozen=True)
@@ -133,41 +70,6 @@ class PretrainResult:
     is_main: bool = True
 
 
-class ContrastiveModel(nn.Module):
-    """E_s + P_s (+ E_p + P_p when bi-modal); ``forward(view_a, view_b) -> (z_a, z_b)``, (B, width) each.
-
-    ``second_features`` is the second view's input width: 36 for the Planet 3x3 window, 2 for Sentinel-1
-    VV/VH. Its modules keep the names ``planet_encoder``/``planet_projector`` whatever the sensor, so
-    checkpoints of earlier runs still load; the bundle names them after the sensor.
-    """
-
-    def __init__(self, *, mode: Mode, width: int, depth: int, second_features: int = PLANET_FEATURES) -> None:
-        super().__init__()
-        self.mode = mode
-        self.s2_encoder = ResMLP(N_S2, width=width, depth=depth)
-        self.s2_projector = Projector(width, width)
-        if mode == "bimodal":
-            self.planet_encoder = ResMLP(second_features, width=width, depth=depth)
-            self.planet_projector = Projector(width, width)
-
-    def forward(self, view_a: torch.Tensor, view_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z_a = self.s2_projector(self.s2_encoder(view_a))
-        if self.mode == "bimodal":
-            return z_a, self.planet_projector(self.planet_encoder(view_b))
-        return z_a, self.s2_projector(self.s2_encoder(view_b))
-
-
-def _built_second(out: Path) -> str:
-    """The second view of the pairs already built in ``out/pairs`` (Planet when unknown)."""
-    import json
-
-    try:
-        settings = json.loads((out / "pairs" / "manifest.json").read_text()).get("settings", {})
-    except (OSError, ValueError):
-        return "planetscope"
-    return str(settings.get("second_modality", "planetscope"))
-
-
 def resolve_device(name: str, info: DistInfo) -> torch.device:
     """``auto`` -> CUDA when present, else CPU; under torchrun each rank takes ``cuda:<local_rank>``."""
     if name not in ("auto", "cpu", "cuda") and not name.startswith("cuda:"):
@@ -179,79 +81,6 @@ def resolve_device(name: str, info: DistInfo) -> torch.device:
             raise InputError("--device cuda was asked for but no CUDA device is visible; use --device cpu")
         return torch.device(name if ":" in name else f"cuda:{info.local_rank}")
     return torch.device("cpu")
-
-
-def _validate(config: PretrainConfig) -> None:
-    """Every check that needs no data, so a bad option fails before pairs are built (and leaves nothing)."""
-    if config.mode not in ("bimodal", "unimodal"):
-        raise InputError(f"--mode {config.mode!r} is invalid; use bimodal or unimodal")
-    if config.second_modality not in SECOND_CHOICES:
-        raise InputError(
-            f"--second-modality {config.second_modality!r} does not exist; choose one of "
-            f"{', '.join(SECOND_CHOICES)}"
-        )
-    if config.mode == "bimodal" and config.s2 is not None:
-        if config.second_view() == "planetscope" and config.planet is None:
-            raise InputError(
-                "--second-modality planetscope needs --planet SOURCE; give one, use --second-modality s1 "
-                "(Sentinel-1 from --s1 or the S2 source), or --mode unimodal with --s2 alone"
-            )
-        if config.second_view() == "sentinel-1" and config.planet is not None:
-            raise InputError(
-                "--planet is given but --second-modality s1 asks for Sentinel-1; drop one of them"
-            )
-    for name in ("epochs", "batch_size", "width", "depth", "retrieval_candidates"):
-        if getattr(config, name) < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(config, name)}")
-    if not (config.lr > 0 and math.isfinite(config.lr)):
-        raise InputError(f"--lr must be a positive number, got {config.lr}")
-    if not (config.temperature > 0 and math.isfinite(config.temperature)):
-        raise InputError(
-            f"--temperature must be a positive number, got {config.temperature}; the paper uses 0.07"
-        )
-    if config.pixels_per_date is not None and config.pixels_per_date < 1:
-        raise InputError(
-            f"--pixels-per-date must be >= 1, got {config.pixels_per_date}; leave it out to use "
-            "min(100000, all) pixels per date"
-        )
-    if config.tolerance_days < 0:
-        raise InputError(
-            f"--tolerance-days must be >= 0, got {config.tolerance_days}; 0 pairs same-day scenes"
-        )
-    if config.threads is not None and config.threads < 1:
-        raise InputError(f"--threads must be >= 1, got {config.threads}; leave it out for torch's choice")
-    if config.device not in ("auto", "cpu") and not str(config.device).startswith("cuda"):
-        raise InputError(f"--device {config.device!r} is not one of auto, cpu, cuda; choose one of those")
-    for name in ("start", "end"):
-        value = getattr(config, name)
-        if value is not None:
-            try:
-                dt.date.fromisoformat(str(value)[:10])
-            except ValueError:
-                raise InputError(f"--{name} {value!r} is not a date; give YYYY-MM-DD") from None
-    if config.start is not None and config.end is not None and str(config.end)[:10] < str(config.start)[:10]:
-        raise InputError(f"--end {config.end} is before --start {config.start}; give start <= end")
-    ScarfCorruption(config.corruption)  # validates the rate
-    if config.batch_size < 2:
-        raise InputError("--batch-size must be >= 2: a contrastive batch needs negatives")
-    _check_run_folder(Path(config.out))
-
-
-def _check_run_folder(out: Path) -> None:
-    """`OutputError` unless ``out`` is (or can become) a folder this process can write in; creates nothing."""
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"--out {out} is a file; give a folder for the run (it is created if missing)")
-    probe_in = out if out.is_dir() else next((p for p in out.absolute().parents if p.exists()), None)
-    if probe_in is None or not probe_in.is_dir():
-        raise OutputError(f"--out {out}: {probe_in} is not a folder; choose another --out")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".geocrop-probe-", dir=probe_in)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise OutputError(
-            f"--out {out}: cannot write in {probe_in} ({exc.strerror or exc}); choose a writable folder"
-        ) from exc
 
 
 def _pairs(config: PretrainConfig, info: DistInfo) -> PairSet:
@@ -306,7 +135,7 @@ def pretrain(
     simulate a kill). Raises `InputError`/`SourceError`/`NoDataError` for bad input and `BundleError` when
     ``config.out`` holds a run made with other settings.
     """
-    _validate(config)
+    validate(config)
     info = init_distributed(device="cuda" if config.device.startswith("cuda") else "cpu")
     try:
         return _run(config, info, progress=progress, on_epoch_end=on_epoch_end)

@@ -18,7 +18,8 @@ from geocrop.training.distributed import DistInfo
 from geocrop.training.losses import BimodalNTXentLoss, NTXentLoss
 
 if TYPE_CHECKING:
-    from geocrop.training.pretrain import ContrastiveModel, PretrainConfig
+    from geocrop.models.contrastive import ContrastiveModel
+    from geocrop.training.pretrain_config import PretrainConfig
 
 N_S2 = len(S2_BANDS)
 

@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from geocrop.io.atomic import write_text_atomic
-from geocrop.training.evaluate import VARIANTS, RunRecord
 from geocrop.training.metrics import confusion, per_class_f1
 from geocrop.training.protocol import matched_scores, table_row, win_matrix
+from geocrop.training.records import VARIANTS, RunRecord
 from geocrop.viz.plots import plot_confusion_matrix, plot_method_scores, plot_relative_gain, plot_win_matrix
 
 SIMULATED_CAVEAT = (

@@ -17,9 +17,10 @@ import torch
 from geocrop.data.pairs import build_pairs_from_arrays
 from geocrop.errors import BundleError
 from geocrop.io.bundle import load_bundle
+from geocrop.models.contrastive import ContrastiveModel
 from geocrop.models.registry import build_backbone, load_state
 from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
-from geocrop.training.pretrain import ContrastiveModel, PretrainConfig, pretrain
+from geocrop.training.pretrain import PretrainConfig, pretrain
 from geocrop.training.retrieval import retrieval_accuracy
 
 H = W = 32

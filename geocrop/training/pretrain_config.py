@@ -1,0 +1,160 @@
+"""The settings of a pretraining run (`PretrainConfig`), checked before anything is built or written."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from geocrop.errors import InputError, OutputError
+from geocrop.models.contrastive import ContrastiveMode
+from geocrop.training.corruption import ScarfCorruption
+
+Mode = ContrastiveMode
+#: ``auto``: PlanetScope when a Planet source is given, else Sentinel-1.
+SecondModality = Literal["auto", "planetscope", "s1"]
+SECOND_CHOICES = ("auto", "planetscope", "s1")
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Everything a pretraining run depends on. ``s2=None`` reuses the pairs already in ``out/pairs``."""
+
+    out: Path
+    s2: str | None = None
+    planet: str | None = None
+    aoi: str | None = None
+    start: str | None = None
+    end: str | None = None
+    fields: str | None = None
+    s2_collection: str = "sentinel-2-l2a"
+    planet_collection: str = "planetscope"
+    mode: Mode = "bimodal"
+    corruption: float = 0.2
+    epochs: int = 100
+    batch_size: int = 2048
+    lr: float = 1e-3
+    temperature: float = 0.07
+    seed: int = 0
+    device: str = "auto"
+    pixels_per_date: int | None = None
+    tolerance_days: int = 0
+    width: int = 256
+    depth: int = 8
+    retrieval_candidates: int = 1024
+    #: torch intra-op threads (None: torch's default). Bit-exact resume needs the same count.
+    threads: int | None = None
+    #: The second view of bi-modal pretraining (see `second_view`).
+    second_modality: SecondModality = "auto"
+    #: Sentinel-1 source for ``second_modality`` s1 (default: the S2 source: a table's or cube's S1 data).
+    s1: str | None = None
+    s1_collection: str = "sentinel-1"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", Path(self.out).expanduser())
+        validate(self)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings that shape the training trajectory; a checkpoint only resumes under the same ones."""
+        keys = ("mode", "corruption", "batch_size", "lr", "temperature", "seed", "width", "depth")
+        out = {k: getattr(self, k) for k in keys}
+        if self.second_view() == "sentinel-1":  # absent for Planet, so earlier runs still resume
+            out["second_modality"] = "sentinel-1"
+        return out
+
+    def second_view(self) -> str | None:
+        """The second view's sensor (``planetscope`` or ``sentinel-1``), None for uni-modal runs."""
+        if self.mode != "bimodal":
+            return None
+        if self.second_modality == "auto":
+            if self.planet is None and self.s2 is None:  # reusing pairs: whatever they hold
+                return _built_second(self.out)
+            return "planetscope" if self.planet is not None else "sentinel-1"
+        return "planetscope" if self.second_modality == "planetscope" else "sentinel-1"
+
+
+def _built_second(out: Path) -> str:
+    """The second view of the pairs already built in ``out/pairs`` (Planet when unknown)."""
+    try:
+        settings = json.loads((out / "pairs" / "manifest.json").read_text()).get("settings", {})
+    except (OSError, ValueError):
+        return "planetscope"
+    return str(settings.get("second_modality", "planetscope"))
+
+
+def validate(config: PretrainConfig) -> None:
+    """Every check that needs no data, so a bad option fails before pairs are built (and leaves nothing)."""
+    if config.mode not in ("bimodal", "unimodal"):
+        raise InputError(f"--mode {config.mode!r} is invalid; use bimodal or unimodal")
+    if config.second_modality not in SECOND_CHOICES:
+        raise InputError(
+            f"--second-modality {config.second_modality!r} does not exist; choose one of "
+            f"{', '.join(SECOND_CHOICES)}"
+        )
+    if config.mode == "bimodal" and config.s2 is not None:
+        if config.second_view() == "planetscope" and config.planet is None:
+            raise InputError(
+                "--second-modality planetscope needs --planet SOURCE; give one, use --second-modality s1 "
+                "(Sentinel-1 from --s1 or the S2 source), or --mode unimodal with --s2 alone"
+            )
+        if config.second_view() == "sentinel-1" and config.planet is not None:
+            raise InputError(
+                "--planet is given but --second-modality s1 asks for Sentinel-1; drop one of them"
+            )
+    for name in ("epochs", "batch_size", "width", "depth", "retrieval_candidates"):
+        if getattr(config, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(config, name)}")
+    if not (config.lr > 0 and math.isfinite(config.lr)):
+        raise InputError(f"--lr must be a positive number, got {config.lr}")
+    if not (config.temperature > 0 and math.isfinite(config.temperature)):
+        raise InputError(
+            f"--temperature must be a positive number, got {config.temperature}; the paper uses 0.07"
+        )
+    if config.pixels_per_date is not None and config.pixels_per_date < 1:
+        raise InputError(
+            f"--pixels-per-date must be >= 1, got {config.pixels_per_date}; leave it out to use "
+            "min(100000, all) pixels per date"
+        )
+    if config.tolerance_days < 0:
+        raise InputError(
+            f"--tolerance-days must be >= 0, got {config.tolerance_days}; 0 pairs same-day scenes"
+        )
+    if config.threads is not None and config.threads < 1:
+        raise InputError(f"--threads must be >= 1, got {config.threads}; leave it out for torch's choice")
+    if config.device not in ("auto", "cpu") and not str(config.device).startswith("cuda"):
+        raise InputError(f"--device {config.device!r} is not one of auto, cpu, cuda; choose one of those")
+    for name in ("start", "end"):
+        value = getattr(config, name)
+        if value is not None:
+            try:
+                dt.date.fromisoformat(str(value)[:10])
+            except ValueError:
+                raise InputError(f"--{name} {value!r} is not a date; give YYYY-MM-DD") from None
+    if config.start is not None and config.end is not None and str(config.end)[:10] < str(config.start)[:10]:
+        raise InputError(f"--end {config.end} is before --start {config.start}; give start <= end")
+    ScarfCorruption(config.corruption)  # validates the rate
+    if config.batch_size < 2:
+        raise InputError("--batch-size must be >= 2: a contrastive batch needs negatives")
+    _check_run_folder(Path(config.out))
+
+
+def _check_run_folder(out: Path) -> None:
+    """`OutputError` unless ``out`` is (or can become) a folder this process can write in; creates nothing."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is a file; give a folder for the run (it is created if missing)")
+    probe_in = out if out.is_dir() else next((p for p in out.absolute().parents if p.exists()), None)
+    if probe_in is None or not probe_in.is_dir():
+        raise OutputError(f"--out {out}: {probe_in} is not a folder; choose another --out")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".geocrop-probe-", dir=probe_in)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(
+            f"--out {out}: cannot write in {probe_in} ({exc.strerror or exc}); choose a writable folder"
+        ) from exc

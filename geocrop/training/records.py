@@ -1,0 +1,40 @@
+"""What `geocrop evaluate` records of each run, shared by the evaluation (writer) and its report (reader)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+#: Variant keys in report order, and how the report names them.
+VARIANTS: dict[str, str] = {"supervised": "supervised", "unimodal": "uni-modal", "bimodal": "bi-modal"}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One trained (or counted) method on one fold, as stored in the journal."""
+
+    key: str
+    family: str
+    config_index: int
+    config: dict[str, Any]
+    variant: str
+    bundle: str
+    bundle_index: int
+    fold: int
+    scores: dict[str, float]
+    val_true: list[int]
+    val_pred: list[int]
+    seconds: float
+    best_epoch: int = 0
+
+    @property
+    def val_accuracy(self) -> float:
+        return float(self.scores["oa"])
+
+    @property
+    def method(self) -> str:
+        """The report's name of the method: ``rf``, ``majority``, ``lstm``, ``lstm (bi-modal)``..."""
+        if self.variant == "supervised":
+            return self.family
+        number = f" {self.bundle_index + 1}" if self.bundle_index else ""
+        return f"{self.family} ({VARIANTS[self.variant]}{number})"
