@@ -6,7 +6,7 @@ Imports only qgis and the standard library (and QGIS's own `processing` plugin w
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,6 +34,7 @@ from .runner import (
     GeocropRunError,
     RunResult,
     check_version,
+    error_in_labels,
     resolve_command,
     run_geocrop,
 )
@@ -89,9 +90,14 @@ def run_with_feedback(
     feedback: QgsProcessingFeedback,
     *,
     outputs: Sequence[Path] = (),
+    labels: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Run geocrop (with `--progress json` in `args`), streaming progress into `feedback`; errors and
-    cancel become QgsProcessingException."""
+    cancel become QgsProcessingException.
+
+    `labels` (library argument -> parameter label) words geocrop's errors in the algorithm's labels
+    ('End date' rather than `--end`) where geocrop reports them in library terms.
+    """
     last_message = [""]
 
     def on_progress(fraction: float, message: str) -> None:
@@ -121,7 +127,7 @@ def run_with_feedback(
     except GeocropCanceled as exc:
         raise QgsProcessingException(str(exc)) from None
     except GeocropRunError as exc:
-        raise QgsProcessingException(_strip_prefix(str(exc))) from None
+        raise QgsProcessingException(_strip_prefix(error_in_labels(exc, labels or {}))) from None
 
 
 def write_aoi_geojson(

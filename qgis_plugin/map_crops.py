@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterDateTime,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
@@ -22,17 +21,11 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterString,
 )
-from qgis.PyQt.QtCore import QDate, Qt
+from qgis.PyQt.QtCore import QDate
 
-from .common import (
-    EXECUTABLE_PARAMETER,
-    aoi_problem,
-    executable_parameter,
-    load_styled_on_completion,
-    prepare_geocrop,
-    run_with_feedback,
-    write_aoi_geojson,
-)
+from .base import GeocropAlgorithm, GeocropCall, date_parameter, given, output_path
+from .common import aoi_problem, load_styled_on_completion, write_aoi_geojson
+from .runner import RunResult
 
 DEFAULT_STAC = "https://earth-search.aws.element84.com/v1"
 _AOI_LABEL = "Area of interest"
@@ -72,7 +65,7 @@ _HELP = "".join(
 )
 
 
-class MapCropsAlgorithm(QgsProcessingAlgorithm):
+class MapCropsAlgorithm(GeocropAlgorithm):
     """AOI + dates + STAC source + model bundle -> styled crop-type GeoTIFF (and optional web page)."""
 
     AOI = "AOI"
@@ -88,28 +81,30 @@ class MapCropsAlgorithm(QgsProcessingAlgorithm):
     OUTPUT = "OUTPUT"
     HTML = "HTML"
 
-    def name(self) -> str:
-        return "mapcrops"
+    COMMAND = "map"
+    NAME = "mapcrops"
+    DISPLAY_NAME = "Map crops in area"
+    HELP = _HELP
+    HELP_ANCHOR = "map-crops-in-area"
+    TAGS = ("crop", "classification", "sentinel-2", "planetscope", "stac", "land cover", "agriculture")
+    TRAILING_FLAGS = ("--yes",)
+    ARGUMENTS: ClassVar[Mapping[str, str]] = {
+        "aoi": AOI,
+        "bbox": EXTENT,
+        "start": START,
+        "end": END,
+        "stac": STAC,
+        "model": MODEL,
+        "planet": PLANET,
+        "max_cloud": MAX_CLOUD,
+        "probabilities": PROBABILITIES,
+        "allow_simulated_model": ALLOW_SIMULATED,
+        "out": OUTPUT,
+        "html": HTML,
+    }
+    SEASON = (START, END)
 
-    def displayName(self) -> str:
-        return "Map crops in area"
-
-    def group(self) -> str:
-        return "Crop mapping"
-
-    def groupId(self) -> str:
-        return "cropmapping"
-
-    def shortHelpString(self) -> str:
-        return _HELP
-
-    def tags(self) -> list[str]:
-        return ["crop", "classification", "sentinel-2", "planetscope", "stac", "land cover", "agriculture"]
-
-    def createInstance(self) -> MapCropsAlgorithm:
-        return MapCropsAlgorithm()
-
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+    def declare(self) -> None:
         self.addParameter(
             QgsProcessingParameterFeatureSource(
                 self.AOI,
@@ -121,22 +116,8 @@ class MapCropsAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(
             QgsProcessingParameterExtent(self.EXTENT, "…or area of interest (extent)", optional=True)
         )
-        self.addParameter(
-            QgsProcessingParameterDateTime(
-                self.START,
-                "Start date",
-                QgsProcessingParameterDateTime.Date,
-                defaultValue=QDate(2021, 3, 1),
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterDateTime(
-                self.END,
-                "End date",
-                QgsProcessingParameterDateTime.Date,
-                defaultValue=QDate(2021, 10, 31),
-            )
-        )
+        self.addParameter(date_parameter(self.START, "Start date", QDate(2021, 3, 1)))
+        self.addParameter(date_parameter(self.END, "End date", QDate(2021, 10, 31)))
         self.addParameter(
             QgsProcessingParameterString(self.STAC, "STAC source (API URL or catalog.json)", DEFAULT_STAC)
         )
@@ -181,41 +162,22 @@ class MapCropsAlgorithm(QgsProcessingAlgorithm):
                 createByDefault=False,
             )
         )
-        self.addParameter(executable_parameter())
 
-    def checkParameterValues(
-        self, parameters: dict[str, Any], context: QgsProcessingContext
-    ) -> tuple[bool, str]:
-        # The area first, so an unreadable layer gets the plugin's message rather than Processing's.
+    def check_layers(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str | None:
         aoi = parameters.get(self.AOI)
-        if _given(aoi):
+        if given(aoi):
             source = self.parameterAsSource(parameters, self.AOI, context)
-            problem = aoi_problem(source, label=_AOI_LABEL, value=aoi)
-            if problem:
-                return False, problem
-        elif not _given(parameters.get(self.EXTENT)):
-            return False, _NO_AREA
-        ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
-            return ok, message
-        start = self.parameterAsDateTime(parameters, self.START, context).date()
-        end = self.parameterAsDateTime(parameters, self.END, context).date()
-        if start.isValid() and end.isValid() and start >= end:
-            return False, f"The start date {_iso(start)} must be before the end date {_iso(end)}."
-        return True, ""
+            return aoi_problem(source, label=_AOI_LABEL, value=aoi)
+        if not given(parameters.get(self.EXTENT)):
+            return _NO_AREA
+        return None
 
-    def processAlgorithm(
+    def prepare(
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
-    ) -> dict[str, Any]:
-        args = ["map", *self._area_args(parameters, context, feedback)]
-        command = prepare_geocrop(self.parameterAsString(parameters, EXECUTABLE_PARAMETER, context), feedback)
-
-        start = self.parameterAsDateTime(parameters, self.START, context).date()
-        end = self.parameterAsDateTime(parameters, self.END, context).date()
-        if not (start.isValid() and end.isValid()) or start >= end:
-            raise QgsProcessingException("Give a start date before the end date (YYYY-MM-DD).")
+    ) -> GeocropCall:
+        args = self._area_args(parameters, context, feedback)
         stac = self.parameterAsString(parameters, self.STAC, context).strip() or DEFAULT_STAC
-        args += ["--stac", stac, "--start", _iso(start), "--end", _iso(end)]
+        args += ["--stac", stac, *self.season_args(parameters, context)]
 
         model = self.parameterAsFile(parameters, self.MODEL, context)
         if model:
@@ -234,42 +196,43 @@ class MapCropsAlgorithm(QgsProcessingAlgorithm):
             args.append("--allow-simulated-model")
 
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        if Path(output).suffix.lower() not in (".tif", ".tiff"):
-            raise QgsProcessingException(
-                f"Crop map '{output}': geocrop writes GeoTIFF; use a .tif file name."
-            )
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        out = output_path(output, suffixes=(".tif", ".tiff"), label="Crop map", kind="GeoTIFF")
         args += ["--out", output]
         html = self.parameterAsFileOutput(parameters, self.HTML, context)
         if html:
             args += ["--html", html]
-        args += ["--progress", "json", "--yes"]
+        siblings = [out.with_name(f"{out.stem}_confidence.tif"), Path(f"{output}.aux.xml")]
+        cleanup = [out, *siblings, *([Path(html)] if html else [])]
+        return GeocropCall(args, cleanup, {"output": output, "html": html})
 
-        stem = Path(output)
-        siblings = [stem.with_name(f"{stem.stem}_confidence.tif"), Path(f"{output}.aux.xml")]
-        cleanup = [stem, *siblings, *([Path(html)] if html else [])]
-        result = run_with_feedback(command, args, feedback, outputs=cleanup)
-
+    def finish(
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+        call: GeocropCall,
+        result: RunResult,
+    ) -> dict[str, Any]:
+        output, html = call.values["output"], call.values["html"]
         cog = result.outputs.get("cog", output)
         qml = Path(result.outputs.get("qml") or Path(cog).with_suffix(".qml"))
         if not Path(output).is_file():
             raise QgsProcessingException(f"geocrop finished but wrote no crop map at '{output}'.")
         load_styled_on_completion(context, output, qml=qml, name="Crop map")
-        feedback.setProgress(100.0)
         return {self.OUTPUT: output, self.HTML: html or None}
 
     def _area_args(
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> list[str]:
         """`--aoi GEOJSON` from the polygon layer, else `--bbox W,S,E,N` (EPSG:4326) from the extent."""
-        if _given(parameters.get(self.AOI)):
+        if given(parameters.get(self.AOI)):
             source = self.parameterAsSource(parameters, self.AOI, context)
             problem = aoi_problem(source, label=_AOI_LABEL, value=parameters.get(self.AOI))
             if problem:
                 raise QgsProcessingException(problem)
             path = write_aoi_geojson(source, context=context, feedback=feedback, label=_AOI_LABEL)
             return ["--aoi", str(path)]
-        if _given(parameters.get(self.EXTENT)):
+        if given(parameters.get(self.EXTENT)):
             wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
             rect = self.parameterAsExtent(parameters, self.EXTENT, context, wgs84)
             if rect.isNull() or rect.isEmpty() or rect.width() <= 0 or rect.height() <= 0:
@@ -278,16 +241,3 @@ class MapCropsAlgorithm(QgsProcessingAlgorithm):
             feedback.pushInfo(f"Area of interest: bounding box {bbox} (EPSG:4326)")
             return ["--bbox", ",".join(f"{value:.8f}" for value in bbox)]
         raise QgsProcessingException(_NO_AREA)
-
-
-def _given(value: Any) -> bool:
-    """Processing passes an unset optional parameter as None, '' or an invalid QVariant."""
-    if value is None:
-        return False
-    if hasattr(value, "isNull") and callable(value.isNull) and value.isNull():
-        return False
-    return not (isinstance(value, str) and not value.strip())
-
-
-def _iso(date: QDate) -> str:
-    return str(date.toString(Qt.ISODate))

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from .base import ICON
 from .common import PROCESSING_SETTING
 from .map_crops import MapCropsAlgorithm
 from .train_classifier import TrainClassifierAlgorithm
-
-ICON = Path(__file__).resolve().parent / "icon.svg"
 
 
 class GeocropProvider(QgsProcessingProvider):

@@ -68,8 +68,42 @@ _DROPPED_PREFIXES = ("QGIS_", "PYQGIS_", "DYLD_", "CONDA_")
 _VERSION_PATTERN = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
 
 
+#: A library argument name inside an error's `text`: `` `end` `` (as geocrop.errors writes them).
+_ARGUMENT = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")
+
+
 class GeocropRunError(Exception):
-    """geocrop could not be started, reported an error, or exited non-zero; the message is for users."""
+    """geocrop could not be started, reported an error, or exited non-zero; the message is for users.
+
+    From a `{"event": "error"}` line: ``param`` is the library argument the error is about (``"end"``,
+    or None) and ``text`` the message in library terms (argument names in backticks); `in_labels` turns
+    ``text`` into a front end's own words. The message itself names CLI flags (``--end``).
+    """
+
+    def __init__(self, message: str, *, param: str | None = None, text: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+        self.text = text
+
+
+def in_labels(message: str, text: str | None, labels: Mapping[str, str]) -> str:
+    """An error in a front end's words: every `` `name` `` in ``text`` replaced by ``'labels[name]'``.
+
+    ``text`` is the library-terms message of an error event (`` `end` 2021-03-01 is before `start`
+    2021-10-31; give start <= end``). Falls back to ``message`` (which names CLI flags) when ``text`` is
+    empty, names no argument, or names one that ``labels`` lacks, so a message is never half translated.
+    """
+    if not text:
+        return message
+    names = _ARGUMENT.findall(text)
+    if not names or any(name not in labels for name in names):
+        return message
+    return _ARGUMENT.sub(lambda match: f"'{labels[match.group(1)]}'", text)
+
+
+def error_in_labels(error: GeocropRunError, labels: Mapping[str, str]) -> str:
+    """`in_labels` for a raised `GeocropRunError` (its message when it came without library terms)."""
+    return in_labels(str(error), error.text, labels)
 
 
 class GeocropCanceled(GeocropRunError):
@@ -204,7 +238,8 @@ def run_geocrop(
     `GeocropCanceled` is raised. On cancel or failure, every entry created during the run beside a
     `cleanup` path and named after it (`crops.qml`, `crops.tif.parts/`, `.crops.tif.1a2b.partial/` for
     `crops.tif`) is removed, so no partial output or resume journal is left. An `{"event": "error"}`
-    line or a non-zero exit raises `GeocropRunError` with geocrop's own message.
+    line or a non-zero exit raises `GeocropRunError` with geocrop's own message (and, from an error event,
+    its ``param`` and library-terms ``text``).
     """
     snapshots = {path: _listing(path.parent) for path in cleanup}
     try:
@@ -233,7 +268,7 @@ def run_geocrop(
         reader.start()
 
     outputs: dict[str, str] = {}
-    error: str | None = None
+    error: GeocropRunError | None = None
     stderr_tail: list[str] = []
     open_streams = 2
     canceled = False
@@ -267,7 +302,11 @@ def run_geocrop(
                 raw = event.get("outputs") or {}
                 outputs = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
             elif kind == "error":
-                error = str(event.get("message") or "geocrop reported an error")
+                error = GeocropRunError(
+                    str(event.get("message") or "geocrop reported an error"),
+                    param=_optional_text(event.get("param")),
+                    text=_optional_text(event.get("text")),
+                )
             elif "message" in event:
                 on_log(str(event["message"]))
         if canceled:
@@ -294,7 +333,7 @@ def run_geocrop(
     if canceled:
         raise GeocropCanceled("canceled: geocrop was stopped and its partial output removed.")
     if error is not None:
-        raise GeocropRunError(error)
+        raise error
     if returncode != 0:
         # Commands without JSON progress still end with geocrop's one-line "geocrop: error: ..." message.
         reported = [line for line in stderr_tail if line.startswith("geocrop: error: ")]
@@ -325,6 +364,10 @@ def _parse_event(line: str) -> dict[str, object] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) and "event" in value else None
+
+
+def _optional_text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _fraction(value: object) -> float:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from qgis.core import (
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
-    QgsProcessingParameterDateTime,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
@@ -21,17 +20,12 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
-from qgis.PyQt.QtCore import QDate, Qt
+from qgis.PyQt.QtCore import QDate
 
-from .common import (
-    EXECUTABLE_PARAMETER,
-    aoi_problem,
-    executable_parameter,
-    prepare_geocrop,
-    run_with_feedback,
-    write_aoi_geojson,
-)
+from .base import GeocropAlgorithm, GeocropCall, date_parameter
+from .common import aoi_problem, write_aoi_geojson
 from .map_crops import DEFAULT_STAC
+from .runner import RunResult
 
 HEADS = ("lstm", "inception", "transformer")
 _LABEL = "Labelled parcels"
@@ -61,7 +55,7 @@ _HELP = "".join(
 )
 
 
-class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
+class TrainClassifierAlgorithm(GeocropAlgorithm):
     """Labelled parcel layer + class field + Sentinel-2 source + season -> map-ready model bundle."""
 
     PARCELS = "PARCELS"
@@ -76,28 +70,28 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
     STEPS = "STEPS"
     OUTPUT = "OUTPUT"
 
-    def name(self) -> str:
-        return "trainclassifier"
+    COMMAND = "train"
+    NAME = "trainclassifier"
+    DISPLAY_NAME = "Train crop classifier"
+    HELP = _HELP
+    HELP_ANCHOR = "train-crop-classifier"
+    TAGS = ("crop", "classification", "training", "sentinel-2", "lstm", "transformer", "model")
+    ARGUMENTS: ClassVar[Mapping[str, str]] = {
+        "labels": PARCELS,
+        "class_column": CLASS_FIELD,
+        "s2": S2,
+        "start": START,
+        "end": END,
+        "head": HEAD,
+        "backbone": BACKBONE,
+        "epochs": EPOCHS,
+        "train_pixels": TRAIN_PIXELS,
+        "steps": STEPS,
+        "out": OUTPUT,
+    }
+    SEASON = (START, END)
 
-    def displayName(self) -> str:
-        return "Train crop classifier"
-
-    def group(self) -> str:
-        return "Crop mapping"
-
-    def groupId(self) -> str:
-        return "cropmapping"
-
-    def shortHelpString(self) -> str:
-        return _HELP
-
-    def tags(self) -> list[str]:
-        return ["crop", "classification", "training", "sentinel-2", "lstm", "transformer", "model"]
-
-    def createInstance(self) -> TrainClassifierAlgorithm:
-        return TrainClassifierAlgorithm()
-
-    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+    def declare(self) -> None:
         self.addParameter(
             QgsProcessingParameterFeatureSource(self.PARCELS, _LABEL, [QgsProcessing.TypeVectorPolygon])
         )
@@ -111,15 +105,8 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
                 self.S2, "Sentinel-2 source (STAC API URL or catalog.json)", DEFAULT_STAC
             )
         )
-        for name, label, default in (
-            (self.START, "Start date", QDate(2021, 3, 1)),
-            (self.END, "End date", QDate(2021, 10, 31)),
-        ):
-            self.addParameter(
-                QgsProcessingParameterDateTime(
-                    name, label, QgsProcessingParameterDateTime.Date, defaultValue=default
-                )
-            )
+        self.addParameter(date_parameter(self.START, "Start date", QDate(2021, 3, 1)))
+        self.addParameter(date_parameter(self.END, "End date", QDate(2021, 10, 31)))
         self.addParameter(
             QgsProcessingParameterEnum(
                 self.HEAD, "Temporal model", ["Bi-LSTM", "InceptionTime", "Transformer"], defaultValue=0
@@ -152,27 +139,14 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
                 self.OUTPUT, "Model bundle", "geocrop bundles (*.safetensors)"
             )
         )
-        self.addParameter(executable_parameter())
 
-    def checkParameterValues(
-        self, parameters: dict[str, Any], context: QgsProcessingContext
-    ) -> tuple[bool, str]:
+    def check_layers(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str | None:
         source = self.parameterAsSource(parameters, self.PARCELS, context)
-        problem = aoi_problem(source, label=_LABEL, value=parameters.get(self.PARCELS), fix=_FIX)
-        if problem:
-            return False, problem
-        ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
-            return ok, message
-        start = self.parameterAsDateTime(parameters, self.START, context).date()
-        end = self.parameterAsDateTime(parameters, self.END, context).date()
-        if start.isValid() and end.isValid() and start >= end:
-            return False, f"The start date {_iso(start)} must be before the end date {_iso(end)}."
-        return True, ""
+        return aoi_problem(source, label=_LABEL, value=parameters.get(self.PARCELS), fix=_FIX)
 
-    def processAlgorithm(
+    def prepare(
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
-    ) -> dict[str, Any]:
+    ) -> GeocropCall:
         source = self.parameterAsSource(parameters, self.PARCELS, context)
         field = self.parameterAsString(parameters, self.CLASS_FIELD, context)
         if source is not None and source.fields().indexOf(field) < 0:
@@ -180,19 +154,13 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
         labels = write_aoi_geojson(
             source, context=context, feedback=feedback, label=_LABEL, attributes=[field], fix=_FIX
         )
-        start = self.parameterAsDateTime(parameters, self.START, context).date()
-        end = self.parameterAsDateTime(parameters, self.END, context).date()
-        if not (start.isValid() and end.isValid()) or start >= end:
-            raise QgsProcessingException("Give a start date before the end date (YYYY-MM-DD).")
-        command = prepare_geocrop(self.parameterAsString(parameters, EXECUTABLE_PARAMETER, context), feedback)
-
+        season = self.season_args(parameters, context)
         output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         if Path(output).suffix.lower() != ".safetensors":
             output = str(Path(output).with_suffix(".safetensors"))
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         s2 = self.parameterAsString(parameters, self.S2, context).strip() or DEFAULT_STAC
         args = [
-            "train",
             "--labels",
             str(labels),
             "--class-column",
@@ -201,10 +169,7 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
             "qgis_fid",
             "--s2",
             s2,
-            "--start",
-            _iso(start),
-            "--end",
-            _iso(end),
+            *season,
             "--head",
             HEADS[self.parameterAsEnum(parameters, self.HEAD, context)],
             "--epochs",
@@ -215,8 +180,6 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
             str(self.parameterAsInt(parameters, self.STEPS, context)),
             "--out",
             output,
-            "--progress",
-            "json",
         ]
         backbone = self.parameterAsFile(parameters, self.BACKBONE, context)
         if backbone:
@@ -227,12 +190,17 @@ class TrainClassifierAlgorithm(QgsProcessingAlgorithm):
             args += ["--backbone", backbone]
         # No cleanup on cancel: geocrop keeps a per-epoch checkpoint so that a rerun resumes; the bundle
         # itself is written atomically, so a stopped run never leaves a partial one.
-        run_with_feedback(command, args, feedback)
+        return GeocropCall(args, values={"output": output})
+
+    def finish(
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+        call: GeocropCall,
+        result: RunResult,
+    ) -> dict[str, Any]:
+        output = call.values["output"]
         if not Path(output).is_file():
             raise QgsProcessingException(f"geocrop finished but wrote no bundle at '{output}'.")
-        feedback.setProgress(100.0)
         return {self.OUTPUT: output}
-
-
-def _iso(date: QDate) -> str:
-    return str(date.toString(Qt.ISODate))

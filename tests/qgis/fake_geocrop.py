@@ -9,9 +9,11 @@ before the real arguments:
 `ok` warns once, then writes a 4x4 GeoTIFF with a colour table and a `.qml` legend beside it; `slow`
 leaves a resume journal, a temporary folder and a style like an interrupted run, starts a child process
 and then waits silently (for cancellation tests); `error` prints a
-`{"event": "error"}` line and exits 2; `crash` prints to stderr and exits 1. With `--record DIR` the
-arguments, the environment and the process ids are written there as JSON. `train` prints epoch lines
-and writes a placeholder bundle (or, in `error` mode, fails like geocrop does without JSON progress).
+`{"event": "error"}` line and exits 2; `param-error` one in library terms (`param`, `text` naming
+`` `out` ``), as geocrop reports an error about one argument; `crash` prints to stderr and exits 1.
+With `--record DIR` the arguments, the environment and the process ids are written there as JSON.
+`train` prints epoch lines and writes a placeholder bundle (or, in `error` mode, fails like geocrop
+does without JSON progress).
 """
 
 from __future__ import annotations
@@ -97,7 +99,14 @@ def _map(args: list[str], mode: str, record: Path | None) -> int:
 
     if mode == "error":
         _emit({"event": "progress", "fraction": 0.1, "message": "Searching the STAC source"})
-        _emit({"event": "error", "message": f"no Sentinel-2 scenes in {options.stac} between the dates"})
+        message = f"no Sentinel-2 scenes in {options.stac} between the dates"
+        _emit({"event": "error", "message": message, "param": None, "text": message})
+        return 2
+    if mode == "param-error":  # an error in library terms, as `geocrop map` reports a bad --out
+        text = f"`out` {out}: cannot write there (read-only folder); choose a folder you can write to"
+        message = text.replace("`out`", "--out")
+        _emit({"event": "error", "message": message, "param": "out", "text": text})
+        print(f"geocrop: error: {message}", file=sys.stderr, flush=True)
         return 2
     if mode == "crash":
         print("something unexpected happened in the stand-in", file=sys.stderr, flush=True)
@@ -162,7 +171,7 @@ def _train(args: list[str], mode: str, record: Path | None) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", default="ok", choices=["ok", "slow", "error", "crash"])
+    parser.add_argument("--mode", default="ok", choices=["ok", "slow", "error", "param-error", "crash"])
     parser.add_argument("--version-string", default="0.1.0")
     parser.add_argument("--record", type=Path)
     parser.add_argument("rest", nargs=argparse.REMAINDER)

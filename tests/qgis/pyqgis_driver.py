@@ -1,13 +1,19 @@
 """PyQGIS checks run by the system `/usr/bin/python3` (never by the venv), headless; prints one JSON line.
 
     pyqgis_driver.py inspect-raster PATH
-    pyqgis_driver.py run PARAMS_JSON [--cancel-when-file PATH | --cancel-at-progress PERCENT] [--load-outputs]
+    pyqgis_driver.py inspect-vector PATH
+    pyqgis_driver.py labels
+    pyqgis_driver.py run PARAMS_JSON [--algorithm ID] [--cancel-when-file PATH | --cancel-at-progress PERCENT]
+                     [--load-outputs [NAME ...]]
     pyqgis_driver.py screenshot OUT_PNG [--width W --height H] [--layer POLYGONS]
 
-`run` drives `geocrop:mapcrops` in-process the way the Processing dialog does, optionally cancelling the
+`labels` lists every geocrop algorithm's library-argument -> parameter-label table and its parameters.
+`run` drives an algorithm (default `geocrop:mapcrops`) in-process the way the Processing dialog does,
+optionally cancelling the
 QgsProcessingFeedback from another thread once PATH exists, or once geocrop reports PERCENT progress
 (qgis_process has no cancel), and optionally
-loading the outputs with their post-processors as the dialog does on completion.
+loading the outputs (NAME: the output parameters, default OUTPUT) with their post-processors as the dialog
+does on completion.
 """
 
 from __future__ import annotations
@@ -88,6 +94,56 @@ def inspect_raster(path: str) -> dict[str, Any]:
     return info
 
 
+def inspect_vector(path: str) -> dict[str, Any]:
+    layer = QgsVectorLayer(path, "layer", "ogr")
+    info: dict[str, Any] = {"valid": layer.isValid()}
+    if layer.isValid():
+        info.update(_vector_info(layer))
+    return info
+
+
+def _vector_info(layer: QgsVectorLayer) -> dict[str, Any]:
+    from qgis.core import QgsWkbTypes
+
+    renderer = layer.renderer()
+    names = [f.name() for f in layer.fields()]
+    first = next(layer.getFeatures(), None)
+    info: dict[str, Any] = {
+        "features": layer.featureCount(),
+        "geometry": QgsWkbTypes.displayString(layer.wkbType()),
+        "crs": layer.crs().authid(),
+        "fields": names,
+        "renderer": renderer.type() if renderer is not None else None,
+        "first": {} if first is None else dict(zip(names, map(_plain, first.attributes()), strict=True)),
+    }
+    if renderer is not None and renderer.type() == "categorizedSymbol":
+        info["categories"] = [
+            {"value": _plain(c.value()), "label": c.label(), "color": c.symbol().color().name()}
+            for c in renderer.categories()
+        ]
+    return info
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return None if hasattr(value, "isNull") and value.isNull() else str(value)
+
+
+def labels() -> dict[str, Any]:
+    provider = QgsApplication.processingRegistry().providerById("geocrop")
+    report: dict[str, Any] = {}
+    for algorithm in provider.algorithms():
+        instance = algorithm.create()
+        report[algorithm.id()] = {
+            "labels": instance.argument_labels(),
+            "arguments": dict(instance.ARGUMENTS),
+            "parameters": [p.name() for p in instance.parameterDefinitions()],
+            "help_url": instance.helpUrl(),
+        }
+    return report
+
+
 def _selection(spec: dict[str, str]) -> QgsProcessingFeatureSourceDefinition:
     """`{"path": ..., "select": EXPR}`: the layer added to the project with EXPR selected, selection only."""
     layer = QgsVectorLayer(spec["path"], "fields", "ogr")
@@ -97,11 +153,17 @@ def _selection(spec: dict[str, str]) -> QgsProcessingFeatureSourceDefinition:
 
 
 def run(
-    params: dict[str, Any], *, cancel_when: Path | None, cancel_at: float | None, load_outputs: bool
+    params: dict[str, Any],
+    *,
+    algorithm_id: str = "geocrop:mapcrops",
+    cancel_when: Path | None,
+    cancel_at: float | None,
+    load_outputs: list[str] | None,
 ) -> dict[str, Any]:
-    if isinstance(params.get("AOI"), dict):
-        params = {**params, "AOI": _selection(params["AOI"])}
-    algorithm = QgsApplication.processingRegistry().createAlgorithmById("geocrop:mapcrops")
+    for name, value in params.items():
+        if isinstance(value, dict):
+            params = {**params, name: _selection(value)}
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById(algorithm_id)
     context = QgsProcessingContext()
     context.setProject(QgsProject.instance())
     feedback = RecordingFeedback()
@@ -124,8 +186,8 @@ def run(
                 feedback.cancel()
 
         feedback.progressChanged.connect(cancel_on_progress)
-    if load_outputs:
-        for name in ("OUTPUT",):
+    if load_outputs is not None:
+        for name in load_outputs or ["OUTPUT"]:
             context.addLayerToLoadOnCompletion(
                 params[name], QgsProcessingContext.LayerDetails("placeholder", QgsProject.instance(), name)
             )
@@ -141,7 +203,7 @@ def run(
         "seconds": finished - started,
         "cancel_to_return": (finished - canceled_at[0]) if canceled_at else None,
     }
-    if load_outputs and ok:
+    if load_outputs is not None and ok:
         loaded = []
         for source, details in context.layersToLoadOnCompletion().items():
             layer = QgsProcessingUtils.mapLayerFromString(source, context)
@@ -149,13 +211,17 @@ def run(
                 continue
             if details.postProcessor() is not None:
                 details.postProcessor().postProcessLayer(layer, context, feedback)
-            info = inspect_raster(source) if not isinstance(layer, QgsRasterLayer) else {}
+            if isinstance(layer, QgsVectorLayer):
+                info = {"name": details.name, "source": source, **_vector_info(layer)}
+                loaded.append(info)
+                continue
             renderer = layer.renderer()
-            info.update(
-                name=details.name,
-                renderer=renderer.type(),
-                labels=[c.label for c in renderer.classes()] if renderer.type() == "paletted" else [],
-            )
+            info = {
+                "name": details.name,
+                "source": source,
+                "renderer": renderer.type(),
+                "labels": [c.label for c in renderer.classes()] if renderer.type() == "paletted" else [],
+            }
             loaded.append(info)
         report["loaded"] = loaded
     return report
@@ -191,11 +257,14 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     inspect = sub.add_parser("inspect-raster")
     inspect.add_argument("path")
+    sub.add_parser("inspect-vector").add_argument("path")
+    sub.add_parser("labels")
     runner = sub.add_parser("run")
     runner.add_argument("params")
+    runner.add_argument("--algorithm", default="geocrop:mapcrops")
     runner.add_argument("--cancel-when-file", type=Path)
     runner.add_argument("--cancel-at-progress", type=float)
-    runner.add_argument("--load-outputs", action="store_true")
+    runner.add_argument("--load-outputs", nargs="*")
     shot = sub.add_parser("screenshot")
     shot.add_argument("out", type=Path)
     shot.add_argument("--width", type=int, default=860)
@@ -206,10 +275,15 @@ def main() -> None:
     app = _start_qgis(gui=options.command == "screenshot")
     if options.command == "inspect-raster":
         report = inspect_raster(options.path)
+    elif options.command == "inspect-vector":
+        report = inspect_vector(options.path)
+    elif options.command == "labels":
+        report = labels()
     elif options.command == "run":
         params = json.loads(options.params)
         report = run(
             params,
+            algorithm_id=options.algorithm,
             cancel_when=options.cancel_when_file,
             cancel_at=options.cancel_at_progress,
             load_outputs=options.load_outputs,

@@ -117,3 +117,78 @@ def test_cancel_mid_run_leaves_no_output_and_no_process(profile: QgisProfile, tm
     assert list(out_dir.iterdir()) == []  # neither the map, its legend, the page nor a partial file
     pids = [call["pid"] for call in recorded_calls(record)] + [int((record / "child.pid").read_text())]
     assert all(process_gone(pid, timeout=5) for pid in pids)  # geocrop and the worker it started
+
+
+@pytest.mark.parametrize("algorithm", ["geocrop:mapcrops", "geocrop:trainclassifier"])
+def test_end_before_start_is_refused_in_geocrops_words_and_labels(
+    profile: QgisProfile, tmp_path: Path, algorithm: str
+) -> None:
+    """The library's season rule (`geocrop.api_types.check_season`: start <= end), its words, our labels."""
+    record = tmp_path / "record"
+    exe = fake_geocrop(tmp_path / "bin", record=record)
+    fields = write_fields(tmp_path / "fields.geojson")
+    layer = f"AOI={fields}" if algorithm == "geocrop:mapcrops" else f"PARCELS={fields}"
+    completed = profile.run(
+        "run",
+        algorithm,
+        "--",
+        layer,
+        "CLASS_FIELD=name",
+        "START=2021-10-01",
+        "END=2021-03-01",
+        f"OUTPUT={tmp_path / 'out.tif'}",
+        f"GEOCROP_EXECUTABLE={exe}",
+    )
+    text = completed.stdout + completed.stderr
+    assert completed.returncode != 0
+    assert "'End date' 2021-03-01 is before 'Start date' 2021-10-01; give start <= end" in text
+    assert not has_traceback(text) and not recorded_calls(record)  # refused before geocrop ran
+
+
+def test_one_day_season_passes_like_in_the_library(profile: QgisProfile, tmp_path: Path) -> None:
+    record = tmp_path / "record"
+    exe = fake_geocrop(tmp_path / "bin", record=record)
+    completed = profile.run(
+        "run",
+        "geocrop:mapcrops",
+        "--",
+        f"AOI={write_fields(tmp_path / 'fields.geojson')}",
+        "START=2021-06-01",
+        "END=2021-06-01",
+        f"OUTPUT={tmp_path / 'crops.tif'}",
+        f"GEOCROP_EXECUTABLE={exe}",
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    argv = next(call["argv"] for call in recorded_calls(record) if call["argv"][:1] == ["map"])
+    assert argv[argv.index("--start") + 1] == argv[argv.index("--end") + 1] == "2021-06-01"
+
+
+def test_geocrop_error_about_an_argument_names_the_parameter_label(
+    profile: QgisProfile, tmp_path: Path
+) -> None:
+    """geocrop's error event says `out`; the user reads the label of the field they filled in."""
+    exe = fake_geocrop(tmp_path / "bin", mode="param-error")
+    out = tmp_path / "crops.tif"
+    code, text = _run(
+        profile,
+        f"AOI={write_fields(tmp_path / 'fields.geojson')}",
+        f"OUTPUT={out}",
+        f"GEOCROP_EXECUTABLE={exe}",
+    )
+    assert code != 0
+    assert f"ERROR:\t'Crop map' {out}: cannot write there (read-only folder)" in text
+    assert "--out" not in text.split("ERROR:", 1)[1]
+    assert not has_traceback(text)
+
+
+def test_every_argument_table_names_a_parameter(profile: QgisProfile) -> None:
+    report = report_of(profile.python("labels"))
+    assert {"geocrop:mapcrops", "geocrop:trainclassifier"} <= report.keys()
+    for algorithm, table in report.items():
+        assert table["labels"].keys() == table["arguments"].keys(), algorithm  # no argument lost
+        assert set(table["arguments"].values()) <= set(table["parameters"]), algorithm
+        assert "GEOCROP_EXECUTABLE" in table["parameters"] and table["help_url"].startswith("https://")
+    labels = report["geocrop:mapcrops"]["labels"]
+    assert labels["end"] == "End date" and labels["out"] == "Crop map"
+    assert labels["max_cloud"] == "Maximum scene cloud cover" and labels["bbox"] == "Area of interest"
+    assert report["geocrop:trainclassifier"]["labels"]["class_column"] == "Crop type field"

@@ -15,6 +15,8 @@ from qgis_plugin.runner import (
     GeocropRunError,
     check_version,
     clean_environment,
+    error_in_labels,
+    in_labels,
     parse_version,
     resolve_command,
     run_geocrop,
@@ -120,6 +122,61 @@ def test_error_event_becomes_the_exception_message(tmp_path: Path) -> None:
             on_log=lambda line: None,
             is_canceled=lambda: False,
         )
+
+
+def test_error_event_in_library_terms_keeps_param_and_text(tmp_path: Path) -> None:
+    command = resolve_command(str(fake_geocrop(tmp_path / "bin", mode="param-error")))
+    out = tmp_path / "crops.tif"
+    with pytest.raises(GeocropRunError) as info:
+        run_geocrop(
+            command,
+            _map_args(out),
+            on_progress=lambda f, m: None,
+            on_log=lambda line: None,
+            is_canceled=lambda: False,
+        )
+    error = info.value
+    assert str(error).startswith(f"--out {out}: cannot write there") and error.param == "out"
+    assert error.text is not None and error.text.startswith(f"`out` {out}:")
+    assert error_in_labels(error, {"out": "Crop map"}) == (
+        f"'Crop map' {out}: cannot write there (read-only folder); choose a folder you can write to"
+    )
+    assert error_in_labels(error, {}) == str(error)  # no label for `out`: geocrop's flag message
+
+
+LABELS = {"start": "Start date", "end": "End date", "out": "Crop map"}
+
+
+@pytest.mark.parametrize(
+    ("message", "text", "expected"),
+    [
+        (
+            "--end 2021-03-01 is before --start 2021-10-31; give start <= end",
+            "`end` 2021-03-01 is before `start` 2021-10-31; give start <= end",
+            "'End date' 2021-03-01 is before 'Start date' 2021-10-31; give start <= end",
+        ),
+        # a name without a label: the whole message stays in flags, never half translated
+        (
+            "--chunk-size 8 is outside 16..4096",
+            "`chunk_size` 8 is outside 16..4096",
+            "--chunk-size 8 is outside 16..4096",
+        ),
+        (
+            "--out x.png: give .tif; --chunk-size 8",
+            "`out` x.png: give .tif; `chunk_size` 8",
+            "--out x.png: give .tif; --chunk-size 8",
+        ),
+        # no backticks, no text, an empty text: the message as geocrop printed it
+        ("no scenes between the dates", "no scenes between the dates", "no scenes between the dates"),
+        ("no scenes between the dates", None, "no scenes between the dates"),
+        ("no scenes between the dates", "", "no scenes between the dates"),
+        # backticks around something that is not an argument name are left alone
+        ("run `geocrop demo` first", "run `geocrop demo` first", "run `geocrop demo` first"),
+    ],
+    ids=["season", "unknown-name", "one-unknown", "plain", "no-text", "empty-text", "not-a-name"],
+)
+def test_in_labels_names_parameters_or_falls_back(message: str, text: str | None, expected: str) -> None:
+    assert in_labels(message, text, LABELS) == expected
 
 
 def test_nonzero_exit_without_event_reports_stderr(tmp_path: Path) -> None:
