@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import json
+from pathlib import Path
+
+import geopandas as gpd
 import numpy as np
 import pytest
 
 from geocrop.errors import InputError
 from geocrop.post.assess import Z95, AreaEstimates, stratified_estimates
+from geocrop.post.assess_report import assess
+from geocrop.post.sampling import stratified_sample
+from tests.post.test_sampling import make_classes, write_map
 
 CLASSES = ("deforestation", "forest gain", "stable forest", "stable non-forest")
 #: Table 8: sample counts, rows = map class (stratum), columns = reference class.
@@ -106,3 +114,66 @@ def test_bad_matrix() -> None:
         stratified_estimates([[2, 0], [0, 2]], [1, -1])
     with pytest.raises(InputError, match="no mapped pixel"):
         stratified_estimates([[2, 0], [0, 2]], [1, 0])
+
+
+# -- assess(): a generated map, its stratified sample labelled with known errors ----------------------
+
+
+def labelled_points(tmp_path: Path) -> Path:
+    """A stratified sample of the test map, labelled: maize ids 1-3 called wheat, names in other cases,
+    one potato label given as a class value, and the points stored in lon/lat."""
+    crop_map = tmp_path / "crops.tif"
+    write_map(crop_map)
+    stratified_sample(map=crop_map, n=60, out=tmp_path / "pts.gpkg", min_per_class=10, seed=5)
+    pts = gpd.read_file(tmp_path / "pts.gpkg")
+    labels = pts["map_class"].str.upper().tolist()
+    maize = pts.index[pts["map_class"] == "maize"][:3]
+    for i in maize:
+        labels[i] = "Wheat"
+    labels[int(pts.index[pts["map_class"] == "potato"][0])] = "2"  # maize, by value
+    pts["reference"] = labels
+    pts.to_crs(4326).to_file(tmp_path / "labelled.gpkg", driver="GPKG", engine="pyogrio")
+    return tmp_path / "labelled.gpkg"
+
+
+def test_assess_end_to_end(tmp_path: Path) -> None:
+    reference = labelled_points(tmp_path)
+    result = assess(map=tmp_path / "crops.tif", reference=str(reference), out=tmp_path / "report")
+    e = result.estimates
+    assert e.classes == ("wheat", "maize", "potato")  # soybean: neither mapped nor in the reference
+    pts = gpd.read_file(tmp_path / "pts.gpkg")
+    n_map = pts["map_class"].value_counts()
+    expected = np.array(
+        [[n_map["wheat"], 0, 0], [3, n_map["maize"] - 3, 0], [0, 1, n_map["potato"] - 1]], dtype=np.int64
+    )
+    np.testing.assert_array_equal(e.counts, expected)
+    pixels = np.bincount(make_classes().ravel(), minlength=256)[[0, 2, 5]]
+    want = stratified_estimates(expected, pixels, classes=e.classes, pixel_area=100.0)
+    assert e.overall_accuracy == pytest.approx(want.overall_accuracy)
+    np.testing.assert_allclose(e.area_pixels, want.area_pixels)
+    assert e.area_ha is not None and e.area_ha.sum() == pytest.approx(pixels.sum() * 100 / 1e4)
+    assert result.n_points == 60 and result.n_unlabelled == 0
+    names = sorted(p.name for p in result.files)
+    assert names == sorted(
+        ["assessment.json", "per_class.csv", "error_matrix_counts.csv", "error_matrix_proportions.csv",
+         "areas.png", "error_matrix.png", "report.md"]
+    )  # fmt: skip
+    data = json.loads((tmp_path / "report" / "assessment.json").read_text())
+    assert data["overall_accuracy"] == pytest.approx(want.overall_accuracy)
+    assert data["per_class"][1]["area_ha"] == pytest.approx(float(want.area_ha[1]))  # type: ignore[index]
+    rows = list(csv.DictReader((tmp_path / "report" / "per_class.csv").open()))
+    assert [r["class"] for r in rows] == ["wheat", "maize", "potato"]
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "Overall accuracy" in report and "![Error matrix](error_matrix.png)" in report
+    assert [p.name for p in (tmp_path / "report").iterdir() if p.name.startswith(".")] == []
+
+
+def test_assess_sets_unlabelled_points_aside_with_a_warning(tmp_path: Path) -> None:
+    reference = labelled_points(tmp_path)
+    pts = gpd.read_file(reference)
+    pts.loc[[0, 1], "reference"] = None
+    pts.loc[2, "reference"] = " "
+    pts.to_file(reference, driver="GPKG", engine="pyogrio")
+    with pytest.warns(UserWarning, match="3 of 60 reference points have no class"):
+        result = assess(map=tmp_path / "crops.tif", reference=reference)
+    assert result.n_points == 57 and result.n_unlabelled == 3 and result.files == ()

@@ -1,0 +1,44 @@
+"""``geocrop assess``: a crop map against labelled reference points -> accuracy and area with 95 % CIs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from geocrop.cli.sample import reworded
+from geocrop.errors import GeocropError
+
+
+@click.command("assess")
+@click.option(
+    "--map", "map_path", required=True, type=click.Path(path_type=Path), help="Class COG of `geocrop map`."
+)
+@click.option(
+    "--reference", required=True, type=click.Path(path_type=Path),
+    help="Labelled points (.gpkg, any CRS), e.g. from `geocrop sample --stratified`.",
+)  # fmt: skip
+@click.option(
+    "--class-column", default="reference", show_default=True,
+    help="Column with each point's reference class (a map class name, any case, or value).",
+)  # fmt: skip
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Report folder (created if missing)."
+)
+def assess(**kw: Any) -> None:
+    """Error matrix, accuracies and error-adjusted class areas with 95 % CIs (Olofsson et al. 2014)."""
+    from geocrop.post.assess_report import assess as run_assess
+
+    flags = {"map": "--map", "reference": "--reference", "class_column": "--class-column", "out": "--out"}
+    try:
+        result = run_assess(
+            map=kw["map_path"], reference=kw["reference"], class_column=kw["class_column"], out=kw["out"]
+        )
+    except GeocropError as exc:
+        raise reworded(exc, flags) from exc
+    e = result.estimates
+    click.echo(
+        f"overall accuracy {e.overall_accuracy:.3f} +- {e.ci95(e.overall_accuracy_se):.3f} "
+        f"({result.n_points} points); report in {Path(kw['out']) / 'report.md'}"
+    )
