@@ -13,6 +13,7 @@ from geocrop.data.pairs import PairSet
 from geocrop.data.shards import atomic_write_json
 from geocrop.io.atomic import atomic_path
 from geocrop.io.bundle import save_bundle
+from geocrop.io.bundle_metadata import EncoderMetadata, Normalization, SecondView
 from geocrop.models.registry import state_to_numpy
 from geocrop.training.distributed import DistInfo
 from geocrop.training.losses import BimodalNTXentLoss, NTXentLoss
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from geocrop.training.pretrain_config import PretrainConfig
 
 N_S2 = len(S2_BANDS)
+PLANET_WINDOW = "3x3 flattened (row, col, band), row 0 north"
+S1_UNITS = "backscatter dB (WorldCereal uint16: 20 log10(DN) - 83)"
 
 
 def write_history(out: Path, history: list[dict[str, Any]]) -> None:
@@ -45,49 +48,46 @@ def write_bundle(
 ) -> None:
     tensors = state_to_numpy(model.s2_encoder, "backbone") | state_to_numpy(model.s2_projector, "projector")
     mean, std = pairs.stats()
-    meta: dict[str, Any] = {
-        "kind": "pretrained_encoder",
-        "mode": config.mode,
-        "backbone": model.s2_encoder.spec,
-        "projector": model.s2_projector.spec,
-        "bands": list(S2_BANDS),
-        "normalisation": {"mean": mean[:N_S2].tolist(), "std": std[:N_S2].tolist()},
-        "corruption": config.corruption,
-        "corruption_rate": config.corruption,  # the name `geocrop train` copies into its bundle
-        "loss": getattr(BimodalNTXentLoss if config.mode == "bimodal" else NTXentLoss, "name", config.mode),
-        "temperature": config.temperature,
-        "lr": config.lr,
-        "batch_size": batch,
-        "seed": config.seed,
-        "epochs": len(history),
-        "world_size": info.world_size,
-        "final": history[-1] if history else None,
-        "provenance": {
+    second: SecondView | None = None
+    if config.mode == "bimodal":
+        s1 = pairs.second_modality == "sentinel-1"
+        prefix = "s1" if s1 else "planet"
+        tensors |= state_to_numpy(model.planet_encoder, f"{prefix}_backbone")
+        tensors |= state_to_numpy(model.planet_projector, f"{prefix}_projector")
+        second = SecondView(
+            sensor="sentinel-1" if s1 else "planetscope",
+            backbone=model.planet_encoder.spec,
+            projector=model.planet_projector.spec,
+            bands=("VV", "VH") if s1 else tuple(PLANET_BANDS),
+            normalization=Normalization(tuple(mean[N_S2:].tolist()), tuple(std[N_S2:].tolist())),
+            layout=S1_UNITS if s1 else PLANET_WINDOW,
+        )
+    meta = EncoderMetadata(
+        mode=config.mode,
+        backbone=model.s2_encoder.spec,
+        projector=model.s2_projector.spec,
+        bands=tuple(S2_BANDS),
+        normalization=Normalization(tuple(mean[:N_S2].tolist()), tuple(std[:N_S2].tolist())),
+        corruption_rate=config.corruption,
+        loss=getattr(BimodalNTXentLoss if config.mode == "bimodal" else NTXentLoss, "name", config.mode),
+        temperature=config.temperature,
+        lr=config.lr,
+        batch_size=batch,
+        seed=config.seed,
+        epochs=len(history),
+        world_size=info.world_size,
+        final=history[-1] if history else None,
+        provenance={
             "pairs": pairs.manifest["settings"],
             "dates": pairs.manifest["dates"],
             "counts": pairs.manifest.get("counts"),
         },
         # bands of `bands` that the source lacked and the bandmap rule filled (not observed)
-        "filled_bands": list(pairs.manifest["settings"].get("provenance", {}).get("filled_bands", [])),
-        "second_modality": pairs.second_modality if config.mode == "bimodal" else None,
-    }
-    if config.mode == "bimodal" and pairs.second_modality == "sentinel-1":
-        tensors |= state_to_numpy(model.planet_encoder, "s1_backbone")
-        tensors |= state_to_numpy(model.planet_projector, "s1_projector")
-        meta["s1_backbone"] = model.planet_encoder.spec
-        meta["s1_projector"] = model.planet_projector.spec
-        meta["s1_bands"] = ["VV", "VH"]
-        meta["s1_units"] = "backscatter dB (WorldCereal uint16: 20 log10(DN) - 83)"
-        meta["s1_normalisation"] = {"mean": mean[N_S2:].tolist(), "std": std[N_S2:].tolist()}
-    elif config.mode == "bimodal":
-        tensors |= state_to_numpy(model.planet_encoder, "planet_backbone")
-        tensors |= state_to_numpy(model.planet_projector, "planet_projector")
-        meta["planet_backbone"] = model.planet_encoder.spec
-        meta["planet_projector"] = model.planet_projector.spec
-        meta["planet_bands"] = list(PLANET_BANDS)
-        meta["planet_window"] = "3x3 flattened (row, col, band), row 0 north"
-        meta["planet_normalisation"] = {"mean": mean[N_S2:].tolist(), "std": std[N_S2:].tolist()}
-    save_bundle(path, tensors, meta)
+        filled_bands=tuple(pairs.manifest["settings"].get("provenance", {}).get("filled_bands", [])),
+        second_modality=pairs.second_modality if config.mode == "bimodal" else None,
+        second=second,
+    )
+    save_bundle(path, tensors, meta.to_dict())
 
 
 class Progress:

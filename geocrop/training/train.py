@@ -24,10 +24,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from geocrop.core.temporal import TemporalGrid
 from geocrop.data.labelled import LabelledSeries, LabelSource, load_labelled
 from geocrop.data.splits import split_fields, split_pixels
 from geocrop.errors import InputError
 from geocrop.io.bundle import save_bundle
+from geocrop.io.bundle_metadata import ClassifierMetadata, Normalization, read_backbone_source
+from geocrop.io.classes import classes_from_names
 from geocrop.io.provenance import training_provenance
 from geocrop.models.registry import state_to_numpy
 from geocrop.training.features import (
@@ -55,7 +58,7 @@ class ModelBundleInfo:
 
     class_names: tuple[str, ...]
     class_colours: tuple[str, ...]
-    grid: dict[str, Any]
+    grid: TemporalGrid
     missing_bands: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -67,27 +70,28 @@ def bundle_payload(
     tensors = state_to_numpy(head, "head")
     if backbone.module is not None:
         tensors.update(state_to_numpy(backbone.module, "backbone"))
-    metadata: dict[str, Any] = {
-        "kind": "classifier",
-        "backbone": backbone.spec if backbone.spec is not None else {"name": "none"},
-        "head": dict(head_spec),
-        "bands": list(backbone.bands),
-        "normalization": {"mean": backbone.mean.tolist(), "std": backbone.std.tolist()},
-        "classes": [
-            {"value": i, "name": n, "color": c}
-            for i, (n, c) in enumerate(zip(info.class_names, info.class_colours, strict=True))
-        ],
-        "temporal_grid": dict(info.grid),
-        "missing_bands": list(info.missing_bands),
-        **info.extra,
-    }
+    source = None
     if backbone.path is not None:
-        metadata["backbone_source"] = {
-            "path": str(backbone.path),
-            **{
-                k: backbone.metadata[k] for k in ("mode", "loss", "corruption_rate") if k in backbone.metadata
-            },
-        }
+        used = ("mode", "loss", "corruption_rate", "corruption")
+        source = read_backbone_source(
+            {"path": str(backbone.path), **{k: backbone.metadata[k] for k in used if k in backbone.metadata}}
+        )
+    extra = dict(info.extra)
+    metadata = ClassifierMetadata(
+        head=dict(head_spec),
+        bands=tuple(backbone.bands),
+        normalization=Normalization(tuple(backbone.mean.tolist()), tuple(backbone.std.tolist())),
+        classes=classes_from_names(info.class_names, info.class_colours),
+        steps=info.grid.steps,
+        backbone=backbone.spec,
+        grid_start=info.grid.start,
+        grid_end=info.grid.end,
+        missing_bands=tuple(info.missing_bands),
+        backbone_source=source,
+        training=extra.pop("training", {}),
+        provenance=extra.pop("provenance", {}),
+        extra=extra,
+    ).to_dict()
     return tensors, metadata
 
 
@@ -338,7 +342,7 @@ def train_model(
     info = ModelBundleInfo(
         class_names=series.class_names,
         class_colours=class_colours(series.class_names),
-        grid=series.grid.to_dict(),
+        grid=series.grid,
         missing_bands=series.missing_bands,
         extra={
             "training": {

@@ -1,4 +1,4 @@
-"""Classifier bundle metadata: one typed form, one spelling written, every older spelling still read."""
+"""Bundle metadata: one typed form per kind, one spelling written, every older spelling still read."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ from geocrop.errors import BundleError
 from geocrop.inference.plan import DEMO_BUNDLE
 from geocrop.inference.schema import parse_bundle_metadata
 from geocrop.io.bundle import read_bundle_metadata
-from geocrop.io.bundle_metadata import CLASSIFIER_SCHEMA, read_classifier_metadata, read_normalization
+from geocrop.io.bundle_metadata import (
+    CLASSIFIER_SCHEMA,
+    ENCODER_SCHEMA,
+    read_classifier_metadata,
+    read_encoder_metadata,
+    read_normalization,
+)
 
 N = len(S2_BANDS)
 
@@ -110,3 +116,58 @@ def test_read_normalization_defaults_to_unit_statistics() -> None:
     norm = read_normalization({}, 3)
     assert norm is not None and norm.mean == (0.0,) * 3 and norm.std == (1.0,) * 3
     assert read_normalization({"normalisation": {"mean": [1, 2], "std": [1, 1]}}, 3) is None
+
+
+def _encoder() -> dict[str, Any]:
+    """A bi-modal pretraining bundle's metadata as `geocrop pretrain` writes it now."""
+    return {
+        "kind": "pretrained_encoder",
+        "encoder_schema": ENCODER_SCHEMA,
+        "mode": "bimodal",
+        "backbone": {"name": "resmlp", "in_features": N, "width": 16, "depth": 2},
+        "projector": {"name": "projector", "in_features": 16, "out_features": 16},
+        "bands": list(S2_BANDS),
+        "normalization": {"mean": [0.1] * N, "std": [0.2] * N},
+        "corruption_rate": 0.2,
+        "loss": "bimodal_ntxent_eq1",
+        "temperature": 0.07,
+        "lr": 0.001,
+        "batch_size": 64,
+        "seed": 0,
+        "epochs": 3,
+        "world_size": 1,
+        "final": {"epoch": 3, "loss": 1.5},
+        "provenance": {"pairs": {}},
+        "filled_bands": ["B01"],
+        "second_modality": "sentinel-1",
+        "s1_backbone": {"name": "resmlp", "in_features": 2, "width": 16, "depth": 2},
+        "s1_projector": {"name": "projector", "in_features": 16, "out_features": 16},
+        "s1_bands": ["VV", "VH"],
+        "s1_units": "backscatter dB",
+        "s1_normalization": {"mean": [-12.0, -18.0], "std": [3.0, 3.0]},
+    }
+
+
+def test_encoder_metadata_round_trips_in_one_spelling() -> None:
+    typed = read_encoder_metadata(_encoder(), source="enc")
+    assert typed.second is not None and typed.second.sensor == "sentinel-1"
+    assert typed.second.normalization.mean == (-12.0, -18.0)
+    assert typed.to_dict() == _encoder() and typed.extra == {}
+
+
+def test_an_encoder_written_before_still_reads() -> None:
+    """Before the schema: no ``encoder_schema``, ``normalisation``, ``corruption`` (and ``corruption_rate``
+    beside it, or not), ``s1_normalisation``."""
+    old = _encoder()
+    del old["encoder_schema"], old["corruption_rate"]
+    old["normalisation"] = old.pop("normalization")
+    old["s1_normalisation"] = old.pop("s1_normalization")
+    old["corruption"] = 0.2
+    typed = read_encoder_metadata(old, source="old")
+    assert typed.schema == 0 and typed.corruption_rate == 0.2
+    assert typed.to_dict() == _encoder()  # written back in the current spelling
+
+
+def test_a_classifier_is_not_an_encoder() -> None:
+    with pytest.raises(BundleError, match="not a pretrained encoder"):
+        read_encoder_metadata(_current(), source="clf")

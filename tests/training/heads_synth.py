@@ -53,9 +53,16 @@ def write_table(
 
 
 def write_backbone(
-    path: Path, *, seed: int = 0, bands: Sequence[str] = S2_BANDS, width: int = 8, mode: str = "bimodal"
+    path: Path,
+    *,
+    seed: int = 0,
+    bands: Sequence[str] = S2_BANDS,
+    width: int = 8,
+    mode: str = "bimodal",
+    old_spelling: bool = False,
 ) -> Path:
-    """A random-init ResMLP bundle in `geocrop pretrain`'s layout (backbone spec, bands, normalisation)."""
+    """A random-init ResMLP bundle in `geocrop pretrain`'s layout (backbone spec, bands, normalisation);
+    ``old_spelling``: as bundles were written before (``normalisation``, ``corruption`` 0.3)."""
     torch.manual_seed(seed)
     spec = {"name": "resmlp", "in_features": len(bands), "width": width, "depth": 1}
     module = build_backbone(spec)
@@ -66,4 +73,7 @@ def write_backbone(
         "bands": list(bands),
         "normalization": {"mean": [0.1] * len(bands), "std": [0.1] * len(bands)},
     }
+    if old_spelling:
+        meta["normalisation"] = meta.pop("normalization")
+        meta["corruption"] = 0.3
     return save_bundle(path, state_to_numpy(module, "backbone"), meta)

@@ -17,6 +17,7 @@ import torch
 from geocrop.data.pairs import build_pairs_from_arrays
 from geocrop.errors import BundleError
 from geocrop.io.bundle import load_bundle
+from geocrop.io.bundle_metadata import ENCODER_SCHEMA, read_encoder_metadata
 from geocrop.models.contrastive import ContrastiveModel
 from geocrop.models.registry import build_backbone, load_state
 from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
@@ -102,9 +103,14 @@ def test_outputs_metadata_and_learning_signal(straight: Path) -> None:
     assert meta["mode"] == "bimodal" and meta["loss"] == "bimodal_ntxent_eq1"
     assert meta["backbone"] == {"name": "resmlp", "in_features": 12, "width": 32, "depth": 2}
     assert meta["planet_backbone"]["in_features"] == 36
-    assert len(meta["normalisation"]["mean"]) == 12 and len(meta["planet_normalisation"]["std"]) == 36
+    assert len(meta["normalization"]["mean"]) == 12 and len(meta["planet_normalization"]["std"]) == 36
+    assert not {"normalisation", "planet_normalisation", "corruption"} & set(meta)  # one spelling
+    assert meta["encoder_schema"] == ENCODER_SCHEMA and meta["kind"] == "pretrained_encoder"
+    typed = read_encoder_metadata(meta, source="encoder.safetensors")
+    assert typed.to_dict() == {k: v for k, v in meta.items() if k != "format_version"}
+    assert typed.second is not None and typed.second.sensor == "planetscope"
     assert meta["bands"][0] == "B01" and meta["planet_bands"] == ["blue", "green", "red", "nir"]
-    assert meta["corruption"] == 0.2 and meta["temperature"] == 0.07 and meta["seed"] == 0
+    assert meta["corruption_rate"] == 0.2 and meta["temperature"] == 0.07 and meta["seed"] == 0
     assert meta["epochs"] == 3 and meta["provenance"]["pairs"]["provenance"]["s2_source"]
     encoder = build_backbone(meta["backbone"])
     load_state(encoder, bundle.tensors, "backbone")

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from geocrop.core.bands import S2_BANDS
 from geocrop.data.labelled import LabelSource
 from geocrop.data.splits import SamplingWarning
 from geocrop.errors import BundleError
 from geocrop.io.bundle import load_bundle
+from geocrop.io.bundle_metadata import CLASSIFIER_SCHEMA, read_classifier_metadata
 from geocrop.training.fit import EpochStats, TrainConfig, fit_head, linear_lr
 from geocrop.training.hparams import FAMILIES, HeadConfig, sample_configs
 from geocrop.training.train import TrainJob, checkpoint_path, train_model
@@ -157,6 +159,10 @@ def test_train_model_writes_a_map_ready_bundle(tmp_path: Path) -> None:
     assert meta["temporal_grid"]["steps"] == 16
     assert len(meta["normalization"]["mean"]) == 12
     assert len(meta["training"]["history"]) == 3
+    # written through the typed metadata: versioned, one spelling, and it reads back to the same dict
+    assert meta["classifier_schema"] == CLASSIFIER_SCHEMA and "normalisation" not in meta
+    typed = read_classifier_metadata(meta, source=str(job.out), default_bands=S2_BANDS)
+    assert typed.to_dict() == {k: v for k, v in meta.items() if k != "format_version"}
     predictor = Predictor(job.out, device="cpu")
     block = np.full((16, 12, 2, 2), 0.1, dtype=np.float32)
     assert predictor.predict_block(block).classes.shape == (2, 2)
@@ -172,6 +178,16 @@ def test_train_model_with_a_pretrained_backbone(tmp_path: Path) -> None:
     assert bundle.metadata["normalization"]["mean"] == pytest.approx([0.1] * 12)
     assert any(k.startswith("backbone.") for k in bundle.tensors)
     assert bundle.metadata["backbone_source"]["mode"] == "bimodal"
+
+
+def test_an_old_encoder_spelling_reaches_the_classifier_in_the_new_one(tmp_path: Path) -> None:
+    """A pretraining bundle written before (``corruption``, ``normalisation``) still trains a head, and
+    the classifier records ``corruption_rate``."""
+    backbone = write_backbone(tmp_path / "bb.safetensors", width=8, old_spelling=True)
+    train_model(_job(tmp_path, backbone=backbone, head=HeadConfig("lstm", {"hidden": 8, "layers": 2}, 1e-4)))
+    meta = load_bundle(tmp_path / "model.safetensors").metadata
+    assert meta["normalization"]["mean"] == pytest.approx([0.1] * 12)
+    assert meta["backbone_source"]["corruption_rate"] == 0.3 and "corruption" not in meta["backbone_source"]
 
 
 def test_a_backbone_with_other_bands_is_refused_before_writing(tmp_path: Path) -> None:
