@@ -329,6 +329,10 @@ def plot_areas(estimates: AreaEstimates, path: str | os.PathLike[str]) -> Path:
         label="estimated (95 % CI)", color="#3182bd",
     )  # fmt: skip
     ax.set_xticks(k, labels=list(e.classes), rotation=20, ha="right")
+    positive = e.mapped_pixels[e.mapped_pixels > 0]
+    if positive.size and positive.max() > 10 * positive.min():  # rare classes stay visible
+        ax.set_yscale("log")
+        unit += ", log scale"
     ax.set_ylabel(f"area ({unit})")
     ax.set_title("Mapped and error-adjusted area")
     ax.legend(frameon=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -177,3 +178,16 @@ def test_assess_sets_unlabelled_points_aside_with_a_warning(tmp_path: Path) -> N
     with pytest.warns(UserWarning, match="3 of 60 reference points have no class"):
         result = assess(map=tmp_path / "crops.tif", reference=reference)
     assert result.n_points == 57 and result.n_unlabelled == 3 and result.files == ()
+
+
+def test_docs_area_estimation_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/area-estimation.md: its ```python blocks run, in order, in one namespace, beside a test map."""
+    write_map(tmp_path / "crops.tif")
+    monkeypatch.chdir(tmp_path)
+    doc = Path(__file__).resolve().parents[2] / "docs" / "area-estimation.md"
+    blocks = re.findall(r"^```python\n(.*?)^```$", doc.read_text(encoding="utf-8"), flags=re.S | re.M)
+    assert blocks
+    namespace: dict[str, object] = {"__name__": "__docs__"}
+    for number, block in enumerate(blocks, 1):
+        exec(compile(block, f"{doc.name} block {number}", "exec"), namespace)
+    assert (tmp_path / "report" / "report.md").is_file() and (tmp_path / "next.gpkg").is_file()
