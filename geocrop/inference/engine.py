@@ -40,6 +40,7 @@ from geocrop.errors import BundleError, InputError
 from geocrop.inference.flops import count_flops_per_pixel
 from geocrop.inference.schema import BundleSpec, parse_bundle_metadata
 from geocrop.models.batching import CPU_BACKBONE_ROWS, CPU_BATCH_ROWS, CUDA_BATCH_ROWS
+from geocrop.models.device import resolve_device
 
 __all__ = ["BlockPrediction", "Device", "Precision", "Predictor", "resolve_device"]
 
@@ -92,17 +93,6 @@ class BlockPrediction(NamedTuple):
     classes: npt.NDArray[np.uint8]
     confidence: npt.NDArray[np.uint8]
     probs: npt.NDArray[np.float32]
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an `InputError`."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was requested but torch sees no CUDA device; use --device cpu")
-    if device not in ("cpu", "cuda"):
-        raise InputError(f"device {device!r} is not one of auto, cpu, cuda; pick one of those")
-    return torch.device(device)
 
 
 @dataclass

@@ -37,7 +37,8 @@ from geocrop.data.splits import SCHEME_PARTS, fold_pixels, grouped_folds, split_
 from geocrop.errors import InputError, OutputError
 from geocrop.io.atomic import write_text_atomic
 from geocrop.io.bundle import read_bundle_metadata
-from geocrop.training.features import FrozenBackbone, load_backbone, raw_bands, resolve_device
+from geocrop.models.device import resolve_device
+from geocrop.training.features import FrozenBackbone, load_backbone, raw_bands
 from geocrop.training.fit import TrainConfig, data_digest
 from geocrop.training.hparams import (
     FAMILIES,

@@ -22,10 +22,11 @@ import torch
 from torch import nn
 
 from geocrop.core.bands import S2_BANDS
-from geocrop.errors import BundleError, InputError
+from geocrop.errors import BundleError
 from geocrop.io.bundle import load_bundle
 from geocrop.io.bundle_metadata import read_normalization
 from geocrop.models.batching import CPU_BACKBONE_ROWS, CUDA_BATCH_ROWS
+from geocrop.models.device import resolve_device
 from geocrop.models.registry import build_backbone, load_state
 
 
@@ -44,17 +45,6 @@ class FrozenBackbone:
     @property
     def out_features(self) -> int | None:
         return None if self.spec is None else int(self.spec.get("width", 256))
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("device 'cuda' was requested but torch sees no CUDA device; use cpu or auto")
-    if name not in ("cpu", "cuda"):
-        raise InputError(f"device {name!r} is not one of auto, cpu, cuda")
-    return torch.device(name)
 
 
 def _stats(meta: dict[str, Any], n: int, path: Path) -> tuple[np.ndarray, np.ndarray]:

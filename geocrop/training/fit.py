@@ -38,9 +38,9 @@ import torch
 from torch import nn
 
 from geocrop.errors import InputError
+from geocrop.models.device import resolve_device
 from geocrop.models.registry import build_head
 from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
-from geocrop.training.features import resolve_device
 from geocrop.training.metrics import macro_f1
 
 log = logging.getLogger(__name__)

@@ -41,6 +41,7 @@ from geocrop.core.bands import PLANET_FEATURES, S2_BANDS
 from geocrop.data.pairs import PairSet, build_pairs, second_features
 from geocrop.errors import BundleError, InputError
 from geocrop.models.contrastive import ContrastiveModel
+from geocrop.models.device import resolve_device
 from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from geocrop.training.corruption import ScarfCorruption
 from geocrop.training.distributed import DistInfo, cleanup_distributed, gather_with_offset, init_distributed
@@ -68,19 +69,6 @@ class PretrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     resumed_from: int = 0
     is_main: bool = True
-
-
-def resolve_device(name: str, info: DistInfo) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; under torchrun each rank takes ``cuda:<local_rank>``."""
-    if name not in ("auto", "cpu", "cuda") and not name.startswith("cuda:"):
-        raise InputError(f"--device {name!r} is not one of auto, cpu, cuda")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise InputError("--device cuda was asked for but no CUDA device is visible; use --device cpu")
-        return torch.device(name if ":" in name else f"cuda:{info.local_rank}")
-    return torch.device("cpu")
 
 
 def _pairs(config: PretrainConfig, info: DistInfo) -> PairSet:
@@ -150,7 +138,7 @@ def _run(
     progress: bool,
     on_epoch_end: Callable[[int, Mapping[str, Any]], None] | None,
 ) -> PretrainResult:
-    device = resolve_device(config.device, info)
+    device = resolve_device(config.device, local_rank=info.local_rank)
     if config.threads:
         torch.set_num_threads(config.threads)
     ckpt_path = config.out / "checkpoints" / "last.safetensors"

@@ -32,6 +32,7 @@ from geocrop.io.bundle import save_bundle
 from geocrop.io.bundle_metadata import ClassifierMetadata, Normalization, read_backbone_source
 from geocrop.io.classes import classes_from_names
 from geocrop.io.provenance import training_provenance
+from geocrop.models.device import resolve_device
 from geocrop.models.registry import state_to_numpy
 from geocrop.training.features import (
     FrozenBackbone,
@@ -39,7 +40,6 @@ from geocrop.training.features import (
     filled_band_mismatch,
     load_backbone,
     raw_bands,
-    resolve_device,
 )
 from geocrop.training.fit import EpochStats, ProgressFn, TrainConfig, fit_head, plan_training
 from geocrop.training.hparams import HeadConfig, check_family
