@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from geocrop.core.bands import S2_BANDS
-from geocrop.io.bundle_metadata import DEFAULT_COLOURS, read_classifier_metadata
+from geocrop.io.bundle_metadata import read_classifier_metadata
 from geocrop.io.classes import ClassInfo
 
-__all__ = ["DEFAULT_COLOURS", "BundleSpec", "parse_bundle_metadata"]
+__all__ = ["BundleSpec", "parse_bundle_metadata"]
 
 
 @dataclass(frozen=True)

@@ -38,11 +38,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from geocrop.errors import BundleError
-from geocrop.io.classes import ClassInfo, check_classes
+from geocrop.io.classes import CLASS_PALETTE, ClassInfo, check_classes
 
 __all__ = [
     "CLASSIFIER_SCHEMA",
-    "DEFAULT_COLOURS",
     "ENCODER_SCHEMA",
     "ClassifierMetadata",
     "EncoderMetadata",
@@ -58,11 +57,6 @@ __all__ = [
 CLASSIFIER_SCHEMA = 1
 #: Version of the pretrained-encoder metadata schema this module writes (and the newest it reads).
 ENCODER_SCHEMA = 1
-#: Colours given to classes a bundle lists without one (qualitative, distinguishable on a map).
-DEFAULT_COLOURS: tuple[str, ...] = (
-    "#e6ab02", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#a6761d", "#666666",
-    "#1f78b4", "#b2df8a", "#fb9a99", "#cab2d6",
-)  # fmt: skip
 #: Keys this module reads into fields (everything else goes to ``extra``), with their older spellings.
 _KNOWN = {
     "kind", "classifier_schema", "format_version", "backbone", "head", "bands", "normalization",
@@ -167,7 +161,7 @@ def _classes(meta: Mapping[str, Any], source: str) -> tuple[ClassInfo, ...]:
             entry = {"name": entry}
         if not isinstance(entry, Mapping):
             raise _fail(source, f"class entry {entry!r} is neither a name nor an object")
-        colour = entry.get("color") or entry.get("colour") or DEFAULT_COLOURS[i % len(DEFAULT_COLOURS)]
+        colour = entry.get("color") or entry.get("colour") or CLASS_PALETTE[i % len(CLASS_PALETTE)]
         out.append(ClassInfo(int(entry.get("value", i)), str(entry.get("name", f"class {i}")), str(colour)))
     return check_classes(out)
 

@@ -33,6 +33,14 @@ CROP_COLOURS: dict[str, str] = {
 }
 
 
+#: Colours for classes without a known one (qualitative, tab20-like, distinguishable on a map): what
+#: `geocrop train` gives new class names (`class_colours`) and a bundle's classes listed without a colour.
+CLASS_PALETTE: tuple[str, ...] = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
+)  # fmt: skip
+
+
 def hex_rgb(colour: str) -> tuple[int, int, int]:
     """``"#rrggbb"`` as an ``(r, g, b)`` tuple of 0..255 integers."""
     return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
@@ -99,3 +107,24 @@ def classes_from_names(names: Sequence[str], colors: Sequence[str]) -> tuple[Cla
             f"{len(names)} class names but {len(colors)} colours; give one '#rrggbb' colour per class"
         )
     return check_classes(ClassInfo(i, n, c) for i, (n, c) in enumerate(zip(names, colors, strict=True)))
+
+
+def look_alike(a: str, b: str) -> bool:
+    """Two colours a map reader would mistake for each other (RGB distance under 60 of 441)."""
+    return sum((x - y) ** 2 for x, y in zip(hex_rgb(a), hex_rgb(b), strict=True)) < 60**2
+
+
+def class_colours(names: Sequence[str]) -> tuple[str, ...]:
+    """A colour per class: the known crop colour (`CROP_COLOURS`), else the next `CLASS_PALETTE` colour that
+    no class already uses or nearly matches (maize's orange and the palette's orange would read as one
+    class on a map)."""
+    taken = [CROP_COLOURS[n] for n in names if n in CROP_COLOURS]
+    free = [c for c in CLASS_PALETTE if not any(look_alike(c, t) for t in taken)] or list(CLASS_PALETTE)
+    out, k = [], 0
+    for name in names:
+        if name in CROP_COLOURS:
+            out.append(CROP_COLOURS[name])
+        else:
+            out.append(free[k % len(free)])
+            k += 1
+    return tuple(out)

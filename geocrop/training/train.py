@@ -30,7 +30,7 @@ from geocrop.data.splits import split_fields, split_pixels
 from geocrop.errors import InputError
 from geocrop.io.bundle import save_bundle
 from geocrop.io.bundle_metadata import ClassifierMetadata, Normalization, read_backbone_source
-from geocrop.io.classes import classes_from_names
+from geocrop.io.classes import class_colours, classes_from_names
 from geocrop.io.provenance import training_provenance
 from geocrop.models.device import resolve_device
 from geocrop.models.registry import state_to_numpy
@@ -93,38 +93,6 @@ def bundle_payload(
         extra=extra,
     ).to_dict()
     return tensors, metadata
-
-
-#: Colours for classes without a known one (qualitative, tab20-like, distinguishable on a map).
-PALETTE: tuple[str, ...] = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-    "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
-)  # fmt: skip
-
-
-def _close(a: str, b: str) -> bool:
-    """Two colours a map reader would mistake for each other (RGB distance under 60 of 441)."""
-    from geocrop.io.classes import hex_rgb
-
-    return sum((x - y) ** 2 for x, y in zip(hex_rgb(a), hex_rgb(b), strict=True)) < 60**2
-
-
-def class_colours(names: tuple[str, ...]) -> tuple[str, ...]:
-    """A colour per class: the known crop colour (`geocrop.io.classes.CROP_COLOURS`), else the next palette
-    colour that no class already uses or nearly matches (maize's orange and the palette's orange would
-    read as one class on a map)."""
-    from geocrop.io.classes import CROP_COLOURS
-
-    taken = [CROP_COLOURS[n] for n in names if n in CROP_COLOURS]
-    free = [c for c in PALETTE if not any(_close(c, t) for t in taken)] or list(PALETTE)
-    out, k = [], 0
-    for name in names:
-        if name in CROP_COLOURS:
-            out.append(CROP_COLOURS[name])
-        else:
-            out.append(free[k % len(free)])
-            k += 1
-    return tuple(out)
 
 
 def _protocol(job: TrainJob, best_epoch: int, epochs_run: int) -> str:

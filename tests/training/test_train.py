@@ -202,8 +202,7 @@ def test_class_colours_never_look_alike() -> None:
     """Known crop colours stay; palette colours close to one already used are skipped (maize's orange)."""
     from itertools import combinations
 
-    from geocrop.io.classes import CROP_COLOURS
-    from geocrop.training.train import _close, class_colours
+    from geocrop.io.classes import CROP_COLOURS, class_colours, look_alike
 
     names = (
         "barley",
@@ -218,4 +217,4 @@ def test_class_colours_never_look_alike() -> None:
     )
     colours = class_colours(names)
     assert colours[names.index("maize")] == CROP_COLOURS["maize"]
-    assert not any(_close(a, b) for a, b in combinations(colours, 2)), colours
+    assert not any(look_alike(a, b) for a, b in combinations(colours, 2)), colours
