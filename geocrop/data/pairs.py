@@ -31,9 +31,10 @@ import numpy as np
 import numpy.typing as npt
 
 from geocrop.core.bands import PLANET_BANDS, PLANET_WINDOW, S2_BANDS
-from geocrop.data.shards import DEFAULT_SHARD_ROWS, ShardSet, ShardWriter, atomic_write_json, feature_stats
+from geocrop.data.shards import DEFAULT_SHARD_ROWS, ShardSet, ShardWriter, feature_stats
 from geocrop.data.splits import split_fields
 from geocrop.errors import BundleError, NoDataError
+from geocrop.io.atomic import write_json_atomic
 
 MANIFEST = "manifest.json"
 FORMAT = "geocrop-pairs/1"
@@ -351,7 +352,7 @@ def build_pairs_from_arrays(
     manifest["stats"] = {"mean": mean.tolist(), "std": std.tolist()}
     manifest["counts"] = {k: int(manifest["splits"][k]["count"]) for k in ("train", "heldout")}
     manifest["complete"] = True
-    atomic_write_json(out / MANIFEST, manifest)
+    write_json_atomic(out / MANIFEST, manifest)
     for writer in writers.values():
         writer.cleanup()
     return PairSet(out, manifest)
@@ -467,14 +468,14 @@ def _start_manifest(out: Path, settings: dict[str, Any], n_feat: int) -> dict[st
         "splits": {name: ShardWriter(out, name, n_features=n_feat).state() for name in ("train", "heldout")},
         "complete": False,
     }
-    atomic_write_json(path, manifest)
+    write_json_atomic(path, manifest)
     return manifest
 
 
 def _commit(out: Path, manifest: dict[str, Any], writers: Mapping[str, ShardWriter]) -> None:
     for name, writer in writers.items():
         manifest["splits"][name] = writer.checkpoint()
-    atomic_write_json(out / MANIFEST, manifest)
+    write_json_atomic(out / MANIFEST, manifest)
     for writer in writers.values():
         writer.cleanup()
 

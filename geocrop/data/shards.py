@@ -14,7 +14,6 @@ bounded window of blocks: memory stays at one window, the order depends only on 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geocrop.errors import SourceError
-from geocrop.io.atomic import atomic_path, write_text_atomic
+from geocrop.io.atomic import atomic_path
 
 #: Rows per shard file: 262,144 pairs x 48 float32 features = 48 MiB.
 DEFAULT_SHARD_ROWS = 262_144
@@ -33,11 +32,6 @@ BLOCK_ROWS = 4096
 WINDOW_BLOCKS = 64
 
 FloatArray = npt.NDArray[np.float32]
-
-
-def atomic_write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename, so readers never see half a file."""
-    write_text_atomic(path, json.dumps(payload, indent=1, sort_keys=False))
 
 
 def _atomic_save_npy(path: Path, array: npt.NDArray[Any]) -> None:

@@ -10,6 +10,7 @@ on this host, is gone (`remove_stale_partials`). A finished run leaves only its 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import socket
@@ -17,6 +18,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from geocrop.errors import OutputError
 
@@ -112,3 +114,20 @@ def write_text_atomic(path: str | os.PathLike[str], text: str, *, what: str = "o
     with atomic_path(path, what=what) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def write_json_atomic(
+    path: str | os.PathLike[str],
+    payload: Any,
+    *,
+    what: str = "output",
+    indent: int | None = 1,
+    sort_keys: bool = False,
+    newline: bool = False,
+) -> Path:
+    """Write ``payload`` as JSON to ``path`` atomically (readers never see half a file).
+
+    ``indent``/``sort_keys`` as `json.dumps`; ``newline``: end the file with one.
+    """
+    text = json.dumps(payload, indent=indent, sort_keys=sort_keys)
+    return write_text_atomic(path, text + "\n" if newline else text, what=what)

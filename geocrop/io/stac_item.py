@@ -14,7 +14,6 @@ schemas (that fetches them over the network); it is built with pystac and read b
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -28,7 +27,7 @@ from pystac.extensions.projection import ProjectionExtension
 from rasterio.warp import transform_bounds
 
 from geocrop.errors import InputError, SourceError
-from geocrop.io.atomic import write_text_atomic
+from geocrop.io.atomic import write_json_atomic
 from geocrop.io.classes import NODATA, ClassInfo, check_classes
 
 __all__ = ["MLM_EXTENSION", "build_output_item", "class_slug", "write_output_item"]
@@ -248,4 +247,4 @@ def write_output_item(
         extra_assets=extra_assets,
     )
     payload = item.to_dict(include_self_link=False, transform_hrefs=False)
-    return write_text_atomic(path, json.dumps(payload, indent=2) + "\n", what="STAC item")
+    return write_json_atomic(path, payload, what="STAC item", indent=2, newline=True)

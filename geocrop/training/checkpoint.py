@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from geocrop.errors import BundleError
-from geocrop.io.atomic import atomic_path, write_text_atomic
+from geocrop.io.atomic import atomic_path, write_json_atomic
 
 META_KEY = "geocrop_checkpoint"
 FORMAT = "geocrop-checkpoint/1"
@@ -95,7 +95,7 @@ def save_checkpoint(
     with atomic_path(path, what="checkpoint") as tmp:
         save_file(tensors, str(tmp), metadata={META_KEY: text})
     side = path.with_suffix(".json")
-    write_text_atomic(side, json.dumps({k: v for k, v in scalars.items() if k != "rng_numpy"}, indent=1))
+    write_json_atomic(side, {k: v for k, v in scalars.items() if k != "rng_numpy"})
     return path
 
 

@@ -35,7 +35,7 @@ import numpy as np
 from geocrop.data.labelled import LabelledSeries, LabelSource, load_labelled
 from geocrop.data.splits import SCHEME_PARTS, fold_pixels, grouped_folds, split_pixels
 from geocrop.errors import InputError, OutputError
-from geocrop.io.atomic import write_text_atomic
+from geocrop.io.atomic import write_json_atomic, write_text_atomic
 from geocrop.io.bundle import read_bundle_metadata
 from geocrop.models.device import resolve_device
 from geocrop.training.features import FrozenBackbone, load_backbone, raw_bands
@@ -339,7 +339,7 @@ def _open_folder(out: Path, setup: dict[str, Any]) -> Path:
                 "use a new --out folder or delete it"
             )
     else:
-        write_text_atomic(setup_path, json.dumps(setup, indent=1, sort_keys=True) + "\n")
+        write_json_atomic(setup_path, setup, sort_keys=True, newline=True)
     return out
 
 

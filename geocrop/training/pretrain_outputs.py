@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from geocrop.core.bands import PLANET_BANDS, S2_BANDS
 from geocrop.data.pairs import PairSet
-from geocrop.data.shards import atomic_write_json
-from geocrop.io.atomic import atomic_path
+from geocrop.io.atomic import atomic_path, write_json_atomic
 from geocrop.io.bundle import save_bundle
 from geocrop.io.bundle_metadata import EncoderMetadata, Normalization, SecondView
 from geocrop.models.registry import state_to_numpy
@@ -28,7 +27,7 @@ S1_UNITS = "backscatter dB (WorldCereal uint16: 20 log10(DN) - 83)"
 
 
 def write_history(out: Path, history: list[dict[str, Any]]) -> None:
-    atomic_write_json(out / "history.json", {"epochs": history})
+    write_json_atomic(out / "history.json", {"epochs": history})
     with atomic_path(out / "history.csv", what="history") as tmp, open(tmp, "w", newline="") as fh:
         cols = ["epoch", "loss", "retrieval_top1", "chance", "candidates", "steps"]
         writer = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
