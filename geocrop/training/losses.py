@@ -2,13 +2,14 @@
 
 Which loss the CLI uses
 -----------------------
-``geocrop pretrain --mode bimodal`` (the default) trains with `BimodalNTXentLoss`, Eq. 1 of Patnala et al.
+``geocrop pretrain --mode bimodal`` (the default) trains with `bimodal_ntxent`, Eq. 1 of Patnala et al.
 (2024) exactly as printed: the paper's method and the one its results (bi-modal beats uni-modal and
 supervised) are reported for, so a user who asks for "the paper's pretraining" gets it.
 ``geocrop pretrain --mode unimodal`` (the paper's SCARF baseline: one S2 encoder, two SCARF-corrupted views
-of the same pixels) trains with `NTXentLoss`, the symmetric SimCLR loss, because with one shared encoder
+of the same pixels) trains with `ntxent`, the symmetric SimCLR loss, because with one shared encoder
 the two views are interchangeable, there is no privileged anchor modality, and that is the loss SCARF and
-the paper's uni-modal baseline use. Both use cosine similarity and temperature 0.07 (the paper's value).
+the paper's uni-modal baseline use. Both use cosine similarity and temperature 0.07 (the paper's value);
+`ContrastiveLoss(mode)` is the module form of both.
 
 Distributed use
 ---------------
@@ -22,6 +23,7 @@ for why the DDP-averaged gradients then equal the single-process gradients.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -29,11 +31,12 @@ from torch import nn
 
 from geocrop.errors import InputError
 
-__all__ = ["BimodalNTXentLoss", "NTXentLoss", "bimodal_ntxent", "ntxent"]
+__all__ = ["LOSS_NAMES", "ContrastiveLoss", "bimodal_ntxent", "ntxent"]
 
 #: Names written to bundle metadata (``"loss"``) for each loss.
 BIMODAL_LOSS_NAME = "bimodal_ntxent_eq1"
 NTXENT_LOSS_NAME = "ntxent_symmetric"
+LOSS_NAMES = {"bimodal": BIMODAL_LOSS_NAME, "unimodal": NTXENT_LOSS_NAME}
 
 
 def _check_temperature(temperature: float) -> float:
@@ -179,45 +182,26 @@ def ntxent(
     return (torch.logsumexp(logits, dim=1) - positive).mean()
 
 
-class BimodalNTXentLoss(nn.Module):
-    """Module form of `bimodal_ntxent` (Eq. 1): ``forward(z_s (N, D), z_p (N, D)) -> scalar``."""
+class ContrastiveLoss(nn.Module):
+    """Module form of either loss: ``forward(z_a (N, D), z_b (N, D)) -> scalar``.
 
-    name = BIMODAL_LOSS_NAME
+    ``mode="bimodal"``: `bimodal_ntxent` (Eq. 1, ``z_a`` the S2 anchors ``z_s``, ``z_b`` the second view
+    ``z_p``); ``mode="unimodal"``: `ntxent` (symmetric SimCLR). ``negatives_a``/``negatives_b`` and
+    ``offset`` as in the functions (distributed use). ``name`` is what bundle metadata records as ``loss``.
+    """
 
-    def __init__(self, temperature: float = 0.07) -> None:
+    def __init__(self, mode: Literal["bimodal", "unimodal"] = "bimodal", temperature: float = 0.07) -> None:
         super().__init__()
+        if mode not in LOSS_NAMES:
+            raise InputError(
+                f"contrastive loss mode {mode!r} is not bimodal or unimodal; choose one of those"
+            )
+        self.mode = mode
         self.temperature = _check_temperature(temperature)
 
-    def forward(
-        self,
-        z_s: torch.Tensor,
-        z_p: torch.Tensor,
-        *,
-        negatives_s: torch.Tensor | None = None,
-        negatives_p: torch.Tensor | None = None,
-        offset: int = 0,
-    ) -> torch.Tensor:
-        return bimodal_ntxent(
-            z_s,
-            z_p,
-            temperature=self.temperature,
-            negatives_s=negatives_s,
-            negatives_p=negatives_p,
-            offset=offset,
-        )
-
-    def extra_repr(self) -> str:
-        return f"temperature={self.temperature}"
-
-
-class NTXentLoss(nn.Module):
-    """Module form of `ntxent` (symmetric SimCLR): ``forward(z_a (N, D), z_b (N, D)) -> scalar``."""
-
-    name = NTXENT_LOSS_NAME
-
-    def __init__(self, temperature: float = 0.07) -> None:
-        super().__init__()
-        self.temperature = _check_temperature(temperature)
+    @property
+    def name(self) -> str:
+        return LOSS_NAMES[self.mode]
 
     def forward(
         self,
@@ -228,6 +212,15 @@ class NTXentLoss(nn.Module):
         negatives_b: torch.Tensor | None = None,
         offset: int = 0,
     ) -> torch.Tensor:
+        if self.mode == "bimodal":
+            return bimodal_ntxent(
+                z_a,
+                z_b,
+                temperature=self.temperature,
+                negatives_s=negatives_a,
+                negatives_p=negatives_b,
+                offset=offset,
+            )
         return ntxent(
             z_a,
             z_b,
@@ -238,4 +231,4 @@ class NTXentLoss(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}"
+        return f"mode={self.mode}, temperature={self.temperature}"

@@ -7,10 +7,11 @@
     history.json, history.csv   loss and held-out retrieval accuracy per epoch
     encoder.safetensors (+ .json)  the bundle: E_s (``backbone.``), E_p (``planet_backbone.``), projectors
 
-Bi-modal: ``z_s = P_s(E_s(corrupt(x_s)))``, ``z_p = P_p(E_p(corrupt(x_p)))``, loss `BimodalNTXentLoss`
+Bi-modal: ``z_s = P_s(E_s(corrupt(x_s)))``, ``z_p = P_p(E_p(corrupt(x_p)))``, loss `bimodal_ntxent`
 (Eq. 1). Uni-modal (the paper's SCARF baseline): two corrupted views of ``x_s`` through E_s + P_s, loss
-`NTXentLoss`. Inputs are standardised with the training pairs' per-feature mean/std first; SCARF draws
-replacements from the (global) batch. Adam, constant learning rate (the paper gives no schedule), seeded.
+`ntxent` (both as `ContrastiveLoss`). Inputs are standardised with the training pairs' per-feature mean/std
+first; SCARF draws replacements from the (global) batch. Adam, constant learning rate (the paper gives no
+schedule), seeded.
 
 Determinism and resume: epoch ``e`` reads batches in an order fixed by ``(seed, e)`` and draws corruption
 from a generator seeded by ``(seed, e)``; a checkpoint is written atomically after every epoch. A run killed
@@ -45,7 +46,7 @@ from geocrop.models.device import resolve_device
 from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from geocrop.training.corruption import ScarfCorruption
 from geocrop.training.distributed import DistInfo, cleanup_distributed, gather_with_offset, init_distributed
-from geocrop.training.losses import BimodalNTXentLoss, NTXentLoss
+from geocrop.training.losses import ContrastiveLoss
 from geocrop.training.pretrain_config import PretrainConfig, validate
 from geocrop.training.pretrain_outputs import Progress, write_bundle, write_history
 from geocrop.training.retrieval import retrieval_accuracy
@@ -182,9 +183,7 @@ def _run(
         ddp = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
-    loss_fn: nn.Module = (
-        BimodalNTXentLoss(config.temperature) if config.mode == "bimodal" else NTXentLoss(config.temperature)
-    )
+    loss_fn = ContrastiveLoss(config.mode, config.temperature)
     corrupt = ScarfCorruption(config.corruption)
     # A seeded random sample of the held-out pairs, so the K candidates of a query are random held-out
     # pixels from any date and field (the held-out split is small: at most 1,000 pairs per date).
@@ -226,12 +225,7 @@ def _run(
             if info.world_size > 1:
                 all_a, offset = gather_with_offset(z_a)
                 all_b, _ = gather_with_offset(z_b)
-                negatives = (
-                    {"negatives_s": all_a, "negatives_p": all_b}
-                    if config.mode == "bimodal"
-                    else {"negatives_a": all_a, "negatives_b": all_b}
-                )
-                loss = loss_fn(z_a, z_b, offset=offset, **negatives)
+                loss = loss_fn(z_a, z_b, negatives_a=all_a, negatives_b=all_b, offset=offset)
             else:
                 loss = loss_fn(z_a, z_b)
             optimizer.zero_grad(set_to_none=True)

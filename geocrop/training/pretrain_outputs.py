@@ -15,7 +15,7 @@ from geocrop.io.bundle import save_bundle
 from geocrop.io.bundle_metadata import EncoderMetadata, Normalization, SecondView
 from geocrop.models.registry import state_to_numpy
 from geocrop.training.distributed import DistInfo
-from geocrop.training.losses import BimodalNTXentLoss, NTXentLoss
+from geocrop.training.losses import LOSS_NAMES
 
 if TYPE_CHECKING:
     from geocrop.models.contrastive import ContrastiveModel
@@ -68,7 +68,7 @@ def write_bundle(
         bands=tuple(S2_BANDS),
         normalization=Normalization(tuple(mean[:N_S2].tolist()), tuple(std[:N_S2].tolist())),
         corruption_rate=config.corruption,
-        loss=getattr(BimodalNTXentLoss if config.mode == "bimodal" else NTXentLoss, "name", config.mode),
+        loss=LOSS_NAMES.get(config.mode, config.mode),
         temperature=config.temperature,
         lr=config.lr,
         batch_size=batch,

@@ -9,7 +9,7 @@ import torch
 from pytorch_metric_learning.losses import NTXentLoss as PmlNTXentLoss
 
 from geocrop.errors import InputError
-from geocrop.training.losses import BimodalNTXentLoss, NTXentLoss, bimodal_ntxent, ntxent
+from geocrop.training.losses import ContrastiveLoss, bimodal_ntxent, ntxent
 
 
 def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -42,7 +42,7 @@ def test_bimodal_matches_float64_reference_of_eq1(tau: float) -> None:
     z_s, z_p = _pair()
     expected = eq1_reference(z_s, z_p, tau)
     got64 = bimodal_ntxent(z_s, z_p, temperature=tau)
-    got32 = BimodalNTXentLoss(tau)(z_s.float(), z_p.float())
+    got32 = ContrastiveLoss("bimodal", tau)(z_s.float(), z_p.float())
     assert got64.dtype == torch.float64
     assert float(got64) == pytest.approx(expected, rel=1e-10, abs=1e-10)
     assert float(got32) == pytest.approx(expected, rel=1e-5, abs=1e-5)
@@ -74,7 +74,7 @@ def test_ntxent_matches_pytorch_metric_learning() -> None:
     n = 32
     z_a = torch.randn(n, 24, generator=g)
     z_b = z_a + 2.0 * torch.randn(n, 24, generator=g)
-    ours = NTXentLoss(0.07)(z_a, z_b)
+    ours = ContrastiveLoss("unimodal", 0.07)(z_a, z_b)
     labels = torch.cat([torch.arange(n), torch.arange(n)])
     peer = PmlNTXentLoss(temperature=0.07)(torch.cat([z_a, z_b]), labels)
     print(f"NT-Xent ours={float(ours):.7f} pytorch-metric-learning={float(peer):.7f}")
@@ -125,9 +125,9 @@ def test_half_precision_inputs_give_float32_loss() -> None:
 @pytest.mark.parametrize("tau", [0, -0.1, float("nan"), float("inf")])
 def test_invalid_temperature_is_an_input_error(tau: float) -> None:
     with pytest.raises(InputError, match=r"0\.07"):
-        BimodalNTXentLoss(tau)
+        ContrastiveLoss("bimodal", tau)
     with pytest.raises(InputError, match="temperature"):
-        NTXentLoss(tau)
+        ContrastiveLoss("unimodal", tau)
 
 
 def test_bad_shapes_and_arguments_are_input_errors() -> None:
