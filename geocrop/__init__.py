@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from geocrop.errors import GeocropError
 
 if TYPE_CHECKING:
-    from geocrop.api import evaluate, map_aoi, predict, pretrain, train
+    from geocrop.api import evaluate, map_aoi, plan_map, predict, pretrain, train
     from geocrop.api_types import Progress, ProgressEvent
 
 __version__ = "0.1.0"
@@ -31,6 +31,7 @@ __all__ = [
     "__version__",
     "evaluate",
     "map_aoi",
+    "plan_map",
     "predict",
     "pretrain",
     "train",
@@ -40,6 +41,7 @@ __all__ = [
 _LAZY = {
     "evaluate": "geocrop.api",
     "map_aoi": "geocrop.api",
+    "plan_map": "geocrop.api",
     "predict": "geocrop.api",
     "pretrain": "geocrop.api",
     "train": "geocrop.api",

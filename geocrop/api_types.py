@@ -53,7 +53,7 @@ __all__ = [
 #: Where a model runs: ``auto`` is CUDA when torch sees a GPU, else the CPU.
 Device = Literal["auto", "cpu", "cuda"]
 #: The stages that report progress.
-Stage = Literal["map", "train", "pretrain", "evaluate", "predict"]
+Stage = Literal["map", "train", "pretrain", "evaluate", "predict", "fields", "smooth", "sample", "assess"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,8 @@ class ProgressEvent:
     stage: Stage
     fraction: float | None
     message: str
+    #: True for a line worth keeping in a log (an epoch's scores), not only a step to show on a bar.
+    log: bool = False
 
     @property
     def percent(self) -> str:
@@ -75,11 +77,13 @@ class ProgressEvent:
 Progress: TypeAlias = Callable[[ProgressEvent], None]
 
 
-def emit(progress: Progress | None, stage: Stage, fraction: float | None, message: str) -> None:
+def emit(
+    progress: Progress | None, stage: Stage, fraction: float | None, message: str, *, log: bool = False
+) -> None:
     """Send one event to ``progress`` (if any), the fraction clipped to 0..1."""
     if progress is not None:
         clipped = None if fraction is None else min(max(float(fraction), 0.0), 1.0)
-        progress(ProgressEvent(stage, clipped, message))
+        progress(ProgressEvent(stage, clipped, message, log))
 
 
 @runtime_checkable

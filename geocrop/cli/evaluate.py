@@ -1,8 +1,8 @@
 """``geocrop evaluate``: every head beside the majority class and the tree baselines, on grouped folds,
 plus the paper's protocol (supervised vs uni-modal vs bi-modal) when backbones are given.
 
-Parses flags into an `EvaluateJob`, calls `geocrop.training.evaluate.evaluate`, prints progress lines and
-the report's path. Rerunning the same command resumes without retraining finished runs.
+Parses flags, calls `geocrop.api.evaluate`, prints progress lines and the report's path. Rerunning the
+same command resumes without retraining finished runs.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from geocrop.cli.label_options import asset_trust, label_options, label_source, train_config
+from geocrop.cli.label_options import label_options
 from geocrop.errors import InputError
 
 
@@ -47,31 +47,23 @@ from geocrop.errors import InputError
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
 def evaluate(**kw: Any) -> None:
     """Compare every head with the majority class and tree baselines (and pretrained inputs) by folds."""
-    from geocrop.training.evaluate import EvaluateJob
-    from geocrop.training.evaluate import evaluate as run_evaluate
-    from geocrop.training.report import SIMULATED_CAVEAT
+    import geocrop.api as api
 
     configs = str(kw.pop("configs")).strip()
     if configs != "default" and not configs.isdigit():
         raise InputError(f"--configs {configs!r} is neither 'default' nor a number; give default or e.g. 10")
     baselines = kw.pop("baselines").strip()
-    trust = asset_trust(kw)
-    job = EvaluateJob(
-        source=label_source(kw),
-        out=kw.pop("out"),
-        bimodal=tuple(kw.pop("bimodal")),
-        unimodal=tuple(kw.pop("unimodal")),
-        families=tuple(f.strip() for f in kw.pop("families").split(",") if f.strip() and f.strip() != "none"),
-        baselines=() if baselines == "none" else tuple(f.strip() for f in baselines.split(",") if f.strip()),
-        n_configs=None if configs == "default" else int(configs),
-        folds=kw.pop("folds"),
-        n_train=kw.pop("train_pixels"),
-        n_val=kw.pop("val_pixels"),
-        scheme=kw.pop("scheme"),
-        hparam_seed=kw.pop("hparam_seed"),
-        data_note=SIMULATED_CAVEAT if kw.pop("simulated") else None,
-        config=train_config(kw),
+    families = [f.strip() for f in kw.pop("families").split(",") if f.strip() and f.strip() != "none"]
+
+    def show(event: api.ProgressEvent) -> None:
+        if event.fraction is None:  # a run's line; the summary below says the end
+            click.echo(event.message)
+
+    result = api.evaluate(
+        **kw,
+        families=families,
+        baselines=[] if baselines == "none" else [f.strip() for f in baselines.split(",") if f.strip()],
+        configs=None if configs == "default" else int(configs),
+        progress=show,
     )
-    with trust:
-        result = run_evaluate(job, progress=click.echo)
     click.echo(f"{result.trained} run(s) trained, {result.reused} reused; report: {result.report}")

@@ -1,9 +1,9 @@
 """Options shared by `geocrop train` and `geocrop evaluate`: where the labelled data comes from, the split
-and the optimisation settings. Parsing only; the typed objects are built by the library's dataclasses."""
+and the optimisation settings. Parsing only: the options keep `geocrop.api`'s argument names, so a command
+passes them on as keywords."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -95,7 +95,6 @@ _OPTIONS = [
     ),
     click.option(
         "--split",
-        "scheme",
         type=click.Choice(["70-30", "70-21-9"]),
         default="70-30",
         show_default=True,
@@ -126,41 +125,3 @@ def label_options(func: F) -> F:
     for option in reversed(_OPTIONS):
         func = option(func)
     return func
-
-
-def asset_trust(kw: dict[str, Any]) -> contextlib.AbstractContextManager[None]:
-    """The context `--allow-any-asset-href` asks for (removes the flag from ``kw``)."""
-    from geocrop.io.stac import trust_any_asset_href
-
-    return trust_any_asset_href(bool(kw.pop("allow_any_asset_href")))
-
-
-def label_source(kw: dict[str, Any]) -> Any:
-    """A `LabelSource` from the parsed options (removes them from ``kw``)."""
-    from geocrop.data.labelled import LabelSource
-
-    return LabelSource(
-        path=kw.pop("labels"),
-        class_column=kw.pop("class_column"),
-        group_column=kw.pop("group_column"),
-        id_column=kw.pop("id_column"),
-        s2=kw.pop("s2"),
-        start=kw.pop("start"),
-        end=kw.pop("end"),
-        steps=kw.pop("steps"),
-        min_parcels=kw.pop("min_parcels"),
-        class_map=kw.pop("class_map"),
-        drop_unmapped=kw.pop("drop_unmapped"),
-        nodata=tuple(kw.pop("nodata")),
-        scale=kw.pop("scale"),
-    )
-
-
-def train_config(kw: dict[str, Any], *, lr: float = 1e-3) -> Any:
-    """A `TrainConfig` from the parsed options (removes them from ``kw``)."""
-    from geocrop.training.train import TrainConfig
-
-    return TrainConfig(
-        epochs=kw.pop("epochs"), batch_size=kw.pop("batch_size"), initial_lr=lr, seed=kw.pop("seed"),
-        device=kw.pop("device"),
-    )  # fmt: skip

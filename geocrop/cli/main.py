@@ -78,10 +78,21 @@ class _ErrorHandlingGroup(_LazyGroup):
         try:
             return super().invoke(ctx)
         except GeocropError as exc:
-            _fail(cli_message(exc))  # library terms (`end`) -> flags (--end)
+            _fail(cli_message(exc, self._flags(ctx)))  # library terms (`end`) -> flags (--end)
         except KeyboardInterrupt:
             click.echo("geocrop: interrupted; rerun the same command to resume.", err=True)
             sys.exit(130)
+
+    def _flags(self, ctx: click.Context) -> dict[str, str]:
+        """The running subcommand's options by argument name: ``corruption_rate`` -> ``--corruption``."""
+        name = ctx.invoked_subcommand
+        command = self.get_command(ctx, name) if name else None
+        flags: dict[str, str] = {}
+        for param in getattr(command, "params", []):
+            long = [o for o in param.opts if o.startswith("--")]
+            if param.name and long and isinstance(param, click.Option):
+                flags[param.name] = long[0]
+        return flags
 
     def main(
         self,

@@ -1,9 +1,10 @@
-"""`geocrop map`: parse the flags into a `MapConfig`, call `map_aoi` (or `plan_map` for --dry-run), report."""
+"""`geocrop map`: parse the flags, call `geocrop.api.map_aoi` (or `plan_map` for --dry-run), report."""
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -79,12 +80,12 @@ def map_command(
     progress_mode: ProgressMode,
 ) -> None:
     """Map crop types over an area: search scenes, classify every pixel, write a COG (+ style, STAC item)."""
-    from geocrop.inference.mapping import MapConfig, map_aoi, plan_map
+    import geocrop.api as api
 
     with reporting(progress_mode) as reporter:
         if (aoi is None) == (bbox is None):
             raise InputError("give exactly one of --aoi FILE or --bbox minx,miny,maxx,maxy")
-        config = MapConfig(
+        options: dict[str, Any] = dict(
             aoi=aoi if aoi is not None else bbox,
             start=start,
             end=end,
@@ -104,14 +105,14 @@ def map_command(
             allow_any_asset_href=allow_any_asset_href,
         )
         if dry_run:
-            plan = plan_map(config)
+            plan = api.plan_map(**options)
             if progress_mode == "json":
                 reporter.event("plan", lines=plan.describe())
                 reporter.done({})
             else:
                 click.echo("\n".join(["dry run: nothing is read or written", *plan.describe()]))
             return
-        result = map_aoi(config, progress=reporter)
+        result = api.map_aoi(**options, tune_process=True, progress=reporter.progress_event)
         reporter.done(result.outputs)
         if progress_mode != "json":
             resumed = f", {result.tiles_resumed} resumed" if result.tiles_resumed else ""

@@ -27,19 +27,8 @@ from geocrop.cli.options import DATE
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 def predict(**kw: Any) -> None:
     """Classify the series of a samples table with a bundle: class, confidence and probabilities."""
-    from geocrop.inference.predict import predict_table
+    import geocrop.api as api
 
-    result = predict_table(
-        model=kw["model"],
-        samples=kw["samples"],
-        out=kw["out"],
-        id_column=kw["id_column"],
-        class_column=kw["class_column"],
-        nodata=tuple(kw["nodata"]),
-        scale=kw["scale"],
-        device=kw["device"],
-        start=kw["start"],
-        end=kw["end"],
-    )
+    result = api.predict(**kw, tune_process=True)
     empty = f", {result.n_empty} without a clear observation" if result.n_empty else ""
     click.echo(f"wrote {result.out} ({result.n_samples} samples{empty}; {len(result.class_names)} classes)")

@@ -1,7 +1,6 @@
 """``geocrop pretrain``: bi-modal (or uni-modal SCARF) contrastive pretraining of the pixel encoders.
 
-Parses flags into a `PretrainConfig`, calls `geocrop.training.pretrain.pretrain`, reports where the outputs
-went. Rerunning the same command resumes after the last finished epoch. Under torchrun
+Parses flags, calls `geocrop.api.pretrain`, reports where the outputs went. Rerunning the same command resumes after the last finished epoch. Under torchrun
 (``torchrun --nproc_per_node N -m geocrop.cli.main pretrain ...``) every rank runs this command and rank 0
 writes the outputs.
 """
@@ -52,7 +51,14 @@ from geocrop.cli.options import DATE, allow_any_asset_href_option
 @click.option("--s2-collection", default="sentinel-2-l2a", show_default=True)
 @click.option("--planet-collection", default="planetscope", show_default=True)
 @click.option("--mode", type=click.Choice(["bimodal", "unimodal"]), default="bimodal", show_default=True)
-@click.option("--corruption", type=float, default=0.2, show_default=True, help="SCARF corruption rate.")
+@click.option(
+    "--corruption",
+    "corruption_rate",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="SCARF corruption rate.",
+)
 @click.option("--epochs", type=int, default=100, show_default=True)
 @click.option("--batch-size", type=int, default=2048, show_default=True, help="Global batch (all ranks).")
 @click.option("--lr", type=float, default=1e-3, show_default=True)
@@ -82,7 +88,7 @@ def pretrain(
     s2_collection: str,
     planet_collection: str,
     mode: str,
-    corruption: float,
+    corruption_rate: float,
     epochs: int,
     batch_size: int,
     lr: float,
@@ -101,12 +107,11 @@ def pretrain(
 
     Without --s2, the pairs already in OUT/pairs are reused.
     """
+    import geocrop.api as api
     from geocrop.io.atomic import remove_stale_partials
-    from geocrop.io.stac import trust_any_asset_href
-    from geocrop.training.pretrain import PretrainConfig
-    from geocrop.training.pretrain import pretrain as run_pretrain
 
-    config = PretrainConfig(
+    remove_stale_partials(out, recursive=True)  # temporaries of a killed run (pair shards, checkpoints)
+    result = api.pretrain(
         out=out,
         s2=s2,
         planet=planet,
@@ -114,28 +119,27 @@ def pretrain(
         s1=s1,
         s1_collection=s1_collection,
         aoi=aoi,
-        start=start.isoformat() if start is not None else None,
-        end=end.isoformat() if end is not None else None,
+        start=start,
+        end=end,
         fields=fields,
         s2_collection=s2_collection,
         planet_collection=planet_collection,
         mode=mode,  # type: ignore[arg-type]
-        corruption=corruption,
+        corruption_rate=corruption_rate,
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
         temperature=temperature,
         seed=seed,
-        device=device,
+        device=device,  # type: ignore[arg-type]
         pixels_per_date=pixels_per_date,
         tolerance_days=tolerance_days,
         width=width,
         depth=depth,
         threads=threads,
+        allow_any_asset_href=allow_any_asset_href,
+        bars=progress and sys.stderr.isatty(),
     )
-    remove_stale_partials(out, recursive=True)  # temporaries of a killed run (pair shards, checkpoints)
-    with trust_any_asset_href(allow_any_asset_href):
-        result = run_pretrain(config, progress=progress and sys.stderr.isatty())
     if result.is_main and result.history:
         last = result.history[-1]
         click.echo(

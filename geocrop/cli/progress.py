@@ -28,6 +28,7 @@ from typing import Any, Literal, TextIO
 
 import click
 
+from geocrop.api_types import ProgressEvent
 from geocrop.errors import GeocropError, cli_message
 
 __all__ = [
@@ -117,6 +118,14 @@ class Reporter:
                 self._bar.start()
                 self._task = self._bar.add_task(message, total=1.0)
             self._bar.update(self._task, completed=fraction, description=message)
+
+    def progress_event(self, event: ProgressEvent) -> None:
+        """The `geocrop.api` progress callback: a step moves the bar; a step without a fraction (an
+        evaluation's next run) or a line worth keeping (``event.log``: an epoch's scores) is also noted."""
+        if event.fraction is not None:
+            self(event.fraction, event.message)
+        if event.fraction is None or (event.log and self.mode != "json"):
+            self.note(event.message)  # in JSON mode the progress event already carries an epoch's line
 
     def note(self, message: str) -> None:
         """A line of the command's log (e.g. an epoch's losses): on stdout (on a terminal rich shows it

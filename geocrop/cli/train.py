@@ -1,7 +1,7 @@
 """``geocrop train``: a temporal head on frozen backbone features (or raw bands) -> a map-ready bundle.
 
-Parses flags into a `TrainJob`, calls `geocrop.training.train.train_model`, shows progress (a bar, or
-JSON lines with ``--progress json``), prints one line per epoch and where the bundle went. Rerunning the
+Parses flags, calls `geocrop.api.train`, shows progress (a bar, or JSON lines with ``--progress json``),
+prints one line per epoch and where the bundle went. Rerunning the
 same command after an interruption resumes from the last finished epoch.
 """
 
@@ -12,12 +12,10 @@ from typing import Any
 
 import click
 
-from geocrop.cli.label_options import asset_trust, label_options, label_source, train_config
+from geocrop.cli.label_options import label_options
 from geocrop.cli.progress import ProgressMode, progress_option, reporting
 from geocrop.errors import InputError
 
-#: Share of the progress bar given to reading and encoding the labelled pixels; epochs fill the rest.
-_PREPARATION = 0.1
 #: Options that shape a deep head (they mean nothing to the tree baselines).
 _HEAD_FLAGS = ("hidden", "layers", "kernel_size", "d_model", "heads", "pooling", "dense")
 
@@ -53,11 +51,11 @@ _HEAD_FLAGS = ("hidden", "layers", "kernel_size", "d_model", "heads", "pooling",
 @progress_option()
 def train(progress_mode: ProgressMode, **kw: Any) -> None:
     """Train a crop classifier head and write a map-ready bundle (backbone + head + classes + grid)."""
-    from geocrop.training.hparams import DEFAULT_FINAL_LR, TREE_FAMILIES, HeadConfig, default_config
-    from geocrop.training.train import EpochStats, TrainJob, train_model
+    import geocrop.api as api
+    from geocrop.training.hparams import TREE_FAMILIES, default_config
 
     head = kw.pop("head")
-    params = dict(default_config(head).params)
+    defaults = default_config(head).params
     given = {flag: kw.pop(flag) for flag in _HEAD_FLAGS}
     if head in TREE_FAMILIES:
         deep = [
@@ -67,52 +65,18 @@ def train(progress_mode: ProgressMode, **kw: Any) -> None:
             shown = ", ".join("--" + f.replace("_", "-") for f in deep)
             raise InputError(f"{shown} only apply to deep heads, not --head {head}; drop them")
     for flag, value in given.items():
-        if value is None:
-            continue
-        if flag not in params:
+        if value is not None and flag not in defaults:
             raise InputError(f"--{flag.replace('_', '-')} does not apply to --head {head}; drop it")
-        params[flag] = value
-    trust = asset_trust(kw)
-    backbone = kw.pop("backbone")
-    final_lr = kw.pop("final_lr")
-    lr = kw.pop("lr")
-    job = TrainJob(
-        source=label_source(kw),
-        out=kw.pop("out"),
-        head=HeadConfig(head, params, DEFAULT_FINAL_LR if final_lr is None else final_lr),
-        backbone=None if backbone.lower() == "none" else Path(backbone),
-        n_train=kw.pop("train_pixels"),
-        n_val=kw.pop("val_pixels"),
-        scheme=kw.pop("scheme"),
-        config=train_config(kw, lr=1e-3 if lr is None else lr),
-    )
-
-    with trust, reporting(progress_mode) as reporter:
-        steps = iter((0.0, _PREPARATION / 2, _PREPARATION))
-
-        def stage(message: str) -> None:
-            reporter(next(steps, _PREPARATION), message)
-
-        planned = 1
-
-        def stage_and_plan(message: str) -> None:
-            nonlocal planned
-            if "up to " in message:  # "training the lstm head (up to N epochs, ...)"
-                planned = int(message.split("up to ")[1].split()[0])
-            stage(message)
-
-        def epoch_done(stats: EpochStats) -> None:
-            line = (
-                f"epoch {stats.epoch}/{planned}: train loss {stats.train_loss:.4f}, "
-                f"val loss {stats.val_loss:.4f}, val accuracy {100 * stats.val_accuracy:.2f}%, "
-                f"val macro-F1 {stats.val_f1:.3f}"
-            )
-            done = min(stats.epoch / planned, 1.0)
-            reporter(_PREPARATION + (1 - _PREPARATION) * done, line)
-            if progress_mode != "json":  # in JSON the progress event carries the line
-                reporter.note(line)
-
-        result = train_model(job, progress=epoch_done, stage=stage_and_plan)
+    backbone, lr = kw.pop("backbone"), kw.pop("lr")
+    with reporting(progress_mode) as reporter:
+        result = api.train(
+            **kw,
+            head=head,
+            head_params={flag: value for flag, value in given.items() if value is not None},
+            backbone=None if backbone.lower() == "none" else backbone,
+            lr=1e-3 if lr is None else lr,
+            progress=reporter.progress_event,
+        )
         reporter.done({"bundle": result.bundle})
     if progress_mode == "json":
         return

@@ -222,7 +222,8 @@ def _map_aoi(
             journal.remove()
             raise NoDataError(
                 f"every pixel of AOI {plan.aoi.name} is clouded or without data in all {len(scene_ids)} "
-                f"scenes from {config.start} to {config.end}; widen the dates or raise --max-cloud"
+                f"scenes from {config.start} to {config.end}; widen the dates or raise `max_cloud`",
+                param="max_cloud",
             )
         report(_TILES_END, "writing the COG (overviews)")
     journal.remove()

@@ -51,8 +51,9 @@ def default_bundle() -> Path:
     path = Path(os.environ.get("GEOCROP_DEMO_BUNDLE", DEMO_BUNDLE))
     if not path.is_file():
         raise BundleError(
-            f"no --model given and the demo bundle {path} does not exist; rebuild it with "
-            "`geocrop demo --rebuild-model`, or pass --model BUNDLE"
+            f"no `model` given and the demo bundle {path} does not exist; rebuild it with "
+            "geocrop demo --rebuild-model, or give a `model` bundle",
+            param="model",
         )
     return path
 
@@ -91,25 +92,36 @@ class MapConfig:
 
     def __post_init__(self) -> None:
         for name in ("start", "end"):
-            object.__setattr__(self, name, _as_date(getattr(self, name), f"--{name}"))
+            object.__setattr__(self, name, _as_date(getattr(self, name), name))
         object.__setattr__(self, "out", Path(self.out).expanduser())
         if self.html is not None:
             object.__setattr__(self, "html", Path(self.html).expanduser())
         _check_options(self)
         if self.end < self.start:
-            raise InputError(f"--end {self.end} is before --start {self.start}; give start <= end")
+            raise InputError(
+                f"`end` {self.end} is before `start` {self.start}; give start <= end", param="end"
+            )
         if not 16 <= self.chunk_size <= 4096:
-            raise InputError(f"--chunk-size {self.chunk_size} is outside 16..4096; 256 or 512 work well")
+            raise InputError(
+                f"`chunk_size` {self.chunk_size} is outside 16..4096; 256 or 512 work well",
+                param="chunk_size",
+            )
 
 
 def _check_options(cfg: MapConfig) -> None:
-    """Every check of a `MapConfig` that needs no file: the option named as the CLI spells it, the fix."""
+    """Every check of a `MapConfig` that needs no file, in library terms (`` `max_cloud` ``), with the fix."""
     if cfg.max_cloud is not None and not 0 <= cfg.max_cloud <= 100:
-        raise InputError(f"--max-cloud {cfg.max_cloud:g} is not a percentage; give 0..100 (e.g. 60)")
+        raise InputError(
+            f"`max_cloud` {cfg.max_cloud:g} is not a percentage; give 0..100 (e.g. 60)", param="max_cloud"
+        )
     if cfg.device not in ("auto", "cpu") and not str(cfg.device).startswith("cuda"):
-        raise InputError(f"--device {cfg.device!r} is not auto, cpu or cuda[:N]; choose one of those")
+        raise InputError(
+            f"`device` {cfg.device!r} is not auto, cpu or cuda[:N]; choose one of those", param="device"
+        )
     if not str(cfg.stac).strip():
-        raise InputError("--stac is empty; give a STAC API URL, a catalog.json or a GeoTIFF folder")
+        raise InputError(
+            "`stac` is empty; give a STAC API URL, a catalog.json or a GeoTIFF folder", param="stac"
+        )
     for name in ("max_pixels", "max_hours", "max_read_gb"):
         if not getattr(cfg, name) > 0:
             raise InputError(f"{name}={getattr(cfg, name)} must be a positive number")
@@ -125,7 +137,9 @@ def _as_date(value: Any, option: str) -> dt.date:
     try:
         return dt.date.fromisoformat(str(value).strip())
     except ValueError:
-        raise InputError(f"{option} {value!r} is not a date; give YYYY-MM-DD, e.g. 2023-03-01") from None
+        raise InputError(
+            f"`{option}` {value!r} is not a date; give YYYY-MM-DD, e.g. 2023-03-01", param=option
+        ) from None
 
 
 #: Suffixes of the crop-map COG and of the optional web page.
@@ -159,20 +173,23 @@ def check_output_names(out: Path, html: Path | None = None) -> None:
     if out.suffix.lower() not in COG_SUFFIXES:
         fixed = out.with_suffix(".tif") if out.suffix else Path(f"{out}.tif")
         raise InputError(
-            f"--out {out}: a crop map is a GeoTIFF, so its name must end in .tif or .tiff; give e.g. "
-            f"--out {fixed}"
+            f"`out` {out}: a crop map is a GeoTIFF, so its name must end in .tif or .tiff; give e.g. {fixed}",
+            param="out",
         )
     if html is not None and html.suffix.lower() not in HTML_SUFFIXES:
         fixed = html.with_suffix(".html") if html.suffix else Path(f"{html}.html")
-        raise InputError(f"--html {html}: a web page's name must end in .html; give e.g. --html {fixed}")
+        raise InputError(
+            f"`html` {html}: a web page's name must end in .html; give e.g. {fixed}", param="html"
+        )
     seen: dict[str, str] = {}
     for role, path in output_paths(out, html).items():
         key = os.path.normcase(os.path.abspath(path))
         if key in seen:
-            option = "--html" if role == "html" else "--out"
+            option = "html" if role == "html" else "out"
             raise InputError(
-                f"{option} {path}: the {role.replace('_', ' ')} would overwrite the "
-                f"{seen[key].replace('_', ' ')} at the same path; give the outputs different names"
+                f"`{option}` {path}: the {role.replace('_', ' ')} would overwrite the "
+                f"{seen[key].replace('_', ' ')} at the same path; give the outputs different names",
+                param=option,
             )
         seen[key] = role
 
@@ -342,8 +359,9 @@ def _check_size(cfg: MapConfig, *, pixels: int, seconds: float, read_bytes: int 
         problems.append(f"about {read_bytes / 1024**3:,.0f} GB to read (limit {cfg.max_read_gb:g} GB)")
     if problems:
         raise InputError(
-            f"AOI is too large for this machine: {'; '.join(problems)}; pass --yes to run anyway, or map a "
-            "smaller area (--dry-run shows the estimate)"
+            f"AOI is too large for this machine: {'; '.join(problems)}; pass `yes` to run anyway, or map a "
+            "smaller area (a dry run shows the estimate)",
+            param="yes",
         )
 
 
@@ -451,5 +469,6 @@ def _search_scenes(config: MapConfig, aoi: Any, search: Any) -> tuple[pystac.Ite
     cloud = f" with cloud cover <= {config.max_cloud:g}%" if config.max_cloud is not None else ""
     raise NoDataError(
         f"no {config.collection} scenes over AOI {aoi.name} from {config.start} to {config.end}{cloud} in "
-        f"{config.stac}; widen the dates or raise --max-cloud"
+        f"{config.stac}; widen the dates or raise `max_cloud`",
+        param="max_cloud",
     )

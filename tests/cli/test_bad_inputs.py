@@ -51,7 +51,7 @@ ROWS: list[tuple[str, list[str], str | None, str]] = [
     ("generic-progress-choice", [*MAP, "--progress", "loud"], "file", "choose one of rich, json, none"),
     # --- map: outputs ----------------------------------------------------------------------------------
     ("map-out-json", MAP, "map.json", "must end in .tif or .tiff"),
-    ("map-out-png", MAP, "map.png", "give e.g. --out"),
+    ("map-out-png", MAP, "map.png", "must end in .tif or .tiff; give e.g."),
     ("map-out-no-suffix", MAP, "map", "must end in .tif"),
     ("map-html-is-the-cog", [*MAP, "--html", "{out}"], "file", "--html"),
     ("map-html-not-html", [*MAP, "--html", "{tmp}/page.txt"], "file", "must end in .html"),

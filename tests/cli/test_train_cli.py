@@ -69,12 +69,13 @@ def test_train_reports_json_progress(tmp_path: Path) -> None:
     assert code == 0, stderr
     events = [json.loads(line) for line in stdout.splitlines()]
     events = [e for e in events if e["event"] != "warning"]  # e.g. two dates on one of the 12 steps
-    assert [e["event"] for e in events] == ["progress"] * 5 + ["done"]
+    assert [e["event"] for e in events] == ["progress"] * 6 + ["done"]
     fractions = [e["fraction"] for e in events[:-1]]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
     assert events[0]["message"].startswith("reading the labelled series")
     assert events[1]["message"].startswith("normalising")  # raw bands: no backbone to encode with
     assert [e["message"][:10] for e in events[3:5]] == ["epoch 1/2:", "epoch 2/2:"]
+    assert events[5]["message"] == f"wrote {out}"
     assert events[-1]["outputs"] == {"bundle": str(out)} and out.is_file()
 
 

@@ -1,27 +1,4 @@
-"""geocrop's Python API: one keyword-only verb per stage, importable as ``geocrop.<verb>``.
-
-::
-
-    import geocrop
-
-    model = geocrop.train(labels="fields.gpkg", class_column="crop", s2="catalog.json",
-                          start="2023-03-01", end="2023-10-31", head="transformer", out="crops.safetensors")
-    result = geocrop.map_aoi(aoi="field.geojson", start="2023-03-01", end="2023-10-31",
-                             model=model, out="map.tif", progress=print)
-    result.cog, result.stac_item   # where the outputs went
-
-Each verb normalises "like" inputs at the edge (`geocrop.api_types`: dates as `date`/`datetime`/ISO
-strings, paths as ``str``/`os.PathLike`, AOIs as files, bboxes or ``__geo_interface__`` objects, a bundle
-as a path or the result that wrote it), builds the library's typed config (`MapConfig`, `TrainJob`,
-`PretrainConfig`, `EvaluateJob`) and calls the stage's function; the result is that stage's frozen result
-object, which says where the outputs went. Every verb takes one progress callback type, `Progress`
-(`geocrop.api_types.ProgressEvent`), adapted onto the stage's own callbacks. Nothing process-wide changes
-unless asked: no torch thread count or malloc tuning (``tune_process=True`` asks), no progress bars.
-
-Errors are `GeocropError` subclasses whose message names the argument as written here (`` `end` ``) and
-whose ``param`` says which one; the CLI translates them to its flags. Heavy modules (torch, GDAL) are
-imported only when a verb runs.
-"""
+"""`train`, `evaluate`, `predict`: temporal heads on labelled series, their evaluation, their use."""
 
 from __future__ import annotations
 
@@ -30,20 +7,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from geocrop.api_types import (
-    AoiLike,
     BundleLike,
     DateLike,
     Device,
     PathLike,
     Progress,
-    ProgressEvent,
-    as_aoi,
     as_bundle,
-    as_date,
     as_optional_date,
-    as_optional_path,
     as_path,
-    as_source,
     check_season,
     emit,
     label_source,
@@ -53,23 +24,11 @@ from geocrop.api_types import (
 from geocrop.errors import InputError
 
 if TYPE_CHECKING:
-    from geocrop.inference.mapping import MapResult
     from geocrop.inference.predict import PredictResult
     from geocrop.training.evaluate import EvaluateResult
-    from geocrop.training.pretrain import PretrainResult
     from geocrop.training.train import TrainResult
 
-__all__ = [
-    "Device",
-    "HeadFamily",
-    "Progress",
-    "ProgressEvent",
-    "evaluate",
-    "map_aoi",
-    "predict",
-    "pretrain",
-    "train",
-]
+__all__ = ["DeepFamily", "HeadFamily", "SplitScheme", "TreeFamily", "evaluate", "predict", "train"]
 
 #: Temporal head families (`geocrop.models.registry`) and the tree baselines.
 HeadFamily = Literal["lstm", "inception", "transformer", "tempcnn", "rf", "gbm"]
@@ -77,72 +36,6 @@ DeepFamily = Literal["lstm", "inception", "transformer", "tempcnn"]
 TreeFamily = Literal["rf", "gbm"]
 #: Parcel split: 70 % training / 30 % validation, or the paper's 70-21-9.
 SplitScheme = Literal["70-30", "70-21-9"]
-PretrainMode = Literal["bimodal", "unimodal"]
-
-
-def map_aoi(
-    *,
-    aoi: AoiLike,
-    start: DateLike,
-    end: DateLike,
-    out: PathLike,
-    model: BundleLike | None = None,
-    stac: PathLike | None = None,
-    collection: str = "sentinel-2-l2a",
-    max_cloud: float | None = 60.0,
-    html: PathLike | None = None,
-    probabilities: bool = False,
-    chunk_size: int = 256,
-    scheduler: str | None = None,
-    device: Device = "auto",
-    yes: bool = False,
-    allow_simulated_model: bool = False,
-    allow_any_asset_href: bool = False,
-    tune_process: bool = False,
-    progress: Progress | None = None,
-) -> MapResult:
-    """The crop map of ``aoi`` for the season ``start``..``end``, as a COG at ``out`` (+ style, STAC item,
-    confidence COG, optional ``html`` page); see `geocrop.inference.mapping`.
-
-    ``model``: a bundle path or a `TrainResult` (default: the demo bundle, trained on simulated data, which
-    maps only simulated scenes unless ``allow_simulated_model``). ``stac``: a STAC API URL, a
-    ``catalog.json`` or a folder of GeoTIFFs (default: the public Earth Search API). ``yes`` lifts the
-    size limits; an interrupted run resumes.
-    """
-    from geocrop.inference.mapping import map_aoi as run_map
-    from geocrop.inference.plan import MapConfig
-    from geocrop.io.stac import trust_any_asset_href
-
-    first, last = as_date(start, "start"), as_date(end, "end")
-    check_season(first, last)
-    source: dict[str, Any] = {} if stac is None else {"stac": as_source(stac, "stac")}
-    names = "aoi start end out model stac collection max_cloud html chunk_size device allow_any_asset_href"
-    with library_terms(*names.split()):
-        config = MapConfig(
-            aoi=as_aoi(aoi),
-            start=first,
-            end=last,
-            out=as_path(out, "out"),
-            model=None if model is None else as_bundle(model, "model"),
-            **source,
-            collection=collection,
-            max_cloud=max_cloud,
-            html=as_optional_path(html, "html"),
-            probabilities=probabilities,
-            chunk_size=chunk_size,
-            scheduler=scheduler,
-            device=device,
-            yes=yes,
-            allow_simulated_model=allow_simulated_model,
-            allow_any_asset_href=allow_any_asset_href,
-        )
-        with trust_any_asset_href(allow_any_asset_href):
-            return run_map(
-                config,
-                progress=None if progress is None else lambda f, m: emit(progress, "map", f, m),
-                tune_process=tune_process,
-            )
-
 
 #: Arguments shared by `train` and `evaluate` (the CLI's label options).
 _LABEL_ARGS: tuple[str, ...]
@@ -250,98 +143,11 @@ def train(
                 f"val loss {stats.val_loss:.4f}, val accuracy {100 * stats.val_accuracy:.2f}%, "
                 f"val macro-F1 {stats.val_f1:.3f}"
             )
-            emit(progress, "train", preparation + (1 - preparation) * stats.epoch / total, message)
+            emit(progress, "train", preparation + (1 - preparation) * stats.epoch / total, message, log=True)
 
         with trust_any_asset_href(allow_any_asset_href):
             result = train_model(job, progress=epoch_done, stage=stage)
     emit(progress, "train", 1.0, f"wrote {result.bundle}")
-    return result
-
-
-def pretrain(
-    *,
-    out: PathLike,
-    s2: PathLike | None = None,
-    planet: PathLike | None = None,
-    aoi: AoiLike | None = None,
-    start: DateLike | None = None,
-    end: DateLike | None = None,
-    fields: PathLike | None = None,
-    mode: PretrainMode = "bimodal",
-    corruption_rate: float = 0.2,
-    epochs: int = 100,
-    batch_size: int = 2048,
-    lr: float = 1e-3,
-    temperature: float = 0.07,
-    seed: int = 0,
-    device: Device = "auto",
-    pixels_per_date: int | None = None,
-    tolerance_days: int = 0,
-    width: int = 256,
-    depth: int = 8,
-    threads: int | None = None,
-    s2_collection: str = "sentinel-2-l2a",
-    planet_collection: str = "planetscope",
-    allow_any_asset_href: bool = False,
-    bars: bool = False,
-    progress: Progress | None = None,
-) -> PretrainResult:
-    """Contrastive pretraining of the pixel encoders into the run folder ``out``; see
-    `geocrop.training.pretrain`. Bi-modal (the paper's Eq. 1) needs ``s2`` and ``planet``; ``unimodal``
-    (SCARF) ``s2`` alone; without ``s2`` the pairs already in ``out/pairs`` are reused. Reruns resume.
-
-    ``bars`` draws the library's own progress bars on the terminal (off: ``progress`` gets the epochs);
-    ``threads`` sets torch's thread count for the whole process (None: left alone).
-    """
-    from geocrop.io.stac import trust_any_asset_href
-    from geocrop.training.pretrain import PretrainConfig
-    from geocrop.training.pretrain import pretrain as run_pretrain
-
-    first, last = as_optional_date(start, "start"), as_optional_date(end, "end")
-    check_season(first, last)
-    area = None if aoi is None else as_aoi(aoi)
-    if isinstance(area, tuple):  # the pair builder reads bboxes as "minx,miny,maxx,maxy"
-        area = ",".join(repr(v) for v in area)
-    elif isinstance(area, os.PathLike):
-        area = os.fspath(area)
-    names = "out s2 planet aoi start end fields mode epochs batch_size lr temperature seed device "
-    names += "pixels_per_date tolerance_days width depth threads retrieval_candidates"
-    with library_terms(*names.split(), renamed={"--corruption": "corruption_rate"}):
-        config = PretrainConfig(
-            out=as_path(out, "out"),
-            s2=None if s2 is None else as_source(s2, "s2"),
-            planet=None if planet is None else as_source(planet, "planet"),
-            aoi=area,
-            start=None if first is None else first.isoformat(),
-            end=None if last is None else last.isoformat(),
-            fields=None if fields is None else os.fspath(as_path(fields, "fields")),
-            s2_collection=s2_collection,
-            planet_collection=planet_collection,
-            mode=mode,
-            corruption=corruption_rate,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            temperature=temperature,
-            seed=seed,
-            device=device,
-            pixels_per_date=pixels_per_date,
-            tolerance_days=tolerance_days,
-            width=width,
-            depth=depth,
-            threads=threads,
-        )
-
-        def epoch_done(epoch: int, record: Mapping[str, Any]) -> None:
-            message = f"epoch {epoch}/{epochs}: loss {float(record.get('loss', float('nan'))):.4f}"
-            if "retrieval_top1" in record:
-                message += f", held-out retrieval {float(record['retrieval_top1']):.3f}"
-            emit(progress, "pretrain", epoch / epochs, message)
-
-        emit(progress, "pretrain", 0.0, "pairing pixels" if s2 is not None else "reading the pairs")
-        with trust_any_asset_href(allow_any_asset_href):
-            result = run_pretrain(config, progress=bars, on_epoch_end=epoch_done)
-    emit(progress, "pretrain", 1.0, f"wrote {result.bundle}")
     return result
 
 
@@ -432,7 +238,7 @@ def evaluate(
             data_note=SIMULATED_CAVEAT if simulated else None,
         )
         with trust_any_asset_href(allow_any_asset_href):
-            result = run_evaluate(job, progress=lambda line: emit(progress, "evaluate", None, line))
+            result = run_evaluate(job, progress=lambda line: emit(progress, "evaluate", None, line, log=True))
     emit(
         progress,
         "evaluate",
@@ -451,18 +257,35 @@ def predict(
     class_column: str | None = None,
     nodata: Sequence[float] = (),
     scale: float | None = None,
+    start: DateLike | None = None,
+    end: DateLike | None = None,
     device: Device = "auto",
     tune_process: bool = False,
     progress: Progress | None = None,
 ) -> PredictResult:
     """Classify every series of the samples table ``samples`` with ``model`` (a bundle path or a
     `TrainResult`) and write one row per sample to ``out`` (.csv or .parquet): the predicted class, its
-    probability and one ``p_<class>`` column per class; see `geocrop.inference.predict`."""
+    probability and one ``p_<class>`` column per class; see `geocrop.inference.predict`. ``start``/``end``:
+    the table's season when it is not the bundle's (another year, on the bundle's steps)."""
     from geocrop.inference.predict import predict_table
 
     bundle = as_bundle(model, "model")
     emit(progress, "predict", 0.0, f"classifying {os.fspath(samples)} with {bundle.name}")
-    with library_terms("model", "samples", "out", "id_column", "class_column", "nodata", "scale", "device"):
+    first, last = as_optional_date(start, "start"), as_optional_date(end, "end")
+    check_season(first, last)
+    names = (
+        "model",
+        "samples",
+        "out",
+        "id_column",
+        "class_column",
+        "nodata",
+        "scale",
+        "start",
+        "end",
+        "device",
+    )
+    with library_terms(*names):
         result = predict_table(
             model=bundle,
             samples=as_path(samples, "samples"),
@@ -471,6 +294,8 @@ def predict(
             class_column=class_column,
             nodata=tuple(float(v) for v in nodata),
             scale=scale,
+            start=first,
+            end=last,
             device=device,
             tune_process=tune_process,
         )

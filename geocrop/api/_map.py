@@ -1,0 +1,153 @@
+"""`map_aoi` and `plan_map`: the crop map of an area, and what making it would read and compute."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from geocrop.api_types import (
+    AoiLike,
+    BundleLike,
+    DateLike,
+    Device,
+    PathLike,
+    Progress,
+    as_aoi,
+    as_bundle,
+    as_date,
+    as_optional_path,
+    as_path,
+    as_source,
+    check_season,
+    emit,
+)
+
+if TYPE_CHECKING:
+    from geocrop.inference.mapping import MapResult
+    from geocrop.inference.plan import MapConfig, MapPlan
+
+__all__ = ["map_aoi", "plan_map"]
+
+
+def _map_config(
+    *,
+    aoi: AoiLike,
+    start: DateLike,
+    end: DateLike,
+    out: PathLike,
+    model: BundleLike | None,
+    stac: PathLike | None,
+    collection: str,
+    planet: PathLike | None,
+    max_cloud: float | None,
+    html: PathLike | None,
+    probabilities: bool,
+    chunk_size: int,
+    scheduler: str | None,
+    device: Device,
+    yes: bool,
+    allow_simulated_model: bool,
+    allow_any_asset_href: bool,
+) -> MapConfig:
+    from geocrop.inference.plan import MapConfig
+
+    first, last = as_date(start, "start"), as_date(end, "end")
+    check_season(first, last)
+    source: dict[str, Any] = {} if stac is None else {"stac": as_source(stac, "stac")}
+    return MapConfig(
+        aoi=as_aoi(aoi),
+        start=first,
+        end=last,
+        out=as_path(out, "out"),
+        model=None if model is None else as_bundle(model, "model"),
+        **source,
+        collection=collection,
+        planet=None if planet is None else as_source(planet, "planet"),
+        max_cloud=max_cloud,
+        html=as_optional_path(html, "html"),
+        probabilities=probabilities,
+        chunk_size=chunk_size,
+        scheduler=scheduler,
+        device=device,
+        yes=yes,
+        allow_simulated_model=allow_simulated_model,
+        allow_any_asset_href=allow_any_asset_href,
+    )
+
+
+def map_aoi(
+    *,
+    aoi: AoiLike,
+    start: DateLike,
+    end: DateLike,
+    out: PathLike,
+    model: BundleLike | None = None,
+    stac: PathLike | None = None,
+    collection: str = "sentinel-2-l2a",
+    planet: PathLike | None = None,
+    max_cloud: float | None = 60.0,
+    html: PathLike | None = None,
+    probabilities: bool = False,
+    chunk_size: int = 256,
+    scheduler: str | None = None,
+    device: Device = "auto",
+    yes: bool = False,
+    allow_simulated_model: bool = False,
+    allow_any_asset_href: bool = False,
+    tune_process: bool = False,
+    progress: Progress | None = None,
+) -> MapResult:
+    """The crop map of ``aoi`` for the season ``start``..``end``, as a COG at ``out`` (+ style, STAC item,
+    confidence COG, optional ``html`` page); see `geocrop.inference.mapping`.
+
+    ``model``: a bundle path or a `TrainResult` (default: the demo bundle, trained on simulated data, which
+    maps only simulated scenes unless ``allow_simulated_model``). ``stac``: a STAC API URL, a
+    ``catalog.json``, a folder of GeoTIFFs or a NetCDF/Zarr cube (default: the public Earth Search API);
+    ``planet`` a PlanetScope source for bundles that read it. ``yes`` lifts the size limits (`plan_map`
+    shows the estimate first); an interrupted run resumes.
+    """
+    config = _map_config(**_options(locals()))  # first: locals() is the arguments only
+    from geocrop.inference.mapping import map_aoi as run_map
+    from geocrop.io.stac import trust_any_asset_href
+
+    with trust_any_asset_href(allow_any_asset_href):
+        return run_map(
+            config,
+            progress=None if progress is None else lambda f, m: emit(progress, "map", f, m),
+            tune_process=tune_process,
+        )
+
+
+def plan_map(
+    *,
+    aoi: AoiLike,
+    start: DateLike,
+    end: DateLike,
+    out: PathLike,
+    model: BundleLike | None = None,
+    stac: PathLike | None = None,
+    collection: str = "sentinel-2-l2a",
+    planet: PathLike | None = None,
+    max_cloud: float | None = 60.0,
+    html: PathLike | None = None,
+    probabilities: bool = False,
+    chunk_size: int = 256,
+    scheduler: str | None = None,
+    device: Device = "auto",
+    yes: bool = False,
+    allow_simulated_model: bool = False,
+    allow_any_asset_href: bool = False,
+) -> MapPlan:
+    """What `map_aoi` with the same arguments would read and compute (scenes, bytes, pixels x timestamps,
+    estimated time), after every check it makes; reads no pixels and writes nothing.
+    ``plan.describe()`` gives the lines ``geocrop map --dry-run`` prints."""
+    config = _map_config(**_options(locals()))  # first: locals() is the arguments only
+    from geocrop.inference.plan import plan_map as run_plan
+    from geocrop.io.stac import trust_any_asset_href
+
+    with trust_any_asset_href(allow_any_asset_href):
+        return run_plan(config)
+
+
+def _options(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The `MapConfig` arguments among a verb's ``locals()``."""
+    return {k: v for k, v in arguments.items() if k not in ("tune_process", "progress")}

@@ -1,0 +1,126 @@
+"""`pretrain`: contrastive pretraining of the pixel encoders (bi-modal, the paper's Eq. 1, or SCARF)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from geocrop.api_types import (
+    AoiLike,
+    DateLike,
+    Device,
+    PathLike,
+    Progress,
+    as_aoi,
+    as_optional_date,
+    as_path,
+    as_source,
+    check_season,
+    emit,
+    library_terms,
+)
+
+if TYPE_CHECKING:
+    from geocrop.training.pretrain import PretrainResult
+
+__all__ = ["PretrainMode", "SecondModality", "pretrain"]
+
+PretrainMode = Literal["bimodal", "unimodal"]
+#: The second view of bi-modal pretraining: ``auto`` is PlanetScope when ``planet`` is given, else
+#: Sentinel-1 (a table's or cube's S1 columns, or ``s1``).
+SecondModality = Literal["auto", "planetscope", "s1"]
+
+
+def pretrain(
+    *,
+    out: PathLike,
+    s2: PathLike | None = None,
+    planet: PathLike | None = None,
+    second_modality: SecondModality = "auto",
+    s1: PathLike | None = None,
+    aoi: AoiLike | None = None,
+    start: DateLike | None = None,
+    end: DateLike | None = None,
+    fields: PathLike | None = None,
+    mode: PretrainMode = "bimodal",
+    corruption_rate: float = 0.2,
+    epochs: int = 100,
+    batch_size: int = 2048,
+    lr: float = 1e-3,
+    temperature: float = 0.07,
+    seed: int = 0,
+    device: Device = "auto",
+    pixels_per_date: int | None = None,
+    tolerance_days: int = 0,
+    width: int = 256,
+    depth: int = 8,
+    threads: int | None = None,
+    s2_collection: str = "sentinel-2-l2a",
+    planet_collection: str = "planetscope",
+    s1_collection: str = "sentinel-1",
+    allow_any_asset_href: bool = False,
+    bars: bool = False,
+    progress: Progress | None = None,
+) -> PretrainResult:
+    """Contrastive pretraining of the pixel encoders into the run folder ``out``; see
+    `geocrop.training.pretrain`. Bi-modal (the paper's Eq. 1) pairs ``s2`` with ``planet`` or Sentinel-1
+    (``second_modality``: the S2 table's or cube's S1 data, or an ``s1`` source); ``unimodal``
+    (SCARF) ``s2`` alone; without ``s2`` the pairs already in ``out/pairs`` are reused. Reruns resume.
+
+    ``bars`` draws the library's own progress bars on the terminal (off: ``progress`` gets the epochs);
+    ``threads`` sets torch's thread count for the whole process (None: left alone).
+    """
+    from geocrop.io.stac import trust_any_asset_href
+    from geocrop.training.pretrain import PretrainConfig
+    from geocrop.training.pretrain import pretrain as run_pretrain
+
+    first, last = as_optional_date(start, "start"), as_optional_date(end, "end")
+    check_season(first, last)
+    area = None if aoi is None else as_aoi(aoi)
+    if isinstance(area, tuple):  # the pair builder reads bboxes as "minx,miny,maxx,maxy"
+        area = ",".join(repr(v) for v in area)
+    elif isinstance(area, os.PathLike):
+        area = os.fspath(area)
+    names = "out s2 planet second_modality s1 aoi start end fields mode epochs batch_size lr temperature "
+    names += "seed device pixels_per_date tolerance_days width depth threads retrieval_candidates"
+    with library_terms(*names.split(), renamed={"--corruption": "corruption_rate"}):
+        config = PretrainConfig(
+            out=as_path(out, "out"),
+            s2=None if s2 is None else as_source(s2, "s2"),
+            planet=None if planet is None else as_source(planet, "planet"),
+            second_modality=second_modality,
+            s1=None if s1 is None else as_source(s1, "s1"),
+            s1_collection=s1_collection,
+            aoi=area,
+            start=None if first is None else first.isoformat(),
+            end=None if last is None else last.isoformat(),
+            fields=None if fields is None else os.fspath(as_path(fields, "fields")),
+            s2_collection=s2_collection,
+            planet_collection=planet_collection,
+            mode=mode,
+            corruption=corruption_rate,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            temperature=temperature,
+            seed=seed,
+            device=device,
+            pixels_per_date=pixels_per_date,
+            tolerance_days=tolerance_days,
+            width=width,
+            depth=depth,
+            threads=threads,
+        )
+
+        def epoch_done(epoch: int, record: Mapping[str, Any]) -> None:
+            message = f"epoch {epoch}/{epochs}: loss {float(record.get('loss', float('nan'))):.4f}"
+            if "retrieval_top1" in record:
+                message += f", held-out retrieval {float(record['retrieval_top1']):.3f}"
+            emit(progress, "pretrain", epoch / epochs, message, log=True)
+
+        emit(progress, "pretrain", 0.0, "pairing pixels" if s2 is not None else "reading the pairs")
+        with trust_any_asset_href(allow_any_asset_href):
+            result = run_pretrain(config, progress=bars, on_epoch_end=epoch_done)
+    emit(progress, "pretrain", 1.0, f"wrote {result.bundle}")
+    return result
