@@ -51,7 +51,8 @@ Device = Literal["auto", "cpu", "cuda"]
 #: than fp32 ones without AMX).
 Precision = Literal["auto", "fp32", "bf16"]
 NODATA = 255
-# Batch sizes (measured; see `geocrop.models.batching`), under the names this module always used.
+# Old private names of the batch sizes (`geocrop.models.batching`): tests/inference/test_cuda.py and
+# bench/map_throughput.py still import them; to go when they import the public names.
 _CPU_BATCH_ROWS = CPU_BATCH_ROWS
 _CPU_BACKBONE_ROWS = CPU_BACKBONE_ROWS
 _CUDA_BATCH_ROWS = CUDA_BATCH_ROWS
@@ -209,7 +210,7 @@ class Predictor:
             self._compute_backbone = copy.deepcopy(self.backbone).to(torch.bfloat16)
         self._mean = torch.as_tensor(spec.mean, dtype=torch.float32, device=self.device)
         self._std = torch.as_tensor(spec.std, dtype=torch.float32, device=self.device)
-        default_rows = _CUDA_BATCH_ROWS if self.device.type == "cuda" else _CPU_BATCH_ROWS
+        default_rows = CUDA_BATCH_ROWS if self.device.type == "cuda" else CPU_BATCH_ROWS
         self.batch_rows = int(batch_rows or default_rows)
         self.counters = _Counters()
         # Logit index -> class value written in the map (values need not be 0..C-1).
@@ -319,9 +320,7 @@ class Predictor:
                 if self.precision == "bf16":
                     rows = rows.to(torch.bfloat16)
                 sub = (
-                    self.batch_rows
-                    if self.device.type == "cuda"
-                    else min(self.batch_rows, _CPU_BACKBONE_ROWS)
+                    self.batch_rows if self.device.type == "cuda" else min(self.batch_rows, CPU_BACKBONE_ROWS)
                 )
                 features = self._backbone_rows(rows, sub).reshape(n, steps, -1)
                 self.counters.backbone_rows += n * steps
