@@ -20,7 +20,17 @@ from typing import TYPE_CHECKING, Any
 from geocrop.errors import GeocropError
 
 if TYPE_CHECKING:
-    from geocrop.api import evaluate, map_aoi, plan_map, predict, pretrain, train
+    from geocrop.api import (
+        assess,
+        evaluate,
+        map_aoi,
+        plan_map,
+        predict,
+        pretrain,
+        stratified_sample,
+        train,
+        uncertain_sample,
+    )
     from geocrop.api_types import Progress, ProgressEvent
 
 __version__ = "0.1.0"
@@ -29,17 +39,23 @@ __all__ = [
     "Progress",
     "ProgressEvent",
     "__version__",
+    "assess",
     "evaluate",
     "map_aoi",
     "plan_map",
     "predict",
     "pretrain",
+    "stratified_sample",
     "train",
+    "uncertain_sample",
 ]
 
 #: Public name -> the module that defines it, imported when the name is first used.
 _LAZY = {
+    "assess": "geocrop.api",
     "evaluate": "geocrop.api",
+    "stratified_sample": "geocrop.api",
+    "uncertain_sample": "geocrop.api",
     "map_aoi": "geocrop.api",
     "plan_map": "geocrop.api",
     "predict": "geocrop.api",

@@ -25,6 +25,7 @@ imported only when a verb runs.
 """
 
 from geocrop.api._map import map_aoi, plan_map
+from geocrop.api._post import assess, stratified_sample, uncertain_sample
 from geocrop.api._pretrain import PretrainMode, SecondModality, pretrain
 from geocrop.api._train import DeepFamily, HeadFamily, SplitScheme, TreeFamily, evaluate, predict, train
 from geocrop.api_types import Device, Progress, ProgressEvent
@@ -39,10 +40,13 @@ __all__ = [
     "SecondModality",
     "SplitScheme",
     "TreeFamily",
+    "assess",
     "evaluate",
     "map_aoi",
     "plan_map",
     "predict",
     "pretrain",
+    "stratified_sample",
     "train",
+    "uncertain_sample",
 ]

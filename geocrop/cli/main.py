@@ -38,6 +38,8 @@ _COMMANDS: dict[str, str] = {
     "evaluate": "geocrop.cli.evaluate:evaluate",
     "predict": "geocrop.cli.predict:predict",
     "map": "geocrop.cli.map:map_command",
+    "sample": "geocrop.cli.sample:sample",
+    "assess": "geocrop.cli.assess:assess",
     "demo": "geocrop.cli.demo:demo",
     "info": "geocrop.cli.info:info",
 }

@@ -1,6 +1,7 @@
 """``geocrop pretrain``: bi-modal (or uni-modal SCARF) contrastive pretraining of the pixel encoders.
 
-Parses flags, calls `geocrop.api.pretrain`, reports where the outputs went. Rerunning the same command resumes after the last finished epoch. Under torchrun
+Parses flags, calls `geocrop.api.pretrain`, reports where the outputs went. Rerunning the same command
+resumes after the last finished epoch. Under torchrun
 (``torchrun --nproc_per_node N -m geocrop.cli.main pretrain ...``) every rank runs this command and rank 0
 writes the outputs.
 """
