@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import shapely
 from pyproj import CRS as ProjCRS
@@ -162,17 +163,26 @@ def _window_of(geom: Any, layers: MapLayers) -> Window:
     return Window(c0, r0, max(1, math.ceil(max(cols)) - c0), max(1, math.ceil(max(rows)) - r0))
 
 
+def _centres_inside(geom: Any, full: Window, layers: MapLayers) -> npt.NDArray[np.bool_]:
+    """(h, w) mask of the window's pixels whose centre lies inside ``geom``: shapely's vectorised test for
+    small windows (most parcels; ~20x faster than a rasterisation call), GDAL's rasteriser for large ones."""
+    h, w = int(full.height), int(full.width)
+    affine = window_transform(full, layers.transform)
+    if h * w > 65_536:
+        return geometry_mask([geom], out_shape=(h, w), transform=affine, invert=True)
+    cols, rows = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    xs = affine.c + affine.a * cols + affine.b * rows
+    ys = affine.f + affine.d * cols + affine.e * rows
+    shapely.prepare(geom)
+    return np.asarray(shapely.contains_xy(geom, xs, ys), dtype=bool)
+
+
 def _parcel_stats(geom: Any, layers: MapLayers, src: MapSource, n_classes: int) -> dict[str, Any] | None:
     """Pixel statistics of one parcel (in map CRS), or None when it covers no pixel of the map's grid."""
     if geom is None or shapely.is_empty(geom):
         return None
     full = _window_of(geom, layers)
-    inside = geometry_mask(
-        [geom],
-        out_shape=(int(full.height), int(full.width)),
-        transform=window_transform(full, layers.transform),
-        invert=True,
-    )
+    inside = _centres_inside(geom, full, layers)
     on_grid = int(inside.sum())
     r0, c0 = max(0, int(full.row_off)), max(0, int(full.col_off))
     r1 = min(layers.height, int(full.row_off + full.height))

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
 from affine import Affine
 from rasterio.windows import Window
+from shapely.geometry import box
 
 from geocrop.errors import InputError
 from geocrop.io.classes import NODATA, ClassInfo
@@ -198,3 +201,19 @@ def test_bad_inputs_write_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["bare.tif", "bare.tif.aux.xml", confidence_path(bare).name, "out.tif"]
     )
+
+
+def test_docs_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ```python block of docs/fields-and-smoothing.md, on a small map and two parcels."""
+    doc = Path(__file__).resolve().parents[2] / "docs" / "fields-and-smoothing.md"
+    blocks = re.findall(r"^```python\n(.*?)^```$", doc.read_text(encoding="utf-8"), flags=re.DOTALL | re.M)
+    assert len(blocks) == 1
+    write_map(tmp_path / "crops.tif", random_probs(np.random.default_rng(5), 60, 60))
+    x0, y0 = TRANSFORM.c, TRANSFORM.f
+    parcels = [box(x0 + 20, y0 - 300, x0 + 300, y0 - 20), box(x0 + 5000, y0, x0 + 5100, y0 + 100)]
+    gpd.GeoDataFrame({"id": [1, 2]}, geometry=parcels, crs="EPSG:32632").to_file(tmp_path / "fields.gpkg")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {"__name__": "__docs__"}
+    exec(compile(blocks[0], doc.name, "exec"), namespace)
+    assert (tmp_path / "crops_smooth.tif").is_file() and (tmp_path / "crops_smooth.json").is_file()
+    assert gpd.read_file(tmp_path / "fields_crops.gpkg")["pixels"].tolist()[1] == 0
