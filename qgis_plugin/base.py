@@ -65,6 +65,9 @@ class GeocropAlgorithm(QgsProcessingAlgorithm):
     GROUP_ID: ClassVar[str] = "cropmapping"
     #: Flags after `--progress json` (e.g. `--yes`).
     TRAILING_FLAGS: ClassVar[tuple[str, ...]] = ()
+    #: Whether the command speaks `--progress json` (progress events; errors with `param` and `text`).
+    #: Without it the plugin shows geocrop's output lines and its one-line `geocrop: error:` message.
+    PROGRESS_JSON: ClassVar[bool] = True
     #: Library argument name -> the parameter it comes from; a geocrop error about `end` then names the
     #: 'End date' parameter (see `argument_labels`).
     ARGUMENTS: ClassVar[Mapping[str, str]] = {}
@@ -197,10 +200,19 @@ class GeocropAlgorithm(QgsProcessingAlgorithm):
     ) -> dict[str, Any]:
         call = self.prepare(parameters, context, feedback)
         command = prepare_geocrop(self.parameterAsString(parameters, EXECUTABLE_PARAMETER, context), feedback)
-        args = [self.COMMAND, *call.args, "--progress", "json", *self.TRAILING_FLAGS]
-        result = run_with_feedback(
-            command, args, feedback, outputs=call.cleanup, labels=self.argument_labels()
-        )
+        progress = ["--progress", "json"] if self.PROGRESS_JSON else []
+        args = [self.COMMAND, *call.args, *progress, *self.TRAILING_FLAGS]
+        try:
+            result = run_with_feedback(
+                command, args, feedback, outputs=call.cleanup, labels=self.argument_labels()
+            )
+        except QgsProcessingException as exc:
+            if f"No such command '{self.COMMAND}'" not in str(exc):
+                raise
+            raise QgsProcessingException(
+                f"{self.DISPLAY_NAME} needs `geocrop {self.COMMAND}`, which the geocrop at '{command}' does "
+                "not have; upgrade it (`pip install --upgrade path/to/geocrop`)."
+            ) from None
         results = self.finish(parameters, context, feedback, call, result)
         feedback.setProgress(100.0)
         return results

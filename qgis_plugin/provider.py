@@ -5,9 +5,13 @@ from __future__ import annotations
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from .assess_accuracy import AssessAccuracyAlgorithm
 from .base import ICON
 from .common import PROCESSING_SETTING
+from .field_results import FieldResultsAlgorithm
 from .map_crops import MapCropsAlgorithm
+from .sample_points import SamplePointsAlgorithm
+from .smooth_map import SmoothMapAlgorithm
 from .train_classifier import TrainClassifierAlgorithm
 
 
@@ -58,6 +62,19 @@ class GeocropProvider(QgsProcessingProvider):
     def supportedOutputRasterLayerExtensions(self) -> list[str]:
         return ["tif"]
 
+    def supportedOutputVectorLayerExtensions(self) -> list[str]:
+        return ["gpkg"]
+
+    def defaultVectorFileExtension(self, hasGeometry: bool = True) -> str:
+        return "gpkg"
+
     def loadAlgorithms(self) -> None:
-        self.addAlgorithm(MapCropsAlgorithm())
-        self.addAlgorithm(TrainClassifierAlgorithm())
+        for algorithm in (
+            MapCropsAlgorithm(),
+            TrainClassifierAlgorithm(),
+            FieldResultsAlgorithm(),
+            SmoothMapAlgorithm(),
+            SamplePointsAlgorithm(),
+            AssessAccuracyAlgorithm(),
+        ):
+            self.addAlgorithm(algorithm)
