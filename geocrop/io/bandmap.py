@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,8 +178,20 @@ def fill_plan(present: set[str] | frozenset[str]) -> dict[str, tuple[str, str, f
     return plan
 
 
-def fill_missing_bands(refl: xr.DataArray, *, bands: tuple[str, ...], present: list[str]) -> xr.DataArray:
-    """``refl`` ``(time, band, y, x)`` with each band of ``bands`` not in ``present`` filled (`fill_plan`)."""
+def fill_missing_bands(
+    refl: xr.DataArray, *, bands: tuple[str, ...], present: list[str], source: str, stacklevel: int = 2
+) -> xr.DataArray:
+    """``refl`` ``(time, band, y, x)`` with each band of ``bands`` not in ``present`` filled (`fill_plan`).
+
+    Warns (a `UserWarning` naming ``source`` and the filled bands; ``stacklevel`` counted from the caller).
+    """
+    missing = [b for b in bands if b not in present]
+    warnings.warn(
+        f"{source} lacks bands {missing}; filled from spectral neighbours "
+        "(geocrop.io.bandmap rule) and listed in attrs['missing_bands']",
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )
     plan = fill_plan(frozenset(present))
     layers = []
     for b in bands:

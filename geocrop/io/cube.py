@@ -232,12 +232,8 @@ def load_s2(
     refl = refl.assign_coords(band=pres)
     missing = [b for b in bands if b not in present]
     if missing:
-        refl = fill_missing_bands(refl, bands=tuple(bands), present=pres)
-        warnings.warn(
-            f"Sentinel-2 source lacks bands {missing}; filled from spectral neighbours "
-            "(geocrop.io.bandmap rule) and listed in attrs['missing_bands']",
-            UserWarning,
-            stacklevel=2,
+        refl = fill_missing_bands(
+            refl, bands=tuple(bands), present=pres, source="Sentinel-2 source", stacklevel=2
         )
     refl = refl.assign_coords(spatial_ref=ds.spatial_ref) if "spatial_ref" in ds.coords else refl
     refl = _whole_bands(refl, chunks)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -309,12 +308,8 @@ def load_cube(
                            "y": int(chunks.get("y", 1024)), "x": int(chunks.get("x", 1024))})  # fmt: skip
     missing = [b for b in bands if b not in found] if sensor == "s2" else []
     if missing:
-        cube = fill_missing_bands(cube, bands=tuple(bands), present=wanted)
-        warnings.warn(
-            f"Sentinel-2 cube {path} lacks bands {missing}; filled from spectral neighbours "
-            "(geocrop.io.bandmap rule) and listed in attrs['missing_bands']",
-            UserWarning,
-            stacklevel=3,
+        cube = fill_missing_bands(
+            cube, bands=tuple(bands), present=wanted, source=f"Sentinel-2 cube {path}", stacklevel=3
         )
     cube = cube.assign_coords(time=np.asarray(cube["time"].values, "datetime64[ns]"))
     cube.name = "reflectance" if sensor == "s2" else "backscatter"
