@@ -190,7 +190,11 @@ def main() -> int:
         return _map(rest[1:], options.mode, record)
     if rest[:1] == ["train"]:
         return _train(rest[1:], options.mode, record)
-    print(f"fake geocrop: unknown command {rest}", file=sys.stderr)
+    # like geocrop's group: an older geocrop meets a command it does not have yet
+    print(
+        f"geocrop: error: No such command {rest[0]!r}; run `geocrop --help` for the list of commands",
+        file=sys.stderr,
+    )
     return 2
 
 

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.io.out_helpers import CLASSES, write_synthetic_cog
-from tests.qgis.qgis_harness import QgisProfile, has_traceback, make_profile, qgis_available, report_of
+from tests.qgis.qgis_harness import (
+    QgisProfile,
+    fake_geocrop,
+    has_traceback,
+    make_profile,
+    qgis_available,
+    report_of,
+)
 
 GEOCROP = Path(sys.executable).with_name("geocrop")  # the venv's real console script
 
@@ -242,3 +249,18 @@ def test_assess_refuses_unlabelled_points_and_polygons(
     assert (
         code != 0 and "Reference points: the layer has polygon geometries, but geocrop needs points" in text
     )
+
+
+def test_a_geocrop_without_the_command_says_to_upgrade(
+    profile: QgisProfile, plain_map: Path, tmp_path: Path
+) -> None:
+    """The stand-in knows only `map` and `train`, like a geocrop from before the after-the-map commands."""
+    old = fake_geocrop(tmp_path / "bin")
+    completed = profile.run(
+        "run", "geocrop:smoothmap", "--", f"MAP={plain_map}", "METHOD=1", f"OUTPUT={tmp_path / 's.tif'}",
+        f"GEOCROP_EXECUTABLE={old}",
+    )  # fmt: skip
+    text = completed.stdout + completed.stderr
+    assert completed.returncode != 0 and not has_traceback(text)
+    assert f"Smooth crop map needs `geocrop smooth`, which the geocrop at '{old}' does not have" in text
+    assert "pip install --upgrade" in text
