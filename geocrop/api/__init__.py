@@ -25,7 +25,14 @@ imported only when a verb runs.
 """
 
 from geocrop.api._map import map_aoi, plan_map
-from geocrop.api._post import assess, stratified_sample, uncertain_sample
+from geocrop.api._post import (
+    SmoothMethod,
+    assess,
+    field_results,
+    smooth_map,
+    stratified_sample,
+    uncertain_sample,
+)
 from geocrop.api._pretrain import PretrainMode, SecondModality, pretrain
 from geocrop.api._train import DeepFamily, HeadFamily, SplitScheme, TreeFamily, evaluate, predict, train
 from geocrop.api_types import Device, Progress, ProgressEvent
@@ -38,14 +45,17 @@ __all__ = [
     "Progress",
     "ProgressEvent",
     "SecondModality",
+    "SmoothMethod",
     "SplitScheme",
     "TreeFamily",
     "assess",
     "evaluate",
+    "field_results",
     "map_aoi",
     "plan_map",
     "predict",
     "pretrain",
+    "smooth_map",
     "stratified_sample",
     "train",
     "uncertain_sample",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from geocrop.api_types import (
@@ -47,6 +48,8 @@ def _map_config(
     yes: bool,
     allow_simulated_model: bool,
     allow_any_asset_href: bool,
+    mask: PathLike | None,
+    mask_values: Sequence[float],
 ) -> MapConfig:
     from geocrop.inference.plan import MapConfig
 
@@ -71,6 +74,8 @@ def _map_config(
         yes=yes,
         allow_simulated_model=allow_simulated_model,
         allow_any_asset_href=allow_any_asset_href,
+        mask=as_optional_path(mask, "mask"),
+        mask_values=tuple(mask_values),
     )
 
 
@@ -93,6 +98,8 @@ def map_aoi(
     yes: bool = False,
     allow_simulated_model: bool = False,
     allow_any_asset_href: bool = False,
+    mask: PathLike | None = None,
+    mask_values: Sequence[float] = (),
     tune_process: bool = False,
     progress: Progress | None = None,
 ) -> MapResult:
@@ -102,7 +109,9 @@ def map_aoi(
     ``model``: a bundle path or a `TrainResult` (default: the demo bundle, trained on simulated data, which
     maps only simulated scenes unless ``allow_simulated_model``). ``stac``: a STAC API URL, a
     ``catalog.json``, a folder of GeoTIFFs or a NetCDF/Zarr cube (default: the public Earth Search API);
-    ``planet`` a PlanetScope source for bundles that read it. ``yes`` lifts the size limits (`plan_map`
+    ``planet`` a PlanetScope source for bundles that read it. ``mask``: a raster in any CRS (e.g. a
+    cropland layer) saying where to map: pixels where it holds none of ``mask_values`` (default: any
+    non-zero value) are nodata and cost no compute. ``yes`` lifts the size limits (`plan_map`
     shows the estimate first); an interrupted run resumes.
     """
     config = _map_config(**_options(locals()))  # first: locals() is the arguments only
@@ -136,6 +145,8 @@ def plan_map(
     yes: bool = False,
     allow_simulated_model: bool = False,
     allow_any_asset_href: bool = False,
+    mask: PathLike | None = None,
+    mask_values: Sequence[float] = (),
 ) -> MapPlan:
     """What `map_aoi` with the same arguments would read and compute (scenes, bytes, pixels x timestamps,
     estimated time), after every check it makes; reads no pixels and writes nothing.

@@ -7,17 +7,23 @@ result, which says where its outputs went.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from geocrop.api_types import PathLike, Progress, Stage, as_optional_path, as_path, emit
 
 if TYPE_CHECKING:
     from geocrop.post.assess_report import Assessment
+    from geocrop.post.fields import FieldsResult
     from geocrop.post.sampling import SampleResult
+    from geocrop.post.smooth import SmoothResult
 
-__all__ = ["assess", "stratified_sample", "uncertain_sample"]
+__all__ = ["SmoothMethod", "assess", "field_results", "smooth_map", "stratified_sample", "uncertain_sample"]
+
+#: ``bayes``: Bayesian smoothing of the class probabilities (needs a map made with ``probabilities``);
+#: ``modal``: a majority filter (+ sieve) of the classes, for any map.
+SmoothMethod = Literal["bayes", "modal"]
 
 #: A map: the class COG's path, or the `MapResult` that wrote it (``.cog``).
 MapLike = Any
@@ -99,4 +105,55 @@ def assess(
         class_column=class_column,
         out=as_optional_path(out, "out"),
         progress=_stage(progress, "assess"),
+    )
+
+
+def field_results(
+    *,
+    map: MapLike,
+    parcels: PathLike,
+    out: PathLike,
+    columns: Sequence[str] | None = None,
+    batch_size: int = 10_000,
+    progress: Progress | None = None,
+) -> FieldsResult:
+    """One row per parcel of ``parcels`` (any vector file, any CRS) written to ``out`` (.gpkg or .parquet):
+    its majority class and share, mean confidence, pixel count and clear share, and with a probability
+    map the mean class probabilities; ``columns`` the parcel attributes to keep (default: all)."""
+    from geocrop.post.fields import field_results as run
+
+    return run(
+        map=as_map(map),
+        parcels=as_path(parcels, "parcels"),
+        out=as_path(out, "out"),
+        columns=None if columns is None else list(columns),
+        batch_size=batch_size,
+        progress=_stage(progress, "fields"),
+    )
+
+
+def smooth_map(
+    *,
+    map: MapLike,
+    out: PathLike,
+    method: SmoothMethod = "bayes",
+    window: int = 7,
+    smoothness: float = 10.0,
+    neigh_fraction: float = 0.5,
+    sieve: int = 0,
+    progress: Progress | None = None,
+) -> SmoothResult:
+    """The map with its salt-and-pepper removed, as a new class COG at ``out`` (+ confidence COG, style,
+    STAC item) in `map_aoi`'s layout; docs/fields-and-smoothing.md explains the parameters."""
+    from geocrop.post.smooth import smooth_map as run
+
+    return run(
+        map=as_map(map),
+        out=as_path(out, "out"),
+        method=method,
+        window=window,
+        smoothness=smoothness,
+        neigh_fraction=neigh_fraction,
+        sieve=sieve,
+        progress=_stage(progress, "smooth"),
     )

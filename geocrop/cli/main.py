@@ -39,6 +39,8 @@ _COMMANDS: dict[str, str] = {
     "predict": "geocrop.cli.predict:predict",
     "map": "geocrop.cli.map:map_command",
     "sample": "geocrop.cli.sample:sample",
+    "fields": "geocrop.cli.fields:fields",
+    "smooth": "geocrop.cli.smooth:smooth",
     "assess": "geocrop.cli.assess:assess",
     "demo": "geocrop.cli.demo:demo",
     "info": "geocrop.cli.info:info",

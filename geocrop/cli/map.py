@@ -55,6 +55,18 @@ __all__ = ["map_command"]
     is_flag=True,
     help="Map real scenes with a model trained on simulated data (a demo: its map means nothing).",
 )
+@click.option(
+    "--mask",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Map only where this raster (any CRS, e.g. a cropland layer) holds --mask-values; elsewhere nodata.",
+)
+@click.option(
+    "--mask-values",
+    type=float,
+    multiple=True,
+    help="Value of --mask that means 'map here' (repeatable; default: any non-zero value).",
+)
 @allow_any_asset_href_option()
 @progress_option()
 def map_command(
@@ -76,6 +88,8 @@ def map_command(
     dry_run: bool,
     yes: bool,
     allow_simulated_model: bool,
+    mask: Path | None,
+    mask_values: tuple[float, ...],
     allow_any_asset_href: bool,
     progress_mode: ProgressMode,
 ) -> None:
@@ -103,6 +117,8 @@ def map_command(
             yes=yes,
             allow_simulated_model=allow_simulated_model,
             allow_any_asset_href=allow_any_asset_href,
+            mask=mask,
+            mask_values=mask_values,
         )
         if dry_run:
             plan = api.plan_map(**options)

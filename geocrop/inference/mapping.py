@@ -95,6 +95,12 @@ def _grid(plan: MapPlan) -> TemporalGrid:
     return grid
 
 
+def _mask_key(path: Path, values: tuple[float, ...]) -> list[Any]:
+    """What identifies a mask layer for resuming (its content by size and time, not by hashing it)."""
+    stat = path.stat()
+    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns, list(values)]
+
+
 def _fingerprint(plan: MapPlan, scene_ids: list[str], shape: tuple[int, int]) -> dict[str, Any]:
     cfg = plan.config
     stat = plan.model_path.stat()
@@ -110,6 +116,7 @@ def _fingerprint(plan: MapPlan, scene_ids: list[str], shape: tuple[int, int]) ->
         "scenes": hashlib.sha256("\n".join(scene_ids).encode()).hexdigest()[:16],
         "chunk_size": cfg.chunk_size,
         "probabilities": cfg.probabilities,
+        "mask": None if plan.mask is None else _mask_key(plan.mask.path, plan.mask.values),
         "shape": list(shape),
     }
 
@@ -206,11 +213,19 @@ def _map_aoi(
         def sink(tile: Tile, arrays: dict[str, Any]) -> None:
             cog.write_block(tile.window, arrays["classes"], arrays["confidence"], arrays.get("probs"))
 
+        keep = None
+        if plan.mask is not None:
+            mask, crs, transform = plan.mask, geobox.crs, geobox.transform
+
+            def keep(tile: Tile) -> np.ndarray:
+                return mask.keep(crs=crs, transform=transform, window=tile.window)
+
         run = run_tiles(
             cube.data,
             tiles=tiles,
             ref=ref,
             sink=sink,
+            keep=keep,
             prepare=prepare,
             journal=journal,
             scheduler=config.scheduler,

@@ -21,6 +21,7 @@ import pystac
 from geocrop.core.bands import S2_BANDS
 from geocrop.errors import BundleError, InputError, NoDataError
 from geocrop.inference.schema import BundleSpec, parse_bundle_metadata
+from geocrop.io.mask_layer import MaskLayer, open_mask
 from geocrop.io.provenance import check_simulated_use, describe_provenance, read_provenance
 
 __all__ = [
@@ -89,6 +90,10 @@ class MapConfig:
     max_read_gb: float = 200.0
     #: Read assets wherever the catalog points (see `geocrop.io.stac.check_asset_hrefs`).
     allow_any_asset_href: bool = False
+    #: A raster saying where to map (e.g. a cropland layer), any CRS; ``mask_values`` are the codes to keep
+    #: (empty: any non-zero value). See `geocrop.io.mask_layer`.
+    mask: Path | None = None
+    mask_values: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("start", "end"):
@@ -96,6 +101,9 @@ class MapConfig:
         object.__setattr__(self, "out", Path(self.out).expanduser())
         if self.html is not None:
             object.__setattr__(self, "html", Path(self.html).expanduser())
+        if self.mask is not None:
+            object.__setattr__(self, "mask", Path(self.mask).expanduser())
+        object.__setattr__(self, "mask_values", tuple(float(v) for v in self.mask_values))
         _check_options(self)
         if self.end < self.start:
             raise InputError(
@@ -214,6 +222,8 @@ class MapPlan:
     scene_dates: tuple[dt.date, ...] = field(default=())
     #: A warning every output must carry (e.g. "model trained on simulated data"), or None.
     notice: str | None = None
+    #: The checked mask layer (`MapConfig.mask`), or None.
+    mask: MaskLayer | None = None
 
     @property
     def pixels(self) -> int:
@@ -244,6 +254,8 @@ class MapPlan:
             f"dates: {first} .. {last} ({n} acquisitions) -> temporal grid {cfg.start} .. {cfg.end}, "
             f"{self.spec.steps} steps"
         )
+        if self.mask is not None:
+            lines.append(self.mask.describe())
         tiles = -(-self.width // cfg.chunk_size) * -(-self.height // cfg.chunk_size)
         lines.append(
             f"grid: {self.width} x {self.height} pixels at 10 m (EPSG:{self.epsg}), {tiles} tiles of "
@@ -391,6 +403,7 @@ def plan_map(config: MapConfig, *, progress: Progress | None = None, exact_flops
     report(0.0, "reading the AOI")
     aoi = read_aoi(config.aoi)
     geobox = s2_geobox(aoi)
+    mask = None if config.mask is None else open_mask(config.mask, values=config.mask_values, bounds=aoi.bbox)
     width, height = int(geobox.width), int(geobox.height)
     # Random-init modules of the bundle's architecture: FLOPs depend on layer sizes, not weights.
     with torch.device("cpu"):
@@ -432,6 +445,7 @@ def plan_map(config: MapConfig, *, progress: Progress | None = None, exact_flops
         read_bytes=read_bytes,
         scene_dates=dates,
         notice=notice,
+        mask=mask,
     )
 
 

@@ -51,6 +51,7 @@ _GROUP_PER_WORKER = 4
 _READERS = 4
 Prepare = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
 Sink = Callable[["Tile", Arrays], None]
+Keep = Callable[["Tile"], npt.NDArray[np.bool_]]
 Progress = Callable[[float, str], None]
 
 
@@ -126,10 +127,19 @@ def register_predictor(predictor: Predictor) -> PredictorRef:
 
 
 def predict_tile(
-    values: npt.NDArray[np.float32], *, prepare: Prepare | None, ref: PredictorRef, probabilities: bool
+    values: npt.NDArray[np.float32],
+    *,
+    prepare: Prepare | None,
+    ref: PredictorRef,
+    probabilities: bool,
+    keep: npt.NDArray[np.bool_] | None = None,
 ) -> Arrays:
-    """One tile: ``prepare`` (e.g. regrid onto the bundle's grid) then classify; uint8 arrays out."""
+    """One tile: ``prepare`` (e.g. regrid onto the bundle's grid) then classify; uint8 arrays out.
+
+    ``keep`` ((h, w) bool): pixels outside it become NaN before classifying, so the engine skips them."""
     block = prepare(values) if prepare is not None else values
+    if keep is not None:
+        block = np.where(keep, block, np.float32(np.nan))
     pred = ref.get().predict_block(block)
     out: Arrays = {"classes": pred.classes, "confidence": pred.confidence}
     if probabilities:
@@ -137,6 +147,15 @@ def predict_tile(
         finite = np.isfinite(pred.probs)
         probs[finite] = np.clip(np.rint(pred.probs[finite] * 100.0), 0, 100).astype(np.uint8)
         out["probs"] = probs
+    return out
+
+
+def _empty(tile: Tile, ref: PredictorRef, probabilities: bool) -> Arrays:
+    """A tile's outputs when none of its pixels is mapped: nodata (255) everywhere."""
+    shape = (tile.height, tile.width)
+    out: Arrays = {"classes": np.full(shape, 255, np.uint8), "confidence": np.full(shape, 255, np.uint8)}
+    if probabilities:
+        out["probs"] = np.full((ref.get().n_classes, *shape), 255, np.uint8)
     return out
 
 
@@ -173,10 +192,13 @@ def run_tiles(
     probabilities: bool = False,
     progress: Progress | None = None,
     after_tile: Callable[[Tile], None] | None = None,
+    keep: Keep | None = None,
 ) -> TileRun:
     """Classify every tile of ``cube`` (a dask or numpy array (T, B, H, W)) and hand results to ``sink``.
 
-    Tiles already in ``journal`` are read back and sunk without touching the cube. ``after_tile`` runs after
+    Tiles already in ``journal`` are read back and sunk without touching the cube. ``keep(tile)``, when
+    given, says which pixels to map ((h, w) bool, e.g. a cropland mask): the others are nodata, and a tile
+    without any kept pixel is sunk empty without reading the cube. ``after_tile`` runs after
     a computed tile is journaled and sunk (a test hook: raise there to simulate an interruption).
     """
     run = TileRun()
@@ -197,19 +219,29 @@ def run_tiles(
         if computed and after_tile is not None:
             after_tile(tile)
 
-    todo = []
+    todo, kept = [], {}
     for tile in tiles:
         if journal is not None and tile.key in done_before:
             finish(tile, journal.load(tile.key), computed=False)
-        else:
-            todo.append(tile)
+            continue
+        if keep is not None:
+            kept[tile.key] = keep(tile)
+            if not kept[tile.key].any():  # outside the mask: no read, no compute
+                finish(tile, _empty(tile, ref, probabilities), computed=True)
+                continue
+        todo.append(tile)
     if not todo:
         return run
 
     def task(tile: Tile) -> Any:
         values = cube[:, :, tile.y0 : tile.y0 + tile.height, tile.x0 : tile.x0 + tile.width]
         return dask.delayed(predict_tile, pure=True)(
-            values, prepare=prepare, ref=ref, probabilities=probabilities, dask_key_name=f"tile-{tile.key}"
+            values,
+            prepare=prepare,
+            ref=ref,
+            probabilities=probabilities,
+            keep=kept.get(tile.key),
+            dask_key_name=f"tile-{tile.key}",
         )
 
     try:
