@@ -66,7 +66,7 @@ class SamplePointsAlgorithm(GeocropAlgorithm):
     HELP_ANCHOR = "points-to-label"
     TAGS = ("crop", "sample", "reference", "validation", "accuracy", "active learning", "labelling")
     #: `geocrop COMMAND` has no `--progress` yet: its one-line errors name flags, not parameters.
-    PROGRESS_JSON = False
+    PROGRESS_JSON = True
     ARGUMENTS: ClassVar[Mapping[str, str]] = {
         "map": MAP,
         "n": COUNT,

@@ -7,13 +7,12 @@ from typing import Any
 
 import click
 
-from geocrop.cli.sample import reworded
-from geocrop.errors import GeocropError
+from geocrop.cli.progress import ProgressMode, progress_option, reporting
 
 
 @click.command("assess")
 @click.option(
-    "--map", "map_path", required=True, type=click.Path(path_type=Path), help="Class COG of `geocrop map`."
+    "--map", "map", required=True, type=click.Path(path_type=Path), help="Class COG of `geocrop map`."
 )
 @click.option(
     "--reference", required=True, type=click.Path(path_type=Path),
@@ -26,17 +25,16 @@ from geocrop.errors import GeocropError
 @click.option(
     "--out", required=True, type=click.Path(path_type=Path), help="Report folder (created if missing)."
 )
-def assess(**kw: Any) -> None:
+@progress_option()
+def assess(progress_mode: ProgressMode, **kw: Any) -> None:
     """Error matrix, accuracies and error-adjusted class areas with 95 % CIs (Olofsson et al. 2014)."""
-    from geocrop.post.assess_report import assess as run_assess
+    import geocrop.api as api
 
-    flags = {"map": "--map", "reference": "--reference", "class_column": "--class-column", "out": "--out"}
-    try:
-        result = run_assess(
-            map=kw["map_path"], reference=kw["reference"], class_column=kw["class_column"], out=kw["out"]
-        )
-    except GeocropError as exc:
-        raise reworded(exc, flags) from exc
+    with reporting(progress_mode) as reporter:
+        result = api.assess(**kw, progress=reporter.progress_event)
+        reporter.done({"report": Path(kw["out"]) / "report.md"})
+    if progress_mode == "json":
+        return
     e = result.estimates
     click.echo(
         f"overall accuracy {e.overall_accuracy:.3f} +- {e.ci95(e.overall_accuracy_se):.3f} "

@@ -38,16 +38,16 @@ def fields(
     progress_mode: ProgressMode,
 ) -> None:
     """Per parcel: majority class and share, mean confidence and probabilities, pixel count, clear share."""
-    from geocrop.post.fields import field_results
+    import geocrop.api as api
 
     with reporting(progress_mode) as reporter:
-        result = field_results(
+        result = api.field_results(
             map=map_path,
             parcels=parcels,
             out=out,
             columns=list(columns) or None,
             batch_size=batch_size,
-            progress=reporter,
+            progress=reporter.progress_event,
         )
         reporter.done({"fields": result.out})
     if progress_mode != "json":

@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 import click
 
 from geocrop import __version__
+from geocrop.cli.progress import command_flags
 from geocrop.errors import GeocropError, cli_message
 
 #: subcommand name -> "module:attribute" of its click command; imported lazily so `geocrop --help` is fast.
@@ -88,15 +89,9 @@ class _ErrorHandlingGroup(_LazyGroup):
             sys.exit(130)
 
     def _flags(self, ctx: click.Context) -> dict[str, str]:
-        """The running subcommand's options by argument name: ``corruption_rate`` -> ``--corruption``."""
+        """The running subcommand's flags by library argument name (`command_flags`)."""
         name = ctx.invoked_subcommand
-        command = self.get_command(ctx, name) if name else None
-        flags: dict[str, str] = {}
-        for param in getattr(command, "params", []):
-            long = [o for o in param.opts if o.startswith("--")]
-            if param.name and long and isinstance(param, click.Option):
-                flags[param.name] = long[0]
-        return flags
+        return command_flags(self.get_command(ctx, name) if name else None, ctx)
 
     def main(
         self,

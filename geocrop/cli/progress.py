@@ -52,6 +52,24 @@ def set_warnings_shown(shown: bool) -> None:
     _SHOW_WARNINGS = shown
 
 
+#: Key of `click.Context.meta` (shared by a command's context and the group's) where a command may name
+#: the flag of a library argument that is not one of its options (``{"n": "--stratified"}``).
+FLAG_ALIASES = "geocrop.flag_aliases"
+
+
+def command_flags(command: click.Command | None, ctx: click.Context | None) -> dict[str, str]:
+    """The flags of ``command`` by library argument name (``corruption_rate`` -> ``--corruption``), for
+    `geocrop.errors.cli_message`; plus the aliases the command put in ``ctx.meta[FLAG_ALIASES]``."""
+    flags: dict[str, str] = {}
+    for param in getattr(command, "params", []):
+        long = [o for o in param.opts if o.startswith("--")]
+        if param.name and long and isinstance(param, click.Option):
+            flags[param.name] = long[0]
+    if ctx is not None:
+        flags |= ctx.meta.get(FLAG_ALIASES, {})
+    return flags
+
+
 def progress_option(default: ProgressMode = "rich") -> Any:
     """The shared ``--progress rich|json|none`` click option."""
     return click.option(
@@ -188,7 +206,9 @@ def reporting(mode: ProgressMode) -> Iterator[Reporter]:
         try:
             yield reporter
         except GeocropError as exc:
-            reporter.error(cli_message(exc), param=exc.param, text=str(exc))
+            ctx = click.get_current_context(silent=True)
+            flags = command_flags(ctx.command if ctx is not None else None, ctx)
+            reporter.error(cli_message(exc, flags), param=exc.param, text=str(exc))
             raise
         finally:
             reporter._stop()

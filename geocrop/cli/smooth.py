@@ -53,10 +53,10 @@ def smooth(
     progress_mode: ProgressMode,
 ) -> None:
     """Smooth a crop map: new class and confidence COGs, style and STAC item, like `geocrop map` writes."""
-    from geocrop.post.smooth import smooth_map
+    import geocrop.api as api
 
     with reporting(progress_mode) as reporter:
-        result = smooth_map(
+        result = api.smooth_map(
             map=map_path,
             out=out,
             method=method,  # type: ignore[arg-type]  # click.Choice checked it
@@ -64,7 +64,7 @@ def smooth(
             smoothness=smoothness,
             neigh_fraction=neigh_fraction,
             sieve=sieve,
-            progress=reporter,
+            progress=reporter.progress_event,
         )
         outputs = {"cog": result.cog, "confidence": result.confidence, "qml": result.qml}
         reporter.done(outputs | ({"stac_item": result.stac_item} if result.stac_item else {}))
