@@ -125,9 +125,9 @@ def as_optional_date(value: Any, param: str) -> dt.date | None:
 
 
 def check_season(start: dt.date | None, end: dt.date | None) -> None:
-    """`InputError` (``param="end"``) when ``end`` is before ``start``."""
-    if start is not None and end is not None and end < start:
-        raise InputError(f"`end` {end} is before `start` {start}; give start <= end", param="end")
+    """`InputError` (``param="end"``) unless ``end`` is after ``start`` (a season has at least two days)."""
+    if start is not None and end is not None and end <= start:
+        raise InputError(f"`end` {end} is not after `start` {start}; give start < end", param="end")
 
 
 def as_path(value: Any, param: str) -> Path:

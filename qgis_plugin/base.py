@@ -34,7 +34,7 @@ HELP_URL = "https://github.com/geocrop/geocrop/blob/main/docs/qgis.md"
 
 #: geocrop's season rule (`geocrop.api_types.check_season`), in its own words: the end may not be before
 #: the start (a one-day season passes this check). Argument names in backticks become parameter labels.
-SEASON_RULE = "`end` {end} is before `start` {start}; give start <= end"
+SEASON_RULE = "`end` {end} is not after `start` {start}; give start < end"
 
 #: What a parameter label loses to name an argument in a sentence: "…or " and a trailing "(…)".
 _LABEL_NOISE = re.compile(r"^…or\s+|\s*\([^()]*\)\s*$")
@@ -157,7 +157,7 @@ class GeocropAlgorithm(QgsProcessingAlgorithm):
         )
 
     def season_problem(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str | None:
-        """geocrop's season rule (start <= end) in its words, with this algorithm's labels."""
+        """geocrop's season rule (start < end) in its words, with this algorithm's labels."""
         if self.SEASON is None:
             return None
         start, end = self.season(parameters, context)
@@ -165,7 +165,7 @@ class GeocropAlgorithm(QgsProcessingAlgorithm):
             labels = self.argument_labels()
             first, last = labels.get("start", "Start date"), labels.get("end", "End date")
             return f"Give '{first}' and '{last}' as dates (YYYY-MM-DD)."
-        if end < start:
+        if end <= start:
             return self.in_labels(SEASON_RULE.format(start=iso(start), end=iso(end)))
         return None
 

@@ -89,8 +89,8 @@ class GeocropRunError(Exception):
 def in_labels(message: str, text: str | None, labels: Mapping[str, str]) -> str:
     """An error in a front end's words: every `` `name` `` in ``text`` replaced by ``'labels[name]'``.
 
-    ``text`` is the library-terms message of an error event (`` `end` 2021-03-01 is before `start`
-    2021-10-31; give start <= end``). Falls back to ``message`` (which names CLI flags) when ``text`` is
+    ``text`` is the library-terms message of an error event (`` `end` 2021-03-01 is not after `start`
+    2021-10-31; give start < end``). Falls back to ``message`` (which names CLI flags) when ``text`` is
     empty, names no argument, or names one that ``labels`` lacks, so a message is never half translated.
     """
     if not text:

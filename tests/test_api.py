@@ -56,8 +56,10 @@ def test_errors_name_the_argument_and_the_cli_translates_it(tmp_path: Path) -> N
         geocrop.map_aoi(
             aoi=(10, 50, 10.1, 50.1), start="2023-05-01", end=dt.date(2023, 4, 1), out=tmp_path / "m.tif"
         )
-    assert caught.value.param == "end" and str(caught.value).startswith("`end` 2023-04-01 is before `start`")
-    assert cli_message(caught.value).startswith("--end 2023-04-01 is before --start")
+    assert caught.value.param == "end" and str(caught.value).startswith(
+        "`end` 2023-04-01 is not after `start`"
+    )
+    assert cli_message(caught.value).startswith("--end 2023-04-01 is not after --start")
     # a config object that still speaks flags is re-worded at the API's edge
     with pytest.raises(InputError) as caught:
         geocrop.map_aoi(

@@ -105,9 +105,9 @@ class MapConfig:
             object.__setattr__(self, "mask", Path(self.mask).expanduser())
         object.__setattr__(self, "mask_values", tuple(float(v) for v in self.mask_values))
         _check_options(self)
-        if self.end < self.start:
+        if self.end <= self.start:
             raise InputError(
-                f"`end` {self.end} is before `start` {self.start}; give start <= end", param="end"
+                f"`end` {self.end} is not after `start` {self.start}; give start < end", param="end"
             )
         if not 16 <= self.chunk_size <= 4096:
             raise InputError(

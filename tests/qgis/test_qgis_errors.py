@@ -123,7 +123,7 @@ def test_cancel_mid_run_leaves_no_output_and_no_process(profile: QgisProfile, tm
 def test_end_before_start_is_refused_in_geocrops_words_and_labels(
     profile: QgisProfile, tmp_path: Path, algorithm: str
 ) -> None:
-    """The library's season rule (`geocrop.api_types.check_season`: start <= end), its words, our labels."""
+    """The library's season rule (`geocrop.api_types.check_season`: start < end), its words, our labels."""
     record = tmp_path / "record"
     exe = fake_geocrop(tmp_path / "bin", record=record)
     fields = write_fields(tmp_path / "fields.geojson")
@@ -141,11 +141,13 @@ def test_end_before_start_is_refused_in_geocrops_words_and_labels(
     )
     text = completed.stdout + completed.stderr
     assert completed.returncode != 0
-    assert "'End date' 2021-03-01 is before 'Start date' 2021-10-01; give start <= end" in text
+    assert "'End date' 2021-03-01 is not after 'Start date' 2021-10-01; give start < end" in text
     assert not has_traceback(text) and not recorded_calls(record)  # refused before geocrop ran
 
 
-def test_one_day_season_passes_like_in_the_library(profile: QgisProfile, tmp_path: Path) -> None:
+def test_one_day_season_is_refused_like_in_the_library(profile: QgisProfile, tmp_path: Path) -> None:
+    """A season of one day has no temporal grid (`geocrop.core.temporal`): the library and the dialog
+    refuse it alike, before geocrop runs."""
     record = tmp_path / "record"
     exe = fake_geocrop(tmp_path / "bin", record=record)
     completed = profile.run(
@@ -158,9 +160,10 @@ def test_one_day_season_passes_like_in_the_library(profile: QgisProfile, tmp_pat
         f"OUTPUT={tmp_path / 'crops.tif'}",
         f"GEOCROP_EXECUTABLE={exe}",
     )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    argv = next(call["argv"] for call in recorded_calls(record) if call["argv"][:1] == ["map"])
-    assert argv[argv.index("--start") + 1] == argv[argv.index("--end") + 1] == "2021-06-01"
+    text = completed.stdout + completed.stderr
+    assert completed.returncode != 0
+    assert "'End date' 2021-06-01 is not after 'Start date' 2021-06-01; give start < end" in text
+    assert not recorded_calls(record)
 
 
 def test_geocrop_error_about_an_argument_names_the_parameter_label(

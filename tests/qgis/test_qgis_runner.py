@@ -151,9 +151,9 @@ LABELS = {"start": "Start date", "end": "End date", "out": "Crop map"}
     ("message", "text", "expected"),
     [
         (
-            "--end 2021-03-01 is before --start 2021-10-31; give start <= end",
-            "`end` 2021-03-01 is before `start` 2021-10-31; give start <= end",
-            "'End date' 2021-03-01 is before 'Start date' 2021-10-31; give start <= end",
+            "--end 2021-03-01 is not after --start 2021-10-31; give start < end",
+            "`end` 2021-03-01 is not after `start` 2021-10-31; give start < end",
+            "'End date' 2021-03-01 is not after 'Start date' 2021-10-31; give start < end",
         ),
         # a name without a label: the whole message stays in flags, never half translated
         (
