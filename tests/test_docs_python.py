@@ -24,3 +24,4 @@ def test_docs_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         exec(compile(block, f"{DOC.name} block {number}", "exec"), namespace)
     assert (tmp_path / "crop_map.tif").exists()
     assert (tmp_path / "crops.safetensors").exists() and (tmp_path / "predictions.csv").exists()
+    assert (tmp_path / "fields.gpkg").exists() and (tmp_path / "assessment" / "report.md").exists()
