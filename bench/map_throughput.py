@@ -159,8 +159,9 @@ def backbone_throughput(
     normalised rows; ``compile``: the backbone through ``torch.compile`` (an experiment, not the engine)."""
     import torch
 
-    from geocrop.inference.engine import _CPU_BACKBONE_ROWS, Predictor
+    from geocrop.inference.engine import Predictor
     from geocrop.inference.flops import module_flops
+    from geocrop.models.batching import CPU_BACKBONE_ROWS
 
     predictor = Predictor(bundle, device=device)
     assert predictor.backbone is not None
@@ -168,7 +169,7 @@ def backbone_throughput(
     per_row = module_flops(predictor.backbone, x[:1])
     if predictor.precision == "bf16":
         x = x.to(torch.bfloat16)
-    sub = predictor.batch_rows if device == "cuda" else _CPU_BACKBONE_ROWS
+    sub = predictor.batch_rows if device == "cuda" else CPU_BACKBONE_ROWS
     if compile:
         predictor._compute_backbone = torch.compile(predictor._compute_backbone, dynamic=False)
     with torch.inference_mode():

@@ -42,7 +42,7 @@ from geocrop.inference.schema import BundleSpec, parse_bundle_metadata
 from geocrop.models.batching import CPU_BACKBONE_ROWS, CPU_BATCH_ROWS, CUDA_BATCH_ROWS
 from geocrop.models.device import resolve_device
 
-__all__ = ["BlockPrediction", "Device", "Precision", "Predictor", "resolve_device"]
+__all__ = ["BlockPrediction", "Device", "Precision", "Predictor"]
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,6 @@ Device = Literal["auto", "cpu", "cuda"]
 #: than fp32 ones without AMX).
 Precision = Literal["auto", "fp32", "bf16"]
 NODATA = 255
-# Old private names of the batch sizes (`geocrop.models.batching`): tests/inference/test_cuda.py and
-# bench/map_throughput.py still import them; to go when they import the public names.
-_CPU_BATCH_ROWS = CPU_BATCH_ROWS
-_CPU_BACKBONE_ROWS = CPU_BACKBONE_ROWS
-_CUDA_BATCH_ROWS = CUDA_BATCH_ROWS
 
 
 @functools.cache

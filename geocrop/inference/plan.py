@@ -384,13 +384,13 @@ def plan_map(config: MapConfig, *, progress: Progress | None = None, exact_flops
     """
     import torch
 
-    from geocrop.inference.engine import resolve_device
     from geocrop.inference.flops import count_flops_per_pixel, estimate_flops_per_pixel
     from geocrop.io.aoi import read_aoi
     from geocrop.io.bundle import read_bundle_metadata
     from geocrop.io.cog import check_writable
     from geocrop.io.cube import s2_geobox
     from geocrop.io.stac import search
+    from geocrop.models.device import resolve_device
     from geocrop.models.registry import build_backbone, build_head
 
     report = progress or (lambda fraction, message: None)

@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 from geocrop.errors import InputError, OutputError
 from geocrop.models.contrastive import ContrastiveMode
-from geocrop.training.corruption import ScarfCorruption
 
 Mode = ContrastiveMode
 #: ``auto``: PlanetScope when a Planet source is given, else Sentinel-1.
@@ -90,71 +89,91 @@ def _built_second(out: Path) -> str:
 def validate(config: PretrainConfig) -> None:
     """Every check that needs no data, so a bad option fails before pairs are built (and leaves nothing)."""
     if config.mode not in ("bimodal", "unimodal"):
-        raise InputError(f"--mode {config.mode!r} is invalid; use bimodal or unimodal")
+        raise InputError(f"`mode` {config.mode!r} is invalid; use bimodal or unimodal", param="mode")
     if config.second_modality not in SECOND_CHOICES:
         raise InputError(
-            f"--second-modality {config.second_modality!r} does not exist; choose one of "
-            f"{', '.join(SECOND_CHOICES)}"
+            f"`second_modality` {config.second_modality!r} does not exist; choose one of "
+            f"{', '.join(SECOND_CHOICES)}",
+            param="second_modality",
         )
     if config.mode == "bimodal" and config.s2 is not None:
         if config.second_view() == "planetscope" and config.planet is None:
             raise InputError(
-                "--second-modality planetscope needs --planet SOURCE; give one, use --second-modality s1 "
-                "(Sentinel-1 from --s1 or the S2 source), or --mode unimodal with --s2 alone"
+                "`second_modality` planetscope needs `planet` SOURCE; give one, use `second_modality` s1 "
+                "(Sentinel-1 from `s1` or the S2 source), or `mode` unimodal with `s2` alone",
+                param="second_modality",
             )
         if config.second_view() == "sentinel-1" and config.planet is not None:
             raise InputError(
-                "--planet is given but --second-modality s1 asks for Sentinel-1; drop one of them"
+                "`planet` is given but `second_modality` s1 asks for Sentinel-1; drop one of them",
+                param="planet",
             )
     for name in ("epochs", "batch_size", "width", "depth", "retrieval_candidates"):
         if getattr(config, name) < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(config, name)}")
+            raise InputError(f"`{name}` must be >= 1, got {getattr(config, name)}", param=name)
     if not (config.lr > 0 and math.isfinite(config.lr)):
-        raise InputError(f"--lr must be a positive number, got {config.lr}")
+        raise InputError(f"`lr` must be a positive number, got {config.lr}", param="lr")
     if not (config.temperature > 0 and math.isfinite(config.temperature)):
         raise InputError(
-            f"--temperature must be a positive number, got {config.temperature}; the paper uses 0.07"
+            f"`temperature` must be a positive number, got {config.temperature}; the paper uses 0.07",
+            param="temperature",
         )
     if config.pixels_per_date is not None and config.pixels_per_date < 1:
         raise InputError(
-            f"--pixels-per-date must be >= 1, got {config.pixels_per_date}; leave it out to use "
-            "min(100000, all) pixels per date"
+            f"`pixels_per_date` must be >= 1, got {config.pixels_per_date}; leave it out to use "
+            "min(100000, all) pixels per date",
+            param="pixels_per_date",
         )
     if config.tolerance_days < 0:
         raise InputError(
-            f"--tolerance-days must be >= 0, got {config.tolerance_days}; 0 pairs same-day scenes"
+            f"`tolerance_days` must be >= 0, got {config.tolerance_days}; 0 pairs same-day scenes",
+            param="tolerance_days",
         )
     if config.threads is not None and config.threads < 1:
-        raise InputError(f"--threads must be >= 1, got {config.threads}; leave it out for torch's choice")
+        raise InputError(
+            f"`threads` must be >= 1, got {config.threads}; leave it out for torch's choice", param="threads"
+        )
     if config.device not in ("auto", "cpu") and not str(config.device).startswith("cuda"):
-        raise InputError(f"--device {config.device!r} is not one of auto, cpu, cuda; choose one of those")
+        raise InputError(
+            f"`device` {config.device!r} is not one of auto, cpu, cuda; choose one of those", param="device"
+        )
     for name in ("start", "end"):
         value = getattr(config, name)
         if value is not None:
             try:
                 dt.date.fromisoformat(str(value)[:10])
             except ValueError:
-                raise InputError(f"--{name} {value!r} is not a date; give YYYY-MM-DD") from None
-    if config.start is not None and config.end is not None and str(config.end)[:10] < str(config.start)[:10]:
-        raise InputError(f"--end {config.end} is before --start {config.start}; give start <= end")
-    ScarfCorruption(config.corruption)  # validates the rate
+                raise InputError(f"`{name}` {value!r} is not a date; give YYYY-MM-DD", param=name) from None
+    if config.start is not None and config.end is not None and str(config.end)[:10] <= str(config.start)[:10]:
+        raise InputError(
+            f"`end` {config.end} is not after `start` {config.start}; give start < end", param="end"
+        )
+    if not 0 <= config.corruption < 1:
+        raise InputError(
+            f"`corruption_rate` {config.corruption} is not a fraction in [0, 1); give e.g. 0.2 or 0.6 as in "
+            "the paper, or 0 for no corruption",
+            param="corruption_rate",
+        )
     if config.batch_size < 2:
-        raise InputError("--batch-size must be >= 2: a contrastive batch needs negatives")
+        raise InputError("`batch_size` must be >= 2: a contrastive batch needs negatives", param="batch_size")
     _check_run_folder(Path(config.out))
 
 
 def _check_run_folder(out: Path) -> None:
     """`OutputError` unless ``out`` is (or can become) a folder this process can write in; creates nothing."""
     if out.exists() and not out.is_dir():
-        raise OutputError(f"--out {out} is a file; give a folder for the run (it is created if missing)")
+        raise OutputError(
+            f"`out` {out} is a file; give a folder for the run (it is created if missing)", param="out"
+        )
     probe_in = out if out.is_dir() else next((p for p in out.absolute().parents if p.exists()), None)
     if probe_in is None or not probe_in.is_dir():
-        raise OutputError(f"--out {out}: {probe_in} is not a folder; choose another --out")
+        raise OutputError(f"`out` {out}: {probe_in} is not a folder; choose another `out`", param="out")
     try:
         fd, probe = tempfile.mkstemp(prefix=".geocrop-probe-", dir=probe_in)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
         raise OutputError(
-            f"--out {out}: cannot write in {probe_in} ({exc.strerror or exc}); choose a writable folder"
+            f"`out` {out}: cannot write in {probe_in} ({exc.strerror or exc}); choose a writable folder",
+            param="out",
         ) from exc

@@ -72,7 +72,7 @@ ROWS: list[tuple[str, list[str], str | None, str]] = [
     ("map-aoi-a-point", [*MAP_NO_AOI, "--aoi", "{tmp}/point.geojson"], "file", "not an area"),
     # --- map: options ----------------------------------------------------------------------------------
     ("map-end-before-start", [*MAP, "--start", "2021-09-01", "--end", "2021-04-01"], "file",
-     "before --start"),
+     "not after --start"),
     ("map-chunk-size", [*MAP, "--chunk-size", "8"], "file", "outside 16..4096"),
     ("map-max-cloud", [*MAP, "--max-cloud", "150"], "file", "not a percentage"),
     ("map-model-missing", [*MAP, "--model", "{tmp}/none.safetensors"], "file", "does not exist"),
@@ -112,7 +112,7 @@ ROWS: list[tuple[str, list[str], str | None, str]] = [
     ("pretrain-bad-date", [*PRETRAIN, "--start", "2021-02-30"], "folder",
      "--start: '2021-02-30' is not a date"),
     ("pretrain-end-before-start", [*PRETRAIN, "--start", "2021-06-01", "--end", "2021-05-01"], "folder",
-     "before --start"),
+     "not after --start"),
     ("pretrain-bimodal-without-planet-or-s1", ["pretrain", "--s2", "{catalog}"], "folder",
      "give --s1 SOURCE (or --planet)"),
     ("pretrain-planetscope-without-planet",

@@ -21,8 +21,9 @@ import torch
 from click.testing import CliRunner
 
 from geocrop.cli import main as main_module
-from geocrop.inference.engine import _CUDA_BATCH_ROWS, BlockPrediction, Predictor
+from geocrop.inference.engine import BlockPrediction, Predictor
 from geocrop.inference.plan import DEMO_BUNDLE
+from geocrop.models.batching import CUDA_BATCH_ROWS
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 #: bf16 against fp32: largest probability difference, and share of pixels that may change class (only
@@ -145,10 +146,10 @@ def test_cuda_out_of_memory_under_a_memory_cap_backs_off(caplog: pytest.LogCaptu
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0)
         torch.cuda.empty_cache()
-    assert predictor.batch_rows < _CUDA_BATCH_ROWS
+    assert predictor.batch_rows < CUDA_BATCH_ROWS
     assert "halving the batch" in caplog.text
     facts = compare(got, want)
-    record("oom", cap_mib=512, start_rows=_CUDA_BATCH_ROWS, final_rows=predictor.batch_rows, **facts)
+    record("oom", cap_mib=512, start_rows=CUDA_BATCH_ROWS, final_rows=predictor.batch_rows, **facts)
 
 
 @pytest.fixture(scope="module")

@@ -88,7 +88,7 @@ def test_cube_pretrains_bimodal_with_its_s1_variables(tmp_path: Path) -> None:
 def test_second_modality_options_are_checked(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="does not exist"):
         tiny(tmp_path / "x", tmp_path, second_modality="radar")
-    with pytest.raises(InputError, match="needs --planet"):
+    with pytest.raises(InputError, match="needs `planet`"):
         tiny(tmp_path / "x", tmp_path, second_modality="planetscope")
     with pytest.raises(InputError, match="drop one of them"):
         tiny(tmp_path / "x", tmp_path, second_modality="s1", planet="p")
