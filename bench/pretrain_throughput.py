@@ -30,9 +30,9 @@ import torch
 from torch import nn
 
 from geocrop.core.bands import PLANET_FEATURES, S2_BANDS
+from geocrop.models.contrastive import ContrastiveModel
 from geocrop.training.corruption import ScarfCorruption
-from geocrop.training.losses import BimodalNTXentLoss
-from geocrop.training.pretrain import ContrastiveModel
+from geocrop.training.losses import ContrastiveLoss
 
 PAPER_PAIRS = 14_400_000
 PAPER_EPOCHS = 100
@@ -73,7 +73,7 @@ def time_steps(
 ) -> float:
     """Seconds per training step, median of ``steps`` after two warm-up steps (bf16: under autocast)."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = BimodalNTXentLoss(0.07)
+    loss_fn = ContrastiveLoss("bimodal", 0.07)
     corrupt = ScarfCorruption(corruption)
     gen = torch.Generator(device=device).manual_seed(0)
     x = torch.randn(batch, len(S2_BANDS) + PLANET_FEATURES, device=device)
