@@ -226,6 +226,9 @@ def configure_logging(verbose: int = 0, quiet: bool = False) -> None:
     logging.getLogger("geocrop").setLevel(logging.ERROR if quiet else _GEOCROP_LEVEL[level])
     logging.captureWarnings(False)
     warnings.formatwarning = _one_line_warning
+    # GDAL says this of every NetCDF variable it opens; geocrop places a cube by its own x/y coordinates
+    # and CRS (geocrop.io.cube_file), so it is noise in every command, not only those with a progress bar.
+    warnings.filterwarnings("ignore", message="Dataset has no geotransform")
     progress.set_warnings_shown(not quiet)
     if quiet:
         warnings.simplefilter("ignore")
