@@ -39,6 +39,7 @@ def pretrain(
     planet: PathLike | None = None,
     second_modality: SecondModality = "auto",
     s1: PathLike | None = None,
+    s1_window: int = 1,
     aoi: AoiLike | None = None,
     start: DateLike | None = None,
     end: DateLike | None = None,
@@ -65,7 +66,8 @@ def pretrain(
 ) -> PretrainResult:
     """Contrastive pretraining of the pixel encoders into the run folder ``out``; see
     `geocrop.training.pretrain`. Bi-modal (the paper's Eq. 1) pairs ``s2`` with ``planet`` or Sentinel-1
-    (``second_modality``: the S2 table's or cube's S1 data, or an ``s1`` source); ``unimodal``
+    (``second_modality``: the S2 table's or cube's S1 data, or an ``s1`` source; ``s1_window`` 3 pairs each
+    S2 pixel with its 3x3 S1 neighbourhood, imagery only); ``unimodal``
     (SCARF) ``s2`` alone; without ``s2`` the pairs already in ``out/pairs`` are reused. Reruns resume.
 
     ``bars`` draws the library's own progress bars on the terminal (off: ``progress`` gets the epochs);
@@ -82,8 +84,8 @@ def pretrain(
         area = ",".join(repr(v) for v in area)
     elif isinstance(area, os.PathLike):
         area = os.fspath(area)
-    names = "out s2 planet second_modality s1 aoi start end fields mode epochs batch_size lr temperature "
-    names += "seed device pixels_per_date tolerance_days width depth threads retrieval_candidates"
+    names = "out s2 planet second_modality s1 s1_window aoi start end fields mode epochs batch_size lr "
+    names += "temperature seed device pixels_per_date tolerance_days width depth threads retrieval_candidates"
     with library_terms(*names.split(), renamed={"--corruption": "corruption_rate"}):
         config = PretrainConfig(
             out=as_path(out, "out"),
@@ -92,6 +94,7 @@ def pretrain(
             second_modality=second_modality,
             s1=None if s1 is None else as_source(s1, "s1"),
             s1_collection=s1_collection,
+            s1_window=s1_window,
             aoi=area,
             start=None if first is None else first.isoformat(),
             end=None if last is None else last.isoformat(),

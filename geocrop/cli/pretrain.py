@@ -39,6 +39,13 @@ from geocrop.cli.options import DATE, allow_any_asset_href_option
 )
 @click.option("--s1-collection", default="sentinel-1", show_default=True, help="S1 collection in a catalog.")
 @click.option(
+    "--s1-window",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Pair each S2 pixel with its k x k S1 neighbourhood (odd k, imagery only; 1: the pixel's VV/VH).",
+)
+@click.option(
     "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder."
 )
 @click.option(
@@ -81,6 +88,7 @@ def pretrain(
     second_modality: str,
     s1: str | None,
     s1_collection: str,
+    s1_window: int,
     out: Path,
     aoi: str | None,
     start: dt.date | None,
@@ -119,6 +127,7 @@ def pretrain(
         second_modality=second_modality,  # type: ignore[arg-type]
         s1=s1,
         s1_collection=s1_collection,
+        s1_window=s1_window,
         aoi=aoi,
         start=start,
         end=end,

@@ -33,7 +33,7 @@ import numpy.typing as npt
 from geocrop.core.bands import PLANET_BANDS, PLANET_WINDOW, S2_BANDS
 from geocrop.data.shards import DEFAULT_SHARD_ROWS, ShardSet, ShardWriter, feature_stats
 from geocrop.data.splits import split_fields
-from geocrop.errors import BundleError, NoDataError
+from geocrop.errors import BundleError, InputError, NoDataError
 from geocrop.io.atomic import write_json_atomic
 
 MANIFEST = "manifest.json"
@@ -65,26 +65,43 @@ SECOND_MODALITIES: dict[str, tuple[tuple[str, ...], int]] = {
 }
 
 
-def second_features(modality: str) -> int:
-    """Width of the second view's input: 36 for the Planet 3x3 window, 2 for Sentinel-1 VV/VH."""
-    bands, window = SECOND_MODALITIES[modality]
-    return len(bands) * window * window
+def second_features(modality: str, window: int | None = None) -> int:
+    """Width of the second view's input: 36 for the Planet 3x3 window, 2 for Sentinel-1 VV/VH (2 x k x k
+    for a k x k Sentinel-1 neighbourhood, ``window``)."""
+    bands, default = SECOND_MODALITIES[modality]
+    side = default if window is None else window
+    return len(bands) * side * side
 
 
-def feature_names(*, bimodal: bool = True, modality: str = "planetscope") -> list[str]:
+def feature_names(
+    *, bimodal: bool = True, modality: str = "planetscope", window: int | None = None
+) -> list[str]:
     """Column names of a pair row: ``s2.B01`` ... ``s2.B12`` then ``planet.r{row}c{col}.{band}`` (or
-    ``s1.VV``, ``s1.VH``)."""
+    ``s1.VV``, ``s1.VH``; ``s1.r{row}c{col}.VV``... for a neighbourhood)."""
     names = [f"s2.{b}" for b in S2_BANDS]
-    if bimodal and modality == "planetscope":
-        names += [
-            f"planet.r{r}c{c}.{b}"
-            for r in range(PLANET_WINDOW)
-            for c in range(PLANET_WINDOW)
-            for b in PLANET_BANDS
-        ]
-    elif bimodal:
-        names += [f"s1.{b}" for b in SECOND_MODALITIES[modality][0]]
-    return names
+    if not bimodal:
+        return names
+    bands, default = SECOND_MODALITIES[modality]
+    side = default if window is None else window
+    prefix = "planet" if modality == "planetscope" else "s1"
+    if side == 1:
+        return names + [f"{prefix}.{b}" for b in bands]
+    return names + [f"{prefix}.r{r}c{c}.{b}" for r in range(side) for c in range(side) for b in bands]
+
+
+def neighbourhoods(image: npt.ArrayLike, size: int) -> FloatArray:
+    """(C, H, W) -> (C, size*H, size*W): each pixel's ``size`` x ``size`` neighbourhood (edges repeated)
+    laid out as the block of a grid ``size`` times finer, so `sample_pairs` gathers it as it gathers the
+    Planet window under an S2 pixel (a Sentinel-1 neighbourhood as the second view)."""
+    arr = np.asarray(image, np.float32)
+    channels, height, width = arr.shape
+    r = size // 2
+    padded = np.pad(arr, ((0, 0), (r, r), (r, r)), mode="edge")
+    grid = np.empty((channels, height, size, width, size), np.float32)
+    for a in range(size):
+        for b in range(size):
+            grid[:, :, a, :, b] = padded[:, a : a + height, b : b + width]
+    return grid.reshape(channels, height * size, width * size)
 
 
 def match_dates(
@@ -216,6 +233,12 @@ class PairSet:
         return str(self.manifest["settings"].get("second_modality", "planetscope"))
 
     @property
+    def second_window(self) -> int:
+        """Side of the second view's window: 3 for Planet, 1 (or the neighbourhood asked) for Sentinel-1."""
+        modality = self.second_modality or "planetscope"
+        return int(self.manifest["settings"].get("second_window", SECOND_MODALITIES[modality][1]))
+
+    @property
     def train(self) -> ShardSet:
         return ShardSet.from_state(self.root, self.manifest["splits"]["train"])
 
@@ -243,6 +266,7 @@ def build_pairs_from_arrays(
     shard_rows: int = DEFAULT_SHARD_ROWS,
     provenance: Mapping[str, Any] | None = None,
     second_modality: str = "planetscope",
+    second_window: int | None = None,
 ) -> PairSet:
     """Sample pairs date by date from in-memory or lazy stacks and write shards to ``out_dir``.
 
@@ -271,7 +295,10 @@ def build_pairs_from_arrays(
             "the Sentinel-2 source has no scenes in the AOI and date range; widen --start/--end"
         )
     height, width = first.shape[-2:]
-    window = SECOND_MODALITIES[second_modality][1]
+    default_window = SECOND_MODALITIES[second_modality][1]
+    window = default_window if second_window is None else second_window
+    # A Sentinel-1 neighbourhood is gathered from the S1 image laid out on a grid `window` times finer.
+    expand = second_modality != "planetscope" and window > 1
     sensor = "PlanetScope" if second_modality == "planetscope" else "Sentinel-1"
     if bimodal:
         assert planet is not None and planet_dates is not None
@@ -312,7 +339,9 @@ def build_pairs_from_arrays(
     }
     if bimodal and second_modality != "planetscope":  # absent for Planet: folders of earlier runs still match
         settings["second_modality"] = second_modality
-    n_feat = len(S2_BANDS) + (second_features(second_modality) if bimodal else 0)
+    if bimodal and window != default_window:  # absent by default: earlier folders still match
+        settings["second_window"] = window
+    n_feat = len(S2_BANDS) + (second_features(second_modality, window) if bimodal else 0)
     manifest = _start_manifest(out, settings, n_feat)
     if manifest.get("complete"):
         return PairSet(out, manifest)
@@ -327,6 +356,8 @@ def build_pairs_from_arrays(
             continue
         s2_img = first if si == 0 else np.asarray(s2[si], np.float32)
         pl_img = np.asarray(planet[pi], np.float32) if bimodal and planet is not None else None
+        if expand and pl_img is not None:
+            pl_img = neighbourhoods(pl_img, window)
         rng = np.random.default_rng([seed, si, 0xA1])
         tr = sample_pairs(s2_img, pl_img, mask=train_mask, n=n_train, rng=rng, window=window)
         ho = sample_pairs(s2_img, pl_img, mask=heldout_mask, n=n_held, rng=rng, window=window)
@@ -376,6 +407,7 @@ def build_pairs(
     second_modality: str | None = None,
     s1: str | Path | None = None,
     s1_collection: str = "sentinel-1",
+    s1_window: int = 1,
 ) -> PairSet:
     """Pairs from an S2 source and a second view (any `geocrop.io.sources` kind, or a samples table).
 
@@ -386,7 +418,8 @@ def build_pairs(
     the VV/VH backscatter (dB) of ``s1`` (default: the S2 source itself: a table's S1 columns, a cube's S1
     variables, or a catalog's Sentinel-1 collection). ``fields`` is a parcels file (its polygons become the
     fields of the 70-21-9 split); without it pseudo-fields are used. A samples table (`s2` a .parquet or
-    .csv) gives one pair per sample and date, each sample its own field.
+    .csv) gives one pair per sample and date, each sample its own field. ``s1_window`` k > 1 pairs each S2
+    pixel with the k x k Sentinel-1 neighbourhood around it (2 k² values; imagery only).
     """
     from geocrop.data.pair_sources import open_pair_sources
     from geocrop.io.sources import detect_source
@@ -396,6 +429,12 @@ def build_pairs(
     if detect_source(s2, tables=True) == "table":
         from geocrop.data.table_pairs import open_table_pairs
 
+        if second_modality == "sentinel-1" and s1_window > 1:
+            raise InputError(
+                f"`s1_window` {s1_window} needs imagery: a samples table holds one pixel per sample, so it "
+                "has no neighbourhood; leave `s1_window` at 1, or give an S2 cube or catalog with S1",
+                param="s1_window",
+            )
         table = open_table_pairs(s2, second=second_modality, s1=s1)
         return build_pairs_from_arrays(
             s2=table.s2,
@@ -410,6 +449,7 @@ def build_pairs(
             shard_rows=shard_rows,
             provenance=table.provenance,
             second_modality=second_modality or "planetscope",
+            second_window=s1_window if second_modality == "sentinel-1" else None,
         )
     src = open_pair_sources(
         s2=s2,
@@ -438,6 +478,7 @@ def build_pairs(
         shard_rows=shard_rows,
         provenance=src.provenance,
         second_modality=second_modality or "planetscope",
+        second_window=s1_window if second_modality == "sentinel-1" else None,
     )
 
 
@@ -460,7 +501,9 @@ def _start_manifest(out: Path, settings: dict[str, Any], n_feat: int) -> dict[st
         "bimodal": settings["bimodal"],
         "second_modality": settings.get("second_modality", "planetscope") if settings["bimodal"] else None,
         "columns": feature_names(
-            bimodal=settings["bimodal"], modality=settings.get("second_modality", "planetscope")
+            bimodal=settings["bimodal"],
+            modality=settings.get("second_modality", "planetscope"),
+            window=settings.get("second_window"),
         ),
         "n_features": n_feat,
         "settings": settings,

@@ -82,6 +82,7 @@ def _pairs(config: PretrainConfig, info: DistInfo) -> PairSet:
             second_modality=second,
             s1=config.s1,
             s1_collection=config.s1_collection,
+            s1_window=config.s1_window,
             aoi=config.aoi,
             start=config.start,
             end=config.end,
@@ -152,7 +153,7 @@ def _run(
         )
     pairs = _pairs(config, info)
     modality = pairs.second_modality if config.mode == "bimodal" else None
-    n_second = second_features(modality) if modality is not None else 0
+    n_second = second_features(modality, pairs.second_window) if modality is not None else 0
     n_feat = N_S2 + n_second
     mean_np, std_np = pairs.stats()
     mean = torch.from_numpy(mean_np[:n_feat]).to(device)

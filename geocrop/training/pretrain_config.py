@@ -53,6 +53,8 @@ class PretrainConfig:
     #: Sentinel-1 source for ``second_modality`` s1 (default: the S2 source: a table's or cube's S1 data).
     s1: str | None = None
     s1_collection: str = "sentinel-1"
+    #: Side k of the Sentinel-1 neighbourhood paired with each S2 pixel (1: the pixel's own VV/VH).
+    s1_window: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out).expanduser())
@@ -64,6 +66,8 @@ class PretrainConfig:
         out = {k: getattr(self, k) for k in keys}
         if self.second_view() == "sentinel-1":  # absent for Planet, so earlier runs still resume
             out["second_modality"] = "sentinel-1"
+            if self.s1_window != 1:  # absent by default, so earlier runs still resume
+                out["s1_window"] = self.s1_window
         return out
 
     def second_view(self) -> str | None:
@@ -108,6 +112,17 @@ def validate(config: PretrainConfig) -> None:
                 "`planet` is given but `second_modality` s1 asks for Sentinel-1; drop one of them",
                 param="planet",
             )
+    if config.s1_window < 1 or config.s1_window % 2 == 0 or config.s1_window > 9:
+        raise InputError(
+            f"`s1_window` {config.s1_window} is not an odd size from 1 to 9; give 1 (the pixel) or 3 "
+            "(its 3x3 neighbourhood)",
+            param="s1_window",
+        )
+    if config.s1_window > 1 and config.mode == "bimodal" and config.second_view() != "sentinel-1":
+        raise InputError(
+            "`s1_window` applies to a Sentinel-1 second view; drop it or use `second_modality` s1",
+            param="s1_window",
+        )
     for name in ("epochs", "batch_size", "width", "depth", "retrieval_candidates"):
         if getattr(config, name) < 1:
             raise InputError(f"`{name}` must be >= 1, got {getattr(config, name)}", param=name)

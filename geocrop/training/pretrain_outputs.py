@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geocrop.core.bands import PLANET_BANDS, S2_BANDS
-from geocrop.data.pairs import PairSet
+from geocrop.data.pairs import PairSet, feature_names
 from geocrop.io.atomic import atomic_path, write_json_atomic
 from geocrop.io.bundle import save_bundle
 from geocrop.io.bundle_metadata import EncoderMetadata, Normalization, SecondView
@@ -57,7 +57,7 @@ def write_bundle(
             sensor="sentinel-1" if s1 else "planetscope",
             backbone=model.planet_encoder.spec,
             projector=model.planet_projector.spec,
-            bands=("VV", "VH") if s1 else tuple(PLANET_BANDS),
+            bands=_s1_bands(pairs.second_window) if s1 else tuple(PLANET_BANDS),
             normalization=Normalization(tuple(mean[N_S2:].tolist()), tuple(std[N_S2:].tolist())),
             layout=S1_UNITS if s1 else PLANET_WINDOW,
         )
@@ -120,3 +120,9 @@ class Progress:
                 f"{record['retrieval_top1']:.3f} (chance {record['chance']:.4f})"
             )
             self._bar = None
+
+
+def _s1_bands(window: int) -> tuple[str, ...]:
+    """The S1 encoder's inputs: ``VV``, ``VH``; for a k x k neighbourhood ``r0c0.VV`` ... (row, col, band)."""
+    names = feature_names(bimodal=True, modality="sentinel-1", window=window)[N_S2:]
+    return tuple(name.removeprefix("s1.") for name in names)

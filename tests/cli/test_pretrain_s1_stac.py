@@ -113,3 +113,44 @@ def test_s1_catalog_outside_the_s2_dates_is_refused(area: tuple[Path, Path], tmp
     assert result.exit_code == 2, result.output
     assert result.output.startswith("geocrop: error:") and len(result.output.strip().splitlines()) == 1
     assert not (out / "encoder.safetensors").exists()
+
+
+def test_s1_window_pairs_each_pixel_with_its_neighbourhood(area: tuple[Path, Path], tmp_path: Path) -> None:
+    """--s1-window 3: the S1 encoder reads the 3x3 VV/VH neighbourhood (18 values) under each S2 pixel."""
+    s2, s1 = area
+    out = tmp_path / "run"
+    args = ["pretrain", "--s2", str(s2), "--second-modality", "s1", "--s1", str(s1), "--s1-window", "3"]
+    args += ["--s1-collection", "sentinel-1-rtc", "--epochs", "1", "--batch-size", "32", "--depth", "1"]
+    result = CliRunner().invoke(cli, [*args, "--width", "16", "--device", "cpu", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "encoder.json").read_text())
+    assert len(meta["s1_bands"]) == 18 and meta["s1_bands"][:2] == ["r0c0.VV", "r0c0.VH"]
+    assert len(meta["s1_normalization"]["mean"]) == 18
+    again = CliRunner().invoke(cli, [*args[:-2], "--s1-window", "1", "--width", "16", "--out", str(out)])
+    assert again.exit_code == 2 and "another --out" in again.output  # pairs built with another window
+
+
+def test_neighbourhoods_lay_each_window_out_as_a_finer_grid() -> None:
+    from geocrop.data.pairs import neighbourhoods, sample_pairs
+
+    s1 = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    grid = neighbourhoods(s1, 3)
+    assert grid.shape == (2, 9, 12)
+    # pixel (1, 2)'s block is its 3x3 neighbourhood; at the corner (0, 0) the edge repeats
+    assert np.array_equal(grid[0, 3:6, 6:9], s1[0, 0:3, 1:4])
+    assert np.array_equal(grid[1, 0:3, 0:3], s1[1][np.ix_([0, 0, 1], [0, 0, 1])])
+    s2 = np.ones((12, 3, 4), np.float32)
+    rows = sample_pairs(s2, grid, mask=np.ones((3, 4), bool), n=None, rng=np.random.default_rng(0), window=3)
+    assert rows.shape == (12, 12 + 18)
+
+
+def test_s1_window_on_a_table_is_refused(tmp_path: Path) -> None:
+    table = Path(__file__).resolve().parents[2] / "../shared/realdata/worldcereal"
+    path = (table / "extractions_2023_FRA_LPIS_dekad.geoparquet").resolve()
+    if not path.is_file():
+        pytest.skip("the real WorldCereal table is not in ../shared/realdata")
+    out = tmp_path / "run"
+    args = ["pretrain", "--s2", str(path), "--second-modality", "s1", "--s1-window", "3", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert "--s1-window 3 needs imagery" in result.output and not out.exists()
