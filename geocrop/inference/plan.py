@@ -240,7 +240,10 @@ class MapPlan:
     def describe(self) -> list[str]:
         """Human-readable lines for ``--dry-run``."""
         cfg, n = self.config, len(self.items)
-        lines = [f"model: {self.model_path} ({self.spec.name}; {len(self.spec.classes)} classes)"]
+        head = self.spec.head.get("name", "?")
+        encoder = f"{self.spec.backbone.get('name', '?')} backbone + " if self.spec.backbone else ""
+        named = "" if self.spec.name == str(self.model_path) else f"{self.spec.name}: "
+        lines = [f"model: {self.model_path} ({named}{encoder}{head} head; {len(self.spec.classes)} classes)"]
         lines.append(f"trained on: {describe_provenance(read_provenance(self.spec.metadata))}")
         if self.notice:
             lines.insert(0, f"WARNING: {self.notice}")
