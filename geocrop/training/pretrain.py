@@ -206,7 +206,12 @@ def _run(
                 z_a, z_b = model(corrupt(heldout, generator=gen), corrupt(heldout, generator=gen))
         model.train()
         score = retrieval_accuracy(z_a, z_b, candidates=config.retrieval_candidates)
-        return {"retrieval_top1": score.accuracy, "chance": score.chance, "candidates": score.candidates}
+        record = {"retrieval_top1": score.accuracy, "chance": score.chance, "candidates": score.candidates}
+        if config.mode == "bimodal":  # and back: the second view's pixel finds its S2 partner
+            record["retrieval_top1_back"] = retrieval_accuracy(
+                z_b, z_a, candidates=config.retrieval_candidates
+            ).accuracy
+        return record
 
     initial = ckpt.extra.get("initial") if ckpt is not None else (evaluate() if info.is_main else None)
     bar = Progress(enabled=progress and info.is_main)

@@ -95,6 +95,8 @@ def test_pretrain_pairs_s2_with_s1_rtc_items_from_stac(area: tuple[Path, Path], 
     assert sources["s1_collection"] == "sentinel-1-rtc" and sources["s1_scenes"] == sources["s2_scenes"]
     history = json.loads((out / "history.json").read_text())["epochs"]
     assert np.isfinite(history[-1]["loss"]) and 0 <= history[-1]["retrieval_top1"] <= 1
+    assert 0 <= history[-1]["retrieval_top1_back"] <= 1  # S1 -> S2, the way back
+    assert "retrieval_top1_back" in (out / "history.csv").read_text().splitlines()[0]
     # the S1 encoder reads 2 features (VV, VH dB), not Planet's 36
     from safetensors import safe_open
 
