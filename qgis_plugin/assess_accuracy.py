@@ -70,8 +70,6 @@ class AssessAccuracyAlgorithm(GeocropAlgorithm):
     HELP = _HELP
     HELP_ANCHOR = "assess-accuracy-and-area"
     TAGS = ("crop", "accuracy", "area", "confidence interval", "error matrix", "validation", "olofsson")
-    #: `geocrop COMMAND` has no `--progress` yet: its one-line errors name flags, not parameters.
-    PROGRESS_JSON = True
     ARGUMENTS: ClassVar[Mapping[str, str]] = {
         "map": MAP,
         "reference": REFERENCE,

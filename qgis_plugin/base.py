@@ -65,9 +65,6 @@ class GeocropAlgorithm(QgsProcessingAlgorithm):
     GROUP_ID: ClassVar[str] = "cropmapping"
     #: Flags after `--progress json` (e.g. `--yes`).
     TRAILING_FLAGS: ClassVar[tuple[str, ...]] = ()
-    #: Whether the command speaks `--progress json` (progress events; errors with `param` and `text`).
-    #: Without it the plugin shows geocrop's output lines and its one-line `geocrop: error:` message.
-    PROGRESS_JSON: ClassVar[bool] = True
     #: Library argument name -> the parameter it comes from; a geocrop error about `end` then names the
     #: 'End date' parameter (see `argument_labels`).
     ARGUMENTS: ClassVar[Mapping[str, str]] = {}
@@ -195,13 +192,19 @@ class GeocropAlgorithm(QgsProcessingAlgorithm):
         """The algorithm's results after a successful run (and which outputs QGIS loads, styled)."""
         raise NotImplementedError
 
+    @staticmethod
+    def written(path: str | Path, what: str) -> None:
+        """`QgsProcessingException` when geocrop succeeded without writing ``path`` (``what`` names it)."""
+        if not Path(path).is_file():
+            raise QgsProcessingException(f"geocrop finished but wrote no {what} at '{path}'.")
+
     def processAlgorithm(
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
         call = self.prepare(parameters, context, feedback)
         command = prepare_geocrop(self.parameterAsString(parameters, EXECUTABLE_PARAMETER, context), feedback)
-        progress = ["--progress", "json"] if self.PROGRESS_JSON else []
-        args = [self.COMMAND, *call.args, *progress, *self.TRAILING_FLAGS]
+        # every command speaks `--progress json`: progress events, errors with `param` and `text`
+        args = [self.COMMAND, *call.args, "--progress", "json", *self.TRAILING_FLAGS]
         try:
             result = run_with_feedback(
                 command, args, feedback, outputs=call.cleanup, labels=self.argument_labels()

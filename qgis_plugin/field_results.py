@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, ClassVar
 
 from qgis.core import (
     QgsProcessing,
     QgsProcessingContext,
-    QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterRasterLayer,
@@ -106,8 +104,7 @@ class FieldResultsAlgorithm(GeocropAlgorithm):
         result: RunResult,
     ) -> dict[str, Any]:
         output = call.values["output"]
-        if not Path(output).is_file():
-            raise QgsProcessingException(f"geocrop finished but wrote no field results at '{output}'.")
+        self.written(output, "field results")
         classes = map_classes(call.values["map"])
         load_vector_on_completion(context, output, name="Field results", field="class_name", classes=classes)
         return {self.OUTPUT: output}

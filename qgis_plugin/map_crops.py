@@ -216,8 +216,7 @@ class MapCropsAlgorithm(GeocropAlgorithm):
         output, html = call.values["output"], call.values["html"]
         cog = result.outputs.get("cog", output)
         qml = Path(result.outputs.get("qml") or Path(cog).with_suffix(".qml"))
-        if not Path(output).is_file():
-            raise QgsProcessingException(f"geocrop finished but wrote no crop map at '{output}'.")
+        self.written(output, "crop map")
         load_styled_on_completion(context, output, qml=qml, name="Crop map")
         return {self.OUTPUT: output, self.HTML: html or None}
 

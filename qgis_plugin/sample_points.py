@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, ClassVar
 
 from qgis.core import (
     QgsProcessing,
     QgsProcessingContext,
-    QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
@@ -65,8 +63,6 @@ class SamplePointsAlgorithm(GeocropAlgorithm):
     HELP = _HELP
     HELP_ANCHOR = "points-to-label"
     TAGS = ("crop", "sample", "reference", "validation", "accuracy", "active learning", "labelling")
-    #: `geocrop COMMAND` has no `--progress` yet: its one-line errors name flags, not parameters.
-    PROGRESS_JSON = True
     ARGUMENTS: ClassVar[Mapping[str, str]] = {
         "map": MAP,
         "n": COUNT,
@@ -157,8 +153,7 @@ class SamplePointsAlgorithm(GeocropAlgorithm):
         result: RunResult,
     ) -> dict[str, Any]:
         output = call.values["output"]
-        if not Path(output).is_file():
-            raise QgsProcessingException(f"geocrop finished but wrote no points at '{output}'.")
+        self.written(output, "points")
         classes = map_classes(call.values["map"])
         load_vector_on_completion(context, output, name="Points to label", field="map_class", classes=classes)
         return {self.OUTPUT: output}

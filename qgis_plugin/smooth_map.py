@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 
 from qgis.core import (
     QgsProcessingContext,
-    QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingOutputRasterLayer,
     QgsProcessingParameterDefinition,
@@ -163,8 +162,7 @@ class SmoothMapAlgorithm(GeocropAlgorithm):
         result: RunResult,
     ) -> dict[str, Any]:
         output = call.values["output"]
-        if not Path(output).is_file():
-            raise QgsProcessingException(f"geocrop finished but wrote no smoothed map at '{output}'.")
+        self.written(output, "smoothed map")
         qml = Path(result.outputs.get("qml") or Path(output).with_suffix(".qml"))
         load_styled_on_completion(context, output, qml=qml, name="Smoothed crop map")
         confidence = result.outputs.get("confidence", call.values["confidence"])

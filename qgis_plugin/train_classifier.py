@@ -201,6 +201,5 @@ class TrainClassifierAlgorithm(GeocropAlgorithm):
         result: RunResult,
     ) -> dict[str, Any]:
         output = call.values["output"]
-        if not Path(output).is_file():
-            raise QgsProcessingException(f"geocrop finished but wrote no bundle at '{output}'.")
+        self.written(output, "bundle")
         return {self.OUTPUT: output}
