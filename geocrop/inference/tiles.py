@@ -219,28 +219,28 @@ def run_tiles(
         if computed and after_tile is not None:
             after_tile(tile)
 
-    todo, kept = [], {}
+    todo = []
     for tile in tiles:
         if journal is not None and tile.key in done_before:
             finish(tile, journal.load(tile.key), computed=False)
-            continue
-        if keep is not None:
-            kept[tile.key] = keep(tile)
-            if not kept[tile.key].any():  # outside the mask: no read, no compute
-                finish(tile, _empty(tile, ref, probabilities), computed=True)
-                continue
-        todo.append(tile)
+        else:
+            todo.append(tile)
     if not todo:
         return run
 
     def task(tile: Tile) -> Any:
+        # The mask is read when the tile starts (only tiles in flight hold one), before the cube is sliced:
+        # a tile it drops entirely becomes an empty result that never reads the cube.
+        mask = keep(tile) if keep is not None else None
+        if mask is not None and not mask.any():
+            return dask.delayed(_empty, pure=True)(tile, ref, probabilities, dask_key_name=f"tile-{tile.key}")
         values = cube[:, :, tile.y0 : tile.y0 + tile.height, tile.x0 : tile.x0 + tile.width]
         return dask.delayed(predict_tile, pure=True)(
             values,
             prepare=prepare,
             ref=ref,
             probabilities=probabilities,
-            keep=kept.get(tile.key),
+            keep=mask,
             dask_key_name=f"tile-{tile.key}",
         )
 
