@@ -48,6 +48,7 @@ __all__ = [
     "as_date",
     "as_path",
     "emit",
+    "stage_progress",
 ]
 
 #: Where a model runs: ``auto`` is CUDA when torch sees a GPU, else the CPU.
@@ -84,6 +85,11 @@ def emit(
     if progress is not None:
         clipped = None if fraction is None else min(max(float(fraction), 0.0), 1.0)
         progress(ProgressEvent(stage, clipped, message, log))
+
+
+def stage_progress(progress: Progress | None, stage: Stage) -> Callable[[float, str], None] | None:
+    """``progress`` as the ``(fraction, message)`` callback a stage's own function takes (None stays None)."""
+    return None if progress is None else lambda fraction, message: emit(progress, stage, fraction, message)
 
 
 @runtime_checkable

@@ -19,7 +19,7 @@ from geocrop.api_types import (
     as_path,
     as_source,
     check_season,
-    emit,
+    stage_progress,
 )
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ def map_aoi(
     with trust_any_asset_href(allow_any_asset_href):
         return run_map(
             config,
-            progress=None if progress is None else lambda f, m: emit(progress, "map", f, m),
+            progress=stage_progress(progress, "map"),
             tune_process=tune_process,
         )
 

@@ -7,11 +7,11 @@ result, which says where its outputs went.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from geocrop.api_types import PathLike, Progress, Stage, as_optional_path, as_path, emit
+from geocrop.api_types import PathLike, Progress, as_optional_path, as_path, stage_progress
 
 if TYPE_CHECKING:
     from geocrop.post.assess_report import Assessment
@@ -35,10 +35,6 @@ def as_map(value: MapLike, param: str = "map") -> Path:
     return as_path(cog if isinstance(cog, str | os.PathLike) else value, param)
 
 
-def _stage(progress: Progress | None, stage: Stage) -> Callable[[float, str], None] | None:
-    return None if progress is None else lambda f, m: emit(progress, stage, f, m)
-
-
 def stratified_sample(
     *,
     map: MapLike,
@@ -59,7 +55,7 @@ def stratified_sample(
         out=as_path(out, "out"),
         min_per_class=min_per_class,
         seed=seed,
-        progress=_stage(progress, "sample"),
+        progress=stage_progress(progress, "sample"),
     )
 
 
@@ -82,7 +78,7 @@ def uncertain_sample(
         out=as_path(out, "out"),
         min_distance=min_distance,
         seed=seed,
-        progress=_stage(progress, "sample"),
+        progress=stage_progress(progress, "sample"),
     )
 
 
@@ -104,7 +100,7 @@ def assess(
         reference=as_path(reference, "reference"),
         class_column=class_column,
         out=as_optional_path(out, "out"),
-        progress=_stage(progress, "assess"),
+        progress=stage_progress(progress, "assess"),
     )
 
 
@@ -128,7 +124,7 @@ def field_results(
         out=as_path(out, "out"),
         columns=None if columns is None else list(columns),
         batch_size=batch_size,
-        progress=_stage(progress, "fields"),
+        progress=stage_progress(progress, "fields"),
     )
 
 
@@ -155,5 +151,5 @@ def smooth_map(
         smoothness=smoothness,
         neigh_fraction=neigh_fraction,
         sieve=sieve,
-        progress=_stage(progress, "smooth"),
+        progress=stage_progress(progress, "smooth"),
     )
