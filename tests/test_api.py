@@ -4,6 +4,7 @@ in the caller's argument names."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import pickle
 import subprocess
 import sys
@@ -73,6 +74,25 @@ def test_errors_name_the_argument_and_the_cli_translates_it(tmp_path: Path) -> N
     assert caught.value.param == "out" and cli_message(caught.value).startswith("--out ")
     again = pickle.loads(pickle.dumps(caught.value))
     assert isinstance(again, GeocropError) and again.param == "out"
+
+
+def test_a_flag_in_a_deeper_message_is_reworded_for_python_callers(tmp_path: Path) -> None:
+    """The STAC reader's refusal of an asset outside its catalog names ``--allow-any-asset-href``; both map
+    verbs word it as this API's argument (and the CLI turns it back into the flag)."""
+    from tests.cli.test_bad_inputs import _catalog_with_red_at
+    from tests.inference.map_fixtures import END, START, tiny_area
+
+    area = tiny_area(tmp_path / "area")
+    red = next(area.catalog.parent.rglob("assets/*/red.tif"))
+    escaping = os.path.relpath(red, tmp_path / "escaping" / "sentinel-2-l2a" / "x")  # leaves the catalog
+    _catalog_with_red_at(area, tmp_path / "escaping", escaping)
+    catalog = tmp_path / "escaping" / "catalog.json"
+    for verb in (geocrop.map_aoi, geocrop.plan_map):
+        with pytest.raises(InputError) as caught:
+            verb(aoi=area.bbox, start=START, end=END, stac=catalog, model=area.bundle, out=tmp_path / "m.tif")
+        assert caught.value.param == "allow_any_asset_href" and "`allow_any_asset_href`" in str(caught.value)
+        assert "--allow-any-asset-href" in cli_message(caught.value)
+        assert not (tmp_path / "m.tif").exists()
 
 
 def test_one_progress_event_type() -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from geocrop.api_types import (
@@ -19,6 +20,7 @@ from geocrop.api_types import (
     as_path,
     as_source,
     check_season,
+    library_terms,
     stage_progress,
 )
 
@@ -114,15 +116,12 @@ def map_aoi(
     non-zero value) are nodata and cost no compute. ``yes`` lifts the size limits (`plan_map`
     shows the estimate first); an interrupted run resumes.
     """
-    config = _map_config(**_options(locals()))  # first: locals() is the arguments only
+    options = _options(locals())  # first: locals() is the arguments only
     from geocrop.inference.mapping import map_aoi as run_map
-    from geocrop.io.stac import trust_any_asset_href
 
-    with trust_any_asset_href(allow_any_asset_href):
+    with _map_terms(allow_any_asset_href):
         return run_map(
-            config,
-            progress=stage_progress(progress, "map"),
-            tune_process=tune_process,
+            _map_config(**options), progress=stage_progress(progress, "map"), tune_process=tune_process
         )
 
 
@@ -151,12 +150,25 @@ def plan_map(
     """What `map_aoi` with the same arguments would read and compute (scenes, bytes, pixels x timestamps,
     estimated time), after every check it makes; reads no pixels and writes nothing.
     ``plan.describe()`` gives the lines ``geocrop map --dry-run`` prints."""
-    config = _map_config(**_options(locals()))  # first: locals() is the arguments only
+    options = _options(locals())  # first: locals() is the arguments only
     from geocrop.inference.plan import plan_map as run_plan
+
+    with _map_terms(allow_any_asset_href):
+        return run_plan(_map_config(**options))
+
+
+#: Arguments whose CLI flags older messages on the mapping path still name (re-worded by `library_terms`).
+_MAP_ARGS = "aoi start end out model stac collection planet max_cloud html chunk_size device mask"
+_MAP_ARGS += " allow_any_asset_href"
+
+
+@contextlib.contextmanager
+def _map_terms(allow_any_asset_href: bool) -> Iterator[None]:
+    """Errors in this API's argument names, and asset hrefs trusted as asked, for one map verb."""
     from geocrop.io.stac import trust_any_asset_href
 
-    with trust_any_asset_href(allow_any_asset_href):
-        return run_plan(config)
+    with library_terms(*_MAP_ARGS.split()), trust_any_asset_href(allow_any_asset_href):
+        yield
 
 
 def _options(arguments: dict[str, Any]) -> dict[str, Any]:
