@@ -211,14 +211,14 @@ _FLAG = re.compile(r"--[a-z][a-z0-9-]*")
 
 
 @contextlib.contextmanager
-def library_terms(*names: str, renamed: Mapping[str, str] | None = None) -> Iterator[None]:
+def library_terms(*names: str) -> Iterator[None]:
     """Re-word errors of config objects that still name CLI flags (``--end``) in this API's argument
-    names (`` `end` ``, ``param`` set); ``renamed`` maps a flag to an argument of another name."""
+    names (`` `end` ``, ``param`` set)."""
     try:
         yield
     except GeocropError as exc:
         if exc.param is None and exc.args and isinstance(exc.args[0], str):
-            table = {as_flag(n): n for n in names} | dict(renamed or {})
+            table = {as_flag(n): n for n in names}
             found: list[str] = []
 
             def swap(match: re.Match[str]) -> str:

@@ -86,7 +86,7 @@ def pretrain(
         area = os.fspath(area)
     names = "out s2 planet second_modality s1 s1_window aoi start end fields mode epochs batch_size lr "
     names += "temperature seed device pixels_per_date tolerance_days width depth threads retrieval_candidates"
-    with library_terms(*names.split(), renamed={"--corruption": "corruption_rate"}):
+    with library_terms(*names.split()):
         config = PretrainConfig(
             out=as_path(out, "out"),
             s2=None if s2 is None else as_source(s2, "s2"),

@@ -206,8 +206,7 @@ def evaluate(
         for name, value in (("families", families), ("baselines", baselines))
         if value is not None
     }
-    renamed = {"--configs": "configs", "--families": "families", "--baselines": "baselines"}
-    with library_terms(*_LABEL_ARGS, "folds", "hparam_seed", renamed=renamed):
+    with library_terms(*_LABEL_ARGS, "folds", "hparam_seed", "configs", "families", "baselines"):
         job = EvaluateJob(
             source=label_source(
                 labels,
