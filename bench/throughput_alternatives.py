@@ -52,6 +52,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from map_throughput import BACKBONE, matmul_peak
+from train_time import find_realdata
 
 DEEP_HEADS = ("tempcnn", "inception", "transformer", "lstm")
 PAPER_HEADS = ("lstm", "inception", "transformer")
@@ -81,16 +82,6 @@ class Row:
     pixels_s: float
     gflops: float | None = None
     agreement: float | None = None
-
-
-def find_realdata() -> Path | None:
-    """``shared/realdata`` beside or above this checkout, or ``$GEOCROP_REALDATA``."""
-    if os.environ.get("GEOCROP_REALDATA"):
-        return Path(os.environ["GEOCROP_REALDATA"])
-    here = Path(__file__).resolve()
-    return next(
-        (p / "shared" / "realdata" for p in here.parents if (p / "shared" / "realdata").is_dir()), None
-    )
 
 
 def tile_block(series: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
