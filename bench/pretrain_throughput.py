@@ -7,12 +7,14 @@ as is usual; the loss's two (B x B x D) similarity matmuls are listed separately
 "all matmuls" column, since they are real work the step has to do.
 
     python bench/pretrain_throughput.py [--device cpu|cuda] [--batch-size 2048] [--steps 10] [--threads N]
-                                        [--precision fp32,tf32,bf16] [--json PATH]
+                                        [--precision fp32,tf32,bf16] [--plain-loss] [--json PATH]
 
 ``--precision`` takes a comma-separated list and gives one column each: ``fp32`` is what `geocrop pretrain`
 runs (float32, TF32 off), ``tf32`` the same with TF32 matmuls allowed, ``bf16`` the step under bf16 autocast
 (neither is an option of `geocrop pretrain` yet: they show what one would gain). Each is compared with the
-matching matmul peak (float32 with TF32 off, TF32, bf16).
+matching matmul peak (float32 with TF32 off, TF32, bf16). ``--plain-loss`` adds, for each precision, a
+column with the loss in its plain autograd form (`geocrop.training.row_contrast.row_contrast_plain`, what
+`geocrop pretrain` ran before the row-blocked loss), so the two are compared in one run.
 
 Not a test: run it by hand (``make bench``) and copy the table into docs/pretraining.md.
 """
@@ -70,10 +72,11 @@ def time_steps(
     steps: int,
     corruption: float,
     bf16: bool = False,
+    blocked: bool = True,
 ) -> float:
     """Seconds per training step, median of ``steps`` after two warm-up steps (bf16: under autocast)."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = ContrastiveLoss("bimodal", 0.07)
+    loss_fn = ContrastiveLoss("bimodal", 0.07, blocked=blocked)
     corrupt = ScarfCorruption(corruption)
     gen = torch.Generator(device=device).manual_seed(0)
     x = torch.randn(batch, len(S2_BANDS) + PLANET_FEATURES, device=device)
@@ -114,6 +117,9 @@ def main() -> None:
         "--peak-n", type=int, default=None, help="matmul size for the peak (default 4096/8192)"
     )
     parser.add_argument("--precision", default="fp32", help="comma-separated: fp32, tf32, bf16")
+    parser.add_argument(
+        "--plain-loss", action="store_true", help="also time the loss in its plain autograd form"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here as JSON")
     args = parser.parse_args()
     if args.threads:
@@ -129,7 +135,9 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     macs = 0
     failed = []
-    for precision in precisions:
+    columns = [(p, True) for p in precisions] + ([(p, False) for p in precisions] if args.plain_loss else [])
+    for precision, blocked in columns:
+        label = precision if blocked else f"{precision}, plain loss"
         set_tf32(device, precision == "tf32")
         torch.manual_seed(0)
         model = ContrastiveModel(mode="bimodal", width=width, depth=8).to(device)
@@ -137,16 +145,16 @@ def main() -> None:
         try:
             step_s = time_steps(
                 model, device, batch=batch, steps=args.steps, corruption=args.corruption,
-                bf16=precision == "bf16",
+                bf16=precision == "bf16", blocked=blocked,
             )  # fmt: skip
         except Exception as exc:  # one precision failing must not hide the others' figures
-            print(f"{precision}: failed: {type(exc).__name__}: {exc}")
-            failed.append(precision)
+            print(f"{label}: failed: {type(exc).__name__}: {exc}")
+            failed.append(label)
             continue
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         peak = matmul_peak(device, n=peak_n, reps=5, dtype=dtype)
         flop = macs * 2 * 3 * batch + loss_flop
-        results[precision] = {
+        results[label] = {
             "step_s": step_s,
             "pairs_s": batch / step_s,
             "flops": flop / step_s,

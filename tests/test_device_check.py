@@ -92,3 +92,15 @@ def test_cpu_smoke_dry_run(tmp_path: Path) -> None:
     text = (env_out / "device_check.md").read_text()
     assert "engine, ResMLP-8x256 + transformer | ok" in text
     assert "pretraining step, batch 64, fp32 | ok" in text
+
+
+def test_pretrain_bench_runs_and_compares_the_plain_loss(tmp_path: Path) -> None:
+    """`bench/pretrain_throughput.py` at a toy size: it once stopped importing without anyone noticing."""
+    out = tmp_path / "pretrain.json"
+    cmd = [sys.executable, str(ROOT / "bench" / "pretrain_throughput.py"), "--device", "cpu"]
+    cmd += ["--batch-size", "64", "--steps", "1", "--peak-n", "128", "--plain-loss", "--json", str(out)]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300)
+    figures = json.loads(out.read_text())
+    assert set(figures) >= {"fp32", "fp32, plain loss"}
+    assert all(figures[k]["pairs_s"] > 0 for k in ("fp32", "fp32, plain loss"))
+    assert "| fraction of peak, all matmuls |" in done.stdout

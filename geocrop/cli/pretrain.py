@@ -153,7 +153,10 @@ def pretrain(
     if result.is_main and result.history:
         last = result.history[-1]
         back = f", back {last['retrieval_top1_back']:.3f}" if "retrieval_top1_back" in last else ""
+        rank = ""
+        if "retrieval_median_rank" in last:  # histories written before ranks were kept lack it
+            rank = f", partner's median rank {last['retrieval_median_rank']:g} of {last['candidates']}"
         click.echo(
             f"pretrained {len(result.history)} epochs: loss {last['loss']:.4f}, held-out retrieval "
-            f"{last['retrieval_top1']:.3f}{back} (chance {last['chance']:.4f}); bundle {result.bundle}"
+            f"{last['retrieval_top1']:.3f}{back} (chance {last['chance']:.4f}){rank}; bundle {result.bundle}"
         )

@@ -11,6 +11,12 @@ the two views are interchangeable, there is no privileged anchor modality, and t
 the paper's uni-modal baseline use. Both use cosine similarity and temperature 0.07 (the paper's value);
 `ContrastiveLoss(mode)` is the module form of both.
 
+How they are computed
+---------------------
+Both reduce to "log-sum-exp over a row of similarities minus the positive's similarity", which
+`geocrop.training.row_contrast` computes in cache-sized blocks of anchor rows with the gradient formed in
+the same pass (same values and gradients as the plain autograd form, to float64 rounding; tested).
+
 Distributed use
 ---------------
 Both losses take optional ``negatives_*`` tensors: the all-gathered embeddings of every rank
@@ -30,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from geocrop.errors import InputError
+from geocrop.training.row_contrast import row_contrast, row_contrast_plain
 
 __all__ = ["LOSS_NAMES", "ContrastiveLoss", "bimodal_ntxent", "ntxent"]
 
@@ -75,13 +82,6 @@ def _promote(t: torch.Tensor) -> torch.Tensor:
     return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
-def _self_mask(rows: int, cols: int, columns: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Boolean (rows, cols) mask with True at ``(i, columns[i])``."""
-    mask = torch.zeros(rows, cols, dtype=torch.bool, device=device)
-    mask[torch.arange(rows, device=device), columns] = True
-    return mask
-
-
 def bimodal_ntxent(
     z_s: torch.Tensor,
     z_p: torch.Tensor,
@@ -90,6 +90,7 @@ def bimodal_ntxent(
     negatives_s: torch.Tensor | None = None,
     negatives_p: torch.Tensor | None = None,
     offset: int = 0,
+    blocked: bool = True,
 ) -> torch.Tensor:
     """Eq. 1 of the paper, averaged over the Sentinel-2 anchors ``i`` of this batch.
 
@@ -108,6 +109,7 @@ def bimodal_ntxent(
         temperature: tau (paper: 0.07).
         negatives_s, negatives_p: (M, D) all-gathered S2 / Planet projections (default: this batch).
         offset: row of ``z_s[0]`` in the gathered tensors.
+        blocked: compute with `row_contrast` (default) or, for comparison, its plain autograd form.
 
     Returns:
         Scalar tensor (float32 for half-precision inputs, else the input dtype).
@@ -128,14 +130,12 @@ def bimodal_ntxent(
     if keys_s.shape[0] < 2:
         raise InputError("Eq. 1 needs at least 2 pairs (1 gives an empty denominator); use a larger batch")
     b, m = z_s.shape[0], keys_s.shape[0]
-    anchors = F.normalize(_promote(z_s), dim=1)
-    sim_ss = anchors @ F.normalize(_promote(keys_s), dim=1).T / tau  # (B, M)
-    sim_sp = anchors @ F.normalize(_promote(keys_p), dim=1).T / tau  # (B, M)
+    anchors = F.normalize(_promote(z_s), dim=1) / tau
+    keys = F.normalize(_promote(torch.cat([keys_s, keys_p])), dim=1)  # (2M, D): S2 keys, then Planet keys
     own = torch.arange(b, device=z_s.device) + off
-    positive = sim_sp[torch.arange(b, device=z_s.device), own]
-    mask = _self_mask(b, m, own, z_s.device)
-    negatives = torch.cat([sim_ss.masked_fill(mask, -math.inf), sim_sp.masked_fill(mask, -math.inf)], dim=1)
-    return (torch.logsumexp(negatives, dim=1) - positive).mean()
+    # Eq. 1 leaves both the anchor itself and its positive out of the denominator.
+    core = row_contrast if blocked else row_contrast_plain
+    return core(anchors, keys, own + m, torch.stack([own, own + m], dim=1))
 
 
 def ntxent(
@@ -146,6 +146,7 @@ def ntxent(
     negatives_a: torch.Tensor | None = None,
     negatives_b: torch.Tensor | None = None,
     offset: int = 0,
+    blocked: bool = True,
 ) -> torch.Tensor:
     """Symmetric NT-Xent (SimCLR, Chen et al. 2020) over the 2N views ``z_a``, ``z_b``.
 
@@ -156,7 +157,8 @@ def ntxent(
     Args:
         z_a, z_b: (B, D) the two views' projections; row i of each is the same sample.
         temperature: tau (paper: 0.07).
-        negatives_a, negatives_b: (M, D) all-gathered views (default: this batch); ``offset`` as above.
+        negatives_a, negatives_b: (M, D) all-gathered views (default: this batch).
+        offset, blocked: as in `bimodal_ntxent`.
     """
     tau = _check_temperature(temperature)
     if z_a.shape != z_b.shape:
@@ -170,16 +172,13 @@ def ntxent(
     if keys_a.shape[0] != keys_b.shape[0]:
         raise InputError("negatives_a and negatives_b have different row counts; gather both the same way")
     b, m = z_a.shape[0], keys_a.shape[0]
-    anchors = F.normalize(_promote(torch.cat([z_a, z_b])), dim=1)  # (2B, D)
+    anchors = F.normalize(_promote(torch.cat([z_a, z_b])), dim=1) / tau  # (2B, D)
     keys = F.normalize(_promote(torch.cat([keys_a, keys_b])), dim=1)  # (2M, D)
-    logits = anchors @ keys.T / tau  # (2B, 2M)
     local = torch.arange(b, device=z_a.device) + off
     own = torch.cat([local, local + m])  # each anchor's own column
     partner = torch.cat([local + m, local])  # the other view of the same sample
-    rows = torch.arange(2 * b, device=z_a.device)
-    positive = logits[rows, partner]
-    logits = logits.masked_fill(_self_mask(2 * b, 2 * m, own, z_a.device), -math.inf)
-    return (torch.logsumexp(logits, dim=1) - positive).mean()
+    core = row_contrast if blocked else row_contrast_plain
+    return core(anchors, keys, partner, own[:, None])
 
 
 class ContrastiveLoss(nn.Module):
@@ -187,10 +186,17 @@ class ContrastiveLoss(nn.Module):
 
     ``mode="bimodal"``: `bimodal_ntxent` (Eq. 1, ``z_a`` the S2 anchors ``z_s``, ``z_b`` the second view
     ``z_p``); ``mode="unimodal"``: `ntxent` (symmetric SimCLR). ``negatives_a``/``negatives_b`` and
-    ``offset`` as in the functions (distributed use). ``name`` is what bundle metadata records as ``loss``.
+    ``offset`` as in the functions (distributed use), and ``blocked``. ``name`` is what bundle metadata
+    records as ``loss``.
     """
 
-    def __init__(self, mode: Literal["bimodal", "unimodal"] = "bimodal", temperature: float = 0.07) -> None:
+    def __init__(
+        self,
+        mode: Literal["bimodal", "unimodal"] = "bimodal",
+        temperature: float = 0.07,
+        *,
+        blocked: bool = True,
+    ) -> None:
         super().__init__()
         if mode not in LOSS_NAMES:
             raise InputError(
@@ -198,6 +204,7 @@ class ContrastiveLoss(nn.Module):
             )
         self.mode = mode
         self.temperature = _check_temperature(temperature)
+        self.blocked = blocked
 
     @property
     def name(self) -> str:
@@ -217,6 +224,7 @@ class ContrastiveLoss(nn.Module):
                 z_a,
                 z_b,
                 temperature=self.temperature,
+                blocked=self.blocked,
                 negatives_s=negatives_a,
                 negatives_p=negatives_b,
                 offset=offset,
@@ -225,6 +233,7 @@ class ContrastiveLoss(nn.Module):
             z_a,
             z_b,
             temperature=self.temperature,
+            blocked=self.blocked,
             negatives_a=negatives_a,
             negatives_b=negatives_b,
             offset=offset,

@@ -206,7 +206,13 @@ def _run(
                 z_a, z_b = model(corrupt(heldout, generator=gen), corrupt(heldout, generator=gen))
         model.train()
         score = retrieval_accuracy(z_a, z_b, candidates=config.retrieval_candidates)
-        record = {"retrieval_top1": score.accuracy, "chance": score.chance, "candidates": score.candidates}
+        record = {
+            "retrieval_top1": score.accuracy,
+            "chance": score.chance,
+            "candidates": score.candidates,
+            "retrieval_top10": score.top10,
+            "retrieval_median_rank": score.median_rank,
+        }
         if config.mode == "bimodal":  # and back: the second view's pixel finds its S2 partner
             record["retrieval_top1_back"] = retrieval_accuracy(
                 z_b, z_a, candidates=config.retrieval_candidates

@@ -29,7 +29,17 @@ S1_UNITS = "backscatter dB (WorldCereal uint16: 20 log10(DN) - 83)"
 def write_history(out: Path, history: list[dict[str, Any]]) -> None:
     write_json_atomic(out / "history.json", {"epochs": history})
     with atomic_path(out / "history.csv", what="history") as tmp, open(tmp, "w", newline="") as fh:
-        cols = ["epoch", "loss", "retrieval_top1", "retrieval_top1_back", "chance", "candidates", "steps"]
+        cols = [
+            "epoch",
+            "loss",
+            "retrieval_top1",
+            "retrieval_top1_back",
+            "chance",
+            "candidates",
+            "retrieval_top10",
+            "retrieval_median_rank",
+            "steps",
+        ]
         writer = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(history)

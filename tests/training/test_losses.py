@@ -142,3 +142,21 @@ def test_bad_shapes_and_arguments_are_input_errors() -> None:
         bimodal_ntxent(z_s, z_p, negatives_s=z_s, negatives_p=z_p, offset=2)
     with pytest.raises(InputError, match="offset"):
         ntxent(z_s, z_p, offset=1)
+
+
+@pytest.mark.parametrize("mode", ["bimodal", "unimodal"])
+def test_blocked_and_plain_forms_agree_with_gathered_negatives(mode: str) -> None:
+    z_a, z_b = _pair(n=24, d=8, seed=11)
+    other_a, other_b = _pair(n=16, d=8, seed=12)  # the other ranks' rows
+    results = []
+    for blocked in (True, False):
+        a, b = z_a.clone().requires_grad_(True), z_b.clone().requires_grad_(True)
+        # this rank's rows sit at offset 10 of the gathered batch, with their gradients (as when gathered)
+        neg_a = torch.cat([other_a[:10], a, other_a[10:]])
+        neg_b = torch.cat([other_b[:10], b, other_b[10:]])
+        loss = ContrastiveLoss(mode, 0.1, blocked=blocked)(  # type: ignore[arg-type]
+            a, b, negatives_a=neg_a, negatives_b=neg_b, offset=10
+        )
+        results.append((loss.detach(), *torch.autograd.grad(loss, (a, b))))
+    for got, want in zip(results[0], results[1], strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)

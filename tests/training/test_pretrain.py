@@ -202,6 +202,25 @@ def test_retrieval_accuracy_and_chance() -> None:
     noise = retrieval_accuracy(z, torch.randn(256, 16), candidates=64)
     assert noise.accuracy < 0.15
     assert retrieval_accuracy(z[:10], z[:10], candidates=64).candidates == 10
+    assert perfect.median_rank == 1 and perfect.top10 == 1.0
+    assert noise.chance_median_rank == 32.5 and 16 < noise.median_rank < 49
+
+
+def test_retrieval_ranks_match_a_brute_force_count() -> None:
+    g = torch.Generator().manual_seed(5)
+    queries = torch.randn(120, 8, generator=g)
+    keys = queries + 1.5 * torch.randn(120, 8, generator=g)  # partners findable, but not always first
+    score = retrieval_accuracy(queries, keys, candidates=40)
+    ranks = []
+    for start in range(0, 120, 40):
+        q = torch.nn.functional.normalize(queries[start : start + 40], dim=1)
+        c = torch.nn.functional.normalize(keys[start : start + 40], dim=1)
+        for i in range(40):
+            sims = [float(q[i] @ c[j]) for j in range(40)]
+            ranks.append(1 + sum(s > sims[i] for s in sims))
+    assert score.top10 == pytest.approx(sum(r <= 10 for r in ranks) / 120)
+    assert score.median_rank == float(torch.tensor(ranks, dtype=torch.float64).median())
+    assert 0 < score.accuracy < score.top10 < 1
 
 
 @pytest.mark.slow
