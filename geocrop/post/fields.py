@@ -21,12 +21,11 @@ memory depends on the batch size and the largest parcel, not on the number of pa
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,12 +45,12 @@ from geocrop.io.atomic import atomic_path
 from geocrop.io.classes import NODATA
 from geocrop.io.map_reader import MapLayers, MapSource, open_map
 from geocrop.io.stac_item import class_slug
+from geocrop.post.parcels import ParcelBatches, check_overlap, no_overlap_message, open_parcels
 
 __all__ = ["OUTPUT_SUFFIXES", "FieldsResult", "field_results"]
 
 #: Output suffix -> format.
 OUTPUT_SUFFIXES = {".gpkg": "GPKG", ".parquet": "Parquet", ".geoparquet": "Parquet"}
-_PARQUET_IN = (".parquet", ".geoparquet")
 
 
 @dataclass(frozen=True)
@@ -63,95 +62,6 @@ class FieldsResult:
     parcels: int
     with_pixels: int
     probabilities: bool
-
-
-@dataclass
-class _Batches:
-    """Parcel batches (Arrow, WKB geometry) of one file, with its CRS and size."""
-
-    batches: Iterator[pa.RecordBatch]
-    geometry: str
-    crs: str
-    count: int | None
-    bounds: tuple[float, float, float, float] | None
-
-
-@contextlib.contextmanager
-def _open_parcels(path: Path, batch_size: int) -> Iterator[_Batches]:
-    """The parcels of ``path`` as Arrow batches: GeoParquet through pyarrow, anything else through GDAL."""
-    if not path.is_file():
-        raise InputError(
-            f"`parcels` {path} does not exist; give a GeoPackage, GeoJSON, ... file", param="parcels"
-        )
-    if path.suffix.lower() in _PARQUET_IN:
-        yield _parquet_batches(path, batch_size)
-        return
-    import pyogrio
-    import pyogrio.errors
-
-    try:
-        info = pyogrio.read_info(path, force_total_bounds=True)
-        opened = pyogrio.open_arrow(path, batch_size=batch_size, use_pyarrow=True)
-        meta, reader = opened.__enter__()
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise InputError(
-            f"`parcels` {path} is not a vector file GDAL can read ({exc}); give a GeoPackage, GeoJSON, "
-            "Shapefile, FlatGeobuf or GeoParquet file",
-            param="parcels",
-        ) from exc
-    try:
-        if not meta.get("crs"):
-            raise InputError(
-                f"`parcels` {path} has no CRS; set it (e.g. ogr2ogr -a_srs EPSG:4326)", param="parcels"
-            )
-        box = tuple(float(v) for v in info["total_bounds"])
-        bounds = (box[0], box[1], box[2], box[3]) if all(math.isfinite(v) for v in box) else None
-        count = int(info["features"]) if int(info.get("features", -1)) >= 0 else None
-        geometry = meta.get("geometry_name") or "wkb_geometry"
-        yield _Batches(iter(reader), geometry, str(meta["crs"]), count, bounds)
-    finally:
-        opened.__exit__(None, None, None)
-
-
-def _parquet_batches(path: Path, batch_size: int) -> _Batches:
-    import pyarrow.parquet as pq
-
-    try:
-        pf = pq.ParquetFile(path)
-        geo = json.loads((pf.schema_arrow.metadata or {}).get(b"geo", b"{}"))
-    except (OSError, pa.ArrowException, ValueError) as exc:
-        raise InputError(f"`parcels` {path} cannot be read ({exc}); check the file", param="parcels") from exc
-    column = geo.get("primary_column")
-    spec = geo.get("columns", {}).get(column, {})
-    if not column or spec.get("encoding", "WKB").upper() != "WKB":
-        raise InputError(
-            f"`parcels` {path} is Parquet without WKB GeoParquet geometry; write it with GeoPandas "
-            "`to_parquet` (or give a GeoPackage)",
-            param="parcels",
-        )
-    crs = spec.get("crs", "OGC:CRS84")
-    crs_text = "OGC:CRS84" if crs is None else json.dumps(crs) if isinstance(crs, dict) else str(crs)
-    return _Batches(pf.iter_batches(batch_size=batch_size), column, crs_text, pf.metadata.num_rows, None)
-
-
-def _check_overlap(parcels: _Batches, layers: MapLayers, path: Path) -> None:
-    """Refuse before any work when the parcels' bounding box misses the map's (the cheap case)."""
-    if parcels.bounds is None:
-        return
-    to_map = Transformer.from_crs(ProjCRS.from_user_input(parcels.crs), layers.crs.to_wkt(), always_xy=True)
-    minx, miny, maxx, maxy = to_map.transform_bounds(*parcels.bounds, densify_pts=21)
-    mx0, my0, mx1, my1 = layers.bounds
-    if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)) or (
-        maxx < mx0 or minx > mx1 or maxy < my0 or miny > my1
-    ):
-        raise InputError(_no_overlap(path, layers), param="parcels")
-
-
-def _no_overlap(path: Path, layers: MapLayers) -> str:
-    return (
-        f"`parcels` {path.name} do not overlap `map` {layers.path.name}; give parcels inside the mapped "
-        "area (check both files' CRS)"
-    )
 
 
 def _window_of(geom: Any, layers: MapLayers) -> Window:
@@ -297,19 +207,19 @@ def field_results(
     path = _out_path(out, parcels_path, layers)
     if batch_size < 1:
         raise InputError(f"`batch_size` {batch_size}: give a positive number of parcels", param="batch_size")
-    with _open_parcels(parcels_path, batch_size) as source:
+    with open_parcels(parcels_path, batch_size) as source:
         return _summarise(layers, source, parcels_path, path, columns, report)
 
 
 def _summarise(
     layers: MapLayers,
-    source: _Batches,
+    source: ParcelBatches,
     parcels_path: Path,
     path: Path,
     columns: Sequence[str] | None,
     report: Callable[[float, str], None],
 ) -> FieldsResult:
-    _check_overlap(source, layers, parcels_path)
+    check_overlap(source, layers, parcels_path)
     to_map = Transformer.from_crs(ProjCRS.from_user_input(source.crs), layers.crs.to_wkt(), always_xy=True)
     n_classes = len(layers.classes)
     written = with_pixels = 0
@@ -357,7 +267,7 @@ def _summarise(
                 if source.count:
                     report(min(written / source.count, 1.0), f"{written} of {source.count} parcels")
             if written and with_pixels == 0 and writer is not None:
-                raise InputError(_no_overlap(parcels_path, layers), param="parcels")
+                raise InputError(no_overlap_message(parcels_path, layers), param="parcels")
             if written == 0:
                 raise InputError(
                     f"`parcels` {parcels_path} holds no feature; give a file with parcels", param="parcels"
