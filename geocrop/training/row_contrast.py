@@ -46,9 +46,9 @@ class _RowContrast(torch.autograd.Function):
         positive: torch.Tensor,
         excluded: torch.Tensor,
         block: int,
+        want_grad: bool,
     ) -> torch.Tensor:
         n = anchors.shape[0]
-        want_grad = bool(ctx.needs_input_grad[0] or ctx.needs_input_grad[1])
         grad_a = torch.empty_like(anchors) if want_grad else None
         grad_k = torch.zeros_like(keys) if want_grad else None
         total = torch.zeros((), dtype=torch.float64, device=anchors.device)
@@ -76,7 +76,7 @@ class _RowContrast(torch.autograd.Function):
         grad_a, grad_k = ctx.saved_tensors
         da = grad_a * grad_out if ctx.needs_input_grad[0] else None
         dk = grad_k * grad_out if ctx.needs_input_grad[1] else None
-        return da, dk, None, None, None
+        return da, dk, None, None, None, None
 
 
 def row_contrast(
@@ -100,8 +100,11 @@ def row_contrast(
         Scalar tensor in the anchors' dtype. Similarities are computed in that dtype with autocast off.
     """
     rows = block_rows or block_rows_for(keys.shape[0], keys.device, keys.element_size())
+    # forward runs with grad mode off, so whether a backward can follow is decided here: without one
+    # (evaluation, torch.no_grad) the two gradient matmuls per block are skipped.
+    want_grad = torch.is_grad_enabled() and (anchors.requires_grad or keys.requires_grad)
     with torch.autocast(anchors.device.type, enabled=False):
-        out: torch.Tensor = _RowContrast.apply(anchors, keys, positive, excluded, rows)
+        out: torch.Tensor = _RowContrast.apply(anchors, keys, positive, excluded, rows, want_grad)
     return out
 
 
