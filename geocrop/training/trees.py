@@ -5,10 +5,19 @@ a voice in every tree), on the flattened (T x F) series. ``gbm``: ``HistGradient
 ``class_weight="balanced"`` and scikit-learn's own early stopping on an internal 10 % once the training set
 is large. Both fit on the same regridded, normalised inputs the deep heads see, so the comparison is
 like for like. The fitted trees are copied into flat arrays (see `TreeEnsemble`) and never pickled.
+
+``gbm`` bins its inputs itself. With class weights, scikit-learn finds each feature's 255 bin edges
+through one Python-level weighted percentile per edge: on the France table (422 series x 624 inputs) 47 of
+a 48 s fit went there. `bin_edges` computes the same kind of edges (class-balanced weighted quantiles)
+with one sort per feature, the booster is fitted on the bin codes (at most 255 distinct values per
+feature, which scikit-learn takes as they are), and each split's threshold is then written back as the
+raw value it stands for, so the trees read raw inputs like any other. Edges are data values, compared in
+float32 by the packed trees and in float64 by scikit-learn, with the same outcome.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
@@ -39,8 +48,71 @@ def fit_trees(
             n_estimators=RF_TREES, class_weight="balanced_subsample", n_jobs=n_jobs, random_state=seed
         ).fit(flat, y)
         return _pack_forest(model, steps, features, n_classes)
-    model = HistGradientBoostingClassifier(class_weight="balanced", random_state=seed).fit(flat, y)
+    edges = bin_edges(flat, _balanced_weights(y))
+    model = HistGradientBoostingClassifier(class_weight="balanced", random_state=seed)
+    model.fit(bin_codes(flat, edges), y)
+    _thresholds_to_raw(model, edges)
     return _pack_boosting(model, steps, features, n_classes)
+
+
+#: Bins per feature, scikit-learn's default (`max_bins`): at most this many distinct codes.
+MAX_BINS = 255
+
+
+def _balanced_weights(y: np.ndarray) -> np.ndarray:
+    """scikit-learn's ``class_weight="balanced"``: each class weighs in as if it had ``N / classes`` rows."""
+    _, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    return (len(y) / (len(counts) * counts))[inverse]
+
+
+def bin_edges(flat: np.ndarray, weights: np.ndarray, max_bins: int = MAX_BINS) -> list[np.ndarray]:
+    """Per feature, at most ``max_bins - 1`` increasing float32 edges at the weighted quantiles k / max_bins.
+
+    A value ``v`` falls in bin ``#edges < v`` (bins closed on the right). A feature with at most
+    ``max_bins`` distinct values gets every distinct value but the largest as an edge: one bin per value.
+    Missing values (NaN) are left out here and stay missing in the codes.
+    """
+    levels = np.arange(1, max_bins) / max_bins
+    edges = []
+    for column in flat.T:
+        seen = ~np.isnan(column)
+        values, w = column[seen], weights[seen]
+        order = np.argsort(values, kind="stable")
+        values, w = values[order], w[order]
+        distinct = np.unique(values)
+        if len(distinct) <= max_bins:
+            edges.append(distinct[:-1].astype(np.float32))
+            continue
+        cum = np.cumsum(w)
+        at = np.minimum(np.searchsorted(cum, levels * cum[-1], side="left"), len(values) - 1)
+        cut = np.unique(values[at])
+        edges.append(cut[cut < distinct[-1]].astype(np.float32))
+    return edges
+
+
+def bin_codes(flat: np.ndarray, edges: list[np.ndarray]) -> np.ndarray:
+    """(N, features) bin codes as float32 (NaN where the input is missing), per `bin_edges`."""
+    codes = np.empty(flat.shape, dtype=np.float32)
+    for f, cut in enumerate(edges):
+        column = flat[:, f]
+        codes[:, f] = np.searchsorted(cut, column, side="left")
+        codes[np.isnan(column), f] = np.nan
+    return codes
+
+
+def _thresholds_to_raw(model: Any, edges: list[np.ndarray]) -> None:
+    """Rewrite the fitted booster's split thresholds from code space to raw values, in place.
+
+    A split ``code <= t`` keeps codes ``0 .. floor(t)``, i.e. raw values ``<= edges[floor(t)]``. An
+    infinite threshold (scikit-learn's split of missing from present values) means the same in both spaces.
+    """
+    for iteration in model._predictors:
+        for predictor in iteration:
+            nodes = predictor.nodes
+            for i in np.flatnonzero(~nodes["is_leaf"].astype(bool)):
+                t = float(nodes["num_threshold"][i])
+                if math.isfinite(t):
+                    nodes["num_threshold"][i] = float(edges[int(nodes["feature_idx"][i])][math.floor(t)])
 
 
 def _module(
