@@ -6,8 +6,8 @@ when its own partner is the most similar. Chance is 1/K. The held-out rows are c
 of K and the accuracy is the mean over the full groups. A rising accuracy far above chance shows that the
 encoders learn what the two sensors share about a pixel; it needs no labels.
 
-Top-1 alone undersells an encoder on imagery: pixels of one field are near-twins in both sensors, so a
-query whose partner is among the first few of 1,024 candidates may still miss. The partner's **rank**
+Top-1 alone cannot tell a partner that is a close second from one lost among the candidates (pixels of
+one field are near-twins in both sensors, so a good encoder may still miss top-1). The partner's **rank**
 (1 = most similar) says how far the encoder got: the score also keeps top-10 accuracy (chance 10/K) and
 the median rank (chance (K + 1) / 2), the usual recall@k and median-rank figures of cross-modal retrieval.
 """

@@ -112,7 +112,7 @@ def row_contrast_plain(
     anchors: torch.Tensor, keys: torch.Tensor, positive: torch.Tensor, excluded: torch.Tensor
 ) -> torch.Tensor:
     """The same loss with plain autograd ops over the whole similarity matrix: the reference the tests
-    hold `row_contrast` to, and the "before" of `bench/pretrain_throughput.py --loss-only`."""
+    hold `row_contrast` to, and the "before" of `bench/pretrain_throughput.py --plain-loss`."""
     sim = anchors @ keys.T
     rows = torch.arange(anchors.shape[0], device=anchors.device)
     pos = sim[rows, positive]

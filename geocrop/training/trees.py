@@ -79,7 +79,9 @@ def bin_edges(flat: np.ndarray, weights: np.ndarray, max_bins: int = MAX_BINS) -
         values, w = column[seen], weights[seen]
         order = np.argsort(values, kind="stable")
         values, w = values[order], w[order]
-        distinct = np.unique(values)
+        first = np.ones(len(values), dtype=bool)  # first of each run of equal values: already sorted,
+        first[1:] = values[1:] != values[:-1]  # so no second sort (np.unique) is needed
+        distinct = values[first]
         if len(distinct) <= max_bins:
             edges.append(distinct[:-1].astype(np.float32))
             continue
