@@ -41,6 +41,7 @@ from geocrop.errors import InputError
 from geocrop.models.device import resolve_device
 from geocrop.models.registry import build_head
 from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
+from geocrop.training.head_init import apply_init, check_init, freeze_body, hold_body_eval, read_init
 from geocrop.training.metrics import macro_f1
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,20 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     augment: bool | None = None
+    #: A pretrained-head bundle (``geocrop pretrain --mode temporal``) the head starts from (str path);
+    #: None: random initialisation. See `geocrop.training.head_init`.
+    init: str | None = None
+    #: With ``init``: train only the classifier layer, the pretrained body frozen (False: fine-tune all).
+    freeze_init: bool = False
 
     def __post_init__(self) -> None:
+        if self.init is not None:
+            object.__setattr__(self, "init", str(self.init))  # JSON-ready in fingerprints and bundles
+        if self.freeze_init and self.init is None:
+            raise InputError(
+                "`freeze_init` needs a pretrained head to freeze; give `init` HEAD.safetensors or drop it",
+                param="freeze_init",
+            )
         bad = (
             (self.epochs is not None and self.epochs < 1)
             or (self.batch_size is not None and self.batch_size < 2)
@@ -245,10 +258,18 @@ def fit_head(
     selecting = select is not None and config.adaptive and len(select[0]) > 0
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    head = build_head(dict(spec)).to(device)
+    head = build_head(dict(spec))
+    trainable = list(head.parameters())
+    if config.init is not None:  # a pretrained body (`geocrop.training.head_init`)
+        pre = read_init(config.init)
+        check_init(pre, family=str(spec["name"]), steps=int(x_tr.shape[1]), in_features=int(x_tr.shape[2]))
+        apply_init(head, pre)
+        if config.freeze_init:
+            trainable = freeze_body(head)
+    head = head.to(device)
     best = copy.deepcopy(head)
     state = nn.ModuleDict({"head": head, "best": best})
-    optimizer = torch.optim.AdamW(head.parameters(), lr=config.initial_lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(trainable, lr=config.initial_lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     end_lr = config.initial_lr / 100 if final_lr is None else final_lr
     fingerprint = {
@@ -282,6 +303,8 @@ def fit_head(
             break
         t0 = time.perf_counter()
         head.train()
+        if config.freeze_init:
+            hold_body_eval(head)
         order = torch.randperm(len(xt), generator=generator).to(device)
         loss_sum, seen, lr = 0.0, 0, config.initial_lr
         for b in range(per_epoch):

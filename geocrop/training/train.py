@@ -42,7 +42,8 @@ from geocrop.training.features import (
     raw_bands,
 )
 from geocrop.training.fit import EpochStats, ProgressFn, TrainConfig, fit_head, plan_training
-from geocrop.training.hparams import HeadConfig, check_family
+from geocrop.training.head_init import check_init, init_backbone, read_init
+from geocrop.training.hparams import AUTO, HeadConfig, check_family
 from geocrop.training.metrics import scores
 from geocrop.training.trees import TREE_KINDS, fit_trees
 
@@ -95,9 +96,14 @@ def bundle_payload(
     return tensors, metadata
 
 
-def _protocol(job: TrainJob, best_epoch: int, epochs_run: int) -> str:
+def _protocol(job: TrainJob, best_epoch: int, epochs_run: int, selection: Mapping[str, Any] | None) -> str:
     """How the recorded accuracy was measured, in words for the map's provenance."""
     where = f"series of held-out validation parcels ({job.scheme} split by parcel)"
+    if selection is not None:
+        return (
+            f"{where}, {selection['chosen']} chosen by {selection['folds_run']}-fold grouped inner "
+            "validation on the training parcels"
+        )
     if job.head.family in TREE_KINDS:
         return f"{where}, {job.head.family} trees"
     if best_epoch and best_epoch != epochs_run:
@@ -134,6 +140,8 @@ class TrainResult:
     resumed_from: int
     scores: dict[str, float] = field(default_factory=dict)
     best_epoch: int = 0
+    #: ``--head auto``: what it tried and chose (the bundle's ``training.auto`` record); else None.
+    selection: dict[str, Any] | None = None
 
     @property
     def val_accuracy(self) -> float:
@@ -200,6 +208,8 @@ class FittedHead:
     history: list[EpochStats] = field(default_factory=list)
     resumed_from: int = 0
     best_epoch: int = 0
+    #: ``auto`` only: what it tried, each candidate's inner scores and why it chose (`fit_auto`).
+    selection: dict[str, Any] | None = None
 
 
 def fit_any_head(
@@ -212,13 +222,29 @@ def fit_any_head(
     config: TrainConfig,
     checkpoint: Path | None = None,
     progress: ProgressFn | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> FittedHead:
-    """Fit ``head`` (deep or tree family) on ``train_idx`` and score ``val_idx``.
+    """Fit ``head`` (deep or tree family, or ``auto``) on ``train_idx`` and score ``val_idx``.
 
     ``features(idx)`` gives the (len(idx), T, F) inputs of those series (normalised bands or frozen
     backbone features). Deep heads with adaptive settings keep back `INNER_SELECT` of the training groups
-    to pick their epoch (`inner_split`).
+    to pick their epoch (`inner_split`). ``auto`` chooses its head on inner folds of ``train_idx``
+    (`geocrop.training.auto`; ``note`` gets a line per inner fit) and refits it on all of them.
     """
+    if head.family == AUTO:
+        from geocrop.training.auto import fit_auto  # it fits its candidates with this function
+
+        return fit_auto(
+            head,
+            series,
+            features,
+            train_idx,
+            val_idx,
+            config=config,
+            checkpoint=checkpoint,
+            progress=progress,
+            note=note,
+        )
     n_classes = len(series.class_names)
     x_va, y_va = features(val_idx), series.labels[val_idx]
     if head.family in TREE_KINDS:
@@ -281,12 +307,21 @@ def train_model(
     say = stage or (lambda message: None)
     out = check_output(Path(job.out))
     check_family(job.head.family)
+    pretrained = read_init(job.config.init) if job.config.init is not None else None
+    if pretrained is not None:  # before any data is read: the family, and no backbone under it
+        check_init(pretrained, family=job.head.family)
+        if job.backbone is not None:
+            raise InputError(
+                "`init` is a head pretrained on raw bands; drop `backbone` to start from it", param="backbone"
+            )
     backbone = load_backbone(job.backbone) if job.backbone is not None else None
     say(f"reading the labelled series from {job.source.path.name}")
     series, train_idx, val_idx = prepare_data(
         job.source, scheme=job.scheme, n_train=job.n_train, n_val=job.n_val, seed=job.config.seed
     )
-    if backbone is None:
+    if pretrained is not None:  # inputs standardised as the head saw them in pretraining
+        backbone = init_backbone(pretrained)
+    elif backbone is None:
         backbone = raw_bands(series.values[train_idx], bands=series.bands)
     mismatch = filled_band_mismatch(backbone, series.missing_bands)
     if mismatch is not None:
@@ -296,13 +331,24 @@ def train_model(
     ckpt = checkpoint_path(out)
     if job.head.family in TREE_KINDS:
         say(f"fitting the {job.head.family} trees")
+    elif job.head.family == AUTO:
+        candidates = ", ".join(job.head.params.get("candidates", ()))
+        say(f"choosing the head among {candidates} by grouped inner validation on the training parcels")
     else:
         plan = plan_training(job.config, len(train_idx))
         say(f"training the {job.head.family} head (up to {plan.epochs} epochs, batch {plan.batch_size})")
     device = resolve_device(job.config.device)
     features = cached_features(series, backbone, np.concatenate([train_idx, val_idx]), device)
     fitted = fit_any_head(
-        job.head, series, features, train_idx, val_idx, config=job.config, checkpoint=ckpt, progress=progress
+        job.head,
+        series,
+        features,
+        train_idx,
+        val_idx,
+        config=job.config,
+        checkpoint=ckpt,
+        progress=progress,
+        note=say,
     )
     y_va = series.labels[val_idx]
     val_scores = scores(y_va, fitted.val_proba.argmax(axis=1), len(series.class_names))
@@ -326,6 +372,7 @@ def train_model(
                 "history": [_finite_or_none(asdict(h)) for h in fitted.history],
                 "config": {k: v for k, v in asdict(job.config).items() if k != "device"},
                 "final_lr": job.head.lr,
+                **({"auto": fitted.selection} if fitted.selection is not None else {}),
                 **(
                     {"train_ids": ids[train_idx].tolist(), "val_ids": ids[val_idx].tolist()}
                     if ids is not None
@@ -337,7 +384,7 @@ def train_model(
                 class_names=series.class_names,
                 grid=series.grid,
                 accuracy=val_scores["oa"],
-                protocol=_protocol(job, fitted.best_epoch, len(fitted.history)),
+                protocol=_protocol(job, fitted.best_epoch, len(fitted.history), fitted.selection),
             ),
         },
     )
@@ -356,4 +403,5 @@ def train_model(
         fitted.resumed_from,
         val_scores,
         fitted.best_epoch,
+        fitted.selection,
     )
