@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from geocrop.core.bands import S2_BANDS
+from geocrop.data.class_map import code_text
 from geocrop.errors import InputError, NoDataError, SourceError
 
 _BAND = r"(?:S2[-_]?(?:L2A[-_])?)?[Bb](?:8[Aa]|\d{1,2})"
@@ -169,10 +170,24 @@ def numeric_column(df: pd.DataFrame, column: object, path: Path, nodata: Sequenc
             f"samples table {path}: column {column!r} holds a non-numeric value {raw.iloc[row]!r} "
             f"(row {row + 1}); fix that cell or leave it empty for a missing observation"
         )
-    out = numbers.to_numpy(dtype=np.float32, na_value=np.nan)
+    # A fresh, writable float32 copy: pyarrow hands float32 columns over as read-only views, and nullable
+    # or categorical dtypes as objects; the nodata cells are overwritten below.
+    out = np.array(numbers.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float32, copy=True)
     if nodata:
         out[np.isin(out, np.asarray(nodata, dtype=np.float32))] = np.nan
     return out
+
+
+def column_text(column: pd.Series) -> np.ndarray:
+    """(N,) str: each value of ``column`` as text, integral floats without ``.0`` (`code_text`).
+
+    Ids, groups and coded labels then read the same whatever dtype pandas hands over: int64, nullable
+    Int64, float64 (a CSV column with a gap), categorical, Arrow-backed strings. Missing values read
+    ``"nan"``/``"<NA>"`` as `str` would write them.
+    """
+    codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    text = np.array([code_text(v) for v in uniques], dtype=object)
+    return text[codes].astype(str)
 
 
 def date_column_of(df: pd.DataFrame, date_column: str | None) -> str | None:
@@ -279,7 +294,7 @@ def _from_wide(
         assert band is not None
         values[:, date_index[date], S2_BANDS.index(band)] = numeric_column(df, col, path, nodata)
     labels = df[label_column].to_numpy()
-    groups = df[group_column].astype(str).to_numpy() if group_column else None
+    groups = column_text(df[group_column]) if group_column else None
     ids = np.array([str(i) for i in df.index])
     return SamplesTable(values, dates, labels, groups, (), _median_gap(dates), ids)
 
@@ -308,7 +323,7 @@ def _from_long(
         raise InputError(
             f"samples table {path}: column {date_column!r} holds unreadable dates ({exc}); give ISO dates"
         ) from exc
-    sample_ids, row_sample = np.unique(df[id_column].astype(str).to_numpy(), return_inverse=True)
+    sample_ids, row_sample = np.unique(column_text(df[id_column]), return_inverse=True)
     dates, row_date = np.unique(when, return_inverse=True)
     numbers = {col: numeric_column(df, col, path, nodata) for col in band_cols}
     _check_duplicates(path, sample_ids, dates, row_sample, row_date, np.column_stack(list(numbers.values())))
@@ -323,7 +338,7 @@ def _from_long(
         )
     first = np.unique(row_sample, return_index=True)[1]
     labels = df[label_column].to_numpy()[first]
-    groups = df[group_column].astype(str).to_numpy()[first] if group_column else None
+    groups = column_text(df[group_column])[first] if group_column else None
     # each sample's own row dates (clear or not) give the cadence the table was made at
     order = np.lexsort((row_date, row_sample))
     gaps = np.diff(dates.astype(np.int64)[row_date[order]])
