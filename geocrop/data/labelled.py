@@ -193,9 +193,14 @@ def drop_rare_classes(series: LabelledSeries, min_parcels: int, *, path: Path) -
 
 def _class_index(names: np.ndarray, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     classes, index = np.unique(names.astype(str), return_inverse=True)
+    if len(classes) == 0:
+        raise InputError(
+            f"labels {path} leave no labelled sample (every label was left out); "
+            "check the class column and the class map"
+        )
     if len(classes) < 2:
         raise InputError(
-            f"labels {path} hold a single class ({classes[0]!r}); a classifier needs two or more: "
+            f"labels {path} hold a single class ({str(classes[0])!r}); a classifier needs two or more: "
             "add samples of other crops or check the class column"
         )
     return index.astype(np.int64), tuple(str(c) for c in classes)

@@ -332,7 +332,7 @@ def _from_long(
         values[row_sample, row_date, S2_BANDS.index(band)] = numbers[col]
     per_sample = df.assign(_s=row_sample).groupby("_s")[label_column].nunique()
     if (per_sample > 1).any():
-        bad = sample_ids[int(per_sample[per_sample > 1].index[0])]
+        bad = str(sample_ids[int(per_sample[per_sample > 1].index[0])])
         raise InputError(
             f"samples table {path}: sample {bad!r} has several labels; give one label per sample"
         )
@@ -365,9 +365,12 @@ def _check_duplicates(
     differ = ~((a == b) | (np.isnan(a) & np.isnan(b))).all(axis=1)
     if differ.any():
         row = order[repeat[np.argmax(differ)]]
+        rows = int((key == key[row]).sum())  # this sample's rows on this date, not repeats table-wide
+        conflicts = len(np.unique(key[order[repeat[differ]]]))
+        more = f" ({conflicts - 1} more sample-dates like it)" if conflicts > 1 else ""
         raise InputError(
-            f"samples table {path}: sample {sample_ids[row_sample[row]]!r} has {int(differ.sum()) + 1}+ rows "
-            f"for date {dates[row_date[row]]} with different values; keep one row per sample and date"
+            f"samples table {path}: sample {str(sample_ids[row_sample[row]])!r} has {rows} rows for date "
+            f"{dates[row_date[row]]} with different values{more}; keep one row per sample and date"
         )
 
 

@@ -194,12 +194,29 @@ def _cloud_ok(item: pystac.Item, max_cloud: float | None) -> bool:
     return cc is None or float(cc) <= max_cloud
 
 
+class _Attempts:
+    """How many times the request that failed last was sent (its retry history plus the first try).
+
+    The budget allows `API_RETRIES` + 1 attempts, but refused connections stop after
+    `API_CONNECT_RETRIES` + 1: the message counts what was really tried, from urllib3's own history.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def text(self, started: float) -> str:
+        n = max(self.count, 1)
+        return f"{n} attempt{'s' if n != 1 else ''} over {time.monotonic() - started:.0f} s"
+
+
 class _Retry:
     """Factory for urllib3's ``Retry`` that also honours ``Retry-After`` on 500/502/504 (capped)."""
 
     @staticmethod
-    def make(*, retries: int, backoff: float) -> Any:
+    def make(*, retries: int, backoff: float, attempts: _Attempts | None = None) -> Any:
         from urllib3.util.retry import Retry
+
+        tally = attempts or _Attempts()
 
         class GeocropRetry(Retry):
             RETRY_AFTER_STATUS_CODES = frozenset(RETRY_STATUS)
@@ -207,6 +224,11 @@ class _Retry:
             def get_retry_after(self, response: Any) -> float | None:
                 value = super().get_retry_after(response)
                 return None if value is None else min(float(value), RETRY_AFTER_MAX)
+
+            def increment(self, *args: Any, **kwargs: Any) -> Retry:
+                # called once per failed try of one request; history holds the earlier failed tries
+                tally.count = len(self.history) + 1
+                return super().increment(*args, **kwargs)
 
         return GeocropRetry(
             total=retries,
@@ -224,11 +246,12 @@ class _Retry:
         )
 
 
-def _api_failure(url: str, exc: BaseException, *, attempts: int, started: float, doing: str) -> SourceError:
+def _api_failure(
+    url: str, exc: BaseException, *, attempts: _Attempts, started: float, doing: str
+) -> SourceError:
     """A one-line `SourceError` for a STAC API request that failed for good."""
-    seconds = time.monotonic() - started
     status = getattr(exc, "status_code", None)
-    tries = f"{attempts} attempt{'s' if attempts != 1 else ''} over {seconds:.0f} s"
+    tries = attempts.text(started)
     if isinstance(status, int) and (status >= 500 or status == 429):
         return SourceError(
             f"STAC API {url} answered HTTP {status} {doing}, still after {tries}; the server is failing or "
@@ -254,18 +277,17 @@ def _first_line(exc: BaseException, *, limit: int = 200) -> str:
     return text.splitlines()[0][:limit] if text else type(exc).__name__
 
 
-def _open_api(url: str, *, timeout: float, max_retries: int, backoff: float) -> Any:
+def _open_api(url: str, *, timeout: float, max_retries: int, backoff: float, attempts: _Attempts) -> Any:
     from pystac_client import Client
     from pystac_client.stac_api_io import StacApiIO
 
-    io = StacApiIO(timeout=timeout, max_retries=_Retry.make(retries=max_retries, backoff=backoff))
+    retry = _Retry.make(retries=max_retries, backoff=backoff, attempts=attempts)
+    io = StacApiIO(timeout=timeout, max_retries=retry)
     started = time.monotonic()
     try:
         return Client.open(url, stac_io=io)
     except Exception as exc:
-        raise _api_failure(
-            url, exc, attempts=max_retries + 1, started=started, doing="to its landing page"
-        ) from exc
+        raise _api_failure(url, exc, attempts=attempts, started=started, doing="to its landing page") from exc
 
 
 _CONNECTION_HINTS = (
@@ -314,7 +336,8 @@ def _search_api(
     import requests
     from pystac_client.exceptions import APIError
 
-    client = _open_api(url, timeout=timeout, max_retries=max_retries, backoff=backoff)
+    attempts = _Attempts()
+    client = _open_api(url, timeout=timeout, max_retries=max_retries, backoff=backoff, attempts=attempts)
     kwargs: dict[str, Any] = {
         "collections": [collection],
         "bbox": list(bbox),
@@ -323,13 +346,13 @@ def _search_api(
     if max_cloud is not None and _conforms_to_query(client):
         # A hint only: the result is filtered again client-side (some servers ignore `query`).
         kwargs["query"] = {"eo:cloud_cover": {"lte": max_cloud}}
-    started = time.monotonic()
     doing = f"to the search for {collection!r}"
+    started = time.monotonic()
     try:
         search = client.search(**kwargs)
         yield from search.items()
     except (requests.RequestException, OSError, APIError) as exc:
-        raise _api_failure(url, exc, attempts=max_retries + 1, started=started, doing=doing) from exc
+        raise _api_failure(url, exc, attempts=attempts, started=started, doing=doing) from exc
 
 
 def _read_static(path: Path) -> Iterable[pystac.Item]:

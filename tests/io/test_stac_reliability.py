@@ -13,7 +13,7 @@ import pystac
 import pytest
 
 from geocrop.errors import InputError, SourceError
-from geocrop.io.stac import API_RETRIES, check_asset_hrefs, search
+from geocrop.io.stac import API_CONNECT_RETRIES, API_RETRIES, check_asset_hrefs, search
 from tests.io.flaky_proxy import flaky_proxy
 from tests.io.stac_fixtures import (
     S2_COLLECTION,
@@ -88,6 +88,34 @@ def test_a_dead_api_names_the_status_and_the_attempts(api: str, kind: str) -> No
     assert "\n" not in message and "4 attempts" in message
     assert (f"HTTP {kind}" in message) if kind != "drop" else ("unreachable" in message)
     assert proxy.stats.requests == 4
+
+
+@needs_rustac
+@pytest.mark.parametrize(("kind", "retries"), [("503", 5), ("drop", 6), ("500", 0)])
+def test_the_attempts_named_are_the_requests_made(api: str, kind: str, retries: int) -> None:
+    """The message counts the tries the server saw, whatever the budget (was: always the budget)."""
+    with flaky_proxy(api, failure_rate=0.0, fail_first=10**6, first_kind=kind) as proxy:
+        with pytest.raises(SourceError) as info:
+            _ids(proxy.url, max_retries=retries, **FAST)
+        made = proxy.stats.requests
+    assert made == retries + 1
+    assert f"after {made} attempt{'s' if made != 1 else ''} over" in str(info.value)
+
+
+def test_a_refused_connection_counts_its_few_attempts() -> None:
+    """Refused connections stop after API_CONNECT_RETRIES + 1 tries, and the message says that many,
+    not the full budget's API_RETRIES + 1."""
+    with pytest.raises(SourceError, match="unreachable") as info:
+        search(
+            "http://127.0.0.1:9/stac",  # discard port: nothing listens
+            collection=S2_COLLECTION,
+            bbox=tile_bbox(4),
+            start="2021-01-01",
+            end="2021-12-31",
+            backoff=0.01,
+        )
+    assert f"no connection after {API_CONNECT_RETRIES + 1} attempts over" in str(info.value)
+    assert API_CONNECT_RETRIES + 1 != API_RETRIES + 1
 
 
 def test_the_default_budget_makes_thirty_percent_failure_negligible() -> None:
