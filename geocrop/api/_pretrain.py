@@ -1,4 +1,5 @@
-"""`pretrain`: contrastive pretraining of the pixel encoders (bi-modal, the paper's Eq. 1, or SCARF)."""
+"""`pretrain`: contrastive pretraining of the pixel encoders (bi-modal, the paper's Eq. 1, or SCARF), or
+temporal pretraining of a head (masked reconstruction of observations)."""
 
 from __future__ import annotations
 
@@ -20,16 +21,20 @@ from geocrop.api_types import (
     emit,
     library_terms,
 )
+from geocrop.errors import InputError
 
 if TYPE_CHECKING:
-    from geocrop.training.pretrain import PretrainResult
+    from geocrop.training.pretrain import PretrainResult, TemporalResult
 
 __all__ = ["PretrainMode", "SecondModality", "pretrain"]
 
-PretrainMode = Literal["bimodal", "unimodal"]
+PretrainMode = Literal["bimodal", "unimodal", "temporal"]
 #: The second view of bi-modal pretraining: ``auto`` is PlanetScope when ``planet`` is given, else
-#: Sentinel-1 (a table's or cube's S1 columns, or ``s1``).
-SecondModality = Literal["auto", "planetscope", "s1"]
+#: Sentinel-1 (a table's or cube's S1 columns, or ``s1``). Temporal mode: ``auto`` is Sentinel-1 where
+#: the source has it, ``s1`` requires it, ``none`` leaves it out.
+SecondModality = Literal["auto", "planetscope", "s1", "none"]
+#: Head families temporal pretraining can train.
+TemporalHead = Literal["transformer", "inception", "tempcnn", "lstm"]
 
 
 def pretrain(
@@ -46,8 +51,8 @@ def pretrain(
     fields: PathLike | None = None,
     mode: PretrainMode = "bimodal",
     corruption_rate: float = 0.2,
-    epochs: int = 100,
-    batch_size: int = 2048,
+    epochs: int | None = None,
+    batch_size: int | None = None,
     lr: float = 1e-3,
     temperature: float = 0.07,
     seed: int = 0,
@@ -60,15 +65,31 @@ def pretrain(
     s2_collection: str = "sentinel-2-l2a",
     planet_collection: str = "planetscope",
     s1_collection: str = "sentinel-1",
+    head: TemporalHead = "transformer",
+    head_params: Mapping[str, Any] | None = None,
+    steps: int | Literal["auto"] = "auto",
+    mask_ratio: float = 0.15,
+    second_weight: float = 1.0,
+    date_dropout: float = 0.0,
+    resample_dates: bool = False,
     allow_any_asset_href: bool = False,
     bars: bool = False,
     progress: Progress | None = None,
-) -> PretrainResult:
+) -> PretrainResult | TemporalResult:
     """Contrastive pretraining of the pixel encoders into the run folder ``out``; see
     `geocrop.training.pretrain`. Bi-modal (the paper's Eq. 1) pairs ``s2`` with ``planet`` or Sentinel-1
     (``second_modality``: the S2 table's or cube's S1 data, or an ``s1`` source; ``s1_window`` 3 pairs each
     S2 pixel with its 3x3 S1 neighbourhood, imagery only); ``unimodal``
     (SCARF) ``s2`` alone; without ``s2`` the pairs already in ``out/pairs`` are reused. Reruns resume.
+
+    ``mode="temporal"`` pretrains a temporal ``head`` (``head_params``: its options) on the unlabelled
+    series of ``s2`` (a samples table or cube) by masked reconstruction of whole observations
+    (``mask_ratio`` of the clear dates hidden) and, where Sentinel-1 is present, by predicting it at the
+    hidden dates (weight ``second_weight``); ``steps`` the grid (auto: `geocrop train`'s rule for the same
+    source); it writes ``out/head.safetensors`` for `train`'s ``init``. ``date_dropout`` and
+    ``resample_dates`` augment the series (`geocrop.training.series_augment`). ``epochs``/``batch_size``
+    None: 100 and 2048 for the contrastive modes (the paper's), adapted to the number of series for
+    temporal (`geocrop.training.temporal_config`).
 
     ``bars`` draws the library's own progress bars on the terminal (off: ``progress`` gets the epochs);
     ``threads`` sets torch's thread count for the whole process (None: left alone).
@@ -86,6 +107,27 @@ def pretrain(
         area = os.fspath(area)
     names = "out s2 planet second_modality s1 s1_window aoi start end fields mode epochs batch_size lr "
     names += "temperature seed device pixels_per_date tolerance_days width depth threads retrieval_candidates"
+    if mode == "temporal":
+        return _pretrain_temporal(
+            out=out, s2=s2, planet=planet, second_modality=second_modality, s1=s1, aoi=aoi, fields=fields,
+            head=head, head_params=head_params, steps=steps, mask_ratio=mask_ratio,
+            second_weight=second_weight, date_dropout=date_dropout, resample_dates=resample_dates,
+            epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, threads=threads,
+            bars=bars, progress=progress,
+        )  # fmt: skip
+    if date_dropout or resample_dates:
+        raise InputError(
+            f"`date_dropout` and `resample_dates` act on series; `mode` {mode} pairs single dates: use "
+            "`mode` temporal",
+            param="date_dropout" if date_dropout else "resample_dates",
+        )
+    if second_modality == "none":
+        raise InputError(
+            "`second_modality` none applies to `mode` temporal; use `mode` unimodal for Sentinel-2 alone",
+            param="second_modality",
+        )
+    epochs = 100 if epochs is None else epochs
+    batch_size = 2048 if batch_size is None else batch_size
     with library_terms(*names.split()):
         config = PretrainConfig(
             out=as_path(out, "out"),
@@ -125,5 +167,80 @@ def pretrain(
         emit(progress, "pretrain", 0.0, "pairing pixels" if s2 is not None else "reading the pairs")
         with trust_any_asset_href(allow_any_asset_href):
             result = run_pretrain(config, progress=bars, on_epoch_end=epoch_done)
+    emit(progress, "pretrain", 1.0, f"wrote {result.bundle}")
+    return result
+
+
+def _pretrain_temporal(
+    *,
+    out: PathLike,
+    s2: PathLike | None,
+    planet: PathLike | None,
+    second_modality: SecondModality,
+    s1: PathLike | None,
+    aoi: AoiLike | None,
+    fields: PathLike | None,
+    head: str,
+    head_params: Mapping[str, Any] | None,
+    steps: int | Literal["auto"],
+    mask_ratio: float,
+    second_weight: float,
+    date_dropout: float,
+    resample_dates: bool,
+    epochs: int | None,
+    batch_size: int | None,
+    lr: float,
+    seed: int,
+    device: Device,
+    threads: int | None,
+    bars: bool,
+    progress: Progress | None,
+) -> TemporalResult:
+    from geocrop.training.temporal_config import TemporalPretrainConfig
+    from geocrop.training.temporal_pretrain import pretrain_temporal
+
+    if s2 is None:
+        raise InputError("`mode` temporal needs `s2`: a samples table or imagery with series", param="s2")
+    for name, value in (("planet", planet), ("aoi", aoi), ("fields", fields)):
+        if value is not None:
+            raise InputError(
+                f"`{name}` does not apply to `mode` temporal (it reads every series of `s2`); drop it",
+                param=name,
+            )
+    if second_modality == "planetscope":
+        raise InputError(
+            "`second_modality` planetscope cannot be read as series; use s1, none or auto with `mode` "
+            "temporal",
+            param="second_modality",
+        )
+    config = TemporalPretrainConfig(
+        out=as_path(out, "out"),
+        s2=as_source(s2, "s2"),
+        head=head,
+        head_params=dict(head_params) if head_params else None,
+        steps=steps,
+        second_modality=second_modality,
+        s1=None if s1 is None else as_source(s1, "s1"),
+        mask_ratio=mask_ratio,
+        second_weight=second_weight,
+        date_dropout=date_dropout,
+        resample_dates=resample_dates,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        threads=threads,
+    )
+
+    def epoch_done(epoch: int, record: Mapping[str, Any]) -> None:
+        message = (
+            f"epoch {epoch}: loss {float(record['loss']):.4f}, held-out {float(record['heldout_loss']):.4f} "
+            f"(linear interpolation {float(record['heldout_interp_loss']):.4f})"
+        )
+        emit(progress, "pretrain", None, message, log=True)
+
+    emit(progress, "pretrain", 0.0, f"reading the series of {config.s2}")
+    result = pretrain_temporal(config, progress=bars, on_epoch_end=epoch_done)
     emit(progress, "pretrain", 1.0, f"wrote {result.bundle}")
     return result

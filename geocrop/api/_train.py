@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -72,6 +73,8 @@ def train(
     final_lr: float | None = None,
     seed: int = 0,
     device: Device = "auto",
+    init: PathLike | None = None,
+    freeze_init: bool = False,
     allow_any_asset_href: bool = False,
     progress: Progress | None = None,
 ) -> TrainResult:
@@ -80,15 +83,33 @@ def train(
 
     ``head_params`` override the family's default configuration (e.g. ``{"d_model": 32}``);
     ``backbone`` is a pretrained bundle (path or `PretrainResult`), else raw bands. ``epochs`` and
-    ``batch_size`` None adapt to the data. The returned `TrainResult` (``.bundle``, ``.scores``) can be
+    ``batch_size`` None adapt to the data. ``init``: a pretrained head (``head.safetensors`` of
+    `pretrain` with ``mode="temporal"``) the head starts from, with its architecture (``head`` ``"auto"``
+    takes its family); ``freeze_init`` trains only the classifier layer on top of it
+    (`geocrop.training.head_init`). The returned `TrainResult` (``.bundle``, ``.scores``) can be
     passed as ``model=`` to `map_aoi` and `predict`.
     """
     from geocrop.io.stac import trust_any_asset_href
     from geocrop.training.hparams import DEFAULT_FINAL_LR, TREE_FAMILIES, HeadConfig, default_config
     from geocrop.training.train import EpochStats, TrainJob, train_model
 
-    with library_terms(*_LABEL_ARGS, "head", "backbone", "lr", "final_lr"):
+    with library_terms(*_LABEL_ARGS, "head", "backbone", "lr", "final_lr", "init", "freeze_init"):
+        pretrained = None
+        if init is not None:  # the pretrained head decides the family (for auto) and the architecture
+            from geocrop.training.head_init import check_init, check_params, read_init
+
+            pretrained = read_init(as_path(init, "init"))
+            head = pretrained.family if head == "auto" else head  # type: ignore[assignment]
+            check_init(pretrained, family=head)
+            check_params(pretrained, dict(head_params or {}))
+        elif freeze_init:
+            raise InputError(
+                "`freeze_init` needs a pretrained head to freeze; give `init` HEAD.safetensors or drop it",
+                param="freeze_init",
+            )
         defaults = default_config(head)
+        if pretrained is not None:
+            defaults = HeadConfig(head, {**defaults.params, **pretrained.head_params()}, defaults.lr)
         extra = dict(head_params or {})
         unknown = sorted(set(extra) - set(defaults.params))
         if unknown:
@@ -123,7 +144,11 @@ def train(
                 head, {**defaults.params, **extra}, DEFAULT_FINAL_LR if final_lr is None else final_lr
             ),
             backbone=None if backbone is None else as_bundle(backbone, "backbone"),
-            config=train_config(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device),
+            config=dataclasses.replace(
+                train_config(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device),
+                init=None if init is None else os.fspath(as_path(init, "init")),
+                freeze_init=freeze_init,
+            ),
             n_train=train_pixels,
             n_val=val_pixels,
             scheme=split,

@@ -1,4 +1,5 @@
-"""``geocrop pretrain``: bi-modal (or uni-modal SCARF) contrastive pretraining of the pixel encoders.
+"""``geocrop pretrain``: bi-modal (or uni-modal SCARF) contrastive pretraining of the pixel encoders, or
+temporal pretraining of a head (``--mode temporal``: masked reconstruction of observations).
 
 Parses flags, calls `geocrop.api.pretrain`, reports where the outputs went. Rerunning the same command
 resumes after the last finished epoch. Under torchrun
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -27,10 +29,11 @@ from geocrop.cli.options import DATE, allow_any_asset_href_option
 @click.option("--planet", help="PlanetScope source (STAC kinds); the paper's second view.")
 @click.option(
     "--second-modality",
-    type=click.Choice(["auto", "planetscope", "s1"]),
+    type=click.Choice(["auto", "planetscope", "s1", "none"]),
     default="auto",
     show_default=True,
-    help="Second view of --mode bimodal: auto = planetscope with --planet, else s1 (Sentinel-1 VV/VH).",
+    help="Second view of --mode bimodal: auto = planetscope with --planet, else s1 (Sentinel-1 VV/VH). "
+    "--mode temporal: auto = s1 where the source has it; none = Sentinel-2 alone.",
 )
 @click.option(
     "--s1",
@@ -58,7 +61,46 @@ from geocrop.cli.options import DATE, allow_any_asset_href_option
 )
 @click.option("--s2-collection", default="sentinel-2-l2a", show_default=True)
 @click.option("--planet-collection", default="planetscope", show_default=True)
-@click.option("--mode", type=click.Choice(["bimodal", "unimodal"]), default="bimodal", show_default=True)
+@click.option(
+    "--mode",
+    type=click.Choice(["bimodal", "unimodal", "temporal"]),
+    default="bimodal",
+    show_default=True,
+    help="bimodal/unimodal: contrastive pixel encoders; temporal: a temporal head by masked reconstruction.",
+)
+@click.option(
+    "--head",
+    type=click.Choice(["transformer", "inception", "tempcnn", "lstm"]),
+    default="transformer",
+    show_default=True,
+    help="--mode temporal: the head family to pretrain (options as in `geocrop train`).",
+)
+@click.option("--d-model", type=int, default=None, help="temporal, transformer: model width [64].")
+@click.option("--heads", type=int, default=None, help="temporal, transformer: attention heads [4].")
+@click.option("--layers", type=int, default=None, help="temporal: layers (transformer, lstm) or modules.")
+@click.option("--hidden", type=int, default=None, help="temporal: lstm hidden size; conv channels.")
+@click.option("--kernel-size", type=int, default=None, help="temporal, inception/tempcnn: kernel.")
+@click.option("--dense", type=int, default=None, help="temporal, tempcnn: dense layer width [256].")
+@click.option("--steps", default="auto", show_default=True, help="temporal: grid steps (auto: as `train`).")
+@click.option(
+    "--mask-ratio", type=float, default=0.15, show_default=True, help="temporal: share of dates hidden."
+)
+@click.option(
+    "--second-weight", type=float, default=1.0, show_default=True, help="temporal: weight of the S1 term."
+)
+@click.option(
+    "--date-dropout",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="temporal: blank each date of a series with this probability (augmentation; 0 = off).",
+)
+@click.option(
+    "--resample-dates/--no-resample-dates",
+    default=False,
+    show_default=True,
+    help="temporal: keep a random subset of each series' dates, jittered by a step, then regrid.",
+)
 @click.option(
     "--corruption",
     "corruption_rate",
@@ -67,8 +109,13 @@ from geocrop.cli.options import DATE, allow_any_asset_href_option
     show_default=True,
     help="SCARF corruption rate.",
 )
-@click.option("--epochs", type=int, default=100, show_default=True)
-@click.option("--batch-size", type=int, default=2048, show_default=True, help="Global batch (all ranks).")
+@click.option("--epochs", type=int, default=None, help="[contrastive: 100; temporal: adapts to the series]")
+@click.option(
+    "--batch-size",
+    type=int,
+    default=None,
+    help="Global batch, all ranks [contrastive: 2048; temporal: adapts].",
+)
 @click.option("--lr", type=float, default=1e-3, show_default=True)
 @click.option("--temperature", type=float, default=0.07, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -97,9 +144,21 @@ def pretrain(
     s2_collection: str,
     planet_collection: str,
     mode: str,
+    head: str,
+    d_model: int | None,
+    heads: int | None,
+    layers: int | None,
+    hidden: int | None,
+    kernel_size: int | None,
+    dense: int | None,
+    steps: str,
+    mask_ratio: float,
+    second_weight: float,
+    date_dropout: float,
+    resample_dates: bool,
     corruption_rate: float,
-    epochs: int,
-    batch_size: int,
+    epochs: int | None,
+    batch_size: int | None,
     lr: float,
     temperature: float,
     seed: int,
@@ -112,9 +171,11 @@ def pretrain(
     progress: bool,
     allow_any_asset_href: bool,
 ) -> None:
-    """Pretrain pixel encoders on S2 + Planet or S2 + S1 pairs (the paper's Eq. 1), or on S2 alone (SCARF).
+    """Pretrain pixel encoders on S2 + Planet or S2 + S1 pairs (the paper's Eq. 1), or on S2 alone (SCARF);
+    or (--mode temporal) a temporal head on unlabelled series, for `geocrop train --init
+    OUT/head.safetensors`.
 
-    Without --s2, the pairs already in OUT/pairs are reused.
+    Without --s2, the pairs already in OUT/pairs are reused (contrastive modes).
     """
     import geocrop.api as api
     from geocrop.io.atomic import remove_stale_partials
@@ -135,6 +196,15 @@ def pretrain(
         s2_collection=s2_collection,
         planet_collection=planet_collection,
         mode=mode,  # type: ignore[arg-type]
+        head=head,  # type: ignore[arg-type]
+        head_params=_head_params(
+            d_model=d_model, heads=heads, layers=layers, hidden=hidden, kernel_size=kernel_size, dense=dense
+        ),
+        steps=_steps(steps),
+        mask_ratio=mask_ratio,
+        second_weight=second_weight,
+        date_dropout=date_dropout,
+        resample_dates=resample_dates,
         corruption_rate=corruption_rate,
         epochs=epochs,
         batch_size=batch_size,
@@ -150,7 +220,14 @@ def pretrain(
         allow_any_asset_href=allow_any_asset_href,
         bars=progress and sys.stderr.isatty(),
     )
-    if result.is_main and result.history:
+    if result.is_main and result.history and mode == "temporal":
+        last = result.history[-1]
+        click.echo(
+            f"pretrained {len(result.history)} epochs: loss {last['loss']:.4f}, held-out reconstruction "
+            f"{last['heldout_loss']:.4f} (linear interpolation {last['heldout_interp_loss']:.4f}); "
+            f"head {result.bundle}"
+        )
+    elif result.is_main and result.history:
         last = result.history[-1]
         back = f", back {last['retrieval_top1_back']:.3f}" if "retrieval_top1_back" in last else ""
         rank = ""
@@ -160,3 +237,18 @@ def pretrain(
             f"pretrained {len(result.history)} epochs: loss {last['loss']:.4f}, held-out retrieval "
             f"{last['retrieval_top1']:.3f}{back} (chance {last['chance']:.4f}){rank}; bundle {result.bundle}"
         )
+
+
+def _head_params(**given: int | None) -> dict[str, int] | None:
+    """The head options given on the command line (None when none was)."""
+    chosen = {k: v for k, v in given.items() if v is not None}
+    return chosen or None
+
+
+def _steps(text: str) -> int | Literal["auto"]:
+    if text == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not 'auto' or a whole number", param_hint="--steps") from None

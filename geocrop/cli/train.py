@@ -46,6 +46,19 @@ _HEAD_FLAGS = ("hidden", "layers", "kernel_size", "d_model", "heads", "pooling",
 @click.option("--lr", type=float, default=None, help="Initial learning rate [default: 1e-3].")
 @click.option("--final-lr", type=float, default=None, help="Where the linear schedule ends [default: 1e-5].")
 @click.option(
+    "--init",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Start the head from a pretrained one (OUT/head.safetensors of `geocrop pretrain --mode temporal`).",
+)
+@click.option(
+    "--freeze-init/--fine-tune-init",
+    "freeze_init",
+    default=False,
+    show_default=True,
+    help="With --init: train only the classifier layer (frozen) or every weight (fine-tune).",
+)
+@click.option(
     "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Bundle .safetensors."
 )
 @progress_option()

@@ -1,5 +1,8 @@
 """Contrastive pretraining of the per-pixel encoders: bi-modal (the paper's Eq. 1) or uni-modal SCARF.
 
+(``mode`` temporal, pretraining a temporal head by masked reconstruction, is dispatched from `pretrain`
+to `geocrop.training.temporal_pretrain`.)
+
 ``pretrain(config)`` turns an S2 source (+ a Planet source) into a model bundle, in ``config.out``::
 
     pairs/                      pair shards + manifest (`geocrop.data.pairs`), built once, resumable
@@ -50,8 +53,18 @@ from geocrop.training.losses import ContrastiveLoss
 from geocrop.training.pretrain_config import PretrainConfig, validate
 from geocrop.training.pretrain_outputs import Progress, write_bundle, write_history
 from geocrop.training.retrieval import retrieval_accuracy
+from geocrop.training.temporal_config import TemporalPretrainConfig
+from geocrop.training.temporal_pretrain import TemporalResult, pretrain_temporal
 
-__all__ = ["BUNDLE_NAME", "ContrastiveModel", "PretrainConfig", "PretrainResult", "pretrain"]
+__all__ = [
+    "BUNDLE_NAME",
+    "ContrastiveModel",
+    "PretrainConfig",
+    "PretrainResult",
+    "TemporalPretrainConfig",
+    "TemporalResult",
+    "pretrain",
+]
 
 log = logging.getLogger(__name__)
 
@@ -114,17 +127,20 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 def pretrain(
-    config: PretrainConfig,
+    config: PretrainConfig | TemporalPretrainConfig,
     *,
     progress: bool = True,
     on_epoch_end: Callable[[int, Mapping[str, Any]], None] | None = None,
-) -> PretrainResult:
+) -> PretrainResult | TemporalResult:
     """Build pairs (if needed), train for ``config.epochs`` epochs (resuming), and write the bundle.
 
-    ``on_epoch_end(epoch, record)`` is called after each epoch's checkpoint is on disk (tests use it to
-    simulate a kill). Raises `InputError`/`SourceError`/`NoDataError` for bad input and `BundleError` when
-    ``config.out`` holds a run made with other settings.
+    A `TemporalPretrainConfig` runs temporal pretraining of a head instead
+    (`geocrop.training.temporal_pretrain`). ``on_epoch_end(epoch, record)`` is called after each epoch's
+    checkpoint is on disk (tests use it to simulate a kill). Raises `InputError`/`SourceError`/`NoDataError`
+    for bad input and `BundleError` when ``config.out`` holds a run made with other settings.
     """
+    if isinstance(config, TemporalPretrainConfig):
+        return pretrain_temporal(config, progress=progress, on_epoch_end=on_epoch_end)
     validate(config)
     info = init_distributed(device="cuda" if config.device.startswith("cuda") else "cpu")
     try:

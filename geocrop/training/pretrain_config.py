@@ -171,10 +171,10 @@ def validate(config: PretrainConfig) -> None:
         )
     if config.batch_size < 2:
         raise InputError("`batch_size` must be >= 2: a contrastive batch needs negatives", param="batch_size")
-    _check_run_folder(Path(config.out))
+    check_run_folder(Path(config.out))
 
 
-def _check_run_folder(out: Path) -> None:
+def check_run_folder(out: Path) -> None:
     """`OutputError` unless ``out`` is (or can become) a folder this process can write in; creates nothing."""
     if out.exists() and not out.is_dir():
         raise OutputError(
