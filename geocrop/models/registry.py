@@ -138,6 +138,39 @@ def _expected_architecture(module: nn.Module) -> str:
     return type(module).__name__
 
 
+def _refuse_metadata_mismatch(
+    module: nn.Module, spec: Mapping[str, Any], state: Mapping[str, np.ndarray], pre: str
+) -> None:
+    """Raise `BundleError` naming how the tensors under ``pre`` differ from the metadata's ``spec``
+    (`geocrop.models.arch_diff`), when ``module`` is what ``spec`` describes (so "expected" and "found"
+    would read the same); returns otherwise, or when no simple difference explains it."""
+    from geocrop.models.arch_diff import describe_mismatch
+
+    is_backbone = spec.get("name") in _BACKBONES
+    builder = build_backbone if is_backbone else build_head
+    try:
+        described = builder(spec).state_dict()
+    except BundleError:
+        return
+    own = module.state_dict()
+    if {k: tuple(v.shape) for k, v in described.items()} != {k: tuple(v.shape) for k, v in own.items()}:
+        return  # the module is not the metadata's: "expected ..., found ..." below names two specs
+    families = list(_BACKBONES) if is_backbone else list(registered_heads())
+    difference = describe_mismatch(
+        spec,
+        state,
+        build=builder,
+        families=families,
+        kind="backbone" if is_backbone else "head",
+    )
+    if difference is not None:
+        raise BundleError(
+            f"bundle weights '{pre}*' do not match the bundle's metadata ({difference}): the metadata was "
+            "edited or belongs to other weights; retrain, or re-export the bundle so that its metadata "
+            "describes its weights"
+        )
+
+
 def load_state(
     module: nn.Module,
     tensors: Mapping[str, np.ndarray],
@@ -162,6 +195,8 @@ def load_state(
         if tuple(state[k].shape) != tuple(expected[k].shape)
     )
     if missing or unexpected or wrong:
+        if state and isinstance(found, Mapping) and isinstance(found.get("name"), str):
+            _refuse_metadata_mismatch(module, found, state, pre)
         if isinstance(found, Mapping):
             found_text = describe_spec(found)
         elif found:
