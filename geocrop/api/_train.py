@@ -188,6 +188,8 @@ def evaluate(
     configs: int | None = None,
     folds: int = 5,
     hparam_seed: int = 0,
+    labels_per_class: Sequence[int | Literal["all"] | None] | None = None,
+    draws: int | Sequence[int] = 3,
     simulated: bool = False,
     s2: PathLike | None = None,
     start: DateLike | None = None,
@@ -215,12 +217,15 @@ def evaluate(
     paper's protocol when ``bimodal``/``unimodal`` backbones are given; the report goes into the folder
     ``out``. ``families``/``baselines`` None: every deep family / both tree baselines (an empty list: none).
     ``configs`` None: each family's default configuration, else N drawn per family (paper: 10).
-    ``simulated`` labels the report as made from simulated data. Reruns resume; see
-    `geocrop.training.evaluate`.
+    ``labels_per_class`` (e.g. ``[5, 10, 20, 50, "all"]``; None: all labels only) also trains every
+    method on ``draws`` seeded draws (one number, or one per count) of that many parcels per class of
+    each fold and adds learning curves to the report. ``simulated`` labels the report as made from
+    simulated data. Reruns resume; see `geocrop.training.evaluate`.
     """
     from geocrop.io.stac import trust_any_asset_href
     from geocrop.training.evaluate import EvaluateJob
     from geocrop.training.evaluate import evaluate as run_evaluate
+    from geocrop.training.label_draws import check_draws, check_labels_per_class
     from geocrop.training.report import SIMULATED_CAVEAT
 
     if isinstance(families, str) or isinstance(baselines, str):
@@ -231,6 +236,8 @@ def evaluate(
         for name, value in (("families", families), ("baselines", baselines))
         if value is not None
     }
+    counts = (None,) if labels_per_class is None else check_labels_per_class(labels_per_class)
+    check_draws(draws, counts)
     with library_terms(*_LABEL_ARGS, "folds", "hparam_seed", "configs", "families", "baselines"):
         job = EvaluateJob(
             source=label_source(
@@ -260,6 +267,8 @@ def evaluate(
             scheme=split,
             hparam_seed=hparam_seed,
             data_note=SIMULATED_CAVEAT if simulated else None,
+            labels_per_class=counts,
+            draws=draws if isinstance(draws, int) else tuple(draws),
         )
         with trust_any_asset_href(allow_any_asset_href):
             result = run_evaluate(job, progress=lambda line: emit(progress, "evaluate", None, line, log=True))

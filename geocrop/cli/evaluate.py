@@ -8,7 +8,7 @@ same command resumes without retraining finished runs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -43,6 +43,18 @@ from geocrop.errors import InputError
     help="Tree baselines run beside them ('none': no trees).",
 )
 @click.option("--hparam-seed", type=int, default=0, show_default=True, help="Seed of the configuration draw.")
+@click.option(
+    "--labels-per-class",
+    default="all",
+    show_default=True,
+    help="Labelled parcels per class to train on, comma-separated (e.g. 5,10,20,50,all): learning curves.",
+)
+@click.option(
+    "--draws",
+    default="3",
+    show_default=True,
+    help="Seeded draws of the parcels per count and fold: one number, or one per count (e.g. 3,3,1).",
+)
 @click.option("--simulated", is_flag=True, help="Label the report as made from simulated data.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
 def evaluate(**kw: Any) -> None:
@@ -54,6 +66,8 @@ def evaluate(**kw: Any) -> None:
         raise InputError(f"--configs {configs!r} is neither 'default' nor a number; give default or e.g. 10")
     baselines = kw.pop("baselines").strip()
     families = [f.strip() for f in kw.pop("families").split(",") if f.strip() and f.strip() != "none"]
+    counts = _label_counts(kw.pop("labels_per_class"))
+    draws = _numbers(kw.pop("draws"))
 
     def show(event: api.ProgressEvent) -> None:
         if event.fraction is None:  # a run's line; the summary below says the end
@@ -64,6 +78,31 @@ def evaluate(**kw: Any) -> None:
         families=families,
         baselines=[] if baselines == "none" else [f.strip() for f in baselines.split(",") if f.strip()],
         configs=None if configs == "default" else int(configs),
+        labels_per_class=counts,
+        draws=draws[0] if len(draws) == 1 else draws,
         progress=show,
     )
     click.echo(f"{result.trained} run(s) trained, {result.reused} reused; report: {result.report}")
+
+
+def _label_counts(text: str) -> list[int | Literal["all"] | None]:
+    """``"5,10,all"`` -> ``[5, 10, "all"]``; words other than 'all' are refused here, the numbers' range
+    by the library."""
+    counts: list[int | Literal["all"] | None] = []
+    for token in (t.strip() for t in str(text).split(",")):
+        if token == "all":
+            counts.append("all")
+        elif token.lstrip("-").isdigit():
+            counts.append(int(token))
+        else:
+            raise InputError(
+                f"--labels-per-class {token!r} is not a whole number; give counts such as 5,10,20,50,all"
+            )
+    return counts
+
+
+def _numbers(text: str) -> list[int]:
+    tokens = [t.strip() for t in str(text).split(",")]
+    if not all(t.lstrip("-").isdigit() for t in tokens):
+        raise InputError(f"--draws {text!r} is not a whole number; give e.g. 3, or one per count as 3,3,1")
+    return [int(t) for t in tokens]

@@ -227,3 +227,51 @@ def fold_pixels(
             lab, n_per_class=n_val, seed=seed + 1, mask=in_val, what="validation", names=names
         )
     return train_idx, val_idx
+
+
+def parcels_per_class(labels: npt.ArrayLike, groups: npt.ArrayLike, rows: npt.ArrayLike) -> np.ndarray:
+    """(n_classes,) number of distinct parcels of each class among ``rows`` (indices into labels/groups).
+
+    n_classes is ``labels.max() + 1``; a class absent from ``rows`` counts 0.
+    """
+    lab = np.asarray(labels)
+    idx = np.asarray(rows, dtype=np.int64)
+    counts = np.zeros(int(lab.max()) + 1 if lab.size else 0, dtype=np.int64)
+    for cls in np.unique(lab[idx]):
+        counts[int(cls)] = len(np.unique(np.asarray(groups)[idx[lab[idx] == cls]]))
+    return counts
+
+
+def draw_parcels_per_class(
+    labels: npt.ArrayLike,
+    groups: npt.ArrayLike,
+    rows: npt.ArrayLike,
+    *,
+    n_per_class: int,
+    seed: int | Sequence[int] = 0,
+) -> np.ndarray:
+    """The entries of ``rows`` that belong to ``n_per_class`` randomly drawn parcels of each class, sorted.
+
+    Label-scarce training: a user who labels 10 parcels of each crop gets every pixel of those parcels,
+    so parcels (groups) are drawn, not pixels. A class with fewer parcels than asked keeps all of them
+    (callers report it, see `parcels_per_class`). Draws are **nested**: with the same ``seed`` the parcels
+    drawn for 5 per class are among those drawn for 10, so a learning curve adds labels instead of
+    swapping them. ``seed`` may be a sequence (e.g. ``(seed, fold, draw)``) so each draw is its own
+    stream, the same for every method that uses it.
+    """
+    if n_per_class < 1:
+        raise InputError(
+            f"`n_per_class` {n_per_class}: give at least 1 parcel per class", param="n_per_class"
+        )
+    lab = np.asarray(labels)
+    grp = np.asarray(groups)
+    idx = np.asarray(rows, dtype=np.int64)
+    rng = np.random.default_rng(list(seed) if isinstance(seed, Sequence) else seed)
+    chosen: list[np.ndarray] = []
+    for cls in np.unique(lab[idx]):
+        mine = idx[lab[idx] == cls]
+        # a parcel's class is the class of its entries here; sorted ids make the draw order-independent
+        parcels = np.unique(grp[mine])
+        picked = parcels[rng.permutation(len(parcels))[:n_per_class]]
+        chosen.append(mine[np.isin(grp[mine], picked)])
+    return np.sort(np.concatenate(chosen)) if chosen else np.array([], dtype=np.int64)

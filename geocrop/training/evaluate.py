@@ -10,8 +10,14 @@ grouped_folds`: each parcel validates in exactly one fold; ``folds=1`` is the pa
   bi-modal backbone bundle, section 5.3); with ``n_configs=None`` the family's default configuration
   (what `geocrop train` uses), else N configurations drawn from section 5.1's space (the paper's 10).
 
+With ``labels_per_class`` (e.g. ``(5, 10, 20, None)``; None = all labels) every method is also trained
+on seeded draws of that many parcels per class from each fold's training part and scored on the full
+held-out fold (`geocrop.training.label_draws`); the report adds learning curves
+(`geocrop.training.curves`). The tables of the paper's protocol use the all-label runs.
+
 Each finished run is appended to ``results.jsonl`` in the output folder (one JSON line: key, fold,
-configuration, scores, predictions) and deep heads checkpoint after every epoch, so an interrupted
+labels and draw, configuration, scores, predictions; `geocrop.training.journal`) and deep heads checkpoint
+after every epoch, so an interrupted
 evaluation resumes where it stopped and never retrains a finished run. ``evaluation.json`` holds the
 setup's fingerprint: rerunning into a folder made by a different setup is refused instead of mixing
 results. The report (`geocrop.training.report`) is rebuilt from the journal at the end.
@@ -20,10 +26,8 @@ results. The report (`geocrop.training.report`) is rebuilt from the journal at t
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -35,9 +39,9 @@ import numpy as np
 from geocrop.data.labelled import LabelledSeries, LabelSource, load_labelled
 from geocrop.data.splits import SCHEME_PARTS, fold_pixels, grouped_folds, split_pixels
 from geocrop.errors import InputError, OutputError
-from geocrop.io.atomic import write_json_atomic, write_text_atomic
-from geocrop.io.bundle import read_bundle_metadata
+from geocrop.io.atomic import write_json_atomic
 from geocrop.models.device import resolve_device
+from geocrop.training.curves import learning_curve_section
 from geocrop.training.features import FrozenBackbone, load_backbone, raw_bands
 from geocrop.training.fit import TrainConfig, data_digest
 from geocrop.training.hparams import (
@@ -48,13 +52,23 @@ from geocrop.training.hparams import (
     default_config,
     sample_configs,
 )
+from geocrop.training.journal import JOURNAL, append_journal, bundle_id, read_journal, run_key
+from geocrop.training.label_draws import (
+    DEFAULT_DRAWS,
+    LabelDraw,
+    available,
+    check_counts_fit,
+    check_draws,
+    check_labels_per_class,
+    fold_draws,
+    shortfalls,
+)
 from geocrop.training.metrics import scores
 from geocrop.training.records import VARIANTS, RunRecord
 from geocrop.training.train import cached_features, fit_any_head
 
 log = logging.getLogger(__name__)
 
-JOURNAL = "results.jsonl"
 SETUP = "evaluation.json"
 FORMAT = "geocrop-evaluation/2"
 
@@ -77,6 +91,8 @@ class EvaluateJob:
     scheme: str = "70-30"
     hparam_seed: int = 0
     data_note: str | None = None
+    labels_per_class: tuple[int | None, ...] = (None,)
+    draws: int | tuple[int, ...] = DEFAULT_DRAWS
 
 
 @dataclass(frozen=True)
@@ -89,45 +105,6 @@ class EvaluateResult:
 
 
 ProgressFn = Callable[[str], None]
-
-
-def bundle_id(path: Path) -> str:
-    """Short identity of a bundle: hash of its bytes (a changed bundle gets a new id, a moved one not)."""
-    read_bundle_metadata(path)  # refuse a file that is not a bundle before hashing it
-    h = hashlib.blake2b(digest_size=5)
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def read_journal(path: Path) -> dict[str, RunRecord]:
-    """Finished runs by key. A torn last line (killed mid-write) is dropped and the file repaired."""
-    if not path.exists():
-        return {}
-    records: dict[str, RunRecord] = {}
-    good: list[str] = []
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    for line in lines:
-        try:
-            rec = RunRecord(**json.loads(line))
-        except (json.JSONDecodeError, TypeError):
-            continue
-        if not line.endswith("\n"):
-            continue
-        records[rec.key] = rec
-        good.append(line)
-    if len(good) != len(lines):
-        write_text_atomic(path, "".join(good), what="results journal")
-    return records
-
-
-def append_journal(path: Path, record: RunRecord) -> None:
-    """Append one record as a line and fsync, so a finished run survives a crash right after it."""
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(asdict(record)) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def _variants(job: EvaluateJob) -> list[tuple[str, int, Path | None]]:
@@ -152,6 +129,7 @@ def check_job(job: EvaluateJob) -> None:
         raise InputError(f"--folds {job.folds} must be >= 1 (1: one {job.scheme} split)")
     if job.scheme not in SCHEME_PARTS:
         raise InputError(f"split scheme {job.scheme!r} is unknown; choose one of {', '.join(SCHEME_PARTS)}")
+    check_draws(job.draws, check_labels_per_class(job.labels_per_class))
     out = Path(job.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; give a folder for the report")
@@ -221,6 +199,12 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
             )
     series = load_labelled(job.source, max_per_class=4 * (job.n_train + job.n_val), seed=job.config.seed)
     splits = _splits(job, series)
+    counts = check_labels_per_class(job.labels_per_class)
+    n_draws = check_draws(job.draws, counts)
+    parcels = available(series, splits)
+    check_counts_fit(counts, parcels)
+    # labels_per_class and draws stay out of the fingerprint: runs are keyed by them, so a folder can
+    # grow by more counts or draws and keep what it has
     setup = {
         "format": FORMAT,
         "data": data_digest(series.values, series.labels),
@@ -241,88 +225,85 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
     wanted: list[str] = []
     n_classes = len(series.class_names)
     for fold, (train_idx, val_idx) in enumerate(splits):
-        y_tr, y_va = series.labels[train_idx], series.labels[val_idx]
-        key = f"majority-f{fold}"
-        wanted.append(key)
-        if key not in done:
-            pred = np.full(len(val_idx), np.bincount(y_tr, minlength=n_classes).argmax())
-            done[key] = _record(
-                key,
-                "majority",
-                0,
-                HeadConfig("majority"),
-                "supervised",
-                None,
-                0,
-                fold,
-                y_va,
-                pred,
-                0.0,
-                n_classes,
-            )
-            append_journal(journal, done[key])
+        y_va = series.labels[val_idx]
+        draws = fold_draws(series, train_idx, fold=fold, counts=counts, draws=n_draws, seed=job.config.seed)
+        for draw in draws:
+            key = run_key("majority", fold, draw.labels, draw.draw)
+            wanted.append(key)
+            if key not in done:
+                y_tr = series.labels[draw.rows]
+                pred = np.full(len(val_idx), np.bincount(y_tr, minlength=n_classes).argmax())
+                done[key] = _record(
+                    key, "majority", 0, HeadConfig("majority"), "supervised", None, 0, fold, y_va, pred,
+                    0.0, n_classes, draw=draw,
+                )  # fmt: skip
+                append_journal(journal, done[key])
         for variant, k, path in _variants(job):
             bid = "raw" if path is None else bundle_id(path)
             runs = [
-                (f, i, c)
+                (d, f, i, c)
+                for d in draws
                 for f in (*job.families, *(job.baselines if path is None else ()))
                 for i, c in enumerate(configs[f])
             ]
-            keys = {(f, i): f"{f}-{i:03d}-{variant}-{bid}-f{fold}" for f, i, _ in runs}
-            wanted += keys.values()
-            pending = [(f, i, c) for f, i, c in runs if keys[f, i] not in done]
+            keys = [run_key(f"{f}-{i:03d}-{variant}-{bid}", fold, d.labels, d.draw) for d, f, i, _ in runs]
+            wanted += keys
+            pending = [(key, run) for key, run in zip(keys, runs, strict=True) if key not in done]
             reused += len(runs) - len(pending)
             if not pending:
                 continue
+            # normalisation statistics from every training series of the fold: no label is read
             backbone = raw_bands(series.values[train_idx]) if path is None else backbones[path]
             n_series = len(train_idx) + len(val_idx)
             say(f"fold {fold + 1}/{len(splits)}: encoding {n_series} series for {VARIANTS[variant]}")
             features = cached_features(series, backbone, np.concatenate([train_idx, val_idx]), device)
-            for family, i, cfg in pending:
-                run_key = keys[family, i]
-                say(f"training {run_key}: {cfg.describe()}")
+            for key, (draw, family, i, cfg) in pending:
+                say(f"training {key}: {cfg.describe()}")
                 t0 = time.perf_counter()
                 fitted = fit_any_head(
                     cfg,
                     series,
                     features,
-                    train_idx,
+                    draw.rows,
                     val_idx,
                     config=job.config,
-                    checkpoint=out / "checkpoints" / f"{run_key}.safetensors",
+                    checkpoint=out / "checkpoints" / f"{key}.safetensors",
                 )
-                _remove_checkpoint(out / "checkpoints" / f"{run_key}.safetensors")
+                _remove_checkpoint(out / "checkpoints" / f"{key}.safetensors")
                 record = _record(
-                    run_key,
-                    family,
-                    i,
-                    cfg,
-                    variant,
-                    path,
-                    k,
-                    fold,
-                    y_va,
-                    fitted.val_proba.argmax(axis=1),
-                    time.perf_counter() - t0,
-                    n_classes,
-                    fitted.best_epoch,
-                )
+                    key, family, i, cfg, variant, path, k, fold, y_va, fitted.val_proba.argmax(axis=1),
+                    time.perf_counter() - t0, n_classes, fitted.best_epoch, draw=draw,
+                )  # fmt: skip
                 append_journal(journal, record)
-                done[run_key] = record
+                done[key] = record
                 trained += 1
                 f1, oa = record.scores["macro_f1"], record.val_accuracy
-                say(f"finished {run_key}: macro-F1 {f1:.3f}, OA {oa:.3f}")
+                say(f"finished {key}: macro-F1 {f1:.3f}, OA {oa:.3f}")
     with contextlib.suppress(OSError):
         (out / "checkpoints").rmdir()  # only when empty: nothing left to resume
     records = [done[key] for key in wanted]
     report = write_report(
         out,
-        records=records,
+        records=_table_records(records),
         class_names=series.class_names,
         setup={**setup, "n_series": len(series), "labels": Path(job.source.path).name},
         data_note=job.data_note,
+        sections=learning_curve_section(
+            out, records, shortfalls(counts, parcels, series.class_names), draws=n_draws
+        )
+        if counts != (None,)
+        else (),
     )
     return EvaluateResult(out, report, records, trained, reused)
+
+
+def _table_records(records: list[RunRecord]) -> list[RunRecord]:
+    """The runs the protocol's tables are made of: all labels, else the largest count's first draw."""
+    everything = [r for r in records if r.labels_per_class is None]
+    if everything:
+        return everything
+    largest = max(r.labels_per_class or 0 for r in records)
+    return [r for r in records if r.labels_per_class == largest and r.draw == 0]
 
 
 def _open_folder(out: Path, setup: dict[str, Any]) -> Path:
@@ -363,6 +344,8 @@ def _record(
     seconds: float,
     n_classes: int,
     best_epoch: int = 0,
+    *,
+    draw: LabelDraw,
 ) -> RunRecord:
     return RunRecord(
         key=key,
@@ -378,4 +361,6 @@ def _record(
         val_pred=[int(v) for v in y_pred],
         seconds=round(seconds, 3),
         best_epoch=best_epoch,
+        labels_per_class=draw.labels,
+        draw=draw.draw,
     )

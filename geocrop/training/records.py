@@ -11,7 +11,12 @@ VARIANTS: dict[str, str] = {"supervised": "supervised", "unimodal": "uni-modal",
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One trained (or counted) method on one fold, as stored in the journal."""
+    """One trained (or counted) method on one fold, as stored in the journal.
+
+    ``labels_per_class`` None: trained on every labelled series of the fold's training part; a number:
+    on that many parcels per class drawn from it (draw number ``draw``, `geocrop.data.splits.
+    draw_parcels_per_class`). Journals written before label-scarce runs lack both and read as all labels.
+    """
 
     key: str
     family: str
@@ -26,6 +31,8 @@ class RunRecord:
     val_pred: list[int]
     seconds: float
     best_epoch: int = 0
+    labels_per_class: int | None = None
+    draw: int = 0
 
     @property
     def val_accuracy(self) -> float:

@@ -194,8 +194,12 @@ def write_report(
     class_names: Sequence[str],
     setup: Mapping[str, Any],
     data_note: str | None = None,
+    sections: Sequence[str] = (),
 ) -> Path:
-    """Write every report file (see module docstring) into ``out``; returns ``out / "report.md"``."""
+    """Write every report file (see module docstring) into ``out``; returns ``out / "report.md"``.
+
+    ``sections``: markdown lines placed before Table 1 (the learning curves of `geocrop.training.curves`).
+    """
     methods = _methods(records)
     families = sorted({r.family for r in records if r.family not in ("majority", "rf", "gbm")})
     runs = pd.DataFrame(
@@ -249,6 +253,7 @@ def write_report(
             else f"{setup.get('train')}."
         ),
         "",
+        *sections,
         "## Table 1: every method on the same folds (mean ± std over runs)",
         "",
         "| method | runs | OA | macro-F1 | kappa | macro-F1 − RF (paired) | folds better than RF |",

@@ -5,6 +5,7 @@
 - `plot_method_scores`: every method's score on every fold, with the means and a baseline line.
 - `plot_confusion_matrix`: row-normalised confusion matrix with counts.
 - `plot_history`: loss / accuracy per epoch, one line per series (shared with pretraining curves).
+- `plot_learning_curves`: score against labelled parcels per class, one panel per head family.
 
 Every function writes a PNG atomically (temporary file renamed into place) and returns its path.
 """
@@ -162,4 +163,54 @@ def plot_history(
     if handles:
         ax.legend(handles, labels, loc="best", fontsize=8)
     ax.set_title(title)
+    return _save(fig, path)
+
+
+#: Line styles of the tree baselines and the floor in learning-curve panels (deep variants get colours).
+_BASELINE_STYLE: dict[str, dict[str, Any]] = {
+    "majority": {"color": "#969696", "linestyle": ":", "marker": ""},
+    "rf": {"color": "#525252", "linestyle": "--", "marker": "s"},
+    "gbm": {"color": "#000000", "linestyle": "-.", "marker": "D"},
+}
+
+
+def plot_learning_curves(
+    panels: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]]],
+    path: str | Path,
+    *,
+    ticks: Sequence[float],
+    tick_labels: Sequence[str],
+    title: str = "Learning curves",
+    ylabel: str = "macro-F1",
+) -> Path:
+    """One panel per head family: score against labels per class (log axis), mean line and ±std band.
+
+    ``panels[panel][method] = (x, mean, std)``; methods named like the tree baselines (``rf``, ``gbm``,
+    ``majority``) are drawn in greys and dashes so the coloured lines are the deep variants. ``ticks``
+    and ``tick_labels`` place the counts (e.g. the all-labels point at the far right, labelled "all").
+    """
+    names = list(panels)
+    cols = max(len(names), 1)
+    fig, axes = plt.subplots(1, cols, figsize=(4.6 * cols, 3.9), sharey=True, squeeze=False)
+    colours = iter(plt.get_cmap("tab10")(np.arange(10)))
+    colour_of: dict[str, Any] = {}
+    for ax, panel in zip(axes[0], names, strict=False):
+        for method, (x, mean, std) in panels[panel].items():
+            xs, m, s = (np.asarray(v, dtype=float) for v in (x, mean, std))
+            style = _BASELINE_STYLE.get(method)
+            if style is None:
+                variant = method.split(" (", 1)[1] if " (" in method else "raw"  # one colour per input
+                colour = colour_of.setdefault(variant, next(colours))
+                style = {"color": colour, "linestyle": "-", "marker": "o"}
+                ax.fill_between(xs, m - s, m + s, color=colour, alpha=0.15, linewidth=0)
+            ax.plot(xs, m, label=method, markersize=4, linewidth=1.4, **style)
+        ax.set_xscale("log")
+        ax.set_xticks(list(ticks), labels=list(tick_labels))
+        ax.minorticks_off()
+        ax.set_xlabel("labelled parcels per class")
+        ax.set_title(panel)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0][0].set_ylabel(ylabel)
+    fig.suptitle(title)
     return _save(fig, path)

@@ -31,6 +31,7 @@ DATES = ["--start", str(START), "--end", str(END)]
 MAP = ["map", "--bbox", "{bbox}", *DATES, "--stac", "{catalog}", "--model", "{bundle}", "--progress", "none"]
 MAP_NO_AOI = ["map", *DATES, "--stac", "{catalog}", "--model", "{bundle}", "--progress", "none"]
 PRETRAIN = ["pretrain", "--s2", "{catalog}", "--planet", "{catalog}", "--epochs", "1"]
+EVALUATE = ["evaluate", "--labels", "{file}", "--class-column", "crop"]
 
 #: (id, args without --out, where --out goes: "file" | "folder" | None, expected fragment)
 ROWS: list[tuple[str, list[str], str | None, str]] = [
@@ -131,6 +132,16 @@ ROWS: list[tuple[str, list[str], str | None, str]] = [
     ("pretrain-out-is-a-file", PRETRAIN, "{file}", "is a file; give a folder path"),
     ("pretrain-out-under-a-file", PRETRAIN, "{file}/run", "is not a folder"),
     ("pretrain-missing-out", PRETRAIN, None, "missing option --out"),
+    # --- evaluate: label-scarce runs -------------------------------------------------------------------
+    ("evaluate-labels-per-class-0", [*EVALUATE, "--labels-per-class", "0"], "folder",
+     "--labels-per-class 0: a run needs at least 1 labelled parcel per class"),
+    ("evaluate-labels-per-class-negative", [*EVALUATE, "--labels-per-class", "5,-3"], "folder",
+     "--labels-per-class -3"),
+    ("evaluate-labels-per-class-word", [*EVALUATE, "--labels-per-class", "5,ten"], "folder",
+     "--labels-per-class 'ten' is not a whole number"),
+    ("evaluate-labels-per-class-fraction", [*EVALUATE, "--labels-per-class", "2.5"], "folder",
+     "is not a whole number"),
+    ("evaluate-draws-0", [*EVALUATE, "--labels-per-class", "5", "--draws", "0"], "folder", "--draws 0"),
     # --- simulate --------------------------------------------------------------------------------------
     ("simulate-size-4", ["simulate", "--size", "4"], "folder", "--size: 4 is not in the range 8<=x<=4096"),
     ("simulate-size-huge", ["simulate", "--size", "100000"], "folder", "give a value from 8 to 4096"),

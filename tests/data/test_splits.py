@@ -95,3 +95,28 @@ def test_bad_split_arguments() -> None:
         balanced_sample([0, 1], n_per_class=0)
     with pytest.raises(InputError, match="scheme"):
         split_pixels([0], ["a"], class_names=["x"], scheme="50-50")
+
+
+def test_parcel_draws_are_whole_parcels_nested_and_seeded() -> None:
+    from geocrop.data.splits import draw_parcels_per_class, parcels_per_class
+
+    # class 0: 10 parcels of 3 pixels; class 1: 3 parcels of 2 pixels
+    groups = np.array(
+        [f"a{i}" for i in range(10) for _ in range(3)] + [f"b{i}" for i in range(3) for _ in range(2)]
+    )
+    labels = np.array([0] * 30 + [1] * 6)
+    rows = np.arange(len(labels))
+    assert parcels_per_class(labels, groups, rows).tolist() == [10, 3]
+    five = draw_parcels_per_class(labels, groups, rows, n_per_class=5, seed=(0, 1, 0))
+    assert parcels_per_class(labels, groups, five).tolist() == [5, 3]  # class 1 keeps all 3 it has
+    for g in np.unique(groups[five]):  # every pixel of a drawn parcel, none of the others
+        assert set(np.flatnonzero(groups == g)) <= set(five.tolist())
+    eight = draw_parcels_per_class(labels, groups, rows, n_per_class=8, seed=(0, 1, 0))
+    assert set(five.tolist()) < set(eight.tolist())  # nested: more labels add parcels
+    again = draw_parcels_per_class(labels, groups, rows, n_per_class=5, seed=(0, 1, 0))
+    other = draw_parcels_per_class(labels, groups, rows, n_per_class=5, seed=(0, 1, 1))
+    assert five.tolist() == again.tolist() and five.tolist() != other.tolist()
+    only_some = np.arange(15)  # candidates limited to the first 5 parcels of class 0
+    assert set(draw_parcels_per_class(labels, groups, only_some, n_per_class=2).tolist()) <= set(range(15))
+    with pytest.raises(InputError, match="at least 1"):
+        draw_parcels_per_class(labels, groups, rows, n_per_class=0)

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -269,3 +270,84 @@ def test_evaluate_on_the_simulated_sample_area(tmp_path: Path) -> None:
             f"confusion_{family}_bi_modal.png",
         } <= files
     assert {"report.md", "table1.csv", "runs.csv", "per_class_f1.csv", "confusion_rf.png"} <= files
+
+
+@pytest.mark.slow
+def test_label_scarce_evaluation_draws_the_same_parcels_and_resumes(tmp_path: Path) -> None:
+    """Learning curves: every method on the same seeded draws, scored on the whole held-out fold."""
+    from geocrop.training.label_draws import fold_draws
+
+    table = tmp_path / "samples.csv"
+    write_table(table, parcels=8, pixels=2)
+    job = _job(
+        tmp_path, unimodal=(), n_configs=None, families=("tempcnn",), labels_per_class=(3, 1, None), draws=2,
+        config=TrainConfig(epochs=2, batch_size=8, device="cpu"),
+    )  # fmt: skip
+    result = evaluate(job)
+    # per fold: (1 + 3) x 2 draws + all = 5 label sets; raw tempcnn, bi-modal tempcnn and rf on each
+    assert (result.trained, result.reused) == (2 * 5 * 3, 0)
+    runs = {r.key: r for r in result.records}
+    assert "tempcnn-000-supervised-raw-f1-n3-d1" in runs and "rf-000-supervised-raw-f0" in runs
+    assert "majority-f0-n1-d0" in runs
+    for rec in result.records:
+        # validation is the whole held-out fold, whatever the labels
+        assert len(rec.val_true) == len(runs[f"majority-f{rec.fold}"].val_true)
+    by_cell: dict[tuple[int, int | None, int], set[str]] = {}
+    for rec in result.records:
+        by_cell.setdefault((rec.fold, rec.labels_per_class, rec.draw), set()).add(rec.method)
+    assert set(map(len, by_cell.values())) == {4}  # majority, rf, tempcnn, tempcnn (bi-modal) everywhere
+    # the draws the runs trained on: whole parcels, k per class, different between draws
+    from geocrop.data.labelled import load_labelled
+    from geocrop.data.splits import grouped_folds
+
+    series = load_labelled(job.source, max_per_class=4 * (job.n_train + job.n_val), seed=0)
+    folds = grouped_folds(series.labels, series.groups, k=2, seed=0)
+    train_idx = np.flatnonzero(folds != 0)
+    draws = fold_draws(series, train_idx, fold=0, counts=(1, 3), draws=2, seed=0)
+    for d in draws:
+        per_class = {c: len(np.unique(series.groups[d.rows][series.labels[d.rows] == c])) for c in range(3)}
+        assert set(per_class.values()) == {d.labels}
+    assert draws[0].rows.tolist() != draws[1].rows.tolist()
+    out = job.out
+    curves = pd.read_csv(out / "learning_curves.csv")
+    row = curves[(curves.method == "tempcnn") & (curves.labels_per_class == "3")].iloc[0]
+    f1 = [r.scores["macro_f1"] for r in result.records if r.method == "tempcnn" and r.labels_per_class == 3]
+    assert row["runs"] == 4 and row["macro_f1_mean"] == pytest.approx(np.mean(f1), abs=1e-4)
+    paired = pd.read_csv(out / "learning_curves_paired.csv")
+    assert {"tempcnn (bi-modal)"} <= set(paired.method) and {"tempcnn", "gbm"} & set(paired.against)
+    assert (out / "learning_curves.png").stat().st_size > 0
+    report = (out / "report.md").read_text()
+    assert "## Learning curves" in report and "| tempcnn (bi-modal) | tempcnn |" in report
+    # Table 1 keeps the all-label runs only: one per fold
+    assert pd.read_csv(out / "table1.csv").set_index("method").loc["tempcnn", "runs"] == 2
+
+    again = evaluate(job)
+    assert (again.trained, again.reused) == (0, 30)
+    fewer = evaluate(replace(job, labels_per_class=(1,), draws=1))  # a subset: nothing new to train
+    assert fewer.trained == 0 and "| method | 1 |" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("counts", "message"),
+    [
+        ((0,), "`labels_per_class` 0: a run needs at least 1"),
+        ((5, -1), "`labels_per_class` -1"),
+        ((2.5,), "not a whole number"),
+        (("ten",), "not a whole number"),
+        ((), "give a list of counts"),
+        ((500,), "`labels_per_class` 500 is more than any class has"),
+    ],
+)
+def test_bad_label_counts_write_nothing(tmp_path: Path, counts: tuple[object, ...], message: str) -> None:
+    job = _job(tmp_path, labels_per_class=counts)
+    with pytest.raises(InputError, match=message) as info:
+        evaluate(job)
+    assert info.value.param == "labels_per_class"
+    assert not job.out.exists()
+
+
+def test_the_largest_usable_count_is_named(tmp_path: Path) -> None:
+    # 5 parcels per class dealt to 2 folds: each fold trains on 2 or 3 parcels of a class, 3 at most
+    with pytest.raises(InputError, match="3 training parcels in the smallest fold; give at most 3, or 'all'"):
+        evaluate(_job(tmp_path, labels_per_class=(4,)))
+    assert not (tmp_path / "eval").exists()
