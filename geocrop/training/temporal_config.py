@@ -6,8 +6,9 @@ Defaults that follow the data (`plan_pretraining`), for N training series:
 - **epochs**: enough for `TARGET_STEPS` optimiser steps, at least `MIN_EPOCHS` and at most `MAX_EPOCHS`
   (so a few hundred series get ~130 passes, 100,000 series the 10-epoch floor).
 
-Explicit ``epochs``/``batch_size`` override either. The learning rate is constant (AdamW), so a run with
-more ``epochs`` continues the trajectory of a shorter one, as contrastive pretraining does.
+Explicit ``epochs``/``batch_size`` override either. AdamW; the learning rate decays linearly from ``lr``
+to a tenth of it at the last planned step, so the epoch count is part of the trajectory (a checkpoint
+resumes only under the same plan).
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class TemporalPretrainConfig:
             "heldout": self.heldout,
             "seed": self.seed,
             "batch_size": plan.batch_size,
+            "epochs": plan.epochs,
             "series": n_train,
         }
 

@@ -40,16 +40,27 @@ from geocrop.io.bundle_metadata import Normalization
 from geocrop.models.device import resolve_device
 from geocrop.models.masked_series import MaskedSeriesModel
 from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
+from geocrop.training.fit import linear_lr
 from geocrop.training.head_bundle import PretrainedHead, write_head_bundle
 from geocrop.training.pretrain_outputs import Progress
 from geocrop.training.series_augment import SeriesAugment, fill_gaps
 from geocrop.training.temporal_config import Plan, TemporalPretrainConfig, plan_pretraining
 from geocrop.training.temporal_data import UnlabelledSeries, load_series
 
-__all__ = ["HEAD_BUNDLE", "TemporalResult", "hide_dates", "masked_loss", "pretrain_temporal"]
+__all__ = [
+    "HEAD_BUNDLE",
+    "Objective",
+    "TemporalResult",
+    "hide_dates",
+    "masked_loss",
+    "pretrain_temporal",
+    "train_step",
+]
 
 log = logging.getLogger(__name__)
 HEAD_BUNDLE = "head.safetensors"
+#: The learning rate decays linearly from ``lr`` to this share of it at the last planned step.
+FINAL_LR_SHARE = 0.1
 _HISTORY_COLUMNS = ("epoch", "loss", "heldout_loss", "heldout_interp_loss", "heldout_second_loss", "steps")
 
 
@@ -90,6 +101,44 @@ def masked_loss(
         predicted, target = predicted[..., channels], target[..., channels]
     diff = torch.where(where.unsqueeze(-1), predicted - torch.nan_to_num(target), torch.zeros_like(predicted))
     return diff.pow(2).mean(dim=-1).sum() / where.sum().clamp(min=1)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What one step optimises: the hidden share, the S1 weight, the target bands (C,) and augmentation."""
+
+    mask_ratio: float
+    second_weight: float
+    targets: torch.Tensor
+    augment: SeriesAugment = field(default_factory=SeriesAugment)
+
+
+def train_step(
+    model: MaskedSeriesModel,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    s: torch.Tensor | None,
+    objective: Objective,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """One optimiser step on a batch: x (B, T, C) standardised with NaN gaps, s (B, T, 2) or None.
+
+    Hides dates, re-fills the visible ones (augmented when asked), reconstructs, and steps on the loss of
+    the module docstring. Returns the loss (detached).
+    """
+    observed = torch.isfinite(x).all(dim=-1)
+    hidden = hide_dates(observed, objective.mask_ratio, generator)
+    visible = observed & ~hidden
+    aug = objective.augment
+    x_in = aug(x, visible, generator) if aug.active else fill_gaps(x, visible)
+    bands, second = model(x_in, hidden)
+    loss = masked_loss(bands, x, hidden, objective.targets)
+    if second is not None and s is not None:
+        loss = loss + objective.second_weight * masked_loss(second, s, hidden & torch.isfinite(s).all(-1))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
 
 
 def _standardise(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -186,6 +235,7 @@ def pretrain_temporal(
         model, x_all[held_idx], None if s_all is None else s_all[held_idx], config, targets
     )
     steps = plan.steps_per_epoch(len(train_idx))
+    end_lr = config.lr * FINAL_LR_SHARE
     bar = _Bar(enabled=progress)
     for epoch in range(start, plan.epochs):
         generator.manual_seed(_epoch_seed(config.seed, epoch))
@@ -194,23 +244,14 @@ def pretrain_temporal(
         total = torch.zeros((), device=device)
         bar.start(epoch, plan.epochs, steps)
         for step in range(steps):
-            rows = perm[step * plan.batch_size : (step + 1) * plan.batch_size]
-            x = x_train[rows]
-            observed = torch.isfinite(x).all(dim=-1)
-            hidden = hide_dates(observed, config.mask_ratio, generator)
-            visible = observed & ~hidden
-            x_in = augment(x, visible, generator) if augment.active else fill_gaps(x, visible)
-            bands, second = model(x_in, hidden)
-            loss = masked_loss(bands, x, hidden, targets)
-            if second is not None and s_train is not None:
-                s = s_train[rows]
-                loss = loss + config.second_weight * masked_loss(
-                    second, s, hidden & torch.isfinite(s).all(-1)
+            for group in optimizer.param_groups:
+                group["lr"] = linear_lr(
+                    epoch * steps + step, plan.epochs * steps, initial=config.lr, final=end_lr
                 )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach()
+            rows = perm[step * plan.batch_size : (step + 1) * plan.batch_size]
+            s = s_train[rows] if s_train is not None else None
+            objective = Objective(config.mask_ratio, config.second_weight, targets, augment)
+            total += train_step(model, optimizer, x_train[rows], s, objective, generator)
             bar.advance()
         record: dict[str, Any] = {"epoch": epoch + 1, "loss": float(total) / steps, "steps": steps}
         record.update(evaluate())
@@ -300,6 +341,7 @@ def _metadata(
             "epochs": len(history),
             "batch_size": plan.batch_size,
             "lr": config.lr,
+            "final_lr": config.lr * FINAL_LR_SHARE,
             "weight_decay": config.weight_decay,
             "seed": config.seed,
             "series": {"train": n_train, "heldout": n_held},

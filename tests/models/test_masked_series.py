@@ -52,3 +52,16 @@ def test_the_body_is_the_classifying_heads_body(spec: dict[str, Any]) -> None:
 def test_an_unknown_family_is_refused() -> None:
     with pytest.raises(ValueError, match="rf"):
         MaskedSeriesModel({"name": "rf", "in_features": 12}, steps=10)
+
+
+def test_dropout_is_off_while_pretraining_and_kept_in_the_spec() -> None:
+    spec = {"name": "transformer", "in_features": 12, "d_model": 16, "heads": 2, "layers": 1, "dropout": 0.3}
+    model = MaskedSeriesModel(spec, steps=10)
+    rates = [m.p for m in model.head.modules() if isinstance(m, torch.nn.Dropout)]
+    assert rates and set(rates) == {0.0}
+    floats = [m.dropout for m in model.head.modules() if isinstance(getattr(m, "dropout", None), float)]
+    assert floats and set(floats) == {0.0}  # attention's own rate
+    model.train()
+    x, hidden = torch.randn(2, 10, 12), torch.zeros(2, 10, dtype=torch.bool)
+    assert torch.equal(model(x, hidden)[0], model(x, hidden)[0])  # no random masks in training mode
+    assert build_head({**spec, "n_classes": 2}).encoder.layers[0].dropout.p == 0.3
