@@ -5,7 +5,8 @@ A bundle's ``provenance`` record (bundle metadata key ``"provenance"``; JSON, no
     {"data": "simulated" | "real" | "unknown",   # what the labels and imagery were
      "labels": "labels.geojson",                 # the labels' file NAME only
      "season": ["2021-01-01", "2021-12-31"],     # the training season (temporal grid)
-     "region": [west, south, east, north] | None, # lon/lat bbox of the training samples
+     "region": [west, south, east, north] | None, # lon/lat bbox of the labels file's samples
+     "extent": {"hull": [[lon, lat], ...], "samples": n} | None,  # hull of the training samples
      "classes": ["maize", ...],
      "accuracy": {"metric": ..., "value": ..., "protocol": "..."} | None}
 
@@ -16,6 +17,9 @@ means "not made by geocrop's simulator"), and ``"unknown"`` for bundles written 
 
 Mapping with a simulated model is a demo: `check_simulated_use` refuses it over anything but simulated
 scenes unless the caller says so explicitly, and every output says `SIMULATED_NOTICE`.
+
+``extent`` (`geocrop.io.extent`) is what `geocrop map` and `geocrop predict` compare an area with (and
+``season`` its dates) to warn when a model is used outside where and when it learned.
 
 The core is standard library only; reading the region from GeoPackage/Shapefile or Parquet imports
 pyogrio/pyproj/pyarrow lazily and gives ``None`` when that fails (the region is informative, not a check).
@@ -205,10 +209,14 @@ def training_provenance(
     metric: str = "overall_accuracy",
     protocol: str = "pixels of held-out validation parcels (split by parcel), after the last epoch",
     data: DataKind | None = None,
+    sample_ids: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The provenance record of a bundle trained from ``source`` (a `geocrop.data.labelled.LabelSource`
     or anything with ``.path``, ``.s2``, ``.start``, ``.end``). ``grid`` (a ``TemporalGrid``) gives the
-    season when the source has no dates; ``data`` overrides the detection."""
+    season when the source has no dates; ``data`` overrides the detection; ``sample_ids``: the series
+    the model learned from (a samples table's ids), whose locations make the ``extent`` (default: all)."""
+    from geocrop.io.extent import sample_points, training_extent
+
     labels = Path(source.path)
     s2 = getattr(source, "s2", None)
     if data is None:
@@ -225,6 +233,7 @@ def training_provenance(
         "labels": labels.name,
         "season": season,
         "region": labels_region(labels),
+        "extent": training_extent(sample_points(labels, ids=sample_ids)) if labels.exists() else None,
         "classes": [str(c) for c in class_names],
         "accuracy": _accuracy(accuracy, metric, protocol),
     }
@@ -238,7 +247,7 @@ def read_provenance(metadata: Mapping[str, Any]) -> dict[str, Any]:
         prov["data"] = "unknown"
     labels = prov.get("labels")
     prov["labels"] = Path(str(labels)).name if labels else None  # never an absolute path
-    for key in ("season", "region", "accuracy"):
+    for key in ("season", "region", "extent", "accuracy"):
         prov.setdefault(key, None)
     if not prov.get("classes"):
         classes = metadata.get("classes") or []

@@ -45,6 +45,7 @@ _BUILTIN_HEAD_MODULES = (
     "geocrop.models.transformer",
     "geocrop.models.forest",
     "geocrop.models.tempcnn",
+    "geocrop.models.ensemble",
 )
 
 

@@ -32,6 +32,12 @@ FAMILIES: tuple[str, ...] = ("lstm", "inception", "transformer", "tempcnn")
 NEEDS_STEPS: frozenset[str] = frozenset({"tempcnn"})
 #: Tree-ensemble baselines (`geocrop.training.trees`): no hyperparameter space, one fixed configuration.
 TREE_FAMILIES: tuple[str, ...] = ("rf", "gbm")
+#: The family that picks one of `AUTO_CANDIDATES` (or the average of the best two) by grouped inner
+#: validation on the training part (`geocrop.training.auto`); `geocrop train`'s default.
+AUTO = "auto"
+#: What ``auto`` chooses among, each at its default configuration: the heads that led on real tables
+#: (docs/evaluation): TempCNN and InceptionTime, and gradient boosting (trees: raw bands only).
+AUTO_CANDIDATES: tuple[str, ...] = ("tempcnn", "inception", "gbm")
 #: The configuration `geocrop train` uses for each deep family when no option is given.
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "lstm": {"hidden": 128, "layers": 2},
@@ -72,7 +78,7 @@ class HeadConfig:
     def describe(self) -> str:
         """``lstm(hidden=128, layers=2, lr=1.00e-05)``; tree baselines have no learning rate."""
         args = [f"{k}={v}" for k, v in sorted(self.params.items())]
-        if self.family not in TREE_FAMILIES:
+        if self.family not in (*TREE_FAMILIES, AUTO):
             args.append(f"lr={self.lr:.2e}")
         return f"{self.family}({', '.join(args)})"
 
@@ -118,8 +124,8 @@ SPACES: dict[str, Callable[[optuna.Trial], dict[str, Any]]] = {
 
 
 def check_family(family: str) -> str:
-    if family not in SPACES and family not in TREE_FAMILIES:
-        known = ", ".join((*FAMILIES, *TREE_FAMILIES))
+    if family not in SPACES and family not in TREE_FAMILIES and family != AUTO:
+        known = ", ".join((*FAMILIES, *TREE_FAMILIES, AUTO))
         raise InputError(f"head family {family!r} is unknown; choose one of {known}")
     return family
 
@@ -127,6 +133,8 @@ def check_family(family: str) -> str:
 def default_config(family: str) -> HeadConfig:
     """The configuration `geocrop train --head family` uses without further options."""
     check_family(family)
+    if family == AUTO:
+        return HeadConfig(AUTO, {"candidates": list(AUTO_CANDIDATES)}, DEFAULT_FINAL_LR)
     return HeadConfig(family, dict(DEFAULT_PARAMS.get(family, {})), DEFAULT_FINAL_LR)
 
 
@@ -138,7 +146,7 @@ def sample_configs(family: str, n: int, *, seed: int = 0) -> list[HeadConfig]:
     check_family(family)
     if n < 1:
         raise InputError(f"number of configurations must be >= 1, got {n}")
-    if family in TREE_FAMILIES:
+    if family in (*TREE_FAMILIES, AUTO):  # no space to draw from: its one configuration, n times
         return [default_config(family)] * n
     optuna.logging.set_verbosity(logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed), direction="maximize")

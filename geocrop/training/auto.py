@@ -1,0 +1,363 @@
+"""``--head auto``: the head chosen for the user by grouped inner validation on the training part only.
+
+No head wins on every table: on the France LPIS table gradient boosting, TempCNN and InceptionTime tie;
+on another real table InceptionTime leads and TempCNN only ties the RandomForest (docs/evaluation). A
+user should not have to find out which. ``auto`` fits each of its candidates (`AUTO_CANDIDATES`, each at
+its default configuration and the adaptive `TrainConfig`, nothing tuned here) on grouped inner folds of
+the **training part** (`grouped_folds` over its parcels: the user's validation parcels are never seen),
+pools each candidate's out-of-fold predictions, and chooses:
+
+1. rank the candidates by pooled inner macro-F1;
+2. never choose one whose pooled inner OA is below the majority class's (each inner fold's training
+   majority predicted on its validation part): a head that buys macro-F1 by losing the common classes is
+   out (if every candidate is below it, the one with the highest OA is kept and a warning says so);
+3. the mean of the two best candidates' probabilities (`ProbabilityAverage`, a registered head that maps
+   like any other) is chosen instead when its pooled inner macro-F1 is higher than the best one's and
+   its OA clears the majority class's.
+
+The choice is then refitted on the whole training part exactly as ``--head <family>`` would be, and the
+bundle records every candidate's inner scores and why it was chosen (`fit_auto`'s ``selection``).
+
+Budget (`plan_auto`): `INNER_FOLDS` folds over at most `MAX_INNER_SERIES` training series (a random
+subset beyond that), within ``BASE_SECONDS + SECONDS_PER_SERIES x inner series`` of wall time: every
+candidate always runs on the first inner fold, and a further fold starts only while the time spent plus
+one more fold's (the mean so far) fits the budget, so the choice costs time in proportion to the data
+and a slow machine runs fewer folds rather than running long (what ran is recorded). Gradient boosting
+is a candidate while a series flattens to at most `MAX_TREE_INPUTS` inputs (raw bands: 12 x T; wide
+backbone features would make tree fits slow and are what the deep heads are for).
+
+Every finished (candidate, fold) fit is journaled beside the checkpoint, so an interrupted choice
+resumes where it stopped; the journal is removed once the choice is refitted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from geocrop.data.splits import grouped_folds
+from geocrop.io.atomic import write_json_atomic
+from geocrop.models.ensemble import ProbabilityAverage
+from geocrop.training.fit import ProgressFn, TrainConfig, data_digest, plan_training
+from geocrop.training.hparams import AUTO_CANDIDATES, TREE_FAMILIES, HeadConfig, default_config
+from geocrop.training.metrics import scores
+
+if TYPE_CHECKING:
+    from geocrop.data.labelled import LabelledSeries
+    from geocrop.training.train import FittedHead
+
+log = logging.getLogger(__name__)
+
+#: Grouped inner folds the candidates are compared on (each training parcel validates once).
+INNER_FOLDS = 3
+#: Training series the inner folds use at most (a random subset beyond: parcels + imagery give tens of
+#: thousands of pixel series, and a few thousand rank the candidates as well).
+MAX_INNER_SERIES = 4000
+#: Wall-time budget of the inner folds: a fixed part plus a part per inner series (see module docstring).
+BASE_SECONDS = 30.0
+SECONDS_PER_SERIES = 0.3
+#: Largest flattened series (steps x features) gradient boosting is a candidate for.
+MAX_TREE_INPUTS = 2048
+#: Seed offset of the inner folds (apart from the outer split's and the epoch-selection split's seeds).
+_FOLD_SEED = 104729
+
+Note = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class AutoPlan:
+    """What ``auto`` compares and within what: candidates, inner folds, inner series, seconds."""
+
+    candidates: tuple[str, ...]
+    folds: int
+    n_series: int
+    budget_s: float
+
+
+def plan_auto(
+    n_train: int, *, steps: int, features: int, candidates: Sequence[str] = AUTO_CANDIDATES
+) -> AutoPlan:
+    """The inner-validation plan for ``n_train`` training series of ``steps`` x ``features`` inputs."""
+    kept = tuple(c for c in candidates if c not in TREE_FAMILIES or steps * features <= MAX_TREE_INPUTS)
+    n_series = min(n_train, MAX_INNER_SERIES)
+    return AutoPlan(kept, INNER_FOLDS, n_series, BASE_SECONDS + SECONDS_PER_SERIES * n_series)
+
+
+def candidate_config(family: str, auto: HeadConfig) -> HeadConfig:
+    """A candidate at its default configuration; deep ones end their schedule at ``auto``'s final lr."""
+    cfg = default_config(family)
+    return cfg if family in TREE_FAMILIES else HeadConfig(family, cfg.params, auto.lr)
+
+
+def journal_path(checkpoint: Path) -> Path:
+    """Where the inner fits of a run checkpointed at ``checkpoint`` are journaled."""
+    return checkpoint.with_name(f"{checkpoint.stem}.auto.json")
+
+
+def _read_journal(path: Path | None, fingerprint: dict[str, Any]) -> dict[str, Any]:
+    if path is None or not path.exists():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(doc, dict) or doc.get("fingerprint") != fingerprint:
+        log.warning("inner-validation journal %s belongs to another run; starting again", path)
+        return {}
+    runs = doc.get("runs")
+    return dict(runs) if isinstance(runs, dict) else {}
+
+
+def _pooled(
+    y: np.ndarray, probas: Sequence[np.ndarray], n_classes: int, per_fold: Sequence[np.ndarray]
+) -> dict[str, Any]:
+    proba = np.concatenate(probas)
+    pooled = scores(y, proba.argmax(axis=1), n_classes)
+    folds = []
+    start = 0
+    for fold_y in per_fold:
+        part = proba[start : start + len(fold_y)]
+        folds.append(round(scores(fold_y, part.argmax(axis=1), n_classes)["macro_f1"], 4))
+        start += len(fold_y)
+    return {"macro_f1": round(pooled["macro_f1"], 4), "oa": round(pooled["oa"], 4), "fold_macro_f1": folds}
+
+
+def fit_auto(
+    auto: HeadConfig,
+    series: LabelledSeries,
+    features: Callable[[np.ndarray], np.ndarray],
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    *,
+    config: TrainConfig,
+    checkpoint: Path | None = None,
+    progress: ProgressFn | None = None,
+    note: Note | None = None,
+) -> FittedHead:
+    """Choose among ``auto``'s candidates on inner folds of ``train_idx``, refit the choice on all of
+    ``train_idx``, score ``val_idx``; the result's ``selection`` says what was tried and why (see module
+    docstring). ``note`` gets a line per inner fit and before the refit."""
+    from geocrop.training.train import fit_any_head
+
+    say = note or (lambda line: log.info("%s", line))
+    n_classes = len(series.class_names)
+    probe = features(train_idx[:1])
+    wanted = tuple(auto.params.get("candidates", AUTO_CANDIDATES))
+    plan = plan_auto(
+        len(train_idx), steps=int(probe.shape[1]), features=int(probe.shape[2]), candidates=wanted
+    )
+    inner = np.asarray(train_idx)
+    if len(inner) > plan.n_series:
+        rng = np.random.default_rng(config.seed + _FOLD_SEED)
+        inner = np.sort(rng.choice(inner, plan.n_series, replace=False))
+    fold_of = grouped_folds(
+        series.labels[inner], series.groups[inner], k=plan.folds, seed=config.seed + _FOLD_SEED
+    )
+    fingerprint = json.loads(  # as it reads back from the journal (tuples become lists)
+        json.dumps(
+            {
+                "plan": asdict(plan),
+                "config": {k: v for k, v in asdict(config).items() if k != "device"},
+                "lr": auto.lr,
+                "data": data_digest(features(inner), series.labels[inner], fold_of),
+            }
+        )
+    )
+    journal = journal_path(checkpoint) if checkpoint is not None else None
+    runs = _read_journal(journal, fingerprint)
+    t0 = time.perf_counter()
+    fold_seconds: list[float] = []
+    done_folds: list[int] = []
+    probas: dict[str, list[np.ndarray]] = {c: [] for c in plan.candidates}
+    majority: list[float] = []
+    fold_y: list[np.ndarray] = []
+    underfit = dict.fromkeys(plan.candidates, 0)
+    stopped = ""
+    total = plan.folds * len(plan.candidates)
+    for fold in range(plan.folds):
+        spent = time.perf_counter() - t0
+        if done_folds and spent + float(np.mean(fold_seconds)) > plan.budget_s:
+            stopped = (
+                f"stopped after {len(done_folds)} of {plan.folds} inner folds: {spent:.0f} s spent, one more "
+                f"fold would pass the {plan.budget_s:.0f} s budget"
+            )
+            break
+        fit_rows, val_rows = inner[fold_of != fold], inner[fold_of == fold]
+        if len(val_rows) == 0 or len(fit_rows) < 2:
+            continue
+        started = time.perf_counter()
+        y_fit, y_val = series.labels[fit_rows], series.labels[val_rows]
+        for c in plan.candidates:
+            key = f"{c}-f{fold}"
+            if key not in runs:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    fitted = fit_any_head(
+                        candidate_config(c, auto), series, features, fit_rows, val_rows, config=config
+                    )
+                runs[key] = {
+                    "proba": np.round(fitted.val_proba, 5).tolist(),
+                    "underfit": sum("underfit" in str(w.message) for w in caught),
+                }
+                if journal is not None:
+                    journal.parent.mkdir(parents=True, exist_ok=True)
+                    write_json_atomic(journal, {"fingerprint": fingerprint, "runs": runs})
+            proba = np.asarray(runs[key]["proba"], dtype=np.float64)
+            probas[c].append(proba)
+            underfit[c] += int(runs[key]["underfit"])
+            sc = scores(y_val, proba.argmax(axis=1), n_classes)
+            step = fold * len(plan.candidates) + plan.candidates.index(c) + 1
+            say(
+                f"inner validation {step}/{total}: {c} on inner fold {fold + 1} of {plan.folds}: "
+                f"macro-F1 {sc['macro_f1']:.3f}, OA {sc['oa']:.3f}"
+            )
+        majority.append(float((y_val == np.bincount(y_fit).argmax()).sum()))  # right by the training majority
+        fold_y.append(y_val)
+        done_folds.append(fold)
+        fold_seconds.append(time.perf_counter() - started)
+    y = np.concatenate(fold_y)
+    table = {c: _pooled(y, probas[c], n_classes, fold_y) for c in plan.candidates}
+    for c in plan.candidates:
+        table[c]["underfit_folds"] = underfit[c]
+    majority_oa = float(np.sum(majority) / len(y))
+    choice, reason = choose(
+        table, {c: np.concatenate(probas[c]) for c in plan.candidates}, y, majority_oa, n_classes
+    )
+    if "+" in choice:
+        mean = np.mean([np.concatenate(probas[m]) for m in choice.split("+")], axis=0)
+        table[choice] = _pooled(y, [mean], n_classes, fold_y)
+    selection = {
+        "candidates": list(plan.candidates),
+        "inner_folds": plan.folds,
+        "folds_run": len(done_folds),
+        "inner_series": len(inner),
+        "budget_s": round(plan.budget_s, 1),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "stopped": stopped,
+        "majority_oa": round(majority_oa, 4),
+        "scores": table,
+        "chosen": choice,
+        "members": choice.split("+"),
+        "reason": reason,
+    }
+    if reason.startswith("no candidate"):
+        warnings.warn(f"auto head: {reason}", UserWarning, stacklevel=3)
+    say(f"auto chose {choice}: {reason}")
+    fitted = _refit(
+        choice.split("+"), auto, series, features, train_idx, val_idx, config, checkpoint, progress, say
+    )
+    fitted.selection = selection
+    for leftover in [journal, *(_member_checkpoint(checkpoint, i) for i in range(2))]:
+        if leftover is not None:
+            for path in (leftover, leftover.with_suffix(".json")):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+    return fitted
+
+
+def choose(
+    table: dict[str, dict[str, Any]],
+    probas: dict[str, np.ndarray],
+    y: np.ndarray,
+    majority_oa: float,
+    n_classes: int,
+) -> tuple[str, str]:
+    """(choice, reason) by the rule of the module docstring; ``choice`` is a family or ``a+b``."""
+    ranked = sorted(table, key=lambda c: -table[c]["macro_f1"])  # stable: ties keep the candidates' order
+    eligible = [c for c in ranked if table[c]["oa"] >= majority_oa]
+    below = [c for c in ranked if c not in eligible]
+    dropped = (
+        f"; {', '.join(below)} left out: inner OA below the majority class's {majority_oa:.3f}"
+        if below
+        else ""
+    )
+    if not eligible:
+        best = max(ranked, key=lambda c: table[c]["oa"])
+        return best, (
+            f"no candidate reached the majority class's inner OA ({majority_oa:.3f}); {best} has the highest "
+            f"({table[best]['oa']:.3f}): check the labels, or give more samples of the rare classes"
+        )
+    best = eligible[0]
+    reason = (
+        f"highest inner macro-F1 ({table[best]['macro_f1']:.3f}, OA {table[best]['oa']:.3f} >= majority "
+        f"{majority_oa:.3f}){dropped}"
+    )
+    if len(eligible) < 2:
+        return best, reason
+    second = eligible[1]
+    mean = (probas[best] + probas[second]) / 2
+    pair = scores(y, mean.argmax(axis=1), n_classes)
+    if pair["macro_f1"] > table[best]["macro_f1"] and pair["oa"] >= majority_oa:
+        return f"{best}+{second}", (
+            f"the mean of {best}'s and {second}'s probabilities reaches inner macro-F1 "
+            f"{pair['macro_f1']:.3f} (OA {pair['oa']:.3f}), above {best} alone "
+            f"({table[best]['macro_f1']:.3f}){dropped}"
+        )
+    return best, f"{reason}; the mean with {second} reaches only {pair['macro_f1']:.3f}"
+
+
+def _member_checkpoint(checkpoint: Path | None, index: int) -> Path | None:
+    return (
+        None if checkpoint is None else checkpoint.with_name(f"{checkpoint.stem}.member{index}.safetensors")
+    )
+
+
+def _refit(
+    members: Sequence[str],
+    auto: HeadConfig,
+    series: LabelledSeries,
+    features: Callable[[np.ndarray], np.ndarray],
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    config: TrainConfig,
+    checkpoint: Path | None,
+    progress: ProgressFn | None,
+    say: Note,
+) -> FittedHead:
+    """The chosen head(s) fitted on the whole training part, as ``--head <family>`` fits them."""
+    from geocrop.training.train import FittedHead, fit_any_head
+
+    fitted = []
+    for i, family in enumerate(members):
+        if family in TREE_FAMILIES:
+            say(f"refitting {family} on all {len(train_idx):,} training series")
+        else:
+            p = plan_training(config, len(train_idx))
+            say(
+                f"refitting {family} on all {len(train_idx):,} training series "
+                f"(up to {p.epochs} epochs, batch {p.batch_size})"
+            )
+        ckpt = checkpoint if len(members) == 1 else _member_checkpoint(checkpoint, i)
+        fitted.append(
+            fit_any_head(
+                candidate_config(family, auto),
+                series,
+                features,
+                train_idx,
+                val_idx,
+                config=config,
+                checkpoint=ckpt,
+                progress=progress,
+            )
+        )
+    if len(fitted) == 1:
+        return fitted[0]
+    module = ProbabilityAverage.of([(f.spec, f.module) for f in fitted])
+    deep = next((f for f in fitted if f.history), fitted[0])
+    return FittedHead(
+        module,
+        dict(module.spec),
+        np.mean([f.val_proba for f in fitted], axis=0),
+        deep.history,
+        deep.resumed_from,
+        deep.best_epoch,
+    )
