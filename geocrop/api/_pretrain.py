@@ -68,10 +68,11 @@ def pretrain(
     head: TemporalHead = "transformer",
     head_params: Mapping[str, Any] | None = None,
     steps: int | Literal["auto"] = "auto",
+    objective: Literal["masked", "contrastive"] = "masked",
     mask_ratio: float = 0.15,
     second_weight: float = 1.0,
-    date_dropout: float = 0.0,
-    resample_dates: bool = False,
+    date_dropout: float | None = None,
+    resample_dates: bool | None = None,
     allow_any_asset_href: bool = False,
     bars: bool = False,
     progress: Progress | None = None,
@@ -86,8 +87,10 @@ def pretrain(
     series of ``s2`` (a samples table or cube) by masked reconstruction of whole observations
     (``mask_ratio`` of the clear dates hidden) and, where Sentinel-1 is present, by predicting it at the
     hidden dates (weight ``second_weight``); ``steps`` the grid (auto: `geocrop train`'s rule for the same
-    source); it writes ``out/head.safetensors`` for `train`'s ``init``. ``date_dropout`` and
-    ``resample_dates`` augment the series (`geocrop.training.series_augment`). ``epochs``/``batch_size``
+    source); it writes ``out/head.safetensors`` for `train`'s ``init``. ``objective="contrastive"``
+    trains the head instead to match two augmented views of each series (NT-Xent, ``temperature``).
+    ``date_dropout`` and ``resample_dates`` augment the series (`geocrop.training.series_augment`; None:
+    off for ``masked``, 0.2 and on for ``contrastive``). ``epochs``/``batch_size``
     None: 100 and 2048 for the contrastive modes (the paper's), adapted to the number of series for
     temporal (`geocrop.training.temporal_config`).
 
@@ -110,7 +113,8 @@ def pretrain(
     if mode == "temporal":
         return _pretrain_temporal(
             out=out, s2=s2, planet=planet, second_modality=second_modality, s1=s1, aoi=aoi, fields=fields,
-            head=head, head_params=head_params, steps=steps, mask_ratio=mask_ratio,
+            head=head, head_params=head_params, steps=steps, objective=objective, temperature=temperature,
+            mask_ratio=mask_ratio,
             second_weight=second_weight, date_dropout=date_dropout, resample_dates=resample_dates,
             epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, threads=threads,
             bars=bars, progress=progress,
@@ -183,10 +187,12 @@ def _pretrain_temporal(
     head: str,
     head_params: Mapping[str, Any] | None,
     steps: int | Literal["auto"],
+    objective: Literal["masked", "contrastive"],
+    temperature: float,
     mask_ratio: float,
     second_weight: float,
-    date_dropout: float,
-    resample_dates: bool,
+    date_dropout: float | None,
+    resample_dates: bool | None,
     epochs: int | None,
     batch_size: int | None,
     lr: float,
@@ -221,6 +227,8 @@ def _pretrain_temporal(
         steps=steps,
         second_modality=second_modality,
         s1=None if s1 is None else as_source(s1, "s1"),
+        objective=objective,
+        temperature=temperature,
         mask_ratio=mask_ratio,
         second_weight=second_weight,
         date_dropout=date_dropout,
@@ -234,11 +242,9 @@ def _pretrain_temporal(
     )
 
     def epoch_done(epoch: int, record: Mapping[str, Any]) -> None:
-        message = (
-            f"epoch {epoch}: loss {float(record['loss']):.4f}, held-out {float(record['heldout_loss']):.4f} "
-            f"(linear interpolation {float(record['heldout_interp_loss']):.4f})"
-        )
-        emit(progress, "pretrain", None, message, log=True)
+        from geocrop.training.temporal_pretrain import describe_epoch
+
+        emit(progress, "pretrain", None, describe_epoch(record), log=True)
 
     emit(progress, "pretrain", 0.0, f"reading the series of {config.s2}")
     result = pretrain_temporal(config, progress=bars, on_epoch_end=epoch_done)

@@ -89,17 +89,23 @@ from geocrop.cli.options import DATE, allow_any_asset_href_option
     "--second-weight", type=float, default=1.0, show_default=True, help="temporal: weight of the S1 term."
 )
 @click.option(
+    "--objective",
+    type=click.Choice(["masked", "contrastive"]),
+    default="masked",
+    show_default=True,
+    help="temporal: reconstruct hidden dates (+ S1 there), or match two augmented views (NT-Xent).",
+)
+@click.option(
     "--date-dropout",
     type=float,
-    default=0.0,
-    show_default=True,
-    help="temporal: blank each date of a series with this probability (augmentation; 0 = off).",
+    default=None,
+    help="temporal: blank each date of a series with this probability [masked: 0; contrastive: 0.2].",
 )
 @click.option(
     "--resample-dates/--no-resample-dates",
-    default=False,
-    show_default=True,
-    help="temporal: keep a random subset of each series' dates, jittered by a step, then regrid.",
+    default=None,
+    help="temporal: keep a random subset of each series' dates, jittered by a step, then regrid "
+    "[masked: off; contrastive: on].",
 )
 @click.option(
     "--corruption",
@@ -152,10 +158,11 @@ def pretrain(
     kernel_size: int | None,
     dense: int | None,
     steps: str,
+    objective: str,
     mask_ratio: float,
     second_weight: float,
-    date_dropout: float,
-    resample_dates: bool,
+    date_dropout: float | None,
+    resample_dates: bool | None,
     corruption_rate: float,
     epochs: int | None,
     batch_size: int | None,
@@ -201,6 +208,7 @@ def pretrain(
             d_model=d_model, heads=heads, layers=layers, hidden=hidden, kernel_size=kernel_size, dense=dense
         ),
         steps=_steps(steps),
+        objective=objective,  # type: ignore[arg-type]
         mask_ratio=mask_ratio,
         second_weight=second_weight,
         date_dropout=date_dropout,
@@ -221,12 +229,10 @@ def pretrain(
         bars=progress and sys.stderr.isatty(),
     )
     if result.is_main and result.history and mode == "temporal":
-        last = result.history[-1]
-        click.echo(
-            f"pretrained {len(result.history)} epochs: loss {last['loss']:.4f}, held-out reconstruction "
-            f"{last['heldout_loss']:.4f} (linear interpolation {last['heldout_interp_loss']:.4f}); "
-            f"head {result.bundle}"
-        )
+        from geocrop.training.temporal_pretrain import describe_epoch
+
+        line = describe_epoch(result.history[-1]).split(": ", 1)[1]
+        click.echo(f"pretrained {len(result.history)} epochs: {line}; head {result.bundle}")
     elif result.is_main and result.history:
         last = result.history[-1]
         back = f", back {last['retrieval_top1_back']:.3f}" if "retrieval_top1_back" in last else ""

@@ -13,7 +13,7 @@ mask vector and small output layers that are dropped after pretraining:
 Per-step features: the Transformer's encoder output after its output LayerNorm; InceptionTime's last
 module (B, hidden, 1, T); the Bi-LSTM's outputs of both directions. TempCNN: the dense layer's output,
 decoded to all T x C values at once. The classifier layer (``head.classifier``) is never used here.
-Dropout is off while pretraining (`_dropout_off`); the spec keeps its rates for fine-tuning.
+Dropout is off while pretraining (`dropout_off`); the spec keeps its rates for fine-tuning.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from torch import nn
 
 from geocrop.models.registry import build_head
 
-__all__ = ["PER_SERIES_FAMILIES", "MaskedSeriesModel", "body_width", "step_features"]
+__all__ = ["PER_SERIES_FAMILIES", "MaskedSeriesModel", "body_width", "dropout_off", "step_features"]
 
 #: Families whose body summarises the whole series in one vector (decoded to all steps at once).
 PER_SERIES_FAMILIES = frozenset({"tempcnn"})
@@ -76,7 +76,7 @@ def body_width(family: str, spec: Mapping[str, Any]) -> int:
     raise ValueError(f"no masked-reconstruction body for head family {family!r}")
 
 
-def _dropout_off(head: nn.Module) -> None:
+def dropout_off(head: nn.Module) -> None:
     """Set every dropout rate of ``head`` to 0 (its spec keeps the rates fine-tuning will use).
 
     Hiding dates is the noise of this task; on the CPU, drawing the dropout masks took 27 % of a
@@ -86,7 +86,8 @@ def _dropout_off(head: nn.Module) -> None:
         if isinstance(module, nn.Dropout):
             module.p = 0.0
         elif isinstance(getattr(module, "dropout", None), float):  # attention, LSTM between layers
-            module.dropout = 0.0
+            plain: Any = module
+            plain.dropout = 0.0
 
 
 class MaskedSeriesModel(nn.Module):
@@ -105,7 +106,7 @@ class MaskedSeriesModel(nn.Module):
             raise ValueError(f"no masked-reconstruction body for head family {self.family!r}")
         full = {"n_classes": _PLACEHOLDER_CLASSES, **dict(spec)}
         self.head = build_head(full)
-        _dropout_off(self.head)
+        dropout_off(self.head)
         self.in_features = int(full["in_features"])
         self.steps = steps
         self.second_features = second_features

@@ -22,6 +22,7 @@ import numpy as np
 
 from geocrop.errors import InputError
 from geocrop.training.pretrain_config import check_run_folder
+from geocrop.training.series_augment import SeriesAugment
 
 __all__ = ["TEMPORAL_FAMILIES", "Plan", "TemporalPretrainConfig", "plan_pretraining"]
 
@@ -45,12 +46,18 @@ class TemporalPretrainConfig:
     #: ``auto``: Sentinel-1 where the source has it; ``s1``: required; ``none``: S2 alone.
     second_modality: Literal["auto", "s1", "none"] = "auto"
     s1: str | None = None
+    #: ``masked``: reconstruct hidden observations (+ Sentinel-1 there); ``contrastive``: NT-Xent between
+    #: two augmented views of each series (`geocrop.training.temporal_contrast`).
+    objective: Literal["masked", "contrastive"] = "masked"
     #: Share of a series' observed dates hidden and reconstructed (at least one per series).
     mask_ratio: float = 0.15
     #: Weight of the Sentinel-1 term (the second sensor's values at the hidden dates).
     second_weight: float = 1.0
-    date_dropout: float = 0.0
-    resample_dates: bool = False
+    #: Series augmentations; None: off for ``masked``, on for ``contrastive`` (dropout 0.2, resampling).
+    date_dropout: float | None = None
+    resample_dates: bool | None = None
+    #: NT-Xent temperature of the contrastive objective (the paper's 0.07).
+    temperature: float = 0.07
     epochs: int | None = None
     batch_size: int | None = None
     lr: float = 1e-3
@@ -65,6 +72,13 @@ class TemporalPretrainConfig:
         object.__setattr__(self, "out", Path(self.out).expanduser())
         validate(self)
 
+    def augment(self) -> SeriesAugment:
+        """The augmentation this run applies (see ``date_dropout``/``resample_dates``)."""
+        contrastive = self.objective == "contrastive"
+        dropout = self.date_dropout if self.date_dropout is not None else (0.2 if contrastive else 0.0)
+        resample = self.resample_dates if self.resample_dates is not None else contrastive
+        return SeriesAugment(dropout, resample)
+
     def params(self) -> dict[str, Any]:
         """The head's keywords: `geocrop train`'s defaults for the family, updated by ``head_params``."""
         from geocrop.training.hparams import DEFAULT_PARAMS
@@ -73,8 +87,10 @@ class TemporalPretrainConfig:
 
     def fingerprint(self, plan: Plan, n_train: int) -> dict[str, Any]:
         """What shapes the trajectory; a checkpoint only resumes under the same values."""
-        keys = ("head", "mask_ratio", "second_weight", "date_dropout", "resample_dates", "lr")
-        out = {k: getattr(self, k) for k in keys}
+        keys = ("head", "mask_ratio", "second_weight", "lr")
+        out = {k: getattr(self, k) for k in keys} | self.augment().to_dict()
+        if self.objective != "masked":  # absent for masked runs, so their checkpoints still resume
+            out |= {"objective": self.objective, "temperature": self.temperature}
         return out | {
             "params": self.params(),
             "weight_decay": self.weight_decay,
@@ -137,7 +153,22 @@ def validate(config: TemporalPretrainConfig) -> None:
             f"`mask_ratio` {config.mask_ratio} is not a fraction in (0, 1); give e.g. 0.15",
             param="mask_ratio",
         )
-    if not 0 <= config.date_dropout < 1:
+    if config.objective not in ("masked", "contrastive"):
+        raise InputError(
+            f"`objective` {config.objective!r} does not exist; choose masked or contrastive",
+            param="objective",
+        )
+    if config.objective == "contrastive" and not config.augment().active:
+        raise InputError(
+            "`objective` contrastive compares two augmented views: give `date_dropout` > 0 or "
+            "`resample_dates`, or leave both out for the defaults",
+            param="objective",
+        )
+    if not (config.temperature > 0 and math.isfinite(config.temperature)):
+        raise InputError(
+            f"`temperature` must be a positive number, got {config.temperature}", param="temperature"
+        )
+    if config.date_dropout is not None and not 0 <= config.date_dropout < 1:
         raise InputError(
             f"`date_dropout` {config.date_dropout} is not a fraction in [0, 1); give e.g. 0.2 or 0 for none",
             param="date_dropout",

@@ -39,18 +39,22 @@ from geocrop.io.atomic import atomic_path, write_json_atomic
 from geocrop.io.bundle_metadata import Normalization
 from geocrop.models.device import resolve_device
 from geocrop.models.masked_series import MaskedSeriesModel
+from geocrop.models.series_contrast import ContrastiveSeriesModel
 from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from geocrop.training.fit import linear_lr
 from geocrop.training.head_bundle import PretrainedHead, write_head_bundle
+from geocrop.training.losses import ContrastiveLoss
 from geocrop.training.pretrain_outputs import Progress
 from geocrop.training.series_augment import SeriesAugment, fill_gaps
 from geocrop.training.temporal_config import Plan, TemporalPretrainConfig, plan_pretraining
+from geocrop.training.temporal_contrast import contrastive_scorer, contrastive_step
 from geocrop.training.temporal_data import UnlabelledSeries, load_series
 
 __all__ = [
     "HEAD_BUNDLE",
     "Objective",
     "TemporalResult",
+    "describe_epoch",
     "hide_dates",
     "masked_loss",
     "pretrain_temporal",
@@ -61,7 +65,14 @@ log = logging.getLogger(__name__)
 HEAD_BUNDLE = "head.safetensors"
 #: The learning rate decays linearly from ``lr`` to this share of it at the last planned step.
 FINAL_LR_SHARE = 0.1
-_HISTORY_COLUMNS = ("epoch", "loss", "heldout_loss", "heldout_interp_loss", "heldout_second_loss", "steps")
+_HISTORY_COLUMNS: tuple[str, ...] = (
+    "epoch",
+    "loss",
+    "heldout_loss",
+    "heldout_interp_loss",
+    "heldout_second_loss",
+)
+_HISTORY_COLUMNS += ("heldout_retrieval_top1", "chance", "steps")
 
 
 @dataclass(frozen=True)
@@ -158,11 +169,16 @@ class _Bar(Progress):
     def finish(self, record: Mapping[str, Any]) -> None:
         if self._bar is not None:
             self._bar.stop()
-            self._bar.console.print(_describe(record))
+            self._bar.console.print(describe_epoch(record))
             self._bar = None
 
 
-def _describe(record: Mapping[str, Any]) -> str:
+def describe_epoch(record: Mapping[str, Any]) -> str:
+    if "heldout_retrieval_top1" in record:
+        return (
+            f"epoch {record['epoch']}: loss {record['loss']:.4f}, held-out retrieval "
+            f"{record['heldout_retrieval_top1']:.3f} (chance {record['chance']:.3f})"
+        )
     return (
         f"epoch {record['epoch']}: loss {record['loss']:.4f}, held-out {record['heldout_loss']:.4f} "
         f"(linear interpolation {record['heldout_interp_loss']:.4f})"
@@ -219,7 +235,11 @@ def pretrain_temporal(
         spec["steps"] = data.grid.steps
     torch.manual_seed(config.seed)
     n_second = 0 if s_all is None else s_all.shape[-1]
-    model = MaskedSeriesModel(spec, steps=data.grid.steps, second_features=n_second).to(device)
+    model: MaskedSeriesModel | ContrastiveSeriesModel
+    if config.objective == "contrastive":
+        model = ContrastiveSeriesModel(spec).to(device)
+    else:
+        model = MaskedSeriesModel(spec, steps=data.grid.steps, second_features=n_second).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator()
     history: list[dict[str, Any]] = []
@@ -228,12 +248,26 @@ def pretrain_temporal(
         restore_checkpoint(ckpt, model=model, optimizer=optimizer, generator=generator)
         history, start = list(ckpt.extra.get("history", [])), ckpt.epoch
         log.info("resuming %s after epoch %d", config.out, start)
-    augment = SeriesAugment(config.date_dropout, config.resample_dates)
+    augment = config.augment()
     x_train = torch.from_numpy(x_all[train_idx]).to(device)
     s_train = torch.from_numpy(s_all[train_idx]).to(device) if s_all is not None else None
-    evaluate = _heldout_scorer(
-        model, x_all[held_idx], None if s_all is None else s_all[held_idx], config, targets
-    )
+    held = torch.from_numpy(x_all[held_idx]).to(device)
+    if isinstance(model, ContrastiveSeriesModel):
+        loss_fn = ContrastiveLoss("unimodal", config.temperature)
+        evaluate = contrastive_scorer(model, held, augment, config.seed + 1)
+
+        def step_on(rows: torch.Tensor) -> torch.Tensor:
+            assert isinstance(model, ContrastiveSeriesModel)
+            return contrastive_step(model, optimizer, x_train[rows], augment, loss_fn, generator)
+    else:
+        evaluate = _heldout_scorer(model, held, None if s_all is None else s_all[held_idx], config, targets)
+        objective = Objective(config.mask_ratio, config.second_weight, targets, augment)
+
+        def step_on(rows: torch.Tensor) -> torch.Tensor:
+            assert isinstance(model, MaskedSeriesModel)
+            s = s_train[rows] if s_train is not None else None
+            return train_step(model, optimizer, x_train[rows], s, objective, generator)
+
     steps = plan.steps_per_epoch(len(train_idx))
     end_lr = config.lr * FINAL_LR_SHARE
     bar = _Bar(enabled=progress)
@@ -248,10 +282,7 @@ def pretrain_temporal(
                 group["lr"] = linear_lr(
                     epoch * steps + step, plan.epochs * steps, initial=config.lr, final=end_lr
                 )
-            rows = perm[step * plan.batch_size : (step + 1) * plan.batch_size]
-            s = s_train[rows] if s_train is not None else None
-            objective = Objective(config.mask_ratio, config.second_weight, targets, augment)
-            total += train_step(model, optimizer, x_train[rows], s, objective, generator)
+            total += step_on(perm[step * plan.batch_size : (step + 1) * plan.batch_size])
             bar.advance()
         record: dict[str, Any] = {"epoch": epoch + 1, "loss": float(total) / steps, "steps": steps}
         record.update(evaluate())
@@ -262,7 +293,7 @@ def pretrain_temporal(
         )  # fmt: skip
         write_history(config.out, history)
         bar.finish(record)
-        log.info("%s", _describe(record))
+        log.info("%s", describe_epoch(record))
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, record)
     write_history(config.out, history)
@@ -277,14 +308,13 @@ def pretrain_temporal(
 
 def _heldout_scorer(
     model: MaskedSeriesModel,
-    x_np: np.ndarray,
+    x: torch.Tensor,
     s_np: np.ndarray | None,
     config: TemporalPretrainConfig,
     targets: torch.Tensor,
 ) -> Callable[[], dict[str, float]]:
     """A function scoring the model on the held-out series with one fixed draw of hidden dates."""
     device = targets.device
-    x = torch.from_numpy(x_np).to(device)
     observed = torch.isfinite(x).all(dim=-1)
     hidden = hide_dates(observed, config.mask_ratio, torch.Generator().manual_seed(config.seed + 1))
     x_in = fill_gaps(x, observed & ~hidden)
@@ -318,25 +348,21 @@ def _metadata(
     n_train: int,
     n_held: int,
 ) -> PretrainedHead:
-    objective: dict[str, Any] = {
-        "name": "masked_reconstruction",
-        "mask_ratio": config.mask_ratio,
-        "target_bands": [b for b in data.bands if b not in data.filled_bands],
-        "second": "sentinel-1" if second_stats is not None else None,
-        "second_weight": config.second_weight if second_stats is not None else 0.0,
-    }
-    if second_stats is not None:
-        objective["second_bands"] = ["VV", "VH"]
-        objective["second_normalization"] = Normalization(
-            tuple(second_stats[0].tolist()), tuple(second_stats[1].tolist())
-        ).to_dict()
+    if config.objective == "contrastive":
+        objective: dict[str, Any] = {
+            "name": "contrastive",
+            "loss": "nt_xent",
+            "temperature": config.temperature,
+        }
+    else:
+        objective = _masked_objective(config, data, second_stats)
     return PretrainedHead(
         head=spec,
         bands=tuple(data.bands),
         normalization=Normalization(tuple(mean.tolist()), tuple(std.tolist())),
         grid=data.grid,
         objective=objective,
-        augment=SeriesAugment(config.date_dropout, config.resample_dates).to_dict(),
+        augment=config.augment().to_dict(),
         training={
             "epochs": len(history),
             "batch_size": plan.batch_size,
@@ -353,3 +379,21 @@ def _metadata(
         filled_bands=tuple(data.filled_bands),
         provenance=dict(data.provenance),
     )
+
+
+def _masked_objective(
+    config: TemporalPretrainConfig, data: UnlabelledSeries, second_stats: tuple[np.ndarray, np.ndarray] | None
+) -> dict[str, Any]:
+    objective: dict[str, Any] = {
+        "name": "masked_reconstruction",
+        "mask_ratio": config.mask_ratio,
+        "target_bands": [b for b in data.bands if b not in data.filled_bands],
+        "second": "sentinel-1" if second_stats is not None else None,
+        "second_weight": config.second_weight if second_stats is not None else 0.0,
+    }
+    if second_stats is not None:
+        objective["second_bands"] = ["VV", "VH"]
+        objective["second_normalization"] = Normalization(
+            tuple(second_stats[0].tolist()), tuple(second_stats[1].tolist())
+        ).to_dict()
+    return objective

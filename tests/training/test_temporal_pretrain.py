@@ -179,3 +179,19 @@ def test_train_starts_from_the_pretrained_body(tmp_path: Path) -> None:
         fit_head(spec, (x[:, :8], y), (x[:8, :8], y[:8]), config=TrainConfig(epochs=1, init=str(bundle)))
     with pytest.raises(InputError, match="`freeze_init` needs"):
         TrainConfig(freeze_init=True)
+
+
+def test_the_contrastive_objective_matches_augmented_views(tmp_path: Path) -> None:
+    table = write_long_table(tmp_path / "t.parquet", samples=60, dates=12)
+    config = tiny(tmp_path / "c", table, objective="contrastive", head="tempcnn", head_params={"hidden": 8})
+    assert config.augment().to_dict() == {"date_dropout": 0.2, "resample_dates": True}  # its defaults
+    result = pretrain_temporal(config, progress=False)
+    pre = read_pretrained_head(result.bundle)
+    assert pre.objective == {"name": "contrastive", "loss": "nt_xent", "temperature": 0.07}
+    last = result.history[-1]
+    assert 0 <= last["heldout_retrieval_top1"] <= 1 and last["chance"] == pytest.approx(1 / 6)
+    assert not any(k.startswith(("projector.", "classifier.")) for k in pre.tensors)
+    with pytest.raises(InputError, match="two augmented views") as err:
+        tiny(tmp_path / "d", table, objective="contrastive", date_dropout=0.0, resample_dates=False)
+    assert err.value.param == "objective"
+    assert tiny(tmp_path / "e", table).augment().active is False  # masked: no augmentation by default
