@@ -185,6 +185,8 @@ def evaluate(
     baselines: Sequence[TreeFamily] | None = None,
     bimodal: Sequence[BundleLike] = (),
     unimodal: Sequence[BundleLike] = (),
+    temporal: Sequence[PathLike] = (),
+    temporal_frozen: Sequence[PathLike] = (),
     configs: int | None = None,
     folds: int = 5,
     hparam_seed: int = 0,
@@ -217,7 +219,9 @@ def evaluate(
     paper's protocol when ``bimodal``/``unimodal`` backbones are given; the report goes into the folder
     ``out``. ``families``/``baselines`` None: every deep family / both tree baselines (an empty list: none).
     ``configs`` None: each family's default configuration, else N drawn per family (paper: 10).
-    ``labels_per_class`` (e.g. ``[5, 10, 20, 50, "all"]``; None: all labels only) also trains every
+    ``temporal``/``temporal_frozen``: pretrained temporal heads (``head.safetensors`` of `pretrain` with
+    ``mode="temporal"``), each starting its own family's head on raw bands, fine-tuned or with the body
+    frozen. ``labels_per_class`` (e.g. ``[5, 10, 20, 50, "all"]``; None: all labels only) also trains every
     method on ``draws`` seeded draws (one number, or one per count) of that many parcels per class of
     each fold and adds learning curves to the report. ``simulated`` labels the report as made from
     simulated data. Reruns resume; see `geocrop.training.evaluate`.
@@ -258,6 +262,8 @@ def evaluate(
             out=as_path(out, "out"),
             bimodal=tuple(as_bundle(b, "bimodal") for b in bimodal),
             unimodal=tuple(as_bundle(b, "unimodal") for b in unimodal),
+            temporal=tuple(as_path(p, "temporal") for p in temporal),
+            temporal_frozen=tuple(as_path(p, "temporal_frozen") for p in temporal_frozen),
             **families_and_baselines,
             n_configs=configs,
             folds=folds,

@@ -25,6 +25,18 @@ from geocrop.errors import InputError
     "--unimodal", multiple=True, type=click.Path(path_type=Path), help="Uni-modal backbone bundle (repeat)."
 )
 @click.option(
+    "--temporal",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Pretrained temporal head (pretrain --mode temporal; repeat): its family fine-tuned from it.",
+)
+@click.option(
+    "--temporal-frozen",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Pretrained temporal head whose body stays frozen (only the classifier trains; repeat).",
+)
+@click.option(
     "--configs",
     default="default",
     show_default=True,

@@ -26,24 +26,23 @@ results. The report (`geocrop.training.report`) is rebuilt from the journal at t
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from geocrop.data.labelled import LabelledSeries, LabelSource, load_labelled
 from geocrop.data.splits import SCHEME_PARTS, fold_pixels, grouped_folds, split_pixels
-from geocrop.errors import InputError, OutputError
-from geocrop.io.atomic import write_json_atomic
+from geocrop.errors import InputError
 from geocrop.models.device import resolve_device
 from geocrop.training.curves import learning_curve_section
 from geocrop.training.features import FrozenBackbone, load_backbone, raw_bands
 from geocrop.training.fit import TrainConfig, data_digest
+from geocrop.training.head_bundle import PretrainedHead
+from geocrop.training.head_init import check_init, init_backbone, read_init
 from geocrop.training.hparams import (
     FAMILIES,
     TREE_FAMILIES,
@@ -52,7 +51,15 @@ from geocrop.training.hparams import (
     default_config,
     sample_configs,
 )
-from geocrop.training.journal import JOURNAL, append_journal, bundle_id, read_journal, run_key
+from geocrop.training.journal import (
+    JOURNAL,
+    append_journal,
+    bundle_id,
+    open_folder,
+    read_journal,
+    remove_checkpoint,
+    run_key,
+)
 from geocrop.training.label_draws import (
     DEFAULT_DRAWS,
     LabelDraw,
@@ -64,12 +71,11 @@ from geocrop.training.label_draws import (
     shortfalls,
 )
 from geocrop.training.metrics import scores
-from geocrop.training.records import VARIANTS, RunRecord
+from geocrop.training.records import TEMPORAL_VARIANTS, VARIANTS, RunRecord
 from geocrop.training.train import cached_features, fit_any_head
 
 log = logging.getLogger(__name__)
 
-SETUP = "evaluation.json"
 FORMAT = "geocrop-evaluation/2"
 
 
@@ -93,6 +99,10 @@ class EvaluateJob:
     data_note: str | None = None
     labels_per_class: tuple[int | None, ...] = (None,)
     draws: int | tuple[int, ...] = DEFAULT_DRAWS
+    #: Pretrained temporal heads (`geocrop pretrain --mode temporal`): each starts its own family's
+    #: head on raw bands, fine-tuned (``temporal``) or with the body frozen (``temporal_frozen``).
+    temporal: tuple[Path, ...] = ()
+    temporal_frozen: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,7 +121,28 @@ def _variants(job: EvaluateJob) -> list[tuple[str, int, Path | None]]:
     runs: list[tuple[str, int, Path | None]] = [("supervised", 0, None)]
     runs += [("unimodal", k, p) for k, p in enumerate(job.unimodal)]
     runs += [("bimodal", k, p) for k, p in enumerate(job.bimodal)]
+    runs += [("temporal", k, p) for k, p in enumerate(job.temporal)]
+    runs += [("temporal_frozen", k, p) for k, p in enumerate(job.temporal_frozen)]
     return runs
+
+
+def pretrained_heads(paths: tuple[Path, ...], families: tuple[str, ...]) -> dict[Path, PretrainedHead]:
+    """The pretrained temporal heads by path; each one's family must be among the evaluated ``families``."""
+    heads = {}
+    for path in paths:
+        if not Path(path).is_file():
+            raise InputError(
+                f"`temporal` {path} does not exist; give a head.safetensors of `geocrop pretrain` with "
+                "`mode` temporal",
+                param="temporal",
+            )
+        pre = heads[path] = read_init(path)
+        if pre.family not in families:
+            raise InputError(
+                f"`temporal` {path.name} is a pretrained {pre.family} head; add {pre.family} to `families`",
+                param="temporal",
+            )
+    return heads
 
 
 def check_job(job: EvaluateJob) -> None:
@@ -184,8 +215,9 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
     say = progress or (lambda _msg: None)
     check_job(job)
     backbones: dict[Path, FrozenBackbone] = {}
+    heads = pretrained_heads(job.temporal + job.temporal_frozen, job.families)
     for flag, _, bundle_path in _variants(job):
-        if bundle_path is None:
+        if bundle_path is None or flag in TEMPORAL_VARIANTS:
             continue
         # loading checks bands and architecture before any training
         backbones[bundle_path] = load_backbone(bundle_path)
@@ -198,6 +230,8 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
                 flag,
             )
     series = load_labelled(job.source, max_per_class=4 * (job.n_train + job.n_val), seed=job.config.seed)
+    for head in heads.values():
+        check_init(head, family=head.family, steps=series.grid.steps, in_features=series.values.shape[-1])
     splits = _splits(job, series)
     counts = check_labels_per_class(job.labels_per_class)
     n_draws = check_draws(job.draws, counts)
@@ -216,7 +250,7 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
         "hparam_seed": job.hparam_seed,
         "n_configs": job.n_configs,
     }
-    out = _open_folder(Path(job.out), setup)
+    out = open_folder(Path(job.out), setup)
     journal = out / JOURNAL
     done = read_journal(journal)
     configs = _configs(job)
@@ -240,11 +274,13 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
                 append_journal(journal, done[key])
         for variant, k, path in _variants(job):
             bid = "raw" if path is None else bundle_id(path)
+            pre = heads[path] if variant in TEMPORAL_VARIANTS and path is not None else None
             runs = [
                 (d, f, i, c)
                 for d in draws
                 for f in (*job.families, *(job.baselines if path is None else ()))
                 for i, c in enumerate(configs[f])
+                if pre is None or f == pre.family  # a pretrained head starts its own family only
             ]
             keys = [run_key(f"{f}-{i:03d}-{variant}-{bid}", fold, d.labels, d.draw) for d, f, i, _ in runs]
             wanted += keys
@@ -252,12 +288,20 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
             reused += len(runs) - len(pending)
             if not pending:
                 continue
-            # normalisation statistics from every training series of the fold: no label is read
-            backbone = raw_bands(series.values[train_idx]) if path is None else backbones[path]
+            # normalisation statistics from every training series of the fold (no label is read), or
+            # those a pretrained temporal head was pretrained with
+            if pre is not None:
+                backbone = init_backbone(pre)
+                config = replace(job.config, init=str(path), freeze_init=variant == "temporal_frozen")
+            else:
+                backbone = raw_bands(series.values[train_idx]) if path is None else backbones[path]
+                config = job.config
             n_series = len(train_idx) + len(val_idx)
             say(f"fold {fold + 1}/{len(splits)}: encoding {n_series} series for {VARIANTS[variant]}")
             features = cached_features(series, backbone, np.concatenate([train_idx, val_idx]), device)
             for key, (draw, family, i, cfg) in pending:
+                if pre is not None:  # the architecture the head was pretrained with
+                    cfg = replace(cfg, params={**cfg.params, **pre.head_params()})
                 say(f"training {key}: {cfg.describe()}")
                 t0 = time.perf_counter()
                 fitted = fit_any_head(
@@ -266,10 +310,10 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
                     features,
                     draw.rows,
                     val_idx,
-                    config=job.config,
+                    config=config,
                     checkpoint=out / "checkpoints" / f"{key}.safetensors",
                 )
-                _remove_checkpoint(out / "checkpoints" / f"{key}.safetensors")
+                remove_checkpoint(out / "checkpoints" / f"{key}.safetensors")
                 record = _record(
                     key, family, i, cfg, variant, path, k, fold, y_va, fitted.val_proba.argmax(axis=1),
                     time.perf_counter() - t0, n_classes, fitted.best_epoch, draw=draw,
@@ -304,30 +348,6 @@ def _table_records(records: list[RunRecord]) -> list[RunRecord]:
         return everything
     largest = max(r.labels_per_class or 0 for r in records)
     return [r for r in records if r.labels_per_class == largest and r.draw == 0]
-
-
-def _open_folder(out: Path, setup: dict[str, Any]) -> Path:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create --out {out} ({exc.strerror}); choose a writable folder") from exc
-    setup_path = out / SETUP
-    if setup_path.exists():
-        previous = json.loads(setup_path.read_text(encoding="utf-8"))
-        if previous != setup:
-            raise InputError(
-                f"{out} holds results of a different evaluation (other data, folds or settings); "
-                "use a new --out folder or delete it"
-            )
-    else:
-        write_json_atomic(setup_path, setup, sort_keys=True, newline=True)
-    return out
-
-
-def _remove_checkpoint(ckpt: Path) -> None:
-    for leftover in (ckpt, ckpt.with_suffix(".json")):
-        with contextlib.suppress(OSError):
-            leftover.unlink()
 
 
 def _record(

@@ -1,4 +1,5 @@
-"""The evaluation's journal: one JSON line per finished run, so an interrupted evaluation resumes.
+"""The evaluation folder's state: the setup's fingerprint and one JSON line per finished run (the journal),
+so an interrupted evaluation resumes and a folder of another evaluation is refused.
 
 `geocrop.training.evaluate` appends a `RunRecord` after each run and reads the file back on a rerun;
 runs are keyed by method, input variant (with the bundle's identity), fold and, for label-scarce runs,
@@ -7,17 +8,23 @@ the labels per class and the draw (`run_key`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
-from geocrop.io.atomic import write_text_atomic
+from geocrop.errors import InputError, OutputError
+from geocrop.io.atomic import write_json_atomic, write_text_atomic
 from geocrop.io.bundle import read_bundle_metadata
+from geocrop.training.fit import TrainConfig
 from geocrop.training.records import RunRecord
 
 JOURNAL = "results.jsonl"
+SETUP = "evaluation.json"
 
 
 def bundle_id(path: Path) -> str:
@@ -68,3 +75,40 @@ def append_journal(path: Path, record: RunRecord) -> None:
         fh.write(line)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def same_setup(previous: Mapping[str, Any], setup: Mapping[str, Any]) -> bool:
+    """Equal fingerprints, a training setting missing on one side read as its default: a setting added
+    to geocrop after the folder was made changes nothing while it stays at its default."""
+    defaults = {k: v for k, v in asdict(TrainConfig()).items() if k != "device"}
+
+    def filled(s: Mapping[str, Any]) -> dict[str, Any]:
+        return {**s, "train": {**defaults, **dict(s.get("train", {}))}}
+
+    return filled(previous) == filled(setup)
+
+
+def open_folder(out: Path, setup: dict[str, Any]) -> Path:
+    """Create ``out`` and write the fingerprint ``setup``, or check it against the one already there."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create --out {out} ({exc.strerror}); choose a writable folder") from exc
+    setup_path = out / SETUP
+    if setup_path.exists():
+        previous = json.loads(setup_path.read_text(encoding="utf-8"))
+        if not same_setup(previous, setup):
+            raise InputError(
+                f"{out} holds results of a different evaluation (other data, folds or settings); "
+                "use a new --out folder or delete it"
+            )
+    else:
+        write_json_atomic(setup_path, setup, sort_keys=True, newline=True)
+    return out
+
+
+def remove_checkpoint(ckpt: Path) -> None:
+    """Remove a finished run's checkpoint and its JSON twin (gone already is fine)."""
+    for leftover in (ckpt, ckpt.with_suffix(".json")):
+        with contextlib.suppress(OSError):
+            leftover.unlink()

@@ -6,7 +6,15 @@ from dataclasses import dataclass
 from typing import Any
 
 #: Variant keys in report order, and how the report names them.
-VARIANTS: dict[str, str] = {"supervised": "supervised", "unimodal": "uni-modal", "bimodal": "bi-modal"}
+VARIANTS: dict[str, str] = {
+    "supervised": "supervised",
+    "unimodal": "uni-modal",
+    "bimodal": "bi-modal",
+    "temporal": "temporal",
+    "temporal_frozen": "temporal, frozen",
+}
+#: Variants whose bundle is a pretrained temporal head (raw bands in, the head's body pretrained).
+TEMPORAL_VARIANTS = ("temporal", "temporal_frozen")
 
 
 @dataclass(frozen=True)

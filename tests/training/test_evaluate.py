@@ -351,3 +351,47 @@ def test_the_largest_usable_count_is_named(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="3 training parcels in the smallest fold; give at most 3, or 'all'"):
         evaluate(_job(tmp_path, labels_per_class=(4,)))
     assert not (tmp_path / "eval").exists()
+
+
+@pytest.mark.slow
+def test_pretrained_temporal_heads_are_variants_of_their_family(tmp_path: Path) -> None:
+    """`temporal` / `temporal_frozen`: the family's head starts from the pretrained body (its own
+    architecture and band statistics); other families and the trees are not run on it."""
+    from geocrop.training.head_bundle import read_pretrained_head
+    from geocrop.training.temporal_config import TemporalPretrainConfig
+    from geocrop.training.temporal_pretrain import pretrain_temporal
+
+    table = tmp_path / "samples.csv"
+    write_table(table, parcels=6, pixels=2)
+    params = {"hidden": 8, "dense": 16, "kernel_size": 3}
+    config = TemporalPretrainConfig(
+        out=tmp_path / "tp", s2=str(table), head="tempcnn", head_params=params, steps=12, epochs=1,
+        batch_size=16, device="cpu",
+    )  # fmt: skip
+    head = pretrain_temporal(config, progress=False).bundle
+    assert read_pretrained_head(head).steps == 12
+    job = _job(
+        tmp_path, bimodal=(), unimodal=(), n_configs=None, families=("tempcnn", "lstm"), baselines=(),
+        temporal=(head,), temporal_frozen=(head,), labels_per_class=(2, None), draws=1,
+    )  # fmt: skip
+    result = evaluate(job)
+    methods = {r.method for r in result.records}
+    assert {"tempcnn (temporal)", "tempcnn (temporal, frozen)", "tempcnn", "lstm"} <= methods
+    assert not any("temporal" in m for m in methods if m.startswith("lstm"))
+    tuned = [r for r in result.records if r.variant == "temporal"]
+    assert len(tuned) == 2 * 2 and all(r.config["params"] == params for r in tuned)  # 2 folds x (2, all)
+    paired = pd.read_csv(job.out / "learning_curves_paired.csv")
+    assert {"tempcnn (temporal)", "tempcnn (temporal, frozen)"} <= set(paired.method)
+
+    with pytest.raises(InputError, match="pretrained tempcnn head; add tempcnn to `families`") as err:
+        evaluate(replace(job, out=tmp_path / "other", families=("lstm",)))
+    assert err.value.param == "temporal" and not (tmp_path / "other").exists()
+
+
+def test_a_training_setting_added_later_at_its_default_keeps_the_folder() -> None:
+    from geocrop.training.journal import same_setup
+
+    before = {"data": "x", "train": {"epochs": None, "seed": 0}}  # written before `init` existed
+    assert same_setup(before, {"data": "x", "train": {"epochs": None, "seed": 0, "init": None}})
+    assert not same_setup(before, {"data": "x", "train": {"epochs": None, "seed": 0, "init": "h.st"}})
+    assert not same_setup(before, {"data": "y", "train": {"epochs": None, "seed": 0}})
