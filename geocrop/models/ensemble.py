@@ -5,8 +5,14 @@ candidates (say TempCNN and gradient boosting) classifies better than either alo
 like any other head: the inference engine builds one head from the bundle's spec and applies a softmax to
 its output, so this module is a registered head whose spec holds its members' specs
 (``{"name": "ensemble", "members": [{"name": "tempcnn", ...}, {"name": "trees", ...}], "weights": [0.5,
-0.5]}``), whose state holds their tensors under ``members.<i>.``, and whose output is the log of the
-averaged probabilities (so the engine's softmax gives the average back).
+0.5], "temperatures": [1.3, 0.9]}``), whose state holds their tensors under ``members.<i>.``, and whose
+output is the log of the averaged probabilities (so the engine's softmax gives the average back).
+
+Each member's logits are divided by its own temperature (fitted when it was trained alone,
+`geocrop.training.calibration`) before its softmax, so members that are over- or under-confident weigh in
+by what their probabilities mean. No class-prior term is added here: the members are trained
+class-balanced, their average is a class-balanced posterior too, and the engine corrects the
+ensemble's output for the class priors once, as it does any head's.
 """
 
 from __future__ import annotations
@@ -25,13 +31,19 @@ class ProbabilityAverage(nn.Module):
     """(batch, T, F) -> (batch, n_classes) log of the weighted mean of the members' softmax probabilities.
 
     ``members``: the member heads' specs (each built by `build_head`, so any registered head, trees
-    included); ``weights``: one non-negative weight per member (default equal), normalised to sum to 1.
+    included); ``weights``: one non-negative weight per member (default equal), normalised to sum to 1;
+    ``temperatures``: one positive temperature per member (default 1).
     """
 
     weights: torch.Tensor
+    temperatures: torch.Tensor
 
     def __init__(
-        self, *, members: Sequence[Mapping[str, Any]], weights: Sequence[float] | None = None
+        self,
+        *,
+        members: Sequence[Mapping[str, Any]],
+        weights: Sequence[float] | None = None,
+        temperatures: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         if len(members) < 2:
@@ -39,31 +51,42 @@ class ProbabilityAverage(nn.Module):
         given = [1.0] * len(members) if weights is None else [float(w) for w in weights]
         if len(given) != len(members) or min(given) < 0 or sum(given) <= 0:
             raise ValueError(f"weights {given} do not fit {len(members)} members; give one >= 0 per member")
+        temps = [1.0] * len(members) if temperatures is None else [float(t) for t in temperatures]
+        if len(temps) != len(members) or not all(t > 0 for t in temps):
+            raise ValueError(f"temperatures {temps} do not fit {len(members)} members; give one > 0 each")
         self.members = nn.ModuleList(build_head(dict(spec)) for spec in members)
         classes = {int(s["n_classes"]) for s in members if "n_classes" in s}
         if len(classes) > 1:
             raise ValueError(f"member heads disagree on the number of classes ({sorted(classes)})")
         total = sum(given)
         normalised = [w / total for w in given]
-        self.spec = {"name": "ensemble", "members": [dict(s) for s in members], "weights": normalised}
-        # a constant of the architecture (it is in the spec), not a learnt tensor: kept out of the state
+        self.spec = {
+            "name": "ensemble",
+            "members": [dict(s) for s in members],
+            "weights": normalised,
+            "temperatures": temps,
+        }
+        # constants of the architecture (they are in the spec), not learnt tensors: kept out of the state
         self.register_buffer("weights", torch.tensor(normalised, dtype=torch.float32), persistent=False)
+        self.register_buffer("temperatures", torch.tensor(temps, dtype=torch.float32), persistent=False)
 
     @classmethod
     def of(
         cls,
         heads: Sequence[tuple[Mapping[str, Any], nn.Module]],
         weights: Sequence[float] | None = None,
+        temperatures: Sequence[float] | None = None,
     ) -> ProbabilityAverage:
         """The ensemble of already trained heads, given as (spec, module) pairs, their tensors copied in."""
-        ensemble = cls(members=[spec for spec, _ in heads], weights=weights)
+        ensemble = cls(members=[spec for spec, _ in heads], weights=weights, temperatures=temperatures)
         for target, (_, head) in zip(ensemble.members, heads, strict=True):
             target.load_state_dict(head.state_dict())
         return ensemble.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mean = sum(
-            w * torch.softmax(m(x).float(), dim=-1) for w, m in zip(self.weights, self.members, strict=True)
+            w * torch.softmax(m(x).float() / t, dim=-1)
+            for w, t, m in zip(self.weights, self.temperatures, self.members, strict=True)
         )
         assert isinstance(mean, torch.Tensor)
         return torch.log(mean.clamp_min(1e-7))

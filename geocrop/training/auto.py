@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 
 from geocrop.data.splits import grouped_folds
 from geocrop.io.atomic import write_json_atomic
@@ -178,6 +179,8 @@ def fit_auto(
     fold_seconds: list[float] = []
     done_folds: list[int] = []
     probas: dict[str, list[np.ndarray]] = {c: [] for c in plan.candidates}
+    balanced: dict[str, list[np.ndarray]] = {c: [] for c in plan.candidates}
+    shares: list[np.ndarray | None] = []
     majority: list[float] = []
     fold_y: list[np.ndarray] = []
     underfit = dict.fromkeys(plan.candidates, 0)
@@ -204,8 +207,11 @@ def fit_auto(
                     fitted = fit_any_head(
                         candidate_config(c, auto), series, features, fit_rows, val_rows, config=config
                     )
+                fold_shares = getattr(fitted, "class_shares", None)
                 runs[key] = {
-                    "proba": np.round(fitted.val_proba, 5).tolist(),
+                    "proba": np.round(fitted.val_proba, 6).tolist(),
+                    "balanced": np.round(_balanced(fitted), 6).tolist(),
+                    "shares": None if fold_shares is None else np.asarray(fold_shares).tolist(),
                     "underfit": sum("underfit" in str(w.message) for w in caught),
                 }
                 if journal is not None:
@@ -213,6 +219,7 @@ def fit_auto(
                     write_json_atomic(journal, {"fingerprint": fingerprint, "runs": runs})
             proba = np.asarray(runs[key]["proba"], dtype=np.float64)
             probas[c].append(proba)
+            balanced[c].append(np.asarray(runs[key].get("balanced", proba), dtype=np.float64))
             underfit[c] += int(runs[key]["underfit"])
             sc = scores(y_val, proba.argmax(axis=1), n_classes)
             step = fold * len(plan.candidates) + plan.candidates.index(c) + 1
@@ -221,6 +228,8 @@ def fit_auto(
                 f"macro-F1 {sc['macro_f1']:.3f}, OA {sc['oa']:.3f}"
             )
         majority.append(float((y_val == np.bincount(y_fit).argmax()).sum()))  # right by the training majority
+        first = runs[f"{plan.candidates[0]}-f{fold}"].get("shares")
+        shares.append(None if first is None else np.asarray(first, dtype=np.float64))
         fold_y.append(y_val)
         done_folds.append(fold)
         fold_seconds.append(time.perf_counter() - started)
@@ -229,12 +238,24 @@ def fit_auto(
     for c in plan.candidates:
         table[c]["underfit_folds"] = underfit[c]
     majority_oa = float(np.sum(majority) / len(y))
+
+    def pair(a: str, b: str) -> list[np.ndarray]:
+        """Per inner fold, the default probabilities of the mean of ``a`` and ``b`` (as the bundle maps)."""
+        return [
+            with_prior((qa + qb) / 2, fold_shares)
+            for qa, qb, fold_shares in zip(balanced[a], balanced[b], shares, strict=True)
+        ]
+
     choice, reason = choose(
-        table, {c: np.concatenate(probas[c]) for c in plan.candidates}, y, majority_oa, n_classes
+        table,
+        {c: np.concatenate(probas[c]) for c in plan.candidates},
+        y,
+        majority_oa,
+        n_classes,
+        pair=lambda a, b: np.concatenate(pair(a, b)),
     )
     if "+" in choice:
-        mean = np.mean([np.concatenate(probas[m]) for m in choice.split("+")], axis=0)
-        table[choice] = _pooled(y, [mean], n_classes, fold_y)
+        table[choice] = _pooled(y, pair(*choice.split("+")), n_classes, fold_y)
     selection = {
         "candidates": list(plan.candidates),
         "inner_folds": plan.folds,
@@ -264,14 +285,37 @@ def fit_auto(
     return fitted
 
 
+def _balanced(fitted: FittedHead) -> np.ndarray:
+    """(N, K) a fitted head's validation probabilities before the class-prior correction (its balanced
+    decision), temperature-scaled: what an ensemble averages. Without recorded logits: its probabilities."""
+    logits = getattr(fitted, "val_logits", None)
+    if logits is None:
+        return np.asarray(fitted.val_proba, dtype=np.float64)
+    temperature = getattr(fitted, "temperature", None) or 1.0
+    return torch.softmax(torch.from_numpy(np.asarray(logits, dtype=np.float64)) / temperature, dim=1).numpy()
+
+
+def with_prior(balanced: np.ndarray, shares: np.ndarray | None) -> np.ndarray:
+    """Balanced probabilities corrected for the class ``shares`` (``softmax(log p + log shares)``, as the
+    engine corrects a head's output; `geocrop.training.calibration`); None: unchanged."""
+    if shares is None:
+        return balanced
+    weighted = balanced * np.asarray(shares, dtype=np.float64)
+    return weighted / np.maximum(weighted.sum(axis=1, keepdims=True), 1e-300)
+
+
 def choose(
     table: dict[str, dict[str, Any]],
     probas: dict[str, np.ndarray],
     y: np.ndarray,
     majority_oa: float,
     n_classes: int,
+    pair: Callable[[str, str], np.ndarray] | None = None,
 ) -> tuple[str, str]:
-    """(choice, reason) by the rule of the module docstring; ``choice`` is a family or ``a+b``."""
+    """(choice, reason) by the rule of the module docstring; ``choice`` is a family or ``a+b``.
+
+    ``pair(a, b)``: the pooled probabilities of the mean of ``a`` and ``b`` (default: the mean of
+    ``probas``)."""
     ranked = sorted(table, key=lambda c: -table[c]["macro_f1"])  # stable: ties keep the candidates' order
     eligible = [c for c in ranked if table[c]["oa"] >= majority_oa]
     below = [c for c in ranked if c not in eligible]
@@ -294,15 +338,15 @@ def choose(
     if len(eligible) < 2:
         return best, reason
     second = eligible[1]
-    mean = (probas[best] + probas[second]) / 2
-    pair = scores(y, mean.argmax(axis=1), n_classes)
-    if pair["macro_f1"] > table[best]["macro_f1"] and pair["oa"] >= majority_oa:
+    mean = (probas[best] + probas[second]) / 2 if pair is None else pair(best, second)
+    both = scores(y, mean.argmax(axis=1), n_classes)
+    if both["macro_f1"] > table[best]["macro_f1"] and both["oa"] >= majority_oa:
         return f"{best}+{second}", (
             f"the mean of {best}'s and {second}'s probabilities reaches inner macro-F1 "
-            f"{pair['macro_f1']:.3f} (OA {pair['oa']:.3f}), above {best} alone "
+            f"{both['macro_f1']:.3f} (OA {both['oa']:.3f}), above {best} alone "
             f"({table[best]['macro_f1']:.3f}){dropped}"
         )
-    return best, f"{reason}; the mean with {second} reaches only {pair['macro_f1']:.3f}"
+    return best, f"{reason}; the mean with {second} reaches only {both['macro_f1']:.3f}"
 
 
 def _member_checkpoint(checkpoint: Path | None, index: int) -> Path | None:
@@ -351,13 +395,21 @@ def _refit(
         )
     if len(fitted) == 1:
         return fitted[0]
-    module = ProbabilityAverage.of([(f.spec, f.module) for f in fitted])
+    temperatures = [getattr(f, "temperature", None) or 1.0 for f in fitted]
+    module = ProbabilityAverage.of([(f.spec, f.module) for f in fitted], temperatures=temperatures)
+    mean = np.mean([_balanced(f) for f in fitted], axis=0)
+    shares = getattr(fitted[0], "class_shares", None)
     deep = next((f for f in fitted if f.history), fitted[0])
-    return FittedHead(
+    ensemble = FittedHead(
         module,
         dict(module.spec),
-        np.mean([f.val_proba for f in fitted], axis=0),
+        with_prior(mean, shares).astype(np.float32),
         deep.history,
         deep.resumed_from,
         deep.best_epoch,
     )
+    if hasattr(fitted[0], "val_logits"):  # the bundle corrects the mean's log for the class shares once
+        ensemble.val_logits = np.log(np.clip(mean, 1e-7, None))
+        ensemble.class_shares = shares
+        ensemble.temperature = None
+    return ensemble

@@ -216,3 +216,24 @@ def test_train_auto_writes_a_bundle_that_says_why(tmp_path: Path) -> None:
     assert "chosen by" in meta["provenance"]["accuracy"]["protocol"]
     block = np.full((16, 12, 2, 2), 0.1, dtype=np.float32)
     assert Predictor(job.out, device="cpu").predict_block(block).classes.shape == (2, 2)
+
+
+def test_an_ensemble_bundle_predicts_what_training_scored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mean of two heads, through the bundle and the engine (temperatures, class priors): the same
+    validation accuracy as training recorded."""
+    from geocrop.inference.engine import Predictor
+    from geocrop.training.train import prepare_data
+
+    monkeypatch.setattr(auto, "choose", lambda *args, **kwargs: ("tempcnn+gbm", "forced by the test"))
+    table = write_table(tmp_path / "samples.csv")
+    source = LabelSource(table, "crop", group_column="parcel", steps=16)
+    job = TrainJob(source=source, out=tmp_path / "m.safetensors", head=TWO, config=FAST, n_train=12, n_val=6)
+    result = train_model(job)
+    meta = load_bundle(job.out).metadata
+    assert meta["head"]["name"] == "ensemble" and len(meta["head"]["temperatures"]) == 2
+    series, _, val_idx = prepare_data(source, scheme="70-30", n_train=12, n_val=6, seed=0)
+    block = np.ascontiguousarray(series.values[val_idx].transpose(1, 2, 0))[..., None]
+    predicted = Predictor(job.out, device="cpu").predict_block(block).classes[:, 0]
+    assert float((predicted == series.labels[val_idx]).mean()) == pytest.approx(result.scores["oa"])
