@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DeepFamily", "HeadFamily", "SplitScheme", "TreeFamily", "evaluate", "predict", "train"]
 
-#: Temporal head families (`geocrop.models.registry`) and the tree baselines.
-HeadFamily = Literal["lstm", "inception", "transformer", "tempcnn", "rf", "gbm"]
+#: Temporal head families (`geocrop.models.registry`), the tree baselines, and ``auto`` (the one of
+#: TempCNN, InceptionTime and gradient boosting, or the mean of two, that wins on inner validation).
+HeadFamily = Literal["auto", "lstm", "inception", "transformer", "tempcnn", "rf", "gbm"]
 DeepFamily = Literal["lstm", "inception", "transformer", "tempcnn"]
 TreeFamily = Literal["rf", "gbm"]
 #: Parcel split: 70 % training / 30 % validation, or the paper's 70-21-9.
@@ -50,7 +51,7 @@ def train(
     labels: PathLike,
     class_column: str,
     out: PathLike,
-    head: HeadFamily,
+    head: HeadFamily = "auto",
     head_params: Mapping[str, Any] | None = None,
     backbone: BundleLike | None = None,
     s2: PathLike | None = None,
@@ -81,6 +82,9 @@ def train(
     """Train a ``head`` on ``labels`` (parcels + an ``s2`` source, or a samples table) and write a
     map-ready bundle at ``out`` (``.safetensors``); see `geocrop.training.train`.
 
+    ``head`` ``"auto"`` (default) chooses among TempCNN, InceptionTime and gradient boosting (or the mean
+    of the best two) by grouped inner validation on the training parcels and records why in the bundle
+    (`geocrop.training.auto`; ``head_params={"candidates": [...]}`` narrows the choice).
     ``head_params`` override the family's default configuration (e.g. ``{"d_model": 32}``);
     ``backbone`` is a pretrained bundle (path or `PretrainResult`), else raw bands. ``epochs`` and
     ``batch_size`` None adapt to the data. ``init``: a pretrained head (``head.safetensors`` of
@@ -155,11 +159,21 @@ def train(
         )
         preparation, planned = 0.1, [0]
         steps_done = iter((0.0, preparation / 2, preparation))
+        # ``auto``: its inner validation takes the bar from `preparation` to `chosen`, the refit the rest
+        base, chosen = [preparation], 0.8
 
         def stage(message: str) -> None:
+            auto_line = message.startswith(("inner validation ", "auto chose", "refitting"))
+            if message.startswith("inner validation "):  # "inner validation 2/9: inception on ..."
+                done, total = (int(v) for v in message.split()[2].rstrip(":").split("/"))
+                fraction = preparation + (chosen - preparation) * done / total
+            elif auto_line:
+                base[0] = fraction = chosen
+            else:
+                fraction = next(steps_done, preparation)
             if "up to " in message:  # "training the lstm head (up to N epochs, batch B)"
                 planned[0] = int(message.split("up to ")[1].split()[0])
-            emit(progress, "train", next(steps_done, preparation), message)
+            emit(progress, "train", fraction, message, log=auto_line)
 
         def epoch_done(stats: EpochStats) -> None:
             total = max(planned[0], stats.epoch)
@@ -168,7 +182,7 @@ def train(
                 f"val loss {stats.val_loss:.4f}, val accuracy {100 * stats.val_accuracy:.2f}%, "
                 f"val macro-F1 {stats.val_f1:.3f}"
             )
-            emit(progress, "train", preparation + (1 - preparation) * stats.epoch / total, message, log=True)
+            emit(progress, "train", base[0] + (1 - base[0]) * stats.epoch / total, message, log=True)
 
         with trust_any_asset_href(allow_any_asset_href):
             result = train_model(job, progress=epoch_done, stage=stage)

@@ -30,9 +30,11 @@ _HEAD_FLAGS = ("hidden", "layers", "kernel_size", "d_model", "heads", "pooling",
 )
 @click.option(
     "--head",
-    type=click.Choice(["lstm", "inception", "transformer", "tempcnn", "rf", "gbm"]),
-    required=True,
-    help="Temporal head family, or a tree baseline: rf (RandomForest), gbm (gradient boosting).",
+    type=click.Choice(["auto", "lstm", "inception", "transformer", "tempcnn", "rf", "gbm"]),
+    default="auto",
+    show_default=True,
+    help="Temporal head family, a tree baseline (rf: RandomForest, gbm: gradient boosting), or auto: the "
+    "one of tempcnn, inception and gbm (or the mean of two) that wins on inner validation.",
 )
 @click.option(
     "--hidden", type=int, default=None, help="lstm: hidden size; inception, tempcnn: convolution channels."
@@ -93,6 +95,8 @@ def train(progress_mode: ProgressMode, **kw: Any) -> None:
         reporter.done({"bundle": result.bundle})
     if progress_mode == "json":
         return
+    if result.selection is not None:
+        click.echo(f"auto chose {result.selection['chosen']}: {result.selection['reason']}")
     if result.resumed_from:
         click.echo(f"resumed after epoch {result.resumed_from}")
     kept = f", epoch {result.best_epoch} kept" if result.best_epoch else ""

@@ -21,6 +21,7 @@ import pystac
 from geocrop.core.bands import S2_BANDS
 from geocrop.errors import BundleError, InputError, NoDataError
 from geocrop.inference.schema import BundleSpec, parse_bundle_metadata
+from geocrop.io.extent import warn_outside
 from geocrop.io.mask_layer import MaskLayer, open_mask
 from geocrop.io.provenance import check_simulated_use, describe_provenance, read_provenance
 
@@ -431,6 +432,14 @@ def plan_map(config: MapConfig, *, progress: Progress | None = None, exact_flops
     )
     dates = tuple(
         (it.datetime or it.common_metadata.start_datetime or dt.datetime.min).date() for it in items
+    )
+    # every check has passed: say if the model learned elsewhere or in another season
+    warn_outside(
+        read_provenance(spec.metadata),
+        area=aoi.geometry,
+        start=config.start,
+        end=config.end,
+        steps=spec.steps,
     )
     return MapPlan(
         config=config,

@@ -27,6 +27,8 @@ from geocrop.errors import BundleError, InputError
 from geocrop.inference.schema import parse_bundle_metadata
 from geocrop.io.atomic import atomic_path
 from geocrop.io.bundle import read_bundle_metadata
+from geocrop.io.extent import table_area, warn_outside
+from geocrop.io.provenance import read_provenance
 
 SUFFIXES = (".csv", ".parquet")
 
@@ -96,6 +98,15 @@ def predict_table(
     values, _ = regrid(table.values, table.dates, grid, axis=1)  # (N, T, 12)
     block = np.ascontiguousarray(values.transpose(1, 2, 0))[..., None]  # (T, 12, N, 1)
     prediction = Predictor(model, device=device, tune_process=tune_process).predict_block(block)
+    first, last = (dt.date.fromisoformat(str(d)[:10]) for d in (table.dates.min(), table.dates.max()))
+    warn_outside(  # after every check: the samples' places and dates beside where and when it learned
+        read_provenance(spec.metadata),
+        area=table_area(samples_path, id_column=id_column),
+        start=first,
+        end=last,
+        steps=spec.steps,
+        what="the samples",
+    )
     probs = prediction.probs[:, :, 0].T  # (N, C)
     names = tuple(c.name for c in spec.classes)
     empty = ~np.isfinite(probs).all(axis=1)

@@ -385,6 +385,7 @@ def train_model(
                 grid=series.grid,
                 accuracy=val_scores["oa"],
                 protocol=_protocol(job, fitted.best_epoch, len(fitted.history), fitted.selection),
+                sample_ids=None if ids is None else ids[train_idx].tolist(),
             ),
         },
     )
