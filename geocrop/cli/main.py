@@ -12,6 +12,10 @@ with ``exc.param`` set); `geocrop.errors.cli_message` turns those names into thi
 Logging is quiet by default so that an error stays one line: third-party loggers (GDAL through rasterio,
 urllib3, dask...) are silent and geocrop's own say only warnings; ``-v`` adds geocrop's progress notes and
 third-party warnings, ``-vv`` everything at debug level, ``-q`` keeps errors only (no warnings).
+
+Warnings (Python's and log records at WARNING) are held while a command runs and shown when it has passed
+every check, so an error found late in a run (a truncated scene, a bundle whose tensors disagree with its
+metadata) is still the only line; a command that fails shows none.
 """
 
 from __future__ import annotations
@@ -80,13 +84,33 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 class _ErrorHandlingGroup(_LazyGroup):
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except GeocropError as exc:
-            _fail(cli_message(exc, self._flags(ctx)))  # library terms (`end`) -> flags (--end)
-        except KeyboardInterrupt:
-            click.echo("geocrop: interrupted; rerun the same command to resume.", err=True)
-            sys.exit(130)
+        """Run the subcommand with its warnings held: shown when it succeeds (or is interrupted, or
+        crashes), dropped when it ends in a `GeocropError` or a usage error, whose one line stands alone."""
+        from geocrop.cli import progress
+
+        with warnings.catch_warnings():
+            warnings.showwarning = _hold_warning  # warnings outside `reporting` blocks wait too
+            progress.hold_warnings()
+            try:
+                rv = super().invoke(ctx)
+            except GeocropError as exc:
+                progress.drop_warnings()
+                _fail(cli_message(exc, self._flags(ctx)))  # library terms (`end`) -> flags (--end)
+            except click.exceptions.Exit:
+                progress.release_warnings()
+                raise
+            except click.ClickException:
+                progress.drop_warnings()
+                raise
+            except KeyboardInterrupt:
+                progress.release_warnings()
+                click.echo("geocrop: interrupted; rerun the same command to resume.", err=True)
+                sys.exit(130)
+            except BaseException:
+                progress.release_warnings()
+                raise
+            progress.release_warnings()
+            return rv
 
     def _flags(self, ctx: click.Context) -> dict[str, str]:
         """The running subcommand's flags by library argument name (`command_flags`)."""
@@ -193,11 +217,21 @@ _GEOCROP_LEVEL = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}
 
 
 class _StderrHandler(logging.Handler):
-    """Writes to whatever ``sys.stderr`` is at the time (click's test runner swaps it)."""
+    """Writes to whatever ``sys.stderr`` is at the time (click's test runner swaps it); warnings wait
+    with the others while a command runs (`geocrop.cli.progress.hold_warnings`)."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        from geocrop.cli import progress
+
+        line = self.format(record) + "\n"
+        if record.levelno >= logging.WARNING:
+            progress.show_or_hold(lambda: self._write(line, record))
+        else:
+            self._write(line, record)
+
+    def _write(self, line: str, record: logging.LogRecord) -> None:
         try:
-            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.write(line)
             sys.stderr.flush()
         except Exception:  # a closed stream must never turn a log line into a crash
             self.handleError(record)
@@ -241,6 +275,30 @@ def configure_logging(verbose: int = 0, quiet: bool = False) -> None:
 def cli(verbose: int, quiet: bool) -> None:
     """Map crop types from satellite image time series."""
     configure_logging(verbose, quiet)
+
+
+def _hold_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """`warnings.showwarning` while a command runs: the one-line warning waits with the others."""
+    from geocrop.cli import progress
+
+    text = warnings.formatwarning(message, category, filename, lineno, line)
+
+    def write() -> None:
+        stream = file or sys.stderr
+        try:
+            stream.write(text)
+            stream.flush()
+        except Exception:  # a closed stream must never turn a warning into a crash
+            pass
+
+    progress.show_or_hold(write)
 
 
 def _one_line_warning(

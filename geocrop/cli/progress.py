@@ -14,7 +14,9 @@
   labels (the QGIS plugin) can name its own field.
 
 Warnings raised by the library (``warnings.warn``) become one ``geocrop: warning: ...`` line on stderr in
-every mode, never a source-code excerpt.
+every mode, never a source-code excerpt. While a command runs they are held (`hold_warnings`) and shown
+once it has passed every check (`Reporter.done`, or the command's end), so an error found late in a run
+is still the only line; a failed command shows none.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import contextlib
 import json
 import sys
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal, TextIO
 
 import click
@@ -35,9 +37,13 @@ __all__ = [
     "PROGRESS_OPTION",
     "ProgressMode",
     "Reporter",
+    "drop_warnings",
+    "hold_warnings",
     "progress_option",
+    "release_warnings",
     "reporting",
     "set_warnings_shown",
+    "show_or_hold",
 ]
 
 ProgressMode = Literal["rich", "json", "none"]
@@ -50,6 +56,40 @@ def set_warnings_shown(shown: bool) -> None:
     """Show (default) or hide the library's one-line warnings in `reporting` blocks (``-q`` hides them)."""
     global _SHOW_WARNINGS
     _SHOW_WARNINGS = shown
+
+
+#: Warnings held back while a command runs (see `hold_warnings`); None when they are shown at once.
+_HELD: list[Callable[[], None]] | None = None
+
+
+def hold_warnings() -> None:
+    """From now on warnings wait (`show_or_hold`) until `release_warnings` shows them or `drop_warnings`
+    drops them: the command group holds them while a command runs, so that bad input found late (a
+    truncated scene, a bundle whose tensors disagree with its metadata) ends in its one error line alone."""
+    global _HELD
+    _HELD = []
+
+
+def show_or_hold(write: Callable[[], None]) -> None:
+    """Call ``write`` (which prints one warning) now, or keep it for `release_warnings`."""
+    if _HELD is None:
+        write()
+    else:
+        _HELD.append(write)
+
+
+def release_warnings() -> None:
+    """Show the held warnings in order and stop holding (the checks passed: the result stands)."""
+    global _HELD
+    held, _HELD = _HELD or [], None
+    for write in held:
+        write()
+
+
+def drop_warnings() -> None:
+    """Forget the held warnings and stop holding (the command failed: its warnings describe nothing)."""
+    global _HELD
+    _HELD = None
 
 
 #: Key of `click.Context.meta` (shared by a command's context and the group's) where a command may name
@@ -159,18 +199,23 @@ class Reporter:
             self._json({"event": name, **fields})
 
     def warning(self, message: str) -> None:
-        self._stop()
-        self.err.write(f"geocrop: warning: {message}\n")
-        self.err.flush()
-        if self.mode == "json":
-            self._json({"event": "warning", "message": message})
+        def write() -> None:
+            self._stop()
+            self.err.write(f"geocrop: warning: {message}\n")
+            self.err.flush()
+            if self.mode == "json":
+                self._json({"event": "warning", "message": message})
+
+        show_or_hold(write)
 
     def done(self, outputs: Mapping[str, Any]) -> None:
+        release_warnings()  # every check has passed; warnings come before the "done" event
         self._stop()
         if self.mode == "json":
             self._json({"event": "done", "outputs": {k: str(v) for k, v in outputs.items()}})
 
     def error(self, message: str, *, param: str | None = None, text: str | None = None) -> None:
+        drop_warnings()
         self._stop()
         if self.mode == "json":
             self._json({"event": "error", "message": message, "param": param, "text": text or message})

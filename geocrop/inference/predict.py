@@ -112,15 +112,18 @@ def predict_table(
     empty = ~np.isfinite(probs).all(axis=1)
     best = np.nan_to_num(probs, nan=-1.0).argmax(axis=1)
     ids = table.ids if table.ids is not None else np.arange(len(probs)).astype(str)
-    frame = pd.DataFrame({id_column: ids})
-    if class_column is not None:
-        frame[class_column] = table.labels
     predicted = np.array(names, dtype=object)[best]
     predicted[empty] = None
-    frame["predicted"] = predicted
-    frame["confidence"] = np.where(empty, np.nan, np.nanmax(np.nan_to_num(probs, nan=0.0), axis=1))
-    for k, name in enumerate(names):
-        frame[f"p_{name}"] = probs[:, k]
+    # built in one go: a column added at a time fragments the frame and pandas warns on every run
+    frame = pd.DataFrame(
+        {
+            id_column: ids,
+            **({class_column: table.labels} if class_column is not None else {}),
+            "predicted": predicted,
+            "confidence": np.where(empty, np.nan, np.nanmax(np.nan_to_num(probs, nan=0.0), axis=1)),
+            **{f"p_{name}": probs[:, k] for k, name in enumerate(names)},
+        }
+    )
     with atomic_path(out_path, what="predictions") as tmp:
         if out_path.suffix.lower() == ".csv":
             frame.to_csv(tmp, index=False, float_format="%.5f")

@@ -60,6 +60,11 @@ class _CheckedReader(RioReader):
                 f"raster {self._src.uri} could not be read ({first}); it is corrupt or truncated: "
                 "download it again or remove its item"
             ) from exc
+        except AssertionError as exc:  # odc-geo asserts a CRS: a truncated COG can open without its geokeys
+            raise SourceError(
+                f"raster {self._src.uri} has no CRS or georeferencing; it is corrupt or truncated: "
+                "download it again or remove its item"
+            ) from exc
 
 
 class CheckedRioDriver(RioDriver):

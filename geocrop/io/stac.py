@@ -35,7 +35,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import unquote, urlparse
 
 import pystac
@@ -225,10 +225,18 @@ class _Retry:
                 value = super().get_retry_after(response)
                 return None if value is None else min(float(value), RETRY_AFTER_MAX)
 
-            def increment(self, *args: Any, **kwargs: Any) -> Retry:
+            def increment(
+                self,
+                method: str | None = None,
+                url: str | None = None,
+                response: Any = None,
+                error: Exception | None = None,
+                _pool: Any = None,
+                _stacktrace: Any = None,
+            ) -> Self:
                 # called once per failed try of one request; history holds the earlier failed tries
                 tally.count = len(self.history) + 1
-                return super().increment(*args, **kwargs)
+                return super().increment(method, url, response, error, _pool, _stacktrace)
 
         return GeocropRetry(
             total=retries,

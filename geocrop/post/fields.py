@@ -45,7 +45,14 @@ from geocrop.io.atomic import atomic_path
 from geocrop.io.classes import NODATA
 from geocrop.io.map_reader import MapLayers, MapSource, open_map
 from geocrop.io.stac_item import class_slug
-from geocrop.post.parcels import ParcelBatches, check_overlap, no_overlap_message, open_parcels
+from geocrop.post.parcels import (
+    ParcelBatches,
+    check_overlap,
+    check_polygons,
+    empty_message,
+    no_overlap_message,
+    open_parcels,
+)
 
 __all__ = ["OUTPUT_SUFFIXES", "FieldsResult", "field_results"]
 
@@ -243,6 +250,7 @@ def _summarise(
                             param="columns",
                         )
                 geoms = shapely.from_wkb(batch.column(source.geometry).to_numpy(zero_copy_only=False))
+                check_polygons(geoms, parcels_path)
                 geoms = shapely.transform(
                     geoms, lambda xy: np.column_stack(to_map.transform(xy[:, 0], xy[:, 1]))
                 )
@@ -269,9 +277,7 @@ def _summarise(
             if written and with_pixels == 0 and writer is not None:
                 raise InputError(no_overlap_message(parcels_path, layers), param="parcels")
             if written == 0:
-                raise InputError(
-                    f"`parcels` {parcels_path} holds no feature; give a file with parcels", param="parcels"
-                )
+                raise InputError(empty_message(parcels_path), param="parcels")
         finally:
             if writer is not None and fmt == "Parquet":
                 writer.close()

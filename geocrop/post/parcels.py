@@ -15,14 +15,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import shapely
 from pyproj import CRS as ProjCRS
 from pyproj import Transformer
 
 from geocrop.errors import InputError
 from geocrop.io.map_reader import MapLayers
 
-__all__ = ["ParcelBatches", "check_overlap", "no_overlap_message", "open_parcels"]
+__all__ = [
+    "ParcelBatches",
+    "check_overlap",
+    "check_polygons",
+    "empty_message",
+    "no_overlap_message",
+    "open_parcels",
+]
 
 _PARQUET_IN = (".parquet", ".geoparquet")
 
@@ -67,9 +76,11 @@ def open_parcels(path: Path, batch_size: int) -> Iterator[ParcelBatches]:
             raise InputError(
                 f"`parcels` {path} has no CRS; set it (e.g. ogr2ogr -a_srs EPSG:4326)", param="parcels"
             )
-        box = tuple(float(v) for v in info["total_bounds"])
-        bounds = (box[0], box[1], box[2], box[3]) if all(math.isfinite(v) for v in box) else None
         count = int(info["features"]) if int(info.get("features", -1)) >= 0 else None
+        if count == 0:
+            raise InputError(empty_message(path), param="parcels")
+        box = tuple(float(v) for v in info.get("total_bounds") or (math.nan,) * 4)
+        bounds = (box[0], box[1], box[2], box[3]) if all(math.isfinite(v) for v in box) else None
         geometry = meta.get("geometry_name") or "wkb_geometry"
         yield ParcelBatches(iter(reader), geometry, str(meta["crs"]), count, bounds)
     finally:
@@ -97,6 +108,30 @@ def _parquet_batches(path: Path, batch_size: int) -> ParcelBatches:
     return ParcelBatches(pf.iter_batches(batch_size=batch_size), column, crs_text, pf.metadata.num_rows, None)
 
 
+#: shapely type ids of geometries that cover an area: Polygon, MultiPolygon, GeometryCollection.
+_AREAL = (3, 6, 7)
+
+
+def check_polygons(geoms: np.ndarray, path: Path) -> None:
+    """Refuse points and lines: a parcel's map pixels are those whose centre lies inside it, so a point
+    or a line has none, and calling that "no overlap" would name the wrong cause."""
+    types = shapely.get_type_id(geoms)
+    bad = (types >= 0) & ~np.isin(types, _AREAL)
+    if not bad.any():
+        return
+    kinds = sorted({shapely.get_type_id(g) for g in geoms[bad]})
+    names = ", ".join(_TYPE_NAMES.get(int(k), "other") for k in kinds)
+    raise InputError(
+        f"`parcels` {path.name} hold {int(bad.sum())} {names} geometries (of {len(geoms)} read): a parcel's "
+        "class is summarised over the map pixels inside it, so polygons are needed; give the parcel "
+        "polygons (to check the map at points, use `geocrop assess`)",
+        param="parcels",
+    )
+
+
+_TYPE_NAMES = {0: "Point", 1: "LineString", 2: "LinearRing", 4: "MultiPoint", 5: "MultiLineString"}
+
+
 def check_overlap(parcels: ParcelBatches, layers: MapLayers, path: Path) -> None:
     """Refuse before any work when the parcels' bounding box misses the map's (the cheap case)."""
     if parcels.bounds is None:
@@ -108,6 +143,10 @@ def check_overlap(parcels: ParcelBatches, layers: MapLayers, path: Path) -> None
         maxx < mx0 or minx > mx1 or maxy < my0 or miny > my1
     ):
         raise InputError(no_overlap_message(path, layers), param="parcels")
+
+
+def empty_message(path: Path) -> str:
+    return f"`parcels` {path} holds no parcel (the file is empty); give a file of parcel polygons"
 
 
 def no_overlap_message(path: Path, layers: MapLayers) -> str:
