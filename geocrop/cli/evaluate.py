@@ -72,12 +72,13 @@ from geocrop.errors import InputError
 def evaluate(**kw: Any) -> None:
     """Compare every head with the majority class and tree baselines (and pretrained inputs) by folds."""
     import geocrop.api as api
+    from geocrop.training.hparams import family_list
 
     configs = str(kw.pop("configs")).strip()
     if configs != "default" and not configs.isdigit():
         raise InputError(f"--configs {configs!r} is neither 'default' nor a number; give default or e.g. 10")
     baselines = kw.pop("baselines").strip()
-    families = [f.strip() for f in kw.pop("families").split(",") if f.strip() and f.strip() != "none"]
+    families = family_list(kw.pop("families"))  # "" names nothing: refused, not read as "none"
     counts = _label_counts(kw.pop("labels_per_class"))
     draws = _numbers(kw.pop("draws"))
 

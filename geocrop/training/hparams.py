@@ -130,6 +130,22 @@ def check_family(family: str) -> str:
     return family
 
 
+def family_list(text: str, *, param: str = "families") -> list[str]:
+    """Comma-separated head families (``"lstm,tempcnn"``) as a list; ``none`` means no deep head.
+
+    A text that names nothing (``""``, ``","``) is refused rather than read as "none": an empty value
+    is more often a shell variable left unset than a wish to skip every deep head.
+    """
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise InputError(
+            f"`{param}` {text!r} names no head family; give families such as lstm,tempcnn "
+            "(or none to run the tree baselines only)",
+            param=param,
+        )
+    return [name for name in names if name != "none"]
+
+
 def default_config(family: str) -> HeadConfig:
     """The configuration `geocrop train --head family` uses without further options."""
     check_family(family)
