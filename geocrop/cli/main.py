@@ -77,7 +77,9 @@ def _module_exists(target: str) -> bool:
 
 def _fail(message: str, code: int = 2) -> NoReturn:
     """Print ``geocrop: error: <message>`` as one line on stderr and exit with ``code``."""
-    line = " ".join(str(message).split())
+    from geocrop.cli.progress import plain_text
+
+    line = plain_text(" ".join(str(message).split()))
     click.echo(f"geocrop: error: {line}", err=True)
     sys.exit(code)
 
@@ -305,7 +307,9 @@ def _one_line_warning(
     message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
 ) -> str:
     """Warnings (degraded but usable results) reach users as one line, without a source excerpt."""
-    text = " ".join(str(message).split())
+    from geocrop.cli.progress import plain_text
+
+    text = plain_text(" ".join(str(message).split()))
     return f"geocrop: warning: {text}\n"
 
 

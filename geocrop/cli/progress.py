@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -39,6 +40,7 @@ __all__ = [
     "Reporter",
     "drop_warnings",
     "hold_warnings",
+    "plain_text",
     "progress_option",
     "release_warnings",
     "reporting",
@@ -56,6 +58,19 @@ def set_warnings_shown(shown: bool) -> None:
     """Show (default) or hide the library's one-line warnings in `reporting` blocks (``-q`` hides them)."""
     global _SHOW_WARNINGS
     _SHOW_WARNINGS = shown
+
+
+_NUMPY_REPR = re.compile(
+    r"""np\.str_\(('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")\)"""  # np.str_('maize') -> 'maize'
+    r"|np\.(?:u?int|float)\d*\(([-+0-9.eE]+|nan|inf)\)"  # np.int64(3) -> 3
+    r"|np\.(True|False)_"  # np.True_ -> True
+)
+
+
+def plain_text(message: str) -> str:
+    """``message`` with numpy scalar reprs (``np.str_('maize')``, ``np.int64(3)``) as plain values: the
+    last guard, at the edge, for a library message that formatted a numpy scalar with ``!r``."""
+    return _NUMPY_REPR.sub(lambda m: next(g for g in m.groups() if g is not None), message)
 
 
 #: Warnings held back while a command runs (see `hold_warnings`); None when they are shown at once.
@@ -199,6 +214,8 @@ class Reporter:
             self._json({"event": name, **fields})
 
     def warning(self, message: str) -> None:
+        message = plain_text(message)
+
         def write() -> None:
             self._stop()
             self.err.write(f"geocrop: warning: {message}\n")
@@ -218,7 +235,8 @@ class Reporter:
         drop_warnings()
         self._stop()
         if self.mode == "json":
-            self._json({"event": "error", "message": message, "param": param, "text": text or message})
+            message, text = plain_text(message), plain_text(text or message)
+            self._json({"event": "error", "message": message, "param": param, "text": text})
 
     def _stop(self) -> None:
         if self._bar is not None:

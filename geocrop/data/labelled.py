@@ -336,7 +336,8 @@ def read_parcels(path: Path, *, class_column: str, id_column: str | None = None)
     classes = column_text(gdf[class_column])
     if id_column:
         _check_parcel_ids(path, id_column, ids, classes)
-    return gdf.assign(parcel=list(ids), **{"class": list(classes)})[["parcel", "class", "geometry"]]
+    # .tolist(): Python str, so names print plainly in messages (a numpy str prints as np.str_('...'))
+    return gdf.assign(parcel=ids.tolist(), **{"class": classes.tolist()})[["parcel", "class", "geometry"]]
 
 
 def _check_parcel_ids(path: Path, id_column: str, ids: np.ndarray, classes: np.ndarray) -> None:

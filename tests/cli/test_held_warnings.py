@@ -216,3 +216,21 @@ def test_predict_on_an_all_nan_table_is_one_line(tmp_path: Path) -> None:
                                           "--out", str(out)])  # fmt: skip
     line = _one_error(result, "holds no finite band value; check its band columns")
     assert str(table) in line and not out.exists()
+
+
+def test_numpy_scalars_print_plainly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The edge's last guard: a message that formatted numpy scalars with !r reads as plain values."""
+    fail = {"now": True}
+
+    @click.command("numpy-names")
+    def numpy_names() -> None:
+        warnings.warn(f"class {np.str_('maize')!r} has {np.int64(3)!r} parcels", UserWarning, stacklevel=1)
+        if fail["now"]:
+            raise InputError(f"labels hold a single class ({np.str_('sunflower (oil)')!r}); add crops")
+
+    monkeypatch.setitem(cli.commands, "numpy-names", numpy_names)
+    result = CliRunner().invoke(cli, ["numpy-names"])
+    assert result.stderr == "geocrop: error: labels hold a single class ('sunflower (oil)'); add crops\n"
+    fail["now"] = False
+    result = CliRunner().invoke(cli, ["numpy-names"])
+    assert result.exit_code == 0 and result.stderr == "geocrop: warning: class 'maize' has 3 parcels\n"
