@@ -210,7 +210,7 @@ def plot_learning_curves(
         ax.set_xlabel("labelled parcels per class")
         ax.set_title(panel)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="best")
     axes[0][0].set_ylabel(ylabel)
     fig.suptitle(title)
     return _save(fig, path)
