@@ -92,6 +92,8 @@ class _ErrorHandlingGroup(_LazyGroup):
 
         with warnings.catch_warnings():
             warnings.showwarning = _hold_warning  # warnings outside `reporting` blocks wait too
+            for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+                warnings.simplefilter("ignore", category)  # dependencies' own future, not the user's data
             progress.hold_warnings()
             try:
                 rv = super().invoke(ctx)

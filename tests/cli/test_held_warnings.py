@@ -234,3 +234,19 @@ def test_numpy_scalars_print_plainly(monkeypatch: pytest.MonkeyPatch) -> None:
     fail["now"] = False
     result = CliRunner().invoke(cli, ["numpy-names"])
     assert result.exit_code == 0 and result.stderr == "geocrop: warning: class 'maize' has 3 parcels\n"
+
+
+def test_dependencies_deprecations_are_not_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A valid run shows no third-party FutureWarning/DeprecationWarning (they say nothing of the data)."""
+
+    @click.command("deprecations")
+    def deprecations() -> None:
+        warnings.warn("a future pandas will change this", FutureWarning, stacklevel=1)
+        warnings.warn("shapely.ops.transform is deprecated", DeprecationWarning, stacklevel=1)
+        click.echo("done")
+
+    monkeypatch.setitem(cli.commands, "deprecations", deprecations)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # as under pytest or python -W always: the command decides
+        result = CliRunner().invoke(cli, ["deprecations"])
+    assert result.exit_code == 0 and result.stderr == "" and result.stdout == "done\n"
