@@ -23,6 +23,7 @@ from geocrop.api_types import (
     library_terms,
     stage_progress,
 )
+from geocrop.io.reading import ReadSettings
 
 if TYPE_CHECKING:
     from geocrop.inference.mapping import MapResult
@@ -52,6 +53,9 @@ def _map_config(
     allow_any_asset_href: bool,
     mask: PathLike | None,
     mask_values: Sequence[float],
+    read_threads: int,
+    read_ahead: int,
+    read_cache_mb: int,
 ) -> MapConfig:
     from geocrop.inference.plan import MapConfig
 
@@ -78,6 +82,7 @@ def _map_config(
         allow_any_asset_href=allow_any_asset_href,
         mask=as_optional_path(mask, "mask"),
         mask_values=tuple(mask_values),
+        read=ReadSettings(threads=read_threads, read_ahead=read_ahead, cache_mb=read_cache_mb),
     )
 
 
@@ -102,6 +107,9 @@ def map_aoi(
     allow_any_asset_href: bool = False,
     mask: PathLike | None = None,
     mask_values: Sequence[float] = (),
+    read_threads: int = ReadSettings.threads,
+    read_ahead: int = ReadSettings.read_ahead,
+    read_cache_mb: int = ReadSettings.cache_mb,
     tune_process: bool = False,
     progress: Progress | None = None,
 ) -> MapResult:
@@ -115,6 +123,11 @@ def map_aoi(
     cropland layer) saying where to map: pixels where it holds none of ``mask_values`` (default: any
     non-zero value) are nodata and cost no compute. ``yes`` lifts the size limits (`plan_map`
     shows the estimate first); an interrupted run resumes.
+
+    Reading (`geocrop.io.reading.ReadSettings`): ``read_threads`` scene/band reads of a tile at once,
+    ``read_ahead`` tiles read ahead of the engine (memory holds ``read_ahead + 1`` tiles),
+    ``read_cache_mb`` of downloaded byte ranges kept in this process for a rerun. The result's
+    ``stages`` says where the time went (search, read, regrid, engine, write).
     """
     options = _options(locals())  # first: locals() is the arguments only
     from geocrop.inference.mapping import map_aoi as run_map
@@ -146,6 +159,9 @@ def plan_map(
     allow_any_asset_href: bool = False,
     mask: PathLike | None = None,
     mask_values: Sequence[float] = (),
+    read_threads: int = ReadSettings.threads,
+    read_ahead: int = ReadSettings.read_ahead,
+    read_cache_mb: int = ReadSettings.cache_mb,
 ) -> MapPlan:
     """What `map_aoi` with the same arguments would read and compute (scenes, bytes, pixels x timestamps,
     estimated time), after every check it makes; reads no pixels and writes nothing.
@@ -159,7 +175,7 @@ def plan_map(
 
 #: Arguments whose CLI flags older messages on the mapping path still name (re-worded by `library_terms`).
 _MAP_ARGS = "aoi start end out model stac collection planet max_cloud html chunk_size device mask"
-_MAP_ARGS += " allow_any_asset_href"
+_MAP_ARGS += " allow_any_asset_href read_threads read_ahead read_cache_mb"
 
 
 @contextlib.contextmanager

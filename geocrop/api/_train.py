@@ -26,6 +26,7 @@ from geocrop.errors import InputError
 
 if TYPE_CHECKING:
     from geocrop.inference.predict import PredictResult
+    from geocrop.inference.priors import ClassPriors
     from geocrop.training.evaluate import EvaluateResult
     from geocrop.training.train import TrainResult
 
@@ -312,6 +313,7 @@ def predict(
     scale: float | None = None,
     start: DateLike | None = None,
     end: DateLike | None = None,
+    class_priors: ClassPriors = None,
     device: Device = "auto",
     tune_process: bool = False,
     progress: Progress | None = None,
@@ -319,8 +321,11 @@ def predict(
     """Classify every series of the samples table ``samples`` with ``model`` (a bundle path or a
     `TrainResult`) and write one row per sample to ``out`` (.csv or .parquet): the predicted class, its
     probability and one ``p_<class>`` column per class; see `geocrop.inference.predict`. ``start``/``end``:
-    the table's season when it is not the bundle's (another year, on the bundle's steps)."""
+    the table's season when it is not the bundle's (another year, on the bundle's steps).
+    ``class_priors``: the class shares the probabilities are corrected for, as in `map_aoi` (None: the
+    training class frequencies; ``"uniform"``: none; or a CSV/JSON file or dict of class -> share)."""
     from geocrop.inference.predict import predict_table
+    from geocrop.inference.priors import read_class_priors
 
     bundle = as_bundle(model, "model")
     emit(progress, "predict", 0.0, f"classifying {os.fspath(samples)} with {bundle.name}")
@@ -337,8 +342,10 @@ def predict(
         "start",
         "end",
         "device",
+        "class_priors",
     )
     with library_terms(*names):
+        priors = read_class_priors(class_priors)
         result = predict_table(
             model=bundle,
             samples=as_path(samples, "samples"),
@@ -351,6 +358,7 @@ def predict(
             end=last,
             device=device,
             tune_process=tune_process,
+            class_priors=priors,
         )
     emit(progress, "predict", 1.0, f"wrote {result.out} ({result.n_samples} samples)")
     return result

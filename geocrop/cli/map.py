@@ -12,6 +12,7 @@ from geocrop.cli.options import BBOX, DATE, BundleFileType, allow_any_asset_href
 from geocrop.cli.progress import ProgressMode, progress_option, reporting
 from geocrop.errors import InputError
 from geocrop.inference.plan import EARTH_SEARCH
+from geocrop.io.reading import ReadSettings
 
 __all__ = ["map_command"]
 
@@ -67,6 +68,30 @@ __all__ = ["map_command"]
     multiple=True,
     help="Value of --mask that means 'map here' (repeatable; default: any non-zero value).",
 )
+@click.option(
+    "--read-threads",
+    type=int,
+    default=ReadSettings.threads,
+    show_default=True,
+    help="Scene/band reads of one tile at once (range requests in flight, for remote COGs).",
+)
+@click.option(
+    "--read-ahead",
+    type=int,
+    default=ReadSettings.read_ahead,
+    show_default=True,
+    help="Tiles read ahead of the engine (memory holds this many tiles plus one).",
+)
+@click.option(
+    "--read-cache-mb",
+    type=int,
+    default=ReadSettings.cache_mb,
+    show_default=True,
+    help="MB of downloaded COG byte ranges GDAL keeps in memory (reused by later tiles).",
+)
+@click.option(
+    "-v", "--verbose", count=True, help="Log progress notes and where the time went (search, read, ...)."
+)
 @allow_any_asset_href_option()
 @progress_option()
 def map_command(
@@ -90,12 +115,20 @@ def map_command(
     allow_simulated_model: bool,
     mask: Path | None,
     mask_values: tuple[float, ...],
+    read_threads: int,
+    read_ahead: int,
+    read_cache_mb: int,
+    verbose: int,
     allow_any_asset_href: bool,
     progress_mode: ProgressMode,
 ) -> None:
     """Map crop types over an area: search scenes, classify every pixel, write a COG (+ style, STAC item)."""
     import geocrop.api as api
 
+    if verbose:  # `geocrop map -v` as `geocrop -v map`
+        from geocrop.cli.main import configure_logging
+
+        configure_logging(verbose)
     with reporting(progress_mode) as reporter:
         if (aoi is None) == (bbox is None):
             raise InputError("give exactly one of --aoi FILE or --bbox minx,miny,maxx,maxy")
@@ -119,6 +152,9 @@ def map_command(
             allow_any_asset_href=allow_any_asset_href,
             mask=mask,
             mask_values=mask_values,
+            read_threads=read_threads,
+            read_ahead=read_ahead,
+            read_cache_mb=read_cache_mb,
         )
         if dry_run:
             plan = api.plan_map(**options)

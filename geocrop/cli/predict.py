@@ -25,6 +25,13 @@ from geocrop.cli.options import DATE
 @click.option("--start", type=DATE, default=None, help="The table's season start, if not the bundle's.")
 @click.option("--end", type=DATE, default=None, help="The table's season end, if not the bundle's.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option(
+    "--class-priors",
+    default=None,
+    metavar="train|uniform|FILE",
+    help="Class shares to correct the probabilities for: train (default: the training frequencies, "
+    "best for areas), uniform (no correction, favours rare classes) or a CSV/JSON file of class -> share.",
+)
 def predict(**kw: Any) -> None:
     """Classify the series of a samples table with a bundle: class, confidence and probabilities."""
     import geocrop.api as api

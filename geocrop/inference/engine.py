@@ -7,6 +7,12 @@ the ``(pixel, timestamp)`` rows of a batch of pixels, the resulting ``(n, T, 256
 temporal head, and a softmax gives class probabilities. A bundle whose backbone is ``"none"`` (the paper's
 supervised baseline) feeds the normalised bands to the head directly.
 
+The softmax sees ``logits / T + log(shares / head prior)``: ``T`` the temperature fitted when the bundle
+was trained (calibrated confidence), ``shares`` the class shares the map is made for (by default the
+training frequencies, so a head trained with class-balanced weights predicts each class as often as it
+occurs; `geocrop.inference.priors`, derivation in `geocrop.training.calibration`). Every output (class,
+confidence, probabilities and the uncertainty derived from them) comes from these corrected probabilities.
+
 Speed: ``torch.inference_mode``; on CUDA bfloat16 (the backbone on a bfloat16 copy of its weights, the head
 under bf16 autocast) and a batch size that halves on out-of-memory and stays halved; on the CPU all cores
 (``torch.set_num_threads``), batches of ~40 pixels whose features stay in cache between backbone and
@@ -38,6 +44,7 @@ from torch import nn
 
 from geocrop.errors import BundleError, InputError
 from geocrop.inference.flops import count_flops_per_pixel
+from geocrop.inference.priors import PriorChoice, prior_correction
 from geocrop.inference.schema import BundleSpec, parse_bundle_metadata
 from geocrop.models.batching import CPU_BACKBONE_ROWS, CPU_BATCH_ROWS, CUDA_BATCH_ROWS
 from geocrop.models.device import resolve_device
@@ -109,6 +116,9 @@ class Predictor:
     ``tune_process`` (on the CPU): give torch every core (``torch.set_num_threads``) and tune glibc's
     malloc (`_tune_allocator`). Both change the whole process, so the command line asks for them and the
     Python API (`geocrop.api`) does not unless its caller does; an explicit ``num_threads`` is always set.
+
+    ``class_priors``: the class shares to correct the logits for (`geocrop.inference.priors`; None: the
+    bundle's training frequencies when it records them).
     """
 
     def __init__(
@@ -120,6 +130,7 @@ class Predictor:
         batch_rows: int | None = None,
         precision: Precision = "auto",
         tune_process: bool = True,
+        class_priors: PriorChoice | None = None,
     ) -> None:
         from geocrop.io.bundle import load_bundle
         from geocrop.models.registry import build_backbone, build_head, load_state
@@ -141,6 +152,7 @@ class Predictor:
             batch_rows=batch_rows,
             precision=precision,
             tune_process=tune_process,
+            class_priors=class_priors,
         )
         self.bundle_path: Path | None = Path(bundle_path)
 
@@ -156,6 +168,7 @@ class Predictor:
         batch_rows: int | None = None,
         precision: Precision = "auto",
         tune_process: bool = True,
+        class_priors: PriorChoice | None = None,
     ) -> Predictor:
         """A predictor around modules built in memory; ``spec`` gives bands, statistics, classes and grid."""
         self = cls.__new__(cls)
@@ -168,6 +181,7 @@ class Predictor:
             batch_rows=batch_rows,
             precision=precision,
             tune_process=tune_process,
+            class_priors=class_priors,
         )
         self.bundle_path = None
         return self
@@ -183,6 +197,7 @@ class Predictor:
         batch_rows: int | None,
         precision: Precision,
         tune_process: bool,
+        class_priors: PriorChoice | None = None,
     ) -> None:
         self.spec = spec
         self.device = resolve_device(device)
@@ -210,6 +225,14 @@ class Predictor:
         self.counters = _Counters()
         # Logit index -> class value written in the map (values need not be 0..C-1).
         self._values = np.array([c.value for c in spec.classes], dtype=np.uint8)
+        self.temperature = float(spec.temperature)
+        shares = prior_correction(class_priors, spec)
+        #: The shares whose log is added to the logits (None: nothing added, the head's raw decision).
+        self.class_shares = shares
+        self._log_shares = None
+        if shares is not None:
+            with np.errstate(divide="ignore"):  # a share of 0: log -inf, the class is never predicted
+                self._log_shares = torch.as_tensor(np.log(shares), dtype=torch.float32, device=self.device)
         self._lock = threading.Lock()
 
     # -- facts about the model ----------------------------------------------------------------------
@@ -322,7 +345,10 @@ class Predictor:
             else:
                 features = x
             logits = self.head(features)
-        return torch.softmax(logits.float(), dim=-1)
+        logits = logits.float() / self.temperature
+        if self._log_shares is not None:
+            logits = logits + self._log_shares
+        return torch.softmax(logits, dim=-1)
 
     def _backbone_rows(self, rows: torch.Tensor, sub: int) -> torch.Tensor:
         """(N, B) -> (N, F) in sub-batches of ``sub`` rows written into one preallocated output.

@@ -30,6 +30,7 @@ from geocrop.core.temporal import TemporalGrid, regrid
 from geocrop.errors import NoDataError
 from geocrop.inference.journal import TileJournal, journal_dir, output_lock, remove_leftovers
 from geocrop.inference.plan import MapConfig, MapPlan, output_paths, plan_map
+from geocrop.inference.stages import StageClock, StageTimes
 from geocrop.inference.tiles import PredictorRef, Tile, plan_tiles, run_tiles
 
 __all__ = ["MapConfig", "MapPlan", "MapResult", "map_aoi", "plan_map", "regrid_block"]
@@ -60,6 +61,8 @@ class MapResult:
     confidence: Path | None = None
     #: A warning the outputs carry (e.g. "model trained on simulated data"), or None.
     notice: str | None = None
+    #: Where the time went: search, read (bytes, requests), regrid, engine, write (`inference.stages`).
+    stages: StageTimes | None = None
 
     @property
     def outputs(self) -> dict[str, str]:
@@ -160,14 +163,17 @@ def _map_aoi(
 ) -> MapResult:
     from geocrop.io.cog import CogWriter, confidence_path, sidecar_path
     from geocrop.io.cube import load_s2
-    from geocrop.io.provenance import describe_provenance, file_sha256, public_source, read_provenance
+    from geocrop.io.provenance import file_sha256, public_source, read_provenance
+    from geocrop.io.reading import NetworkCounter
     from geocrop.io.stac_item import write_output_item
     from geocrop.io.style import qml_path_for, write_qml
 
-    started = time.perf_counter()
+    clock = StageClock()
+    network = NetworkCounter()
+    read_before = network.totals()
     _cap_gdal_cache()
     report = progress or (lambda fraction, message: None)
-    plan = plan_map(config, progress=report, exact_flops=False)
+    plan = plan_map(config, progress=report, exact_flops=False, clock=clock)
     spec = plan.spec
     if plan.notice:
         warnings.warn(plan.notice, UserWarning, stacklevel=2)
@@ -180,11 +186,16 @@ def _map_aoi(
         aoi=plan.aoi,
         chunks={"x": config.chunk_size, "y": config.chunk_size},
         bands=spec.bands,
+        read=config.read,
     )
     geobox = cube.odc.geobox
     height, width = int(geobox.height), int(geobox.width)
     scene_ids = [str(s) for s in cube.attrs.get("scene_ids", [it.id for it in plan.items])]
-    ref = PredictorRef(str(plan.model_path.resolve()), config.device, tune_process=tune_process)
+    ref = PredictorRef(
+        str(plan.model_path.resolve()),
+        config.device,
+        tune_process=tune_process,
+    )
     ref.get()  # load and check the weights here, before any pixel is read
     prepare = functools.partial(regrid_block, times=np.asarray(cube.time.values), grid=_grid(plan))
     tiles = plan_tiles(height, width, config.chunk_size)
@@ -232,6 +243,8 @@ def _map_aoi(
             probabilities=True,  # the uncertainty band needs them, written as bands or not
             progress=lambda f, m: report(_TILES_START + span * f, m),
             after_tile=after_tile,
+            read=config.read,
+            clock=clock,
         )
         if run.valid_pixels == 0:
             journal.remove()
@@ -241,30 +254,24 @@ def _map_aoi(
                 param="max_cloud",
             )
         report(_TILES_END, "writing the COG (overviews)")
+        closing = time.perf_counter()
+    clock.add("write", closing, time.perf_counter())  # the COGs' overviews, written as the writer closes
+    read = network.totals() - read_before
     journal.remove()
-    qml = write_qml(qml_path_for(config.out), spec.classes)
-    html = None
+    with clock.span("write"):
+        qml = write_qml(qml_path_for(config.out), spec.classes)
+        html = None
+        if config.html is not None:
+            report(0.97, "writing the web page")
+            html = _write_webmap(config, plan, provenance, spec.classes)
     confidence = confidence_path(config.out)
     extra: dict[str, Path] = {"confidence": confidence, "style": qml, "sidecar": sidecar_path(config.out)}
-    if config.html is not None:
-        from geocrop.viz.webmap import write_webmap
-
-        report(0.97, "writing the web page")
-        aoi_geojson = {
-            "type": "Feature",
-            "properties": {"name": plan.aoi.name},
-            "geometry": plan.aoi.__geo_interface__,
-        }
-        html = write_webmap(
-            config.html,
-            cog=config.out,
-            aoi_geojson=aoi_geojson,
-            classes=spec.classes,
-            confidence_cog=confidence,
-            notice=plan.notice,
-            provenance=describe_provenance(provenance),
-        )
+    if html is not None:
         extra["webmap"] = html
+    stages = clock.summary(
+        read_bytes=read.bytes, read_requests=read.requests, tiles=len(run.computed), pixels=height * width
+    )
+    log.info("%s: %s", config.out.name, stages.describe())
     item = write_output_item(
         config.out.with_suffix(".json"),
         cog=config.out,
@@ -284,6 +291,7 @@ def _map_aoi(
         provenance=provenance,
         notice=plan.notice,
         extra_assets=extra,
+        processing=stages.as_properties(),
     )
     report(1.0, "done")
     return MapResult(
@@ -295,7 +303,30 @@ def _map_aoi(
         tiles_resumed=len(run.reused),
         valid_pixels=run.valid_pixels,
         scene_ids=tuple(scene_ids),
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - clock.started,
         confidence=confidence,
         notice=plan.notice,
+        stages=stages,
+    )
+
+
+def _write_webmap(config: MapConfig, plan: MapPlan, provenance: dict[str, Any], classes: Any) -> Path:
+    from geocrop.io.cog import confidence_path
+    from geocrop.io.provenance import describe_provenance
+    from geocrop.viz.webmap import write_webmap
+
+    assert config.html is not None
+    aoi_geojson = {
+        "type": "Feature",
+        "properties": {"name": plan.aoi.name},
+        "geometry": plan.aoi.__geo_interface__,
+    }
+    return write_webmap(
+        config.html,
+        cog=config.out,
+        aoi_geojson=aoi_geojson,
+        classes=classes,
+        confidence_cog=confidence_path(config.out),
+        notice=plan.notice,
+        provenance=describe_provenance(provenance),
     )

@@ -8,6 +8,7 @@ imagery: sizes come from the assets' ``file:size``, local file sizes, or an esti
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from collections.abc import Callable
@@ -21,9 +22,11 @@ import pystac
 from geocrop.core.bands import S2_BANDS
 from geocrop.errors import BundleError, InputError, NoDataError
 from geocrop.inference.schema import BundleSpec, parse_bundle_metadata
+from geocrop.inference.stages import StageClock
 from geocrop.io.extent import warn_outside
 from geocrop.io.mask_layer import MaskLayer, open_mask
 from geocrop.io.provenance import check_simulated_use, describe_provenance, read_provenance
+from geocrop.io.reading import ReadSettings
 
 __all__ = [
     "DEMO_BUNDLE",
@@ -95,6 +98,8 @@ class MapConfig:
     #: (empty: any non-zero value). See `geocrop.io.mask_layer`.
     mask: Path | None = None
     mask_values: tuple[float, ...] = ()
+    #: Reader threads, tiles read ahead and GDAL's download cache (`geocrop.io.reading.ReadSettings`).
+    read: ReadSettings = field(default_factory=ReadSettings)
 
     def __post_init__(self) -> None:
         for name in ("start", "end"):
@@ -381,10 +386,17 @@ def _check_size(cfg: MapConfig, *, pixels: int, seconds: float, read_bytes: int 
         )
 
 
-def plan_map(config: MapConfig, *, progress: Progress | None = None, exact_flops: bool = True) -> MapPlan:
+def plan_map(
+    config: MapConfig,
+    *,
+    progress: Progress | None = None,
+    exact_flops: bool = True,
+    clock: StageClock | None = None,
+) -> MapPlan:
     """Check the inputs and work out what `map_aoi` would read and compute; reads no pixels.
 
-    ``exact_flops=False`` estimates FLOPs from the parameter count (fast) instead of counting them.
+    ``exact_flops=False`` estimates FLOPs from the parameter count (fast) instead of counting them;
+    ``clock`` records how long the scene search took (`geocrop.inference.stages`).
     """
     import torch
 
@@ -420,7 +432,8 @@ def plan_map(config: MapConfig, *, progress: Progress | None = None, exact_flops
     seconds = flops * width * height / _throughput(device)
     _check_size(config, pixels=width * height, seconds=seconds, read_bytes=None, device=device)
     report(0.01, f"searching {config.collection} in {config.stac}")
-    items = _search_scenes(config, aoi, search)
+    with clock.span("search") if clock is not None else contextlib.nullcontext():
+        items = _search_scenes(config, aoi, search)
     _check_local_assets(items, spec.bands)
     asset_bytes, known, read_bytes = _bytes(items, spec.bands, width * height)
     _check_size(config, pixels=width * height, seconds=seconds, read_bytes=read_bytes, device=device)

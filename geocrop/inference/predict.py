@@ -5,7 +5,9 @@ bundle's own temporal grid by the same rule as training and mapping, then run th
 as `geocrop map` (`Predictor`), so a bundle classifies a table exactly as it would the pixels of a map.
 The output (CSV or Parquet, by suffix) has the sample id, the true label when ``class_column`` is given,
 the predicted class, its probability (``confidence``, 0..1) and one ``p_<class>`` column per class; a
-sample without any clear observation gets an empty prediction.
+sample without any clear observation gets an empty prediction. The probabilities are the engine's:
+temperature-scaled and corrected for ``class_priors`` (by default the training class frequencies;
+`geocrop.inference.priors`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from geocrop.core.bands import S2_BANDS
 from geocrop.core.temporal import TemporalGrid, regrid
 from geocrop.data.samples import read_samples
 from geocrop.errors import BundleError, InputError
+from geocrop.inference.priors import PriorChoice, check_priors
 from geocrop.inference.schema import parse_bundle_metadata
 from geocrop.io.atomic import atomic_path
 from geocrop.io.bundle import read_bundle_metadata
@@ -69,12 +72,14 @@ def predict_table(
     tune_process: bool = True,
     start: dt.date | None = None,
     end: dt.date | None = None,
+    class_priors: PriorChoice | None = None,
 ) -> PredictResult:
     """Classify every sample of ``samples`` with bundle ``model`` and write ``out`` (see module docstring).
 
     ``tune_process``: let the predictor set torch's threads and tune malloc (see `Predictor`).
     ``start``/``end``: the table's season when it is not the bundle's (another year): the bundle's steps
     are spread over it, as `geocrop map` does with its ``--start``/``--end``. Both or neither.
+    ``class_priors``: the class shares to correct for (None: the bundle's training frequencies).
     """
     from geocrop.inference.engine import Predictor
 
@@ -87,6 +92,8 @@ def predict_table(
         )
     if spec.grid_start is None or spec.grid_end is None:
         raise BundleError(f"bundle {model} records no temporal grid; retrain it with this geocrop")
+    if class_priors is not None:
+        check_priors(class_priors, spec)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # band filling is reported by training, not here
         table = read_samples(
@@ -97,7 +104,8 @@ def predict_table(
     grid = TemporalGrid(start or spec.grid_start, end or spec.grid_end, spec.steps)
     values, _ = regrid(table.values, table.dates, grid, axis=1)  # (N, T, 12)
     block = np.ascontiguousarray(values.transpose(1, 2, 0))[..., None]  # (T, 12, N, 1)
-    prediction = Predictor(model, device=device, tune_process=tune_process).predict_block(block)
+    predictor = Predictor(model, device=device, tune_process=tune_process, class_priors=class_priors)
+    prediction = predictor.predict_block(block)
     first, last = (dt.date.fromisoformat(str(d)[:10]) for d in (table.dates.min(), table.dates.max()))
     warn_outside(  # after every check: the samples' places and dates beside where and when it learned
         read_provenance(spec.metadata),

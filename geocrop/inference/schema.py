@@ -10,7 +10,10 @@ Keys read (written by `geocrop train`; typed and read in every older spelling by
 * ``normalization`` (or ``normalisation``): ``{"mean": [...], "std": [...]}`` per band, applied to
   reflectance before the backbone (default 0 / 1);
 * ``classes``: ``[{"value", "name", "color"}, ...]`` in logit order, or ``class_names`` (+ ``class_colors``);
-* ``temporal_grid``: ``{"start", "end", "steps"}`` (steps default 144).
+* ``temporal_grid``: ``{"start", "end", "steps"}`` (steps default 144);
+* ``class_frequencies``, ``temperature``, ``head_prior``: the training class shares, the fitted
+  temperature and the prior the head decides under, that
+  `geocrop.inference.priors` applies to the logits (absent in older bundles: no correction).
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ class BundleSpec:
     grid_end: dt.date | None = None
     name: str = "model"
     metadata: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: Training class shares before class balancing (logit order), None when the bundle has none.
+    class_frequencies: tuple[float, ...] | None = None
+    #: Temperature fitted on held-out logits; 1.0 when the bundle has none.
+    temperature: float = 1.0
+    #: The prior the head decides under: ``uniform`` (class-balanced loss) or ``training``.
+    head_prior: str = "uniform"
 
 
 def parse_bundle_metadata(meta: Mapping[str, Any], *, source: str) -> BundleSpec:
@@ -62,4 +71,7 @@ def parse_bundle_metadata(meta: Mapping[str, Any], *, source: str) -> BundleSpec
         grid_end=typed.grid_end,
         name=typed.name or source,
         metadata=dict(meta),
+        class_frequencies=typed.class_frequencies,
+        temperature=1.0 if typed.temperature is None else typed.temperature,
+        head_prior=typed.head_prior or "uniform",
     )

@@ -6,9 +6,10 @@ the lazy cube, so reading a tile, regridding it and classifying it form one bran
 is never held whole. Finished tiles go, as they finish, to the journal (for resume) and to the sink (the
 COG writer).
 
-Schedulers: ``None``/``"threads"`` runs a sliding window of tiles on a few local threads, each reading its
-tile with Dask's threaded scheduler (the sink runs in those threads; the predictor's lock keeps one block
-on the device at a time while other threads read); ``"sync"`` runs
+Schedulers: ``None``/``"threads"`` reads tiles ahead of the engine: ``read_ahead`` reader threads each
+read (Dask's threaded scheduler, ``threads`` scene/band reads at once) and regrid one tile, and hand it to
+the calling thread, which classifies tiles as they arrive and sinks them; at most ``read_ahead`` tiles are
+read or waiting while one is classified, so memory stays flat whatever the area. ``"sync"`` runs
 everything in the calling thread (debugging); anything else is a ``dask.distributed`` scheduler address:
 tasks run on the workers, each worker process builds the predictor once (`PredictorRef.get` caches it per
 process), and results come back to this process in completion order.
@@ -17,7 +18,6 @@ process), and results come back to this process in completion order.
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -33,6 +33,8 @@ from rasterio.windows import Window
 from geocrop.errors import GeocropError, SourceError
 from geocrop.inference.engine import Predictor
 from geocrop.inference.journal import TileJournal
+from geocrop.inference.stages import StageClock
+from geocrop.io.reading import ReadSettings
 
 __all__ = [
     "PredictorRef",
@@ -47,8 +49,6 @@ __all__ = [
 Arrays = dict[str, npt.NDArray[Any]]
 #: Tiles in flight per distributed worker thread (bounds the graph and the tiles held in memory).
 _GROUP_PER_WORKER = 4
-#: Threads reading one tile's scene/band chunks concurrently (I/O-bound: GDAL releases the GIL).
-_READERS = 4
 Prepare = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
 Sink = Callable[["Tile", Arrays], None]
 Keep = Callable[["Tile"], npt.NDArray[np.bool_]]
@@ -137,9 +137,20 @@ def predict_tile(
     """One tile: ``prepare`` (e.g. regrid onto the bundle's grid) then classify; uint8 arrays out.
 
     ``keep`` ((h, w) bool): pixels outside it become NaN before classifying, so the engine skips them."""
+    return classify_block(_prepared(values, prepare, keep), ref=ref, probabilities=probabilities)
+
+
+def _prepared(
+    values: npt.NDArray[np.float32], prepare: Prepare | None, keep: npt.NDArray[np.bool_] | None
+) -> npt.NDArray[np.float32]:
     block = prepare(values) if prepare is not None else values
     if keep is not None:
         block = np.where(keep, block, np.float32(np.nan))
+    return block
+
+
+def classify_block(block: npt.NDArray[np.float32], *, ref: PredictorRef, probabilities: bool) -> Arrays:
+    """The engine on one prepared (steps, B, h, w) block: uint8 classes, confidence (and probabilities)."""
     pred = ref.get().predict_block(block)
     out: Arrays = {"classes": pred.classes, "confidence": pred.confidence}
     if probabilities:
@@ -193,6 +204,8 @@ def run_tiles(
     progress: Progress | None = None,
     after_tile: Callable[[Tile], None] | None = None,
     keep: Keep | None = None,
+    read: ReadSettings | None = None,
+    clock: StageClock | None = None,
 ) -> TileRun:
     """Classify every tile of ``cube`` (a dask or numpy array (T, B, H, W)) and hand results to ``sink``.
 
@@ -200,16 +213,21 @@ def run_tiles(
     given, says which pixels to map ((h, w) bool, e.g. a cropland mask): the others are nodata, and a tile
     without any kept pixel is sunk empty without reading the cube. ``after_tile`` runs after
     a computed tile is journaled and sunk (a test hook: raise there to simulate an interruption).
+    ``read``: reader threads and tiles read ahead (local schedulers); ``clock`` records the read, regrid,
+    engine and write spans (local schedulers; with a distributed scheduler only the writes).
     """
     run = TileRun()
     lock = threading.Lock()
     done_before = journal.finished() if journal is not None else set()
     total = len(tiles)
+    clock = clock or StageClock()
+    settings = read or ReadSettings()
 
     def finish(tile: Tile, arrays: Arrays, *, computed: bool) -> None:
-        if computed and journal is not None:
-            journal.save(tile.key, arrays)
-        sink(tile, arrays)
+        with clock.span("write"):
+            if computed and journal is not None:
+                journal.save(tile.key, arrays)
+            sink(tile, arrays)
         with lock:
             (run.computed if computed else run.reused).append(tile.key)
             run.valid_pixels += int(np.count_nonzero(arrays["classes"] != 255))
@@ -228,15 +246,17 @@ def run_tiles(
     if not todo:
         return run
 
+    def window(tile: Tile) -> Any:
+        return cube[:, :, tile.y0 : tile.y0 + tile.height, tile.x0 : tile.x0 + tile.width]
+
     def task(tile: Tile) -> Any:
         # The mask is read when the tile starts (only tiles in flight hold one), before the cube is sliced:
         # a tile it drops entirely becomes an empty result that never reads the cube.
         mask = keep(tile) if keep is not None else None
         if mask is not None and not mask.any():
             return dask.delayed(_empty, pure=True)(tile, ref, probabilities, dask_key_name=f"tile-{tile.key}")
-        values = cube[:, :, tile.y0 : tile.y0 + tile.height, tile.x0 : tile.x0 + tile.width]
         return dask.delayed(predict_tile, pure=True)(
-            values,
+            window(tile),
             prepare=prepare,
             ref=ref,
             probabilities=probabilities,
@@ -244,9 +264,29 @@ def run_tiles(
             dask_key_name=f"tile-{tile.key}",
         )
 
+    def read_tile(tile: Tile, dask_scheduler: str) -> npt.NDArray[np.float32] | None:
+        """The tile's prepared block, or None when the mask drops all of it (nothing read)."""
+        mask = keep(tile) if keep is not None else None
+        if mask is not None and not mask.any():
+            return None
+        with clock.span("read"):
+            values = window(tile)
+            if hasattr(values, "compute"):
+                values = values.compute(scheduler=dask_scheduler, num_workers=settings.threads)
+        with clock.span("regrid"):
+            return _prepared(np.asarray(values, dtype=np.float32), prepare, mask)
+
+    def compute_tile(tile: Tile, block: npt.NDArray[np.float32] | None) -> Arrays:
+        if block is None:
+            return _empty(tile, ref, probabilities)
+        with clock.span("engine"):
+            return classify_block(block, ref=ref, probabilities=probabilities)
+
     try:
         if scheduler in (None, "threads", "sync"):
-            _run_local(todo, task, finish, sync=scheduler == "sync")
+            _run_local(
+                todo, read_tile, compute_tile, finish, sync=scheduler == "sync", ahead=settings.read_ahead
+            )
         else:
             _run_distributed(scheduler, todo, task, finish)
     except GeocropError:
@@ -257,38 +297,46 @@ def run_tiles(
 
 
 def _run_local(
-    todo: Sequence[Tile], task: Callable[[Tile], Any], finish: Callable[..., None], *, sync: bool
+    todo: Sequence[Tile],
+    read_tile: Callable[[Tile, str], Any],
+    compute_tile: Callable[[Tile, Any], Arrays],
+    finish: Callable[..., None],
+    *,
+    sync: bool,
+    ahead: int,
 ) -> None:
-    """Tiles on local threads, a sliding window of ``workers`` tiles in flight.
+    """Tiles read ahead of the engine on local threads.
 
-    Each worker thread takes the next tile, reads it (Dask's threaded scheduler with `_READERS` threads,
-    so a tile's many small reads overlap, which matters for remote COGs), classifies it (the predictor's
-    lock keeps one tile on the device) and sinks it. With two workers one tile reads while the other
-    computes; memory holds ``workers`` tiles whatever the AOI, and no tile waits for a group to finish.
+    ``ahead`` reader threads each read and regrid one tile (its scene/band reads run concurrently on
+    Dask's threaded scheduler, which matters for remote COGs: each read waits for a round trip); the
+    calling thread classifies the tiles in the order their reads finish and sinks them, and a reader
+    starts the next tile as soon as one is taken. At most ``ahead`` tiles are being read or wait while
+    one is classified, so memory is bounded by ``ahead + 1`` tiles whatever the AOI.
     """
     if sync:
         for tile in todo:
-            finish(tile, dask.compute(task(tile), scheduler="sync")[0], computed=True)
+            finish(tile, compute_tile(tile, read_tile(tile, "sync")), computed=True)
         return
-    workers = max(2, min(4, os.cpu_count() or 1))
 
-    def one(tile: Tile) -> None:
-        arrays = dask.compute(task(tile), scheduler="threads", num_workers=_READERS)[0]
-        finish(tile, arrays, computed=True)
+    def read_one(tile: Tile) -> tuple[Tile, Any]:
+        return tile, read_tile(tile, "threads")
 
     pending = iter(todo)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="geocrop-tile") as pool:
-        running = {pool.submit(one, tile) for tile in itertools.islice(pending, workers)}
+    with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="geocrop-read") as pool:
+        reading = {pool.submit(read_one, tile) for tile in itertools.islice(pending, ahead)}
         try:
-            while running:
-                finished, running = wait(running, return_when=FIRST_COMPLETED)
+            while reading:
+                finished, reading = wait(reading, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    future.result()  # a failed tile stops the run here
+                    tile, block = future.result()  # a failed read stops the run here
                     following = next(pending, None)
                     if following is not None:
-                        running.add(pool.submit(one, following))
+                        reading.add(pool.submit(read_one, following))
+                    arrays = compute_tile(tile, block)
+                    del block
+                    finish(tile, arrays, computed=True)
         finally:
-            for future in running:  # on error or interrupt: start no more tiles
+            for future in reading:  # on error or interrupt: start no more tiles
                 future.cancel()
 
 

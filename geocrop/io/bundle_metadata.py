@@ -24,6 +24,12 @@ key                         meaning
 ``backbone_source``         where the encoder came from: ``path``, ``mode``, ``loss``,
                             ``corruption_rate`` (older: ``corruption``)
 ``training``/``provenance`` free-form records of the training run and its data (`geocrop.io.provenance`)
+``class_frequencies``       each class's share of the training series before class balancing, in logit
+                            order (sums to 1); absent in bundles before schema 2: no prior correction
+``temperature``             the temperature T fitted on the inner validation split (logits / T); absent:
+                            1 (uncalibrated). See `geocrop.training.calibration`
+``head_prior``              the prior the head's raw outputs decide under: ``uniform`` (a class-balanced
+                            loss) or ``training`` (the training frequencies: a RandomForest's votes)
 ==========================  =========================================================================
 
 Other keys are kept in ``extra`` and written back unchanged. The file format around it (safetensors
@@ -54,14 +60,15 @@ __all__ = [
 ]
 
 #: Version of the classifier metadata schema this module writes (and the newest it reads).
-CLASSIFIER_SCHEMA = 1
+CLASSIFIER_SCHEMA = 2
 #: Version of the pretrained-encoder metadata schema this module writes (and the newest it reads).
 ENCODER_SCHEMA = 1
 #: Keys this module reads into fields (everything else goes to ``extra``), with their older spellings.
 _KNOWN = {
     "kind", "classifier_schema", "format_version", "backbone", "head", "bands", "normalization",
     "normalisation", "classes", "class_names", "class_colors", "class_colours", "temporal_grid",
-    "missing_bands", "backbone_source", "training", "provenance", "name",
+    "missing_bands", "backbone_source", "training", "provenance", "name", "class_frequencies",
+    "temperature", "head_prior",
 }  # fmt: skip
 
 
@@ -96,6 +103,13 @@ class ClassifierMetadata:
     extra: dict[str, Any] = field(default_factory=dict)
     #: The schema version the metadata was read from (0: written before `CLASSIFIER_SCHEMA` existed).
     schema: int = CLASSIFIER_SCHEMA
+    #: Each class's share of the training series before class balancing (logit order; None: not
+    #: recorded, so `map`/`predict` cannot correct for class priors).
+    class_frequencies: tuple[float, ...] | None = None
+    #: Temperature fitted on held-out logits (None: not fitted, read as 1).
+    temperature: float | None = None
+    #: ``uniform`` or ``training``: the prior the head decides under (None: not recorded, read as uniform).
+    head_prior: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The metadata in the current spelling, for `geocrop.io.bundle.save_bundle`."""
@@ -123,6 +137,12 @@ class ClassifierMetadata:
                 out[key] = dict(getattr(self, key))
         if self.name is not None:
             out["name"] = self.name
+        if self.class_frequencies is not None:
+            out["class_frequencies"] = list(self.class_frequencies)
+        if self.temperature is not None:
+            out["temperature"] = self.temperature
+        if self.head_prior is not None:
+            out["head_prior"] = self.head_prior
         return out
 
 
@@ -164,6 +184,42 @@ def _classes(meta: Mapping[str, Any], source: str) -> tuple[ClassInfo, ...]:
         colour = entry.get("color") or entry.get("colour") or CLASS_PALETTE[i % len(CLASS_PALETTE)]
         out.append(ClassInfo(int(entry.get("value", i)), str(entry.get("name", f"class {i}")), str(colour)))
     return check_classes(out)
+
+
+def _frequencies(meta: Mapping[str, Any], n_classes: int, source: str) -> tuple[float, ...] | None:
+    """The training class shares as written (users normalise them), None when absent; `BundleError` when
+    they are not one non-negative number per class with a positive sum."""
+    raw = meta.get("class_frequencies")
+    if raw is None:
+        return None
+    try:
+        values = tuple(float(v) for v in raw)
+    except (TypeError, ValueError):
+        values = ()
+    total = sum(values)
+    if len(values) != n_classes or not all(0 <= v < float("inf") for v in values) or not total > 0:
+        raise _fail(source, f"its class_frequencies {raw!r} are not {n_classes} non-negative shares")
+    return values
+
+
+def _temperature(meta: Mapping[str, Any], source: str) -> float | None:
+    raw = meta.get("temperature")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise _fail(source, f"its temperature {raw!r} is not a positive number")
+    return value
+
+
+def _head_prior(meta: Mapping[str, Any], source: str) -> str | None:
+    raw = meta.get("head_prior")
+    if raw is not None and raw not in ("uniform", "training"):
+        raise _fail(source, f"its head_prior {raw!r} is neither 'uniform' nor 'training'")
+    return None if raw is None else str(raw)
 
 
 def _date(value: Any) -> dt.date | None:
@@ -221,11 +277,12 @@ def read_classifier_metadata(
         start, end = _date(grid.get("start")), _date(grid.get("end"))
     except (AttributeError, TypeError, ValueError) as exc:
         raise _fail(source, f"its temporal grid {grid!r} is unreadable ({exc})") from exc
+    classes = _classes(meta, source)
     return ClassifierMetadata(
         head=dict(head),
         bands=bands,
         normalization=norm,
-        classes=_classes(meta, source),
+        classes=classes,
         steps=steps,
         backbone=dict(backbone) if backbone is not None else None,
         grid_start=start,
@@ -237,6 +294,9 @@ def read_classifier_metadata(
         name=None if meta.get("name") is None else str(meta["name"]),
         extra={k: v for k, v in meta.items() if k not in _KNOWN},
         schema=schema,
+        class_frequencies=_frequencies(meta, len(classes), source),
+        temperature=_temperature(meta, source),
+        head_prior=_head_prior(meta, source),
     )
 
 

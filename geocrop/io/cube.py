@@ -43,6 +43,7 @@ from geocrop.io.bandmap import (
 )
 from geocrop.io.cube_file import is_cube_item, load_cube
 from geocrop.io.grid import S2_RESOLUTION, aoi_mask, planet_geobox, s2_geobox
+from geocrop.io.reading import ReadSettings
 
 _SCL = "SCL"
 _UDM2_CLEAR = "udm2_clear"
@@ -68,7 +69,18 @@ class _CheckedReader(RioReader):
 
 
 class CheckedRioDriver(RioDriver):
-    """RioDriver whose readers raise :class:`SourceError` (picklable: used inside dask tasks)."""
+    """RioDriver whose readers raise :class:`SourceError` (picklable: used inside dask tasks).
+
+    ``gdal_options`` (`geocrop.io.reading.ReadSettings.gdal_options`) join the GDAL environment odc-stac
+    captures when the cube is built and restores around every read, in whichever thread or worker reads.
+    """
+
+    def __init__(self, gdal_options: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        self.gdal_options = dict(gdal_options or {})
+
+    def capture_env(self) -> dict[str, Any]:
+        return {**super().capture_env(), **self.gdal_options}
 
     def open(self, src: Any, ctx: Any) -> RioReader:
         return _CheckedReader(src, ctx)
@@ -125,11 +137,12 @@ def _dtype(asset: pystac.Asset, default: str) -> str:
     return default
 
 
-def _odc_load(items: Sequence[pystac.Item], **kw: Any) -> xr.Dataset:
+def _odc_load(items: Sequence[pystac.Item], read: ReadSettings | None = None, **kw: Any) -> xr.Dataset:
     import odc.stac
 
+    driver = CheckedRioDriver(read.gdal_options() if read is not None else None)
     try:
-        return odc.stac.load(items, driver=CheckedRioDriver(), fail_on_error=True, **kw)
+        return odc.stac.load(items, driver=driver, fail_on_error=True, **kw)
     except SourceError:
         raise
     except rasterio.errors.RasterioError as exc:
@@ -163,6 +176,7 @@ def load_s2(
     clear_classes: Sequence[int] = SCL_CLEAR_CLASSES,
     resampling: str = "bilinear",
     geobox: GeoBox | None = None,
+    read: ReadSettings | None = None,
 ) -> xr.DataArray:
     """Sentinel-2 L2A items -> (time, band, y, x) float32 reflectance on the AOI's UTM 10 m grid.
 
@@ -170,6 +184,7 @@ def load_s2(
     filled by :func:`geocrop.io.bandmap.fill_plan` (warned, listed in ``attrs["missing_bands"]``);
     ``attrs["scene_ids"]`` lists the items used. Lazy (dask) when ``chunks`` (e.g. ``{"x": 512,
     "y": 512}``) is given. ``geobox`` overrides the grid derived from ``aoi``/``resolution``/``crs``.
+    ``read``: GDAL settings for the reads (`geocrop.io.reading.ReadSettings`; default GDAL's own).
     """
     if not items:
         raise NoDataError(f"no Sentinel-2 scenes to load for AOI {aoi.name}; widen the search")
@@ -206,6 +221,7 @@ def load_s2(
     load_bands = [b for b in bands if b in present] + ([_SCL] if has_scl else [])
     ds = _odc_load(
         clones,
+        read,
         bands=load_bands,
         geobox=gbox,
         chunks=_odc_chunks(chunks, len(keys)),

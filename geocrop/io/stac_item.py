@@ -6,7 +6,10 @@ Extensions: classification v2 (``classification:classes`` on the class asset: va
 extension's descriptive fields for the model that made the map (``mlm:name``, ``mlm:architecture``,
 ``mlm:tasks``, ``mlm:framework``, ``mlm:output`` with its classes), completed by ``geocrop:model`` (the
 bundle's file name and sha256) and ``geocrop:training`` (the bundle's provenance record, see
-`geocrop.io.provenance`). ``derived_from`` links point at the source scenes' STAC items. Every href is a
+`geocrop.io.provenance`), and the processing extension (``processing:software``, ``processing:datetime``,
+``processing:lineage``) with ``geocrop:processing``: where the map's time went, stage by stage, and what
+its read took (`geocrop.inference.stages`). ``derived_from`` links point at the source scenes' STAC items.
+Every href is a
 URL or relative to the item, never an absolute local path. The item is not validated against the JSON
 schemas (that fetches them over the network); it is built with pystac and read back by pystac.
 """
@@ -26,15 +29,18 @@ from pystac.extensions.classification import Classification, ClassificationExten
 from pystac.extensions.projection import ProjectionExtension
 from rasterio.warp import transform_bounds
 
+from geocrop import __version__
 from geocrop.errors import InputError, SourceError
 from geocrop.io.atomic import write_json_atomic
 from geocrop.io.classes import NODATA, ClassInfo, check_classes
 
-__all__ = ["MLM_EXTENSION", "build_output_item", "class_slug", "write_output_item"]
+__all__ = ["MLM_EXTENSION", "PROCESSING_EXTENSION", "build_output_item", "class_slug", "write_output_item"]
 
 DateLike = dt.date | dt.datetime | str
 #: The ML-model extension whose fields describe the model (https://github.com/stac-extensions/mlm).
 MLM_EXTENSION = "https://stac-extensions.github.io/mlm/v1.4.0/schema.json"
+#: The processing extension (software, date and lineage of the map).
+PROCESSING_EXTENSION = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
 
 
 def class_slug(name: str) -> str:
@@ -96,6 +102,20 @@ def _mlm_fields(model: Mapping[str, Any], items: Sequence[ClassInfo]) -> dict[st
     }
 
 
+def _processing_fields(
+    created: str, model: Mapping[str, Any], n_scenes: int, processing: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "processing:software": {"geocrop": __version__},
+        "processing:datetime": created,
+        "processing:lineage": f"crop type per pixel by model {model.get('name', 'model')} from {n_scenes} "
+        "Sentinel-2 L2A scenes regridded onto the model's temporal grid",
+    }
+    if processing is not None:
+        fields["geocrop:processing"] = dict(processing)
+    return fields
+
+
 def build_output_item(
     item_path: str | os.PathLike[str],
     *,
@@ -110,6 +130,7 @@ def build_output_item(
     bbox: Sequence[float] | None = None,
     geometry: Mapping[str, Any] | None = None,
     extra_assets: Mapping[str, str | os.PathLike[str]] | None = None,
+    processing: Mapping[str, Any] | None = None,
 ) -> pystac.Item:
     """The item for ``cog`` as it will sit at ``item_path`` (asset hrefs are relative to it).
 
@@ -117,7 +138,9 @@ def build_output_item(
     (``name``, ``architecture``, ``file``: a file name, ``sha256``, ...); ``sources`` the input scene ids;
     ``source_items`` the scenes' STAC items (``derived_from`` links); ``provenance`` the model's training
     record; ``notice`` a warning every reader must see (e.g. "model trained on simulated data");
-    ``extra_assets`` e.g. ``{"confidence": "map_confidence.tif", "style": "map.qml", "webmap": "map.html"}``.
+    ``extra_assets`` e.g. ``{"confidence": "map_confidence.tif", "style": "map.qml", "webmap": "map.html"}``;
+    ``processing`` the run's stage times and read counts (`StageTimes.as_properties`), written as
+    ``geocrop:processing`` beside the processing extension's fields.
     """
     items = check_classes(classes)
     cog_path = Path(cog)
@@ -151,6 +174,7 @@ def build_output_item(
     }
     if provenance is not None:
         properties["geocrop:training"] = dict(provenance)
+    properties.update(_processing_fields(properties["created"], model_info, len(sources), processing))
     if notice:
         properties["geocrop:warning"] = notice
         properties["description"] = f"WARNING: {notice}; this map is a demonstration, not a measurement."
@@ -163,7 +187,7 @@ def build_output_item(
         end_datetime=end,
         properties=properties,
     )
-    item.stac_extensions.append(MLM_EXTENSION)
+    item.stac_extensions.extend([MLM_EXTENSION, PROCESSING_EXTENSION])
     proj = ProjectionExtension.ext(item, add_if_missing=True)
     if epsg is not None:
         proj.code = f"EPSG:{epsg}"
@@ -230,6 +254,7 @@ def write_output_item(
     notice: str | None = None,
     geometry: Mapping[str, Any] | None = None,
     extra_assets: Mapping[str, str | os.PathLike[str]] | None = None,
+    processing: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the output item JSON atomically at ``path`` (see `build_output_item`); returns the path."""
     item = build_output_item(
@@ -245,6 +270,7 @@ def write_output_item(
         bbox=bbox,
         geometry=geometry,
         extra_assets=extra_assets,
+        processing=processing,
     )
     payload = item.to_dict(include_self_link=False, transform_hrefs=False)
     return write_json_atomic(path, payload, what="STAC item", indent=2, newline=True)

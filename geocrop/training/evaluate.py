@@ -38,6 +38,7 @@ from geocrop.data.labelled import LabelledSeries, LabelSource, load_labelled
 from geocrop.data.splits import SCHEME_PARTS, fold_pixels, grouped_folds, split_pixels
 from geocrop.errors import InputError
 from geocrop.models.device import resolve_device
+from geocrop.training.both_sides import with_both_sides
 from geocrop.training.curves import learning_curve_section
 from geocrop.training.features import FrozenBackbone, load_backbone, raw_bands
 from geocrop.training.fit import TrainConfig, data_digest
@@ -318,6 +319,7 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
                     key, family, i, cfg, variant, path, k, fold, y_va, fitted.val_proba.argmax(axis=1),
                     time.perf_counter() - t0, n_classes, fitted.best_epoch, draw=draw,
                 )  # fmt: skip
+                record = with_both_sides(record, fitted, n_classes)  # + balanced side, logits, T
                 append_journal(journal, record)
                 done[key] = record
                 trained += 1

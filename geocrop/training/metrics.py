@@ -1,4 +1,5 @@
-"""Classification scores in numpy: overall accuracy, macro-F1, Cohen's kappa, per-class F1.
+"""Classification scores in numpy: overall accuracy, macro-F1, Cohen's kappa, per-class F1, and the
+majority class's accuracy (the floor every model's overall accuracy must clear).
 
 Macro-F1 is the mean F1 over the classes present in the reference **or** the predictions, so a class the
 model never predicts scores 0 and pulls the mean down (a majority-class model scores 1/K of its class's
@@ -42,12 +43,31 @@ def kappa(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
     return 0.0 if expected >= 1 else float((observed - expected) / (1 - expected))
 
 
+def overall_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Share of ``y_pred`` equal to ``y_true``; NaN for an empty set."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return float((y_true == y_pred).mean()) if len(y_true) else float("nan")
+
+
+def majority_accuracy(y_true: np.ndarray, y_train: np.ndarray | None = None) -> float:
+    """Overall accuracy of predicting one class everywhere: the most common class of ``y_train`` (the
+    data a model learned from; default ``y_true`` itself, i.e. the best any constant map can do).
+
+    The floor a useful model's overall accuracy must clear (a map below it is worse than "everything is
+    the common class"). NaN for an empty ``y_true``.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    ref = y_true if y_train is None else np.asarray(y_train, dtype=np.int64)
+    if len(y_true) == 0 or len(ref) == 0:
+        return float("nan")
+    return overall_accuracy(y_true, np.full(len(y_true), int(np.bincount(ref).argmax())))
+
+
 def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, float]:
     """{"oa", "macro_f1", "kappa"} of one prediction."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    oa = float((y_true == y_pred).mean()) if len(y_true) else float("nan")
     return {
-        "oa": oa,
+        "oa": overall_accuracy(y_true, y_pred),
         "macro_f1": macro_f1(y_true, y_pred, n_classes),
         "kappa": kappa(y_true, y_pred, n_classes),
     }

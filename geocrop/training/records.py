@@ -41,6 +41,18 @@ class RunRecord:
     best_epoch: int = 0
     labels_per_class: int | None = None
     draw: int = 0
+    #: Prior correction and calibration (`geocrop.training.both_sides`): ``scores``/``val_pred`` are the
+    #: default decision (logits corrected for the training class frequencies); ``balanced_*`` the same
+    #: head uncorrected (``class_priors="uniform"``); ``val_logits`` its (N_val, K) raw log-probabilities
+    #: (3 decimals), ``temperature`` fitted on the inner split, ``class_shares`` the training frequencies,
+    #: ``head_prior`` the prior the raw outputs decide under (`geocrop.training.calibration.correction`).
+    #: Journals written before prior correction lack them (their ``scores`` are the balanced decision).
+    balanced_scores: dict[str, float] | None = None
+    balanced_pred: list[int] | None = None
+    val_logits: list[list[float]] | None = None
+    temperature: float | None = None
+    class_shares: list[float] | None = None
+    head_prior: str | None = None
 
     @property
     def val_accuracy(self) -> float:

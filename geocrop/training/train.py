@@ -34,6 +34,13 @@ from geocrop.io.classes import class_colours, classes_from_names
 from geocrop.io.provenance import training_provenance
 from geocrop.models.device import resolve_device
 from geocrop.models.registry import state_to_numpy
+from geocrop.training.calibration import (
+    calibrated_proba,
+    calibration_summary,
+    class_shares,
+    correction,
+    fit_temperature,
+)
 from geocrop.training.features import (
     FrozenBackbone,
     encode,
@@ -91,6 +98,9 @@ def bundle_payload(
         backbone_source=source,
         training=extra.pop("training", {}),
         provenance=extra.pop("provenance", {}),
+        class_frequencies=extra.pop("class_frequencies", None),
+        temperature=extra.pop("temperature", None),
+        head_prior=extra.pop("head_prior", None),
         extra=extra,
     ).to_dict()
     return tensors, metadata
@@ -200,7 +210,15 @@ def inner_split(series: LabelledSeries, train_idx: np.ndarray, seed: int) -> tup
 
 @dataclass
 class FittedHead:
-    """What any head family gives back: the module, its spec and its validation probabilities."""
+    """What any head family gives back: the module, its spec and its validation probabilities.
+
+    ``val_proba``: (N_val, K) what the bundle predicts at defaults, ``softmax(val_logits / temperature +
+    log(class_shares / head prior))`` (`geocrop.training.calibration.correction`); ``val_logits``: the head's
+    raw outputs; ``head_prior``: the prior they decide under (``uniform`` for a balanced loss, ``training``
+    for a RandomForest's votes). ``class_shares``: the training part's
+    class frequencies before balancing; ``temperature``: fitted on the inner split (None: not fitted);
+    ``calibration``: ECE/NLL on that split before and after.
+    """
 
     module: nn.Module
     spec: dict[str, Any]
@@ -208,6 +226,11 @@ class FittedHead:
     history: list[EpochStats] = field(default_factory=list)
     resumed_from: int = 0
     best_epoch: int = 0
+    val_logits: np.ndarray | None = None
+    class_shares: np.ndarray | None = None
+    head_prior: str = "uniform"
+    temperature: float | None = None
+    calibration: dict[str, float] = field(default_factory=dict)
     #: ``auto`` only: what it tried, each candidate's inner scores and why it chose (`fit_auto`).
     selection: dict[str, Any] | None = None
 
@@ -223,6 +246,8 @@ def fit_any_head(
     checkpoint: Path | None = None,
     progress: ProgressFn | None = None,
     note: Callable[[str], None] | None = None,
+    shares: np.ndarray | None = None,
+    calibrate: bool = True,
 ) -> FittedHead:
     """Fit ``head`` (deep or tree family, or ``auto``) on ``train_idx`` and score ``val_idx``.
 
@@ -230,6 +255,10 @@ def fit_any_head(
     backbone features). Deep heads with adaptive settings keep back `INNER_SELECT` of the training groups
     to pick their epoch (`inner_split`). ``auto`` chooses its head on inner folds of ``train_idx``
     (`geocrop.training.auto`; ``note`` gets a line per inner fit) and refits it on all of them.
+
+    ``shares``: the class frequencies the default probabilities are corrected for (None: the training
+    parcels', `training_shares`). ``calibrate``: fit the temperature on the inner split (deep heads with
+    adaptive settings: the split that picks the epoch; trees: a second fit without it). See `FittedHead`.
     """
     if head.family == AUTO:
         from geocrop.training.auto import fit_auto  # it fits its candidates with this function
@@ -247,13 +276,30 @@ def fit_any_head(
         )
     n_classes = len(series.class_names)
     x_va, y_va = features(val_idx), series.labels[val_idx]
+    if shares is None:
+        shares = training_shares(series, train_idx)
+    # a forest's votes follow the training frequencies despite its class weights (`calibration` docstring)
+    head_prior = "training" if head.family == "rf" else "uniform"
+    fix = correction(shares, frequencies=shares, head_prior=head_prior)
     if head.family in TREE_KINDS:
         module = fit_trees(
             head.family, features(train_idx), series.labels[train_idx], n_classes=n_classes, seed=config.seed
         )
-        with torch.inference_mode():
-            proba = torch.softmax(module(torch.from_numpy(x_va)), dim=1).numpy()
-        return FittedHead(module, dict(module.spec), proba)
+        calibration: dict[str, float] = {}
+        if calibrate:  # trees keep no inner split: a second fit without it gives held-out logits
+            fit_idx, sel_idx = inner_split(series, train_idx, config.seed)
+            if len(sel_idx) and len(np.unique(series.labels[fit_idx])) > 1:
+                probe = fit_trees(
+                    head.family,
+                    features(fit_idx),
+                    series.labels[fit_idx],
+                    n_classes=n_classes,
+                    seed=config.seed,
+                )
+                calibration = _calibrate(
+                    head_logits(probe, features(sel_idx)), series.labels[sel_idx], fix
+                )
+        return _fitted(module, dict(module.spec), x_va, (shares, fix, head_prior), calibration)
     spec = head.spec(in_features=int(x_va.shape[-1]), n_classes=n_classes, steps=int(x_va.shape[1]))
     select = None
     fit_idx = train_idx
@@ -270,9 +316,68 @@ def fit_any_head(
         progress=progress,
         select=select,
     )
-    assert result.val_proba is not None
+    calibration = {}
+    if calibrate and select is not None and len(select[1]):
+        calibration = _calibrate(head_logits(result.head, select[0]), select[1], fix)
+    return _fitted(
+        result.head,
+        spec,
+        x_va,
+        (shares, fix, head_prior),
+        calibration,
+        history=result.history,
+        resumed_from=result.resumed_from,
+        best_epoch=result.best_epoch,
+    )
+
+
+def training_shares(series: LabelledSeries, train_idx: np.ndarray) -> np.ndarray:
+    """(K,) class frequencies of every series in the training parcels of ``train_idx``, before the
+    per-class balancing drew ``train_idx`` from them: what a prior-corrected map assumes by default."""
+    in_train = np.isin(series.groups, np.unique(series.groups[train_idx]))
+    return class_shares(series.labels[in_train], len(series.class_names))
+
+
+def head_logits(module: nn.Module, x: np.ndarray, batch: int = 4096) -> np.ndarray:
+    """(N, K) float64 raw outputs of ``module`` (eval mode, on the CPU) for inputs x (N, T, F)."""
+    module = module.cpu().eval()
+    out = []
+    with torch.inference_mode():
+        for s in range(0, len(x), batch):
+            out.append(module(torch.from_numpy(np.ascontiguousarray(x[s : s + batch], np.float32))).double())
+    return torch.cat(out).numpy() if out else np.zeros((0, 0))
+
+
+def _calibrate(logits: np.ndarray, labels: np.ndarray, shares: np.ndarray | None) -> dict[str, float]:
+    """The temperature fitted on held-out ``logits`` under the default correction ``shares`` (None: none:
+    the held-out labels follow the training frequencies), with ECE/NLL before and
+    after (`geocrop.training.calibration`)."""
+    temperature = fit_temperature(logits, labels, shares=shares)
+    return calibration_summary(logits, labels, temperature=temperature, shares=shares)
+
+
+def _fitted(
+    module: nn.Module,
+    spec: dict[str, Any],
+    x_va: np.ndarray,
+    priors: tuple[np.ndarray, np.ndarray | None, str],
+    calibration: dict[str, float],
+    **history: Any,
+) -> FittedHead:
+    shares, fix, head_prior = priors  # training frequencies, default correction, head prior
+    logits = head_logits(module, x_va)
+    temperature = calibration.get("temperature")
+    proba = calibrated_proba(logits, temperature=temperature or 1.0, shares=fix).astype(np.float32)
     return FittedHead(
-        result.head, spec, result.val_proba, result.history, result.resumed_from, result.best_epoch
+        module,
+        spec,
+        proba,
+        **history,
+        val_logits=logits,
+        class_shares=shares,
+        head_prior=head_prior,
+        temperature=temperature,
+        calibration=calibration,
     )
 
 
@@ -352,6 +457,12 @@ def train_model(
     )
     y_va = series.labels[val_idx]
     val_scores = scores(y_va, fitted.val_proba.argmax(axis=1), len(series.class_names))
+    shares = fitted.class_shares if fitted.class_shares is not None else training_shares(series, train_idx)
+    balanced = {}
+    if fitted.val_logits is not None:  # the same head deciding as if classes were equally common
+        fix = correction(None, frequencies=shares, head_prior=fitted.head_prior)
+        uniform = calibrated_proba(fitted.val_logits, shares=fix).argmax(axis=1)
+        balanced = {"val_scores_uniform": scores(y_va, uniform, len(shares))}
     ids = series.ids if series.ids is not None else None
     info = ModelBundleInfo(
         class_names=series.class_names,
@@ -368,6 +479,8 @@ def train_model(
                 "n_val": len(val_idx),
                 "val_accuracy": val_scores["oa"],
                 "val_scores": val_scores,
+                **balanced,
+                "calibration": _finite_or_none(fitted.calibration),
                 "best_epoch": fitted.best_epoch,
                 "history": [_finite_or_none(asdict(h)) for h in fitted.history],
                 "config": {k: v for k, v in asdict(job.config).items() if k != "device"},
@@ -387,6 +500,9 @@ def train_model(
                 protocol=_protocol(job, fitted.best_epoch, len(fitted.history), fitted.selection),
                 sample_ids=None if ids is None else ids[train_idx].tolist(),
             ),
+            "class_frequencies": [float(v) for v in shares],
+            "head_prior": fitted.head_prior,
+            "temperature": fitted.temperature,
         },
     )
     tensors, metadata = bundle_payload(

@@ -1,0 +1,150 @@
+"""How a map reads its imagery: concurrency, GDAL's HTTP settings and cache, and a count of what was read.
+
+`ReadSettings` is the user's say over reading (``MapConfig.read`` carries it; `geocrop map --read-threads
+/ --read-ahead / --read-cache-mb`): how many scene/band reads of one tile run at once, how many tiles are
+read ahead of the engine, and how much GDAL keeps of what it downloaded. `ReadSettings.gdal_options` turns
+it into GDAL configuration options that travel with each read task (`geocrop.io.cube.CheckedRioDriver`
+restores them in the thread that reads), never into process-wide state.
+
+`NetworkCounter` reads GDAL's own network statistics (requests and bytes of ``/vsicurl/``, ``/vsis3/``...)
+through the GDAL library that rasterio loaded, so a map can say how many requests and bytes its read took.
+Bytes are exact. Requests are GDAL's count: every request that opens a file (HEAD) and every read, where
+a read of several byte ranges, which GDAL sends as parallel range requests, counts once; a server sees
+that many requests or more. The counters are process-wide: two maps running at once in one process count
+each other's reads.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import glob
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from geocrop.errors import InputError
+
+__all__ = ["NetworkCounter", "NetworkTotals", "ReadSettings"]
+
+log = logging.getLogger(__name__)
+_MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ReadSettings:
+    """Reading settings of one map (defaults suit a STAC API over the internet and local files alike).
+
+    ``threads``: scene/band reads of one tile in flight at once (each is one or a few HTTP range requests;
+    GDAL releases the GIL while it waits). ``read_ahead``: tiles read (and regridded) ahead of the engine;
+    memory holds at most ``read_ahead + 1`` tiles. ``cache_mb``: GDAL's in-process cache of downloaded
+    byte ranges (``CPL_VSIL_CURL_CACHE_SIZE``), shared by every read of the process, so a second map of
+    the same scenes in one process (Python, the QGIS plugin) reads from memory; a new process starts
+    empty. Set in the first map of a process: GDAL sizes the cache once.
+    """
+
+    threads: int = 16
+    read_ahead: int = 2
+    cache_mb: int = 256
+
+    def __post_init__(self) -> None:
+        checks = (("read_threads", self.threads, 1, 256), ("read_ahead", self.read_ahead, 1, 64))
+        for name, value, low, high in (*checks, ("read_cache_mb", self.cache_mb, 0, 1 << 20)):
+            if not isinstance(value, int) or not low <= value <= high:
+                raise InputError(
+                    f"`{name}` {value!r} is outside {low}..{high}; give a whole number", param=name
+                )
+
+    def gdal_options(self) -> dict[str, Any]:
+        """GDAL configuration options for the reads (see docs/performance.md, "Remote reads")."""
+        return {
+            # No directory listing or sidecar probes (.aux.xml, .ovr) per file: each would be a request.
+            "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+            # Adjacent blocks of one read in one range request; several ranges in parallel (HTTP/2 shares a
+            # connection when the server speaks it).
+            "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+            "GDAL_HTTP_MULTIPLEX": "YES",
+            "GDAL_HTTP_MAX_RETRY": "5",
+            "GDAL_HTTP_RETRY_DELAY": "0.5",
+            "CPL_VSIL_CURL_CACHE_SIZE": str(max(self.cache_mb, 1) * _MB),
+            "CPL_VSIL_NETWORK_STATS_ENABLED": "YES",
+        }
+
+
+@dataclass(frozen=True)
+class NetworkTotals:
+    """Requests and bytes GDAL's network file systems made and received (all methods)."""
+
+    requests: int = 0
+    bytes: int = 0
+
+    def __sub__(self, other: NetworkTotals) -> NetworkTotals:
+        return NetworkTotals(self.requests - other.requests, self.bytes - other.bytes)
+
+
+@functools.cache
+def _gdal_library() -> Any:
+    """The GDAL shared library rasterio is linked with (already loaded; opening it again shares it)."""
+    import rasterio
+
+    here = os.path.dirname(rasterio.__file__)
+    candidates = sorted(glob.glob(os.path.join(here, "..", "rasterio.libs", "libgdal*")))
+    candidates += sorted(glob.glob(os.path.join(here, ".dylibs", "libgdal*")))
+    import ctypes.util
+
+    system = ctypes.util.find_library("gdal")
+    for path in [*candidates, *([system] if system else [])]:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.VSINetworkStatsGetAsSerializedJSON.restype = ctypes.c_void_p
+            lib.VSINetworkStatsGetAsSerializedJSON.argtypes = [ctypes.c_void_p]
+            lib.VSIFree.argtypes = [ctypes.c_void_p]
+            lib.VSINetworkStatsReset.restype = None
+            return lib
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+def _sum_methods(node: Any, totals: list[int]) -> None:
+    """Add every ``methods`` entry's count and downloaded bytes below ``node`` (GDAL's JSON nests them
+    per file system and per file; the top-level ``methods`` is the sum, so only it is read)."""
+    for stats in node.get("methods", {}).values():
+        totals[0] += int(stats.get("count", 0))
+        totals[1] += int(stats.get("downloaded_bytes", 0))
+
+
+class NetworkCounter:
+    """Snapshots of GDAL's network statistics; ``available`` is False where the library is not reachable.
+
+    GDAL reads its switch (``CPL_VSIL_NETWORK_STATS_ENABLED``, which `ReadSettings.gdal_options` sets for
+    every read) at the first request after a reset of the statistics and keeps the answer. A new counter
+    therefore resets them while they hold nothing (never counted, or switched off by an earlier read
+    without the option), so that the next read decides; counts already there are kept.
+    """
+
+    def __init__(self) -> None:
+        lib = _gdal_library()
+        self.available = lib is not None
+        if lib is not None and self.totals() == NetworkTotals():
+            lib.VSINetworkStatsReset()
+
+    def totals(self) -> NetworkTotals:
+        lib = _gdal_library()
+        if lib is None:
+            return NetworkTotals()
+        pointer = lib.VSINetworkStatsGetAsSerializedJSON(None)
+        if not pointer:
+            return NetworkTotals()
+        try:
+            stats = json.loads(ctypes.string_at(pointer).decode())
+        except ValueError:
+            log.debug("GDAL network statistics were not JSON")
+            return NetworkTotals()
+        finally:
+            lib.VSIFree(pointer)
+        totals = [0, 0]
+        _sum_methods(stats, totals)
+        return NetworkTotals(requests=totals[0], bytes=totals[1])
