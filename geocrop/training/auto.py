@@ -33,6 +33,7 @@ resumes where it stopped; the journal is removed once the choice is refitted.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import time
@@ -40,10 +41,11 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
+from torch import nn
 
 from geocrop.data.splits import grouped_folds
 from geocrop.io.atomic import write_json_atomic
@@ -54,7 +56,6 @@ from geocrop.training.metrics import scores
 
 if TYPE_CHECKING:
     from geocrop.data.labelled import LabelledSeries
-    from geocrop.training.train import FittedHead
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,23 @@ MAX_TREE_INPUTS = 2048
 _FOLD_SEED = 104729
 
 Note = Callable[[str], None]
+
+
+class Fitted(Protocol):
+    """What `geocrop.training.train.FittedHead` holds that ``auto`` reads and sets (it is passed the fitting
+    function, `fit_any_head`, rather than importing `geocrop.training.train`, which calls it)."""
+
+    module: nn.Module
+    spec: dict[str, Any]
+    val_proba: np.ndarray
+    history: list[Any]
+    resumed_from: int
+    best_epoch: int
+    selection: dict[str, Any] | None
+
+
+#: ``fit(head, series, features, train_idx, val_idx, *, config, checkpoint=None, progress=None)``
+FitFn = Callable[..., Fitted]
 
 
 @dataclass(frozen=True)
@@ -139,16 +157,16 @@ def fit_auto(
     train_idx: np.ndarray,
     val_idx: np.ndarray,
     *,
+    fit: FitFn,
     config: TrainConfig,
     checkpoint: Path | None = None,
     progress: ProgressFn | None = None,
     note: Note | None = None,
-) -> FittedHead:
+) -> Fitted:
     """Choose among ``auto``'s candidates on inner folds of ``train_idx``, refit the choice on all of
     ``train_idx``, score ``val_idx``; the result's ``selection`` says what was tried and why (see module
-    docstring). ``note`` gets a line per inner fit and before the refit."""
-    from geocrop.training.train import fit_any_head
-
+    docstring). ``fit`` fits one candidate (`geocrop.training.train.fit_any_head`); ``note`` gets a line
+    per inner fit and before the refit."""
     say = note or (lambda line: log.info("%s", line))
     n_classes = len(series.class_names)
     probe = features(train_idx[:1])
@@ -204,7 +222,7 @@ def fit_auto(
             if key not in runs:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    fitted = fit_any_head(
+                    fitted = fit(
                         candidate_config(c, auto), series, features, fit_rows, val_rows, config=config
                     )
                 fold_shares = getattr(fitted, "class_shares", None)
@@ -274,7 +292,7 @@ def fit_auto(
         warnings.warn(f"auto head: {reason}", UserWarning, stacklevel=3)
     say(f"auto chose {choice}: {reason}")
     fitted = _refit(
-        choice.split("+"), auto, series, features, train_idx, val_idx, config, checkpoint, progress, say
+        choice.split("+"), auto, series, features, train_idx, val_idx, config, checkpoint, progress, say, fit
     )
     fitted.selection = selection
     for leftover in [journal, *(_member_checkpoint(checkpoint, i) for i in range(2))]:
@@ -285,7 +303,7 @@ def fit_auto(
     return fitted
 
 
-def _balanced(fitted: FittedHead) -> np.ndarray:
+def _balanced(fitted: Fitted) -> np.ndarray:
     """(N, K) a fitted head's validation probabilities before the class-prior correction (its balanced
     decision), temperature-scaled: what an ensemble averages. Without recorded logits: its probabilities."""
     logits = getattr(fitted, "val_logits", None)
@@ -366,10 +384,9 @@ def _refit(
     checkpoint: Path | None,
     progress: ProgressFn | None,
     say: Note,
-) -> FittedHead:
+    fit: FitFn,
+) -> Fitted:
     """The chosen head(s) fitted on the whole training part, as ``--head <family>`` fits them."""
-    from geocrop.training.train import FittedHead, fit_any_head
-
     fitted = []
     for i, family in enumerate(members):
         if family in TREE_FAMILIES:
@@ -382,7 +399,7 @@ def _refit(
             )
         ckpt = checkpoint if len(members) == 1 else _member_checkpoint(checkpoint, i)
         fitted.append(
-            fit_any_head(
+            fit(
                 candidate_config(family, auto),
                 series,
                 features,
@@ -400,16 +417,11 @@ def _refit(
     mean = np.mean([_balanced(f) for f in fitted], axis=0)
     shares = getattr(fitted[0], "class_shares", None)
     deep = next((f for f in fitted if f.history), fitted[0])
-    ensemble = FittedHead(
-        module,
-        dict(module.spec),
-        with_prior(mean, shares).astype(np.float32),
-        deep.history,
-        deep.resumed_from,
-        deep.best_epoch,
-    )
-    if hasattr(fitted[0], "val_logits"):  # the bundle corrects the mean's log for the class shares once
-        ensemble.val_logits = np.log(np.clip(mean, 1e-7, None))
-        ensemble.class_shares = shares
-        ensemble.temperature = None
+    ensemble = copy.copy(deep)  # a fitted head of the same kind, its module and outputs replaced
+    ensemble.module, ensemble.spec = module, dict(module.spec)
+    ensemble.val_proba = with_prior(mean, shares).astype(np.float32)
+    if hasattr(ensemble, "val_logits"):  # the bundle corrects the mean's log for the class shares once
+        for name, value in (("val_logits", np.log(np.clip(mean, 1e-7, None))), ("temperature", None)):
+            setattr(ensemble, name, value)
+        setattr(ensemble, "calibration", {})  # noqa: B010 (set only where the fitted head records it)
     return ensemble

@@ -34,6 +34,7 @@ from geocrop.io.classes import class_colours, classes_from_names
 from geocrop.io.provenance import training_provenance
 from geocrop.models.device import resolve_device
 from geocrop.models.registry import state_to_numpy
+from geocrop.training.auto import fit_auto
 from geocrop.training.calibration import (
     calibrated_proba,
     calibration_summary,
@@ -261,19 +262,20 @@ def fit_any_head(
     adaptive settings: the split that picks the epoch; trees: a second fit without it). See `FittedHead`.
     """
     if head.family == AUTO:
-        from geocrop.training.auto import fit_auto  # it fits its candidates with this function
-
-        return fit_auto(
+        chosen = fit_auto(
             head,
             series,
             features,
             train_idx,
             val_idx,
+            fit=fit_any_head,  # each candidate is fitted as --head <family> would be
             config=config,
             checkpoint=checkpoint,
             progress=progress,
             note=note,
         )
+        assert isinstance(chosen, FittedHead)
+        return chosen
     n_classes = len(series.class_names)
     x_va, y_va = features(val_idx), series.labels[val_idx]
     if shares is None:

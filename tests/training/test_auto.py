@@ -153,7 +153,7 @@ def test_a_spent_budget_stops_after_the_first_inner_fold(monkeypatch: pytest.Mon
     monkeypatch.setattr(auto, "SECONDS_PER_SERIES", 0.0)
     series = _series()
     train_idx, val_idx = _split(series)
-    fitted = fit_auto(TWO, series, lambda idx: series.values[idx], train_idx, val_idx, config=FAST)
+    fitted = fit_auto(TWO, series, _values(series), train_idx, val_idx, fit=fit_any_head, config=FAST)
     assert fitted.selection is not None and fitted.selection["folds_run"] == 1
     assert fitted.selection["stopped"].startswith("stopped after 1 of 3 inner folds")
 
@@ -171,23 +171,19 @@ def test_an_interrupted_choice_resumes_without_refitting_the_inner_folds(
     monkeypatch.setattr(auto, "_refit", interrupted)
     with pytest.raises(KeyboardInterrupt):
         fit_auto(
-            TWO, series, lambda idx: series.values[idx], train_idx, val_idx, config=FAST, checkpoint=ckpt
+            TWO, series, _values(series), train_idx, val_idx, fit=fit_any_head, config=FAST, checkpoint=ckpt
         )
     journal = json.loads(journal_path(ckpt).read_text())
     assert sorted(journal["runs"]) == sorted(f"{c}-f{f}" for c in ("tempcnn", "gbm") for f in range(3))
     monkeypatch.undo()
-    import geocrop.training.train as train_module
-
     calls: list[str] = []
-    real = train_module.fit_any_head
 
     def counting(head: HeadConfig, *args: object, **kwargs: object) -> object:
         calls.append(head.family)
-        return real(head, *args, **kwargs)  # type: ignore[arg-type]
+        return fit_any_head(head, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(train_module, "fit_any_head", counting)
     fitted = fit_auto(
-        TWO, series, lambda idx: series.values[idx], train_idx, val_idx, config=FAST, checkpoint=ckpt
+        TWO, series, _values(series), train_idx, val_idx, fit=counting, config=FAST, checkpoint=ckpt
     )
     assert fitted.selection is not None and len(calls) == len(fitted.selection["members"])  # the refit only
     assert not journal_path(ckpt).exists()
