@@ -233,3 +233,16 @@ def test_an_ensemble_bundle_predicts_what_training_scored(
     block = np.ascontiguousarray(series.values[val_idx].transpose(1, 2, 0))[..., None]
     predicted = Predictor(job.out, device="cpu").predict_block(block).classes[:, 0]
     assert float((predicted == series.labels[val_idx]).mean()) == pytest.approx(result.scores["oa"])
+
+
+def test_auto_is_the_default_head_and_refuses_one_family_s_options(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from geocrop.cli.main import cli
+
+    table = write_table(tmp_path / "samples.csv")
+    out = tmp_path / "m.safetensors"
+    args = ["train", "--labels", str(table), "--class-column", "crop", "--hidden", "8", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "--hidden does not apply to --head auto; drop it" in result.stderr
+    assert not out.exists()
