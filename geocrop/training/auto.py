@@ -290,7 +290,7 @@ def fit_auto(
     }
     if reason.startswith("no candidate"):
         warnings.warn(f"auto head: {reason}", UserWarning, stacklevel=3)
-    say(f"auto chose {choice}: {reason}")
+    say(f"auto chose {choice} on {len(done_folds)} of {plan.folds} inner folds: {reason}")
     fitted = _refit(
         choice.split("+"), auto, series, features, train_idx, val_idx, config, checkpoint, progress, say, fit
     )
