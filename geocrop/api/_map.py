@@ -28,6 +28,7 @@ from geocrop.io.reading import ReadSettings
 if TYPE_CHECKING:
     from geocrop.inference.mapping import MapResult
     from geocrop.inference.plan import MapConfig, MapPlan
+    from geocrop.inference.priors import ClassPriors
 
 __all__ = ["map_aoi", "plan_map"]
 
@@ -53,11 +54,13 @@ def _map_config(
     allow_any_asset_href: bool,
     mask: PathLike | None,
     mask_values: Sequence[float],
+    class_priors: ClassPriors,
     read_threads: int,
     read_ahead: int,
     read_cache_mb: int,
 ) -> MapConfig:
     from geocrop.inference.plan import MapConfig
+    from geocrop.inference.priors import read_class_priors
 
     first, last = as_date(start, "start"), as_date(end, "end")
     check_season(first, last)
@@ -82,6 +85,7 @@ def _map_config(
         allow_any_asset_href=allow_any_asset_href,
         mask=as_optional_path(mask, "mask"),
         mask_values=tuple(mask_values),
+        class_priors=read_class_priors(class_priors),
         read=ReadSettings(threads=read_threads, read_ahead=read_ahead, cache_mb=read_cache_mb),
     )
 
@@ -107,6 +111,7 @@ def map_aoi(
     allow_any_asset_href: bool = False,
     mask: PathLike | None = None,
     mask_values: Sequence[float] = (),
+    class_priors: ClassPriors = None,
     read_threads: int = ReadSettings.threads,
     read_ahead: int = ReadSettings.read_ahead,
     read_cache_mb: int = ReadSettings.cache_mb,
@@ -123,6 +128,11 @@ def map_aoi(
     cropland layer) saying where to map: pixels where it holds none of ``mask_values`` (default: any
     non-zero value) are nodata and cost no compute. ``yes`` lifts the size limits (`plan_map`
     shows the estimate first); an interrupted run resumes.
+
+    ``class_priors``: the class shares the map's probabilities are corrected for. None (default): the
+    model's training class frequencies (best for areas and overall accuracy); ``"uniform"``: every
+    class equally common (the balanced decision, best for finding rare classes); or a CSV/JSON file (or
+    a dict) of class name -> expected share in this area. See `geocrop.inference.priors`.
 
     Reading (`geocrop.io.reading.ReadSettings`): ``read_threads`` scene/band reads of a tile at once,
     ``read_ahead`` tiles read ahead of the engine (memory holds ``read_ahead + 1`` tiles),
@@ -159,6 +169,7 @@ def plan_map(
     allow_any_asset_href: bool = False,
     mask: PathLike | None = None,
     mask_values: Sequence[float] = (),
+    class_priors: ClassPriors = None,
     read_threads: int = ReadSettings.threads,
     read_ahead: int = ReadSettings.read_ahead,
     read_cache_mb: int = ReadSettings.cache_mb,
@@ -175,7 +186,7 @@ def plan_map(
 
 #: Arguments whose CLI flags older messages on the mapping path still name (re-worded by `library_terms`).
 _MAP_ARGS = "aoi start end out model stac collection planet max_cloud html chunk_size device mask"
-_MAP_ARGS += " allow_any_asset_href read_threads read_ahead read_cache_mb"
+_MAP_ARGS += " allow_any_asset_href class_priors read_threads read_ahead read_cache_mb"
 
 
 @contextlib.contextmanager

@@ -323,7 +323,8 @@ def predict(
     probability and one ``p_<class>`` column per class; see `geocrop.inference.predict`. ``start``/``end``:
     the table's season when it is not the bundle's (another year, on the bundle's steps).
     ``class_priors``: the class shares the probabilities are corrected for, as in `map_aoi` (None: the
-    training class frequencies; ``"uniform"``: none; or a CSV/JSON file or dict of class -> share)."""
+    training class frequencies; ``"uniform"``: every class equally common; or a CSV/JSON file or dict of
+    class -> share)."""
     from geocrop.inference.predict import predict_table
     from geocrop.inference.priors import read_class_priors
 

@@ -69,6 +69,13 @@ __all__ = ["map_command"]
     help="Value of --mask that means 'map here' (repeatable; default: any non-zero value).",
 )
 @click.option(
+    "--class-priors",
+    default=None,
+    metavar="train|uniform|FILE",
+    help="Class shares to correct the probabilities for: train (default: the training frequencies, "
+    "best for areas), uniform (all classes equally common: favours rare ones) or a CSV/JSON of shares.",
+)
+@click.option(
     "--read-threads",
     type=int,
     default=ReadSettings.threads,
@@ -115,6 +122,7 @@ def map_command(
     allow_simulated_model: bool,
     mask: Path | None,
     mask_values: tuple[float, ...],
+    class_priors: str | None,
     read_threads: int,
     read_ahead: int,
     read_cache_mb: int,
@@ -152,6 +160,7 @@ def map_command(
             allow_any_asset_href=allow_any_asset_href,
             mask=mask,
             mask_values=mask_values,
+            class_priors=class_priors,
             read_threads=read_threads,
             read_ahead=read_ahead,
             read_cache_mb=read_cache_mb,

@@ -30,7 +30,7 @@ from geocrop.cli.options import DATE
     default=None,
     metavar="train|uniform|FILE",
     help="Class shares to correct the probabilities for: train (default: the training frequencies, "
-    "best for areas), uniform (no correction, favours rare classes) or a CSV/JSON file of class -> share.",
+    "best for areas), uniform (all classes equally common: favours rare ones) or a CSV/JSON of shares.",
 )
 def predict(**kw: Any) -> None:
     """Classify the series of a samples table with a bundle: class, confidence and probabilities."""

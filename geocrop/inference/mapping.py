@@ -120,8 +120,20 @@ def _fingerprint(plan: MapPlan, scene_ids: list[str], shape: tuple[int, int]) ->
         "chunk_size": cfg.chunk_size,
         "probabilities": cfg.probabilities,
         "mask": None if plan.mask is None else _mask_key(plan.mask.path, plan.mask.values),
+        "class_priors": repr(cfg.class_priors),
         "shape": list(shape),
     }
+
+
+def _priors_note(ref: PredictorRef) -> str:
+    """What the map's probabilities were corrected for, in words (a COG tag beside the model's name)."""
+    predictor = ref.get()
+    shares = predictor.class_shares
+    asked = ref.class_priors.describe() if ref.class_priors is not None else "training class frequencies"
+    done = "logits corrected" if shares is not None else "the head's raw decision"
+    if predictor.spec.class_frequencies is None:
+        done = "not applied: the model records no training frequencies"
+    return f"{asked} ({done}); temperature {predictor.temperature:.3f}"
 
 
 def _cap_gdal_cache() -> None:
@@ -195,6 +207,7 @@ def _map_aoi(
         str(plan.model_path.resolve()),
         config.device,
         tune_process=tune_process,
+        class_priors=config.class_priors,
     )
     ref.get()  # load and check the weights here, before any pixel is read
     prepare = functools.partial(regrid_block, times=np.asarray(cube.time.values), grid=_grid(plan))
@@ -213,6 +226,7 @@ def _map_aoi(
         "scene_ids": scene_ids,
         "source": public_source(config.stac),
         "software": f"geocrop {__version__}",
+        "class_priors": _priors_note(ref),
         **({"warning": plan.notice} if plan.notice else {}),
     }
     span = _TILES_END - _TILES_START

@@ -21,6 +21,7 @@ import pystac
 
 from geocrop.core.bands import S2_BANDS
 from geocrop.errors import BundleError, InputError, NoDataError
+from geocrop.inference.priors import PriorChoice, check_priors
 from geocrop.inference.schema import BundleSpec, parse_bundle_metadata
 from geocrop.inference.stages import StageClock
 from geocrop.io.extent import warn_outside
@@ -98,6 +99,8 @@ class MapConfig:
     #: (empty: any non-zero value). See `geocrop.io.mask_layer`.
     mask: Path | None = None
     mask_values: tuple[float, ...] = ()
+    #: Class shares the logits are corrected for (`geocrop.inference.priors`; default: training shares).
+    class_priors: PriorChoice = field(default_factory=PriorChoice)
     #: Reader threads, tiles read ahead and GDAL's download cache (`geocrop.io.reading.ReadSettings`).
     read: ReadSettings = field(default_factory=ReadSettings)
 
@@ -415,6 +418,7 @@ def plan_map(
     model_path = Path(config.model) if config.model is not None else default_bundle()
     spec = parse_bundle_metadata(read_bundle_metadata(model_path), source=str(model_path))
     _check_bands(spec, model_path)
+    check_priors(config.class_priors, spec)
     device = resolve_device(config.device).type
     report(0.0, "reading the AOI")
     aoi = read_aoi(config.aoi)

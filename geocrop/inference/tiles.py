@@ -33,6 +33,7 @@ from rasterio.windows import Window
 from geocrop.errors import GeocropError, SourceError
 from geocrop.inference.engine import Predictor
 from geocrop.inference.journal import TileJournal
+from geocrop.inference.priors import PriorChoice
 from geocrop.inference.stages import StageClock
 from geocrop.io.reading import ReadSettings
 
@@ -101,6 +102,8 @@ class PredictorRef:
     num_threads: int | None = None
     #: Let the predictor set torch's threads and tune malloc (process-wide; see `Predictor`).
     tune_process: bool = True
+    #: Class shares the predictor corrects its logits for (None: the bundle's training shares).
+    class_priors: PriorChoice | None = None
 
     def get(self) -> Predictor:
         with _CACHE_LOCK:
@@ -113,6 +116,7 @@ class PredictorRef:
                     device=self.device,
                     num_threads=self.num_threads,
                     tune_process=self.tune_process,
+                    class_priors=self.class_priors,
                 )
                 _CACHE[self] = predictor
             return predictor

@@ -111,8 +111,8 @@ def sides_table(
             for m in ("oa", "macro_f1")
             for w in ("default", "balanced")
         ]
-        above = f"{r['default_above_majority'] or 'n/a'} / {r['balanced_above_majority']}"
-        lines.append(f"| {r['method']} | {' | '.join(cells)} | {above} |")
+        floor = f"{r['default_above_majority'] or 'n/a'} / {r['balanced_above_majority']}"
+        lines.append(f"| {r['method']} | {' | '.join(cells)} | {floor} |")
     return lines, rows
 
 
@@ -131,7 +131,7 @@ def calibration_table(
     records: Sequence[RunRecord], methods: Sequence[str]
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """Expected calibration error of each method's default probabilities on the held-out folds."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for m in methods:
         parts = [c for r in _by_method(records, m) if r.config_index == 0 and (c := _calibration(r))]
         if not parts:
