@@ -29,7 +29,7 @@ key                         meaning
 ``temperature``             the temperature T fitted on the inner validation split (logits / T); absent:
                             1 (uncalibrated). See `geocrop.training.calibration`
 ``head_prior``              the prior the head's raw outputs decide under: ``uniform`` (a class-balanced
-                            loss) or ``training`` (the training frequencies: a RandomForest's votes)
+                            loss) or ``training`` (the training frequencies: the tree heads)
 ==========================  =========================================================================
 
 Other keys are kept in ``extra`` and written back unchanged. The file format around it (safetensors

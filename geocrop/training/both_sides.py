@@ -4,7 +4,7 @@ A trained head can be applied two ways (`geocrop.training.calibration`): as if e
 common (``class_priors="uniform"``: the balanced decision, which favours rare classes and macro-F1; for a
 head trained with a balanced loss, its raw logits) or corrected for the training class frequencies
 (geocrop's default: the posterior of the data it learned from, which favours overall accuracy and
-unbiased class areas; for a RandomForest, whose votes follow those frequencies, its raw vote).
+unbiased class areas; for the tree heads, whose outputs follow those frequencies, their raw output).
 `with_both_sides` keeps both in a run's record, with the raw log-probabilities, the temperature and the
 class shares, so the report scores the two sides and the calibration of the same trained model without
 retraining.

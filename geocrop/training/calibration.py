@@ -17,11 +17,14 @@ rare classes and macro-F1). A zero share removes a class (its logit becomes -inf
 
 In general a head decides under some prior ``rho`` (its ``head_prior``) and the correction to shares
 ``pi`` adds ``log(pi_y / rho_y)`` (Saerens et al. 2002, eq. 2.4; `correction`). ``rho`` is uniform for
-heads whose loss really is balanced (the deep heads and gradient boosting, which weight the loss of every
-sample). A RandomForest is not: its trees grow until their leaves are (nearly) pure, so class weights
-only move the split choices and its vote shares still follow the training frequencies (on the France
-table, adding ``log pi`` to its balanced-weight votes cut its overall accuracy from 0.79 to 0.70);
-geocrop records ``rho`` = the training frequencies for it, so its default map is its raw vote.
+the deep heads, whose class-weighted loss is smooth and early-stopped on held-out parcels. The tree
+heads are trained with balanced weights too, but their outputs do not behave as balanced posteriors: a
+RandomForest's trees grow until their leaves are (nearly) pure, so the weights move split choices more
+than votes, and gradient boosting fits a few hundred series almost exactly. Measured on the France table
+(5 grouped folds), adding ``log pi`` cut the forest's OA from 0.792 to 0.701 (macro-F1 0.518 to 0.287)
+and gradient boosting's from 0.815 to 0.773 (macro-F1 0.640 to 0.487), where it should raise OA if the
+outputs were balanced posteriors. geocrop records ``rho`` = the training frequencies for both tree
+heads, so their default map is their raw output and ``uniform`` divides the frequencies out.
 
 **Temperature scaling** (Guo et al. 2017, "On calibration of modern neural networks"): a single
 ``T > 0`` divides the logits before the prior term, ``softmax(f(x) / T + log pi)``; it changes no
@@ -67,7 +70,7 @@ T_MIN, T_MAX = 0.05, 20.0
 
 
 #: The prior a head's raw outputs decide under: ``uniform`` (a balanced loss) or ``training`` (the training
-#: class frequencies, e.g. a RandomForest's votes).
+#: class frequencies: the tree heads' outputs).
 HEAD_PRIORS = ("uniform", "training")
 
 

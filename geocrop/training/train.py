@@ -216,7 +216,7 @@ class FittedHead:
     ``val_proba``: (N_val, K) what the bundle predicts at defaults, ``softmax(val_logits / temperature +
     log(class_shares / head prior))`` (`geocrop.training.calibration.correction`); ``val_logits``: the head's
     raw outputs; ``head_prior``: the prior they decide under (``uniform`` for a balanced loss, ``training``
-    for a RandomForest's votes). ``class_shares``: the training part's
+    for the tree heads). ``class_shares``: the training part's
     class frequencies before balancing; ``temperature``: fitted on the inner split (None: not fitted);
     ``calibration``: ECE/NLL on that split before and after.
     """
@@ -280,8 +280,8 @@ def fit_any_head(
     x_va, y_va = features(val_idx), series.labels[val_idx]
     if shares is None:
         shares = training_shares(series, train_idx)
-    # a forest's votes follow the training frequencies despite its class weights (`calibration` docstring)
-    head_prior = "training" if head.family == "rf" else "uniform"
+    # tree outputs follow the training frequencies despite their class weights (`calibration` docstring)
+    head_prior = "training" if head.family in TREE_KINDS else "uniform"
     fix = correction(shares, frequencies=shares, head_prior=head_prior)
     if head.family in TREE_KINDS:
         module = fit_trees(
@@ -298,9 +298,7 @@ def fit_any_head(
                     n_classes=n_classes,
                     seed=config.seed,
                 )
-                calibration = _calibrate(
-                    head_logits(probe, features(sel_idx)), series.labels[sel_idx], fix
-                )
+                calibration = _calibrate(head_logits(probe, features(sel_idx)), series.labels[sel_idx], fix)
         return _fitted(module, dict(module.spec), x_va, (shares, fix, head_prior), calibration)
     spec = head.spec(in_features=int(x_va.shape[-1]), n_classes=n_classes, steps=int(x_va.shape[1]))
     select = None
