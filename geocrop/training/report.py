@@ -273,8 +273,9 @@ def write_report(
         *sections,
         "## Table 1: every method on the same folds, at defaults (mean ± std over runs, by macro-F1)",
         "",
-        "Defaults: every head's logits corrected for its training class frequencies (`class_priors`), as "
-        "`geocrop map` and `geocrop predict` apply them; the balanced side is in the next table.",
+        "Defaults: every model as `geocrop map` and `geocrop predict` apply it (`class_priors` at its "
+        "default, the training class frequencies: deep heads' logits corrected for them, tree heads' raw "
+        "outputs, which already follow them); the balanced side is in the next table.",
         "",
         "| method | runs | OA | OA − majority (paired; folds >=) | macro-F1 | kappa | macro-F1 − RF (paired) "
         "| folds better than RF |",
