@@ -78,7 +78,7 @@ def evaluate(**kw: Any) -> None:
     if configs != "default" and not configs.isdigit():
         raise InputError(f"--configs {configs!r} is neither 'default' nor a number; give default or e.g. 10")
     baselines = kw.pop("baselines").strip()
-    families = family_list(kw.pop("families"))  # "" names nothing: refused, not read as "none"
+    families: Any = family_list(kw.pop("families"))  # "" names nothing: refused, not read as "none"
     counts = _label_counts(kw.pop("labels_per_class"))
     draws = _numbers(kw.pop("draws"))
 
