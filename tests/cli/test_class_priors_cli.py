@@ -11,9 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import rasterio
 
+from geocrop.core.bands import S2_BANDS
 from geocrop.io.bundle import load_bundle
 from tests.cli.test_predict_cli import _run, _train
+from tests.inference.map_fixtures import DATES, END, START, tiny_area
 
 
 @pytest.fixture(autouse=True)
@@ -100,3 +103,44 @@ def test_map_refuses_a_bad_priors_file_before_writing(tmp_path: Path, trained: t
     )  # fmt: skip
     assert code == 2 and "--class-priors" in stderr and "names class(es) 'nope'" in stderr, stderr
     assert not any(p.name.startswith("map") for p in tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_map_records_and_applies_its_priors(tmp_path: Path) -> None:
+    """The same rf bundle mapped at defaults and with uniform priors: the probability bands differ by the
+    training shares (uniform divides a tree head's raw output by them), and each COG says which it used."""
+    area = tiny_area(tmp_path / "area")
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(40):
+        k = 0 if s % 4 else 1 + (s // 4) % 2  # maize 30, wheat 5, grass 5: skewed shares
+        row: dict[str, object] = {"crop": ("maize", "wheat", "grass")[k]}
+        for t, day in enumerate(DATES):
+            for b, band in enumerate(S2_BANDS):
+                row[f"{band}_{day.isoformat()}"] = 0.05 + 0.01 * b + 0.05 * k * (t % 2) + rng.normal(0, 0.02)
+        rows.append(row)
+    table = tmp_path / "wide.csv"
+    pd.DataFrame(rows).to_csv(table, index=False)
+    bundle = tmp_path / "rf.safetensors"
+    code, _, stderr = _run(
+        ["train", "--labels", str(table), "--class-column", "crop", "--head", "rf", "--out", str(bundle)]
+    )
+    assert code == 0, stderr
+    meta = load_bundle(bundle).metadata
+    shares = np.asarray(meta["class_frequencies"])
+    probs = {}
+    for name, extra in (("default", []), ("uniform", ["--class-priors", "uniform"])):
+        out = tmp_path / f"{name}.tif"
+        args = ["map", "--bbox", area.bbox, "--start", str(START), "--end", str(END), "--model", str(bundle)]
+        args += ["--stac", str(area.catalog), "--out", str(out), "--progress", "none", "--device", "cpu"]
+        code, _, stderr = _run([*args, "--probabilities", *extra])
+        assert code == 0, stderr
+        with rasterio.open(out) as src:
+            tag = src.tags()["class_priors"]
+        with rasterio.open(tmp_path / f"{name}_confidence.tif") as src:
+            probs[name] = src.read()[2:].astype(float)  # bands 3..: probability per class, %
+        assert ("uniform class shares" in tag) == (name == "uniform") and "temperature" in tag
+    live = (probs["default"] != 255).all(axis=0)
+    expected = probs["default"][:, live] / shares[:, None]
+    expected = 100 * expected / expected.sum(axis=0)
+    assert np.abs(expected - probs["uniform"][:, live]).max() <= 3  # integer percentages, rounded twice
