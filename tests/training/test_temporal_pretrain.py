@@ -21,7 +21,7 @@ from geocrop.training.head_init import apply_init, check_init
 from geocrop.training.temporal_config import TemporalPretrainConfig, plan_pretraining
 from geocrop.training.temporal_data import bin_to_grid, load_series
 from geocrop.training.temporal_pretrain import hide_dates, masked_loss, pretrain_temporal
-from tests.io.cube_fixtures import write_long_table
+from tests.io.cube_fixtures import write_cube, write_long_table
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -195,3 +195,13 @@ def test_the_contrastive_objective_matches_augmented_views(tmp_path: Path) -> No
         tiny(tmp_path / "d", table, objective="contrastive", date_dropout=0.0, resample_dates=False)
     assert err.value.param == "objective"
     assert tiny(tmp_path / "e", table).augment().active is False  # masked: no augmentation by default
+
+
+@pytest.mark.slow  # odc-stac loading of a NetCDF cube: ~10 s alone, minutes on a busy machine
+def test_a_cube_gives_one_series_per_pixel_with_its_s1(tmp_path: Path) -> None:
+    cube = write_cube(tmp_path / "c.nc", size=8, months=4)
+    data = load_series(str(cube), steps=4)
+    n = data.provenance["pixels"]
+    assert data.values.shape == (n - data.provenance["left_out"], 4, 12) and n >= 64
+    assert data.second is not None and data.second.shape == (*data.values.shape[:2], 2)
+    assert data.provenance["source_kind"] == "imagery" and data.observed.mean() > 0.9
