@@ -287,6 +287,19 @@ def _summarise(
     )
 
 
+def _fid_option(columns: Sequence[str]) -> dict[str, str] | None:
+    """A GeoPackage takes a column named ``fid`` as its unique integer feature id, so parcels whose ``fid``
+    repeats (or is text) could not be written; their ``fid`` is kept as an attribute and the feature id
+    gets a name of its own."""
+    names = {c.lower() for c in columns}
+    if "fid" not in names:
+        return None
+    own = "geocrop_fid"
+    while own in names:
+        own = "_" + own
+    return {"FID": own}
+
+
 def _write(table: pa.Table, tmp: Path, fmt: str, writer: Any, crs: str, *, layer: str) -> Any:
     """Append ``table`` to the temporary output; returns the open Parquet writer (or True for GPKG)."""
     if fmt == "GPKG":
@@ -303,6 +316,7 @@ def _write(table: pa.Table, tmp: Path, fmt: str, writer: Any, crs: str, *, layer
                 geometry_type="Unknown",
                 crs=crs,
                 append=writer is not None,
+                layer_options=_fid_option(table.column_names),
             )
         return True
     import pyarrow.parquet as pq

@@ -140,3 +140,22 @@ def test_one_parcel_in_several_polygons_keeps_its_one_id(tmp_path: Path) -> None
                     steps=8, min_parcels=0)
     )  # fmt: skip
     assert (series.groups == "same").sum() == 3 * 16
+
+
+@pytest.mark.parametrize("fid", [[1, 1, 2], ["a", "b", "c"]], ids=["repeated", "text"])
+def test_parcels_whose_fid_repeats_are_summarised_into_a_geopackage(
+    tmp_path: Path, fid: list[object]
+) -> None:
+    """A GeoPackage takes a `fid` column as its unique integer feature id: a parcels table whose fid
+    repeats (two polygons of one parcel) or is text crashed the write; it is kept as an attribute."""
+    from tests.post.test_fields import cells
+
+    parcels = tmp_path / "p.parquet"
+    geoms = [cells(0, 0, 4, 4), cells(5, 5, 8, 8), cells(10, 10, 14, 14)]
+    gpd.GeoDataFrame({"fid": fid, "crop": ["a", "b", "c"]}, geometry=geoms, crs=UTM).to_parquet(parcels)
+    out = tmp_path / "fields.gpkg"
+    result = _fields(tmp_path, parcels, out)
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    table = gpd.read_file(out)
+    assert table["fid"].tolist() == fid and table["crop"].tolist() == ["a", "b", "c"]
+    assert table["class_name"].notna().all()
