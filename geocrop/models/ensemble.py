@@ -9,10 +9,11 @@ its output, so this module is a registered head whose spec holds its members' sp
 output is the log of the averaged probabilities (so the engine's softmax gives the average back).
 
 Each member's logits are divided by its own temperature (fitted when it was trained alone,
-`geocrop.training.calibration`) before its softmax, so members that are over- or under-confident weigh in
-by what their probabilities mean. No class-prior term is added here: the members are trained
-class-balanced, their average is a class-balanced posterior too, and the engine corrects the
-ensemble's output for the class priors once, as it does any head's.
+`geocrop.training.calibration`) and shifted by its ``offset`` before its softmax: the log-ratio that
+moves a member deciding under the training frequencies (trees) to a uniform class prior, so every member
+gives a uniform-prior posterior and members that are over- or under-confident weigh in by what their
+probabilities mean. Their mean is a uniform-prior posterior too, and the engine corrects it for the class
+priors once, as it does any head trained class-balanced.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class ProbabilityAverage(nn.Module):
 
     ``members``: the member heads' specs (each built by `build_head`, so any registered head, trees
     included); ``weights``: one non-negative weight per member (default equal), normalised to sum to 1;
-    ``temperatures``: one positive temperature per member (default 1).
+    ``temperatures``: one positive temperature per member (default 1); ``offsets``: per member None or
+    (n_classes,) values added to its tempered logits.
     """
 
     weights: torch.Tensor
@@ -44,6 +46,7 @@ class ProbabilityAverage(nn.Module):
         members: Sequence[Mapping[str, Any]],
         weights: Sequence[float] | None = None,
         temperatures: Sequence[float] | None = None,
+        offsets: Sequence[Sequence[float] | None] | None = None,
     ) -> None:
         super().__init__()
         if len(members) < 2:
@@ -60,15 +63,22 @@ class ProbabilityAverage(nn.Module):
             raise ValueError(f"member heads disagree on the number of classes ({sorted(classes)})")
         total = sum(given)
         normalised = [w / total for w in given]
+        shifts = (
+            [None] * len(members) if offsets is None else [None if o is None else list(o) for o in offsets]
+        )
+        if len(shifts) != len(members):
+            raise ValueError(f"offsets {shifts} do not fit {len(members)} members; give one (or None) each")
         self.spec = {
             "name": "ensemble",
             "members": [dict(s) for s in members],
             "weights": normalised,
             "temperatures": temps,
+            "offsets": shifts,
         }
         # constants of the architecture (they are in the spec), not learnt tensors: kept out of the state
         self.register_buffer("weights", torch.tensor(normalised, dtype=torch.float32), persistent=False)
         self.register_buffer("temperatures", torch.tensor(temps, dtype=torch.float32), persistent=False)
+        self.shifts = [None if o is None else torch.tensor(o, dtype=torch.float32) for o in shifts]
 
     @classmethod
     def of(
@@ -76,17 +86,24 @@ class ProbabilityAverage(nn.Module):
         heads: Sequence[tuple[Mapping[str, Any], nn.Module]],
         weights: Sequence[float] | None = None,
         temperatures: Sequence[float] | None = None,
+        offsets: Sequence[Sequence[float] | None] | None = None,
     ) -> ProbabilityAverage:
         """The ensemble of already trained heads, given as (spec, module) pairs, their tensors copied in."""
-        ensemble = cls(members=[spec for spec, _ in heads], weights=weights, temperatures=temperatures)
+        ensemble = cls(
+            members=[spec for spec, _ in heads], weights=weights, temperatures=temperatures, offsets=offsets
+        )
         for target, (_, head) in zip(ensemble.members, heads, strict=True):
             target.load_state_dict(head.state_dict())
         return ensemble.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mean = sum(
-            w * torch.softmax(m(x).float() / t, dim=-1)
-            for w, t, m in zip(self.weights, self.temperatures, self.members, strict=True)
+            w * torch.softmax(self._shifted(m(x).float() / t, shift), dim=-1)
+            for w, t, m, shift in zip(self.weights, self.temperatures, self.members, self.shifts, strict=True)
         )
         assert isinstance(mean, torch.Tensor)
         return torch.log(mean.clamp_min(1e-7))
+
+    @staticmethod
+    def _shifted(logits: torch.Tensor, shift: torch.Tensor | None) -> torch.Tensor:
+        return logits if shift is None else logits + shift.to(logits.device)

@@ -44,12 +44,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
 from torch import nn
 
 from geocrop.data.splits import grouped_folds
 from geocrop.io.atomic import write_json_atomic
 from geocrop.models.ensemble import ProbabilityAverage
+from geocrop.training.calibration import calibrated_proba, correction, softmax
 from geocrop.training.fit import ProgressFn, TrainConfig, data_digest, plan_training
 from geocrop.training.hparams import AUTO_CANDIDATES, TREE_FAMILIES, HeadConfig, default_config
 from geocrop.training.metrics import scores
@@ -86,6 +86,11 @@ class Fitted(Protocol):
     resumed_from: int
     best_epoch: int
     selection: dict[str, Any] | None
+    val_logits: np.ndarray | None
+    class_shares: np.ndarray | None
+    head_prior: str
+    temperature: float | None
+    calibration: dict[str, float]
 
 
 #: ``fit(head, series, features, train_idx, val_idx, *, config, checkpoint=None, progress=None)``
@@ -225,7 +230,7 @@ def fit_auto(
                     fitted = fit(
                         candidate_config(c, auto), series, features, fit_rows, val_rows, config=config
                     )
-                fold_shares = getattr(fitted, "class_shares", None)
+                fold_shares = fitted.class_shares
                 runs[key] = {
                     "proba": np.round(fitted.val_proba, 6).tolist(),
                     "balanced": np.round(_balanced(fitted), 6).tolist(),
@@ -303,23 +308,32 @@ def fit_auto(
     return fitted
 
 
+def _to_uniform(fitted: Fitted) -> np.ndarray | None:
+    """(K,) what to add to a head's temperature-scaled logits so that it decides under a uniform class
+    prior (trees decide under the training frequencies, `geocrop.training.calibration.correction`);
+    None: nothing (a deep head with its class-balanced loss)."""
+    if fitted.class_shares is None:
+        return None
+    fix = correction(None, frequencies=fitted.class_shares, head_prior=fitted.head_prior)
+    return None if fix is None else np.log(fix)
+
+
 def _balanced(fitted: Fitted) -> np.ndarray:
-    """(N, K) a fitted head's validation probabilities before the class-prior correction (its balanced
-    decision), temperature-scaled: what an ensemble averages. Without recorded logits: its probabilities."""
-    logits = getattr(fitted, "val_logits", None)
-    if logits is None:
+    """(N, K) a fitted head's validation probabilities under a uniform class prior, temperature-scaled:
+    what an ensemble averages (`ProbabilityAverage`). Without recorded logits: its probabilities."""
+    if fitted.val_logits is None:
         return np.asarray(fitted.val_proba, dtype=np.float64)
-    temperature = getattr(fitted, "temperature", None) or 1.0
-    return torch.softmax(torch.from_numpy(np.asarray(logits, dtype=np.float64)) / temperature, dim=1).numpy()
+    offset = _to_uniform(fitted)
+    z = np.asarray(fitted.val_logits, dtype=np.float64) / (fitted.temperature or 1.0)
+    return softmax(z if offset is None else z + offset)
 
 
 def with_prior(balanced: np.ndarray, shares: np.ndarray | None) -> np.ndarray:
-    """Balanced probabilities corrected for the class ``shares`` (``softmax(log p + log shares)``, as the
-    engine corrects a head's output; `geocrop.training.calibration`); None: unchanged."""
+    """Probabilities under a uniform prior corrected for the class ``shares`` (what the engine does to a
+    head deciding under a uniform prior); None: unchanged."""
     if shares is None:
         return balanced
-    weighted = balanced * np.asarray(shares, dtype=np.float64)
-    return weighted / np.maximum(weighted.sum(axis=1, keepdims=True), 1e-300)
+    return calibrated_proba(np.log(np.clip(balanced, 1e-300, None)), shares=shares)
 
 
 def choose(
@@ -412,16 +426,19 @@ def _refit(
         )
     if len(fitted) == 1:
         return fitted[0]
-    temperatures = [getattr(f, "temperature", None) or 1.0 for f in fitted]
-    module = ProbabilityAverage.of([(f.spec, f.module) for f in fitted], temperatures=temperatures)
+    offsets = [_to_uniform(f) for f in fitted]
+    module = ProbabilityAverage.of(
+        [(f.spec, f.module) for f in fitted],
+        temperatures=[f.temperature or 1.0 for f in fitted],
+        offsets=[None if o is None else o.tolist() for o in offsets],
+    )
     mean = np.mean([_balanced(f) for f in fitted], axis=0)
-    shares = getattr(fitted[0], "class_shares", None)
+    shares = fitted[0].class_shares
     deep = next((f for f in fitted if f.history), fitted[0])
     ensemble = copy.copy(deep)  # a fitted head of the same kind, its module and outputs replaced
     ensemble.module, ensemble.spec = module, dict(module.spec)
     ensemble.val_proba = with_prior(mean, shares).astype(np.float32)
-    if hasattr(ensemble, "val_logits"):  # the bundle corrects the mean's log for the class shares once
-        for name, value in (("val_logits", np.log(np.clip(mean, 1e-7, None))), ("temperature", None)):
-            setattr(ensemble, name, value)
-        setattr(ensemble, "calibration", {})  # noqa: B010 (set only where the fitted head records it)
+    # the bundle corrects the mean (a uniform-prior posterior) for the training shares once, untempered
+    ensemble.val_logits = np.log(np.clip(mean, 1e-7, None))
+    ensemble.head_prior, ensemble.temperature, ensemble.calibration = "uniform", None, {}
     return ensemble

@@ -26,15 +26,17 @@ def _members() -> list[tuple[dict[str, object], torch.nn.Module]]:
 
 def test_the_output_is_the_log_of_the_weighted_mean_probability() -> None:
     members = _members()
-    ensemble = ProbabilityAverage.of(members, weights=[3, 1])
+    offset = torch.tensor([0.5, -0.25, 0.0])
+    ensemble = ProbabilityAverage.of(
+        members, weights=[3, 1], temperatures=[2.0, 1.0], offsets=[None, offset.tolist()]
+    )
     x = torch.randn(5, 6, 4)
     with torch.inference_mode():
-        expected = sum(
-            w * torch.softmax(m(x), dim=1) for w, (_, m) in zip((0.75, 0.25), members, strict=True)
-        )
+        cnn, tree = (m for _, m in members)
+        expected = 0.75 * torch.softmax(cnn(x) / 2.0, dim=1) + 0.25 * torch.softmax(tree(x) + offset, dim=1)
         got = torch.softmax(ensemble(x), dim=1)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
-    assert ensemble.spec["weights"] == [0.75, 0.25]
+    assert ensemble.spec["weights"] == [0.75, 0.25] and ensemble.spec["temperatures"] == [2.0, 1.0]
 
 
 def test_it_is_rebuilt_from_its_spec_and_tensors_alone() -> None:
