@@ -209,9 +209,8 @@ def pretrain_temporal(
 
     if config.threads:
         torch.set_num_threads(config.threads)
-    data = load_series(
-        config.s2, steps=config.steps, second=config.second_modality, s1=config.s1, seed=config.seed
-    )
+    second = config.second_modality if config.objective == "masked" else "none"  # contrastive: S2 views
+    data = load_series(config.s2, steps=config.steps, second=second, s1=config.s1, seed=config.seed)
     n = len(data.values)
     order = np.random.default_rng([config.seed, 0x4E1D]).permutation(n)
     n_held = round(config.heldout * n) if n >= 10 else 0
@@ -227,8 +226,10 @@ def pretrain_temporal(
         )
     device = resolve_device(config.device)
     mean, std, x_all = _standardise(data.values)
-    s_all = _standardise(data.second)[2] if data.second is not None else None
-    second_stats = _standardise(data.second)[:2] if data.second is not None else None
+    s_all, second_stats = None, None
+    if data.second is not None:
+        s_mean, s_std, s_all = _standardise(data.second)
+        second_stats = (s_mean, s_std)
     targets = torch.tensor([b not in data.filled_bands for b in data.bands], device=device)
     spec = {"name": config.head, "in_features": len(data.bands), **config.params()}
     if config.head == "tempcnn":
