@@ -265,3 +265,38 @@ def test_train_reads_a_float32_wide_table_end_to_end(tmp_path: Path) -> None:
     assert "Traceback" not in result.output and "read-only" not in result.output
     meta = read_bundle_metadata(out)
     assert [c["name"] for c in meta["classes"]] == list(NAMES)
+
+
+def test_the_france_table_reads_the_same_in_other_dtypes(realdata: Path, tmp_path: Path) -> None:
+    """The real WorldCereal France table (uint16 digital numbers, int64 ewoc_code, long GeoParquet) and
+    the same table as float32 reflectance (Parquet and CSV) or nullable Int32 with pd.NA, a categorical
+    code and Arrow-string ids: the same 422 series, labels and groups (values within float32 rounding)."""
+    source = realdata / "worldcereal" / "extractions_2023_FRA_LPIS_dekad.geoparquet"
+    mapping = f"{realdata / 'worldcereal' / 'class_mappings.json'}:CROPTYPE28"
+
+    def load(path: Path) -> LabelledSeries:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return load_labelled(LabelSource(path, "ewoc_code", class_map=mapping, drop_unmapped=True))
+
+    want = load(source)
+    frame = pd.read_parquet(source).drop(columns=["geometry"])
+    bands = [c for c in frame.columns if c.startswith("S2-L2A-")]
+    as_float = frame.assign(
+        **{c: np.where(frame[c] == 65535, np.nan, frame[c] * 1e-4).astype(np.float32) for c in bands}
+    )
+    nullable = frame.assign(
+        **{c: pd.array(frame[c].where(frame[c] != 65535).tolist(), dtype="Int32") for c in bands},
+        ewoc_code=frame["ewoc_code"].astype("category"),
+        sample_id=frame["sample_id"].astype("string[pyarrow]"),
+    )
+    as_float.to_parquet(tmp_path / "float32.parquet")
+    as_float.to_csv(tmp_path / "float32.csv", index=False)
+    nullable.to_parquet(tmp_path / "nullable.parquet")
+    assert len(want) == 422 and len(want.class_names) == 9
+    for name in ("float32.parquet", "float32.csv", "nullable.parquet"):
+        got = load(tmp_path / name)
+        assert got.class_names == want.class_names, name
+        np.testing.assert_array_equal(got.labels, want.labels)
+        np.testing.assert_array_equal(got.groups, want.groups)
+        np.testing.assert_allclose(got.values, want.values, rtol=0, atol=2e-7)  # float32 rounding of DN*1e-4
