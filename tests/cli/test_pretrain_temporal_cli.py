@@ -52,7 +52,7 @@ def test_train_starts_from_the_pretrained_head(
 ) -> None:
     table, head = pretrained
     args = ["train", "--labels", str(table), "--class-column", "ewoc_code", "--init", str(head),
-            "--epochs", "2", "--out", str(tmp_path / "m.safetensors")]  # fmt: skip
+            "--head", "transformer", "--epochs", "2", "--out", str(tmp_path / "m.safetensors")]  # fmt: skip
     code, _, err = _run([*args, "--freeze-init"] if freeze else args)
     assert code == 0, err
     meta = load_bundle(tmp_path / "m.safetensors").metadata
