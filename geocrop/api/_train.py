@@ -207,6 +207,7 @@ def evaluate(
     hparam_seed: int = 0,
     labels_per_class: Sequence[int | Literal["all"] | None] | None = None,
     draws: int | Sequence[int] = 3,
+    report_only: bool = False,
     simulated: bool = False,
     s2: PathLike | None = None,
     start: DateLike | None = None,
@@ -238,8 +239,9 @@ def evaluate(
     ``mode="temporal"``), each starting its own family's head on raw bands, fine-tuned or with the body
     frozen. ``labels_per_class`` (e.g. ``[5, 10, 20, 50, "all"]``; None: all labels only) also trains every
     method on ``draws`` seeded draws (one number, or one per count) of that many parcels per class of
-    each fold and adds learning curves to the report. ``simulated`` labels the report as made from
-    simulated data. Reruns resume; see `geocrop.training.evaluate`.
+    each fold and adds learning curves to the report. ``report_only`` trains nothing and reports the runs
+    already in ``out``'s journal. ``simulated`` labels the report as made from simulated data. Reruns
+    resume; see `geocrop.training.evaluate`.
     """
     from geocrop.io.stac import trust_any_asset_href
     from geocrop.training.evaluate import EvaluateJob
@@ -290,6 +292,7 @@ def evaluate(
             data_note=SIMULATED_CAVEAT if simulated else None,
             labels_per_class=counts,
             draws=draws if isinstance(draws, int) else tuple(draws),
+            report_only=report_only,
         )
         with trust_any_asset_href(allow_any_asset_href):
             result = run_evaluate(job, progress=lambda line: emit(progress, "evaluate", None, line, log=True))

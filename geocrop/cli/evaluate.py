@@ -67,6 +67,11 @@ from geocrop.errors import InputError
     show_default=True,
     help="Seeded draws of the parcels per count and fold: one number, or one per count (e.g. 3,3,1).",
 )
+@click.option(
+    "--report-only",
+    is_flag=True,
+    help="Train nothing: report the runs of this setup already in --out (others may be filling it).",
+)
 @click.option("--simulated", is_flag=True, help="Label the report as made from simulated data.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
 def evaluate(**kw: Any) -> None:

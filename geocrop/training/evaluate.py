@@ -104,6 +104,9 @@ class EvaluateJob:
     #: head on raw bands, fine-tuned (``temporal``) or with the body frozen (``temporal_frozen``).
     temporal: tuple[Path, ...] = ()
     temporal_frozen: tuple[Path, ...] = ()
+    #: Train nothing: report the runs of this setup already in the journal (e.g. while another
+    #: evaluation of other counts or methods fills the same folder).
+    report_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -287,7 +290,7 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
             wanted += keys
             pending = [(key, run) for key, run in zip(keys, runs, strict=True) if key not in done]
             reused += len(runs) - len(pending)
-            if not pending:
+            if not pending or job.report_only:
                 continue
             # normalisation statistics from every training series of the fold (no label is read), or
             # those a pretrained temporal head was pretrained with
@@ -327,13 +330,18 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
                 say(f"finished {key}: macro-F1 {f1:.3f}, OA {oa:.3f}")
     with contextlib.suppress(OSError):
         (out / "checkpoints").rmdir()  # only when empty: nothing left to resume
-    records = [done[key] for key in wanted]
+    records = [done[key] for key in wanted if key in done]
+    note = job.data_note
+    if len(records) < len(wanted):  # report_only: what has finished so far
+        say(f"report of {len(records)} finished runs; {len(wanted) - len(records)} not run yet")
+        partial = f"> Report of the runs finished so far: {len(records)} of {len(wanted)}."
+        note = partial if note is None else f"{note}\n\n{partial}"
     report = write_report(
         out,
         records=_table_records(records),
         class_names=series.class_names,
         setup={**setup, "n_series": len(series), "labels": Path(job.source.path).name},
-        data_note=job.data_note,
+        data_note=note,
         sections=learning_curve_section(
             out, records, shortfalls(counts, parcels, series.class_names), draws=n_draws
         )

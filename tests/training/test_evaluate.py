@@ -303,7 +303,7 @@ def test_label_scarce_evaluation_draws_the_same_parcels_and_resumes(tmp_path: Pa
     series = load_labelled(job.source, max_per_class=4 * (job.n_train + job.n_val), seed=0)
     folds = grouped_folds(series.labels, series.groups, k=2, seed=0)
     train_idx = np.flatnonzero(folds != 0)
-    draws = fold_draws(series, train_idx, fold=0, counts=(1, 3), draws=2, seed=0)
+    draws = fold_draws(series, train_idx, fold=0, counts=(1, 3), draws={1: 2, 3: 2}, seed=0)
     for d in draws:
         per_class = {c: len(np.unique(series.groups[d.rows][series.labels[d.rows] == c])) for c in range(3)}
         assert set(per_class.values()) == {d.labels}
@@ -325,6 +325,10 @@ def test_label_scarce_evaluation_draws_the_same_parcels_and_resumes(tmp_path: Pa
     assert (again.trained, again.reused) == (0, 30)
     fewer = evaluate(replace(job, labels_per_class=(1,), draws=1))  # a subset: nothing new to train
     assert fewer.trained == 0 and "| method | 1 |" in (out / "report.md").read_text()
+    more = evaluate(replace(job, draws=(3, 2), report_only=True))  # a third draw at 1: not run here
+    # 2 folds x 6 label sets x 4 methods wanted; 2 x 1 x 3 trained runs missing (the majority is counted)
+    assert more.trained == 0 and len(more.records) == 42
+    assert "Report of the runs finished so far: 42 of 48." in (out / "report.md").read_text()
 
 
 @pytest.mark.parametrize(
