@@ -315,7 +315,8 @@ def _run_local(
     Dask's threaded scheduler, which matters for remote COGs: each read waits for a round trip); the
     calling thread classifies the tiles in the order their reads finish and sinks them, and a reader
     starts the next tile as soon as one is taken. At most ``ahead`` tiles are being read or wait while
-    one is classified, so memory is bounded by ``ahead + 1`` tiles whatever the AOI.
+    one is classified, so memory is bounded by ``ahead + 1`` tiles whatever the AOI. The first tile is
+    read alone, with every reader thread and the whole link to itself: the engine waits for it.
     """
     if sync:
         for tile in todo:
@@ -327,18 +328,18 @@ def _run_local(
 
     pending = iter(todo)
     with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="geocrop-read") as pool:
-        reading = {pool.submit(read_one, tile) for tile in itertools.islice(pending, ahead)}
+        reading = {pool.submit(read_one, tile) for tile in itertools.islice(pending, 1)}
         try:
             while reading:
                 finished, reading = wait(reading, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    tile, block = future.result()  # a failed read stops the run here
-                    following = next(pending, None)
-                    if following is not None:
-                        reading.add(pool.submit(read_one, following))
-                    arrays = compute_tile(tile, block)
-                    del block
-                    finish(tile, arrays, computed=True)
+                future = finished.pop()
+                reading |= finished  # read too, taken next: they count against the bound until then
+                tile, block = future.result()  # a failed read stops the run here
+                for following in itertools.islice(pending, ahead - len(reading)):
+                    reading.add(pool.submit(read_one, following))
+                arrays = compute_tile(tile, block)
+                del block
+                finish(tile, arrays, computed=True)
         finally:
             for future in reading:  # on error or interrupt: start no more tiles
                 future.cancel()
