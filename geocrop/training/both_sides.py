@@ -11,8 +11,9 @@ retraining.
 
 Report sections (markdown lines, rows for CSV):
 
-- `sides_table`: OA and macro-F1 of each method with and without correction, beside the majority
-  class's OA, ranked by the default's macro-F1;
+- `sides_table`: OA, macro-F1 and the class-share error (`share_error`: how far the predicted class
+  shares are from the true ones, what an area estimate inherits) of each method on both sides, beside the
+  majority class's OA, ranked by the default's macro-F1;
 - `calibration_table`: the expected calibration error of each method's default probabilities on the
   held-out folds, before (T = 1) and after temperature scaling, beside the ECE a perfectly calibrated
   model would show on as many samples (`geocrop.training.calibration.ece_floor`).
@@ -68,6 +69,25 @@ def side(record: RunRecord, which: str) -> dict[str, float] | None:
     return record.scores if record.val_logits is not None else None
 
 
+def side_pred(record: RunRecord, which: str) -> list[int] | None:
+    """The held-out predictions of ``record`` on one side (see `side`)."""
+    if record.family == "majority" or which == "default":
+        return record.val_pred if side(record, which) is not None else None
+    return record.balanced_pred if record.balanced_pred is not None else record.val_pred
+
+
+def share_error(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+    """Half the summed absolute difference between predicted and true class shares: the share of the
+    samples whose class an area estimate counts in the wrong class, after errors that cancel (0: every
+    class's area right, whatever the per-sample errors)."""
+    y, p = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    if len(y) == 0:
+        return float("nan")
+    k = int(max(y.max(), p.max())) + 1
+    true, pred = np.bincount(y, minlength=k) / len(y), np.bincount(p, minlength=k) / len(p)
+    return float(0.5 * np.abs(true - pred).sum())
+
+
 def _ms(values: Sequence[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) else "n/a"
 
@@ -93,22 +113,26 @@ def sides_table(
                 row[f"{which}_{metric}_std"] = float(np.std(v)) if v else float("nan")
             above = [s["oa"] >= majority[f] for f, s in got if f in majority]
             row[f"{which}_above_majority"] = f"{sum(above)}/{len(above)}" if above else ""
+            errors = [share_error(r.val_true, p) for r in runs if (p := side_pred(r, which)) is not None]
+            row[f"{which}_share_error_mean"] = float(np.mean(errors)) if errors else float("nan")
+            row[f"{which}_share_error_std"] = float(np.std(errors)) if errors else float("nan")
         rows.append(row)
     rows.sort(key=lambda r: -np.nan_to_num(r["default_macro_f1_mean"], nan=-1.0))
     maj = list(majority.values())
     lines = [
         f"Majority class OA (each fold's training majority predicted everywhere): {_ms(maj)}.",
         "",
-        "| method | OA, prior-corrected (default) | OA, balanced | macro-F1, prior-corrected (default) "
-        "| macro-F1, balanced | folds with OA >= majority (corrected / balanced) |",
-        "|---|---|---|---|---|---|",
+        "| method | OA, default | OA, uniform | macro-F1, default | macro-F1, uniform "
+        "| class-share error, default | class-share error, uniform | folds with OA >= majority "
+        "(default / uniform) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cells = [
             f"{r[f'{w}_{m}_mean']:.3f} ± {r[f'{w}_{m}_std']:.3f}"
             if np.isfinite(r[f"{w}_{m}_mean"])
             else "n/a"
-            for m in ("oa", "macro_f1")
+            for m in ("oa", "macro_f1", "share_error")
             for w in ("default", "balanced")
         ]
         floor = f"{r['default_above_majority'] or 'n/a'} / {r['balanced_above_majority']}"

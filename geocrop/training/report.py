@@ -321,11 +321,13 @@ def _sides_sections(out: Path, records: Sequence[RunRecord], methods: Sequence[s
     sides, side_rows = sides_table(records, methods)
     _write(out / "sides.csv", pd.DataFrame(side_rows).to_csv(index=False, float_format="%.4f"))
     md = [
-        '## Both sides: prior-corrected (default) and balanced (`class_priors="uniform"`)',
+        '## Both sides: training priors (default) and uniform priors (`class_priors="uniform"`)',
         "",
-        "The same trained models, applied with the training class frequencies (favours overall accuracy "
-        "and class areas) and without them (favours rare classes and macro-F1). Ranked by the default's "
-        "macro-F1.",
+        "The same trained models, applied for the training class frequencies (the default: meant for "
+        "overall accuracy and class areas) and as if every class were equally common (meant for rare "
+        "classes and macro-F1). Class-share error: half the summed absolute difference between the "
+        "predicted and the true class shares of a fold (what an area estimate inherits). Ranked by the "
+        "default's macro-F1.",
         "",
         *sides,
         "",

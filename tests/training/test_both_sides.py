@@ -6,7 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from geocrop.training.both_sides import calibration_table, side, sides_table, with_both_sides
+from geocrop.training.both_sides import (
+    calibration_table,
+    share_error,
+    side,
+    sides_table,
+    with_both_sides,
+)
 from geocrop.training.calibration import calibrated_proba, softmax
 from geocrop.training.metrics import scores
 from geocrop.training.records import RunRecord
@@ -74,8 +80,16 @@ def test_sides_and_calibration_tables() -> None:
     deep = rows[0]
     assert deep["default_oa_mean"] > deep["balanced_oa_mean"]  # the prior correction buys accuracy
     assert deep["default_above_majority"] == "3/3" and "Majority class OA" in lines[0]
+    assert deep["default_share_error_mean"] < deep["balanced_share_error_mean"]  # areas follow the prior
+    assert rows[1]["default_share_error_mean"] > 0.3  # "everything is class 0" gets the areas wrong
     cal_lines, cal = calibration_table(records, ["majority", "tempcnn"])
     assert [r["method"] for r in cal] == ["tempcnn"]  # the majority class has no probabilities
     assert cal[0]["ece_after"] < cal[0]["ece_before"] and cal[0]["temperature_mean"] == 2.0
     assert cal[0]["ece_after"] < 2 * cal[0]["ece_floor"] + 0.02
     assert any(line.startswith("| tempcnn | 2.00 |") for line in cal_lines)
+
+
+def test_share_error_by_hand() -> None:
+    assert share_error([0, 0, 1, 2], [0, 0, 1, 2]) == 0.0
+    assert share_error([0, 0, 1, 2], [1, 0, 0, 2]) == 0.0  # errors that cancel leave the areas right
+    assert share_error([0, 0, 1, 1], [0, 0, 0, 2]) == 0.5  # two of four samples counted elsewhere
