@@ -32,7 +32,7 @@ def main() -> None:
     rows = [r for r in data["rows"] if r["version"] == "after" and r["stages"]]
     models = sorted({r["model"] for r in rows}, key=lambda m: m != "head")
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1.4, 1]})
-    labels, y = [], 0.0
+    labels, ticks, y = [], [], 0.0
     for model in models:
         for r in sorted((r for r in rows if r["model"] == model), key=lambda r: r["latency"]):
             split = {**r["stages"]["stage_seconds"], "other": r["stages"]["other_seconds"]}
@@ -42,13 +42,13 @@ def main() -> None:
                 x += split[stage]
             left.plot([r["read_alone_s"]], [y], "k|", markersize=14, label="read alone" if y == 0 else None)
             labels.append(f"{model}, {r['latency']} ms")
+            ticks.append(y)
             y += 1
         y += 0.5
-    ticks = [i + 0.5 * j for j, m in enumerate(models) for i in range(sum(r["model"] == m for r in rows))]
-    left.set_yticks(ticks[: len(labels)], labels)
+    left.set_yticks(ticks, labels)
     left.invert_yaxis()
     left.set_xlabel("seconds of the map's wall time")
-    left.legend(loc="lower right", fontsize=8)
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=7, fontsize=8, frameon=False)
     left.set_title("where the time goes (read: waiting for data only)")
     for model, marker in zip(models, ("o", "s"), strict=False):
         mine = sorted((r for r in rows if r["model"] == model), key=lambda r: r["latency"])

@@ -182,6 +182,15 @@ def export_revision(rev: str, work: Path) -> Path:
 
 
 # -- the run ---------------------------------------------------------------------------------------------
+def save(opts: argparse.Namespace, **parts: Any) -> None:
+    """Write what is measured so far into ``--json``: a stopped run keeps its rows (``--report``)."""
+    if opts.json is None:
+        return
+    data = json.loads(opts.json.read_text()) if opts.json.is_file() else {}
+    data.update(parts)
+    opts.json.write_text(json.dumps(data, indent=1))
+
+
 def measure(opts: argparse.Namespace, bundles: dict[str, str], before: Path | None) -> list[dict[str, Any]]:
     from tests.io.range_server import serve
     from tests.io.stac_fixtures import rustac_server
@@ -200,7 +209,9 @@ def measure(opts: argparse.Namespace, bundles: dict[str, str], before: Path | No
                 read["server"] = files.stats()
                 engine = engine or {m: read[f"engine_s:{m}"] for m in bundles}
                 print(f"# {latency} ms: read alone {read['read_s']:.1f} s, {read['server']}", flush=True)
-                runs = [(m, "after", None) for m in bundles]
+                runs = [
+                    (m, "after", None) for m in bundles if m == "head" or latency in opts.backbone_latencies
+                ]
                 if before is not None and latency in opts.before_latencies:
                     runs.append(("head", "before", before))
                 for model, version, code in runs:
@@ -220,6 +231,7 @@ def measure(opts: argparse.Namespace, bundles: dict[str, str], before: Path | No
                         read_server=read["server"],
                     )
                     rows.append(got)
+                    save(opts, rows=rows)
                     print(f"# {latency} ms {model} {version}: {got['wall_s']:.1f} s", flush=True)
     return rows
 
@@ -230,7 +242,8 @@ def sweep_rows(opts: argparse.Namespace) -> list[dict[str, Any]]:
     from tests.io.stac_fixtures import rustac_server
 
     folder, items, aoi = build_area(opts.mosaic, work=opts.work, block=opts.block)
-    variants = [{"threads": t} for t in opts.sweep_threads]
+    variants: list[dict[str, Any]] = [{}]  # the defaults, then one setting changed at a time
+    variants += [{"threads": t} for t in opts.sweep_threads]
     variants += [{"ahead": 1}, {"ahead": 3}, {"gdal": False}, {"cache_mb": 16}]
     rows = []
     with serve(folder, latency=opts.sweep_latency / 1000, mbit=opts.mbit) as files:
@@ -250,6 +263,7 @@ def sweep_rows(opts: argparse.Namespace) -> list[dict[str, Any]]:
                 got = run_child("read", spec)
                 got.update(variant=variant, server=files.stats())
                 rows.append(got)
+                save(opts, sweep=rows)
                 print(f"# sweep {variant}: {got['read_s']:.1f} s {got['server']}", flush=True)
     return rows
 
@@ -276,6 +290,7 @@ def memory_rows(opts: argparse.Namespace, bundle: str) -> list[dict[str, Any]]:
                 got = run_child("map", spec)
                 got["mosaic"] = k
                 rows.append(got)
+                save(opts, memory=rows)
                 print(f"# memory {k}x{k}: {got['rss_mb']:.0f} MB", flush=True)
     return rows
 
@@ -314,7 +329,7 @@ def table(rows: list[dict[str, Any]], sweep: list[dict[str, Any]], mem: list[dic
     if sweep:
         lines += ["", "| read alone, other settings | read s | requests | MB |", "|---|---|---|---|"]
         for r in sweep:
-            what = ", ".join(f"{k}={v}" for k, v in r["variant"].items())
+            what = ", ".join(f"{k}={v}" for k, v in r["variant"].items()) or "defaults"
             lines.append(
                 f"| {what} | {r['read_s']:.1f} | {r['server']['requests']:,} | "
                 f"{r['server']['bytes'] / 1e6:.1f} |"
@@ -349,6 +364,10 @@ def main() -> None:
         "--before", default=None, help="git revision to compare (its geocrop/ mapped the same way)"
     )
     p.add_argument("--before-latencies", type=ints, default=[0, 50])
+    p.add_argument("--backbone-latencies", type=ints, default=[0, 50], help="latencies the backbone maps at")
+    p.add_argument(
+        "--report", type=Path, default=None, help="print the table of a saved --json file, run nothing"
+    )
     p.add_argument("--sweep", action="store_true", help="read alone with other reader settings")
     p.add_argument("--sweep-latency", type=int, default=50)
     p.add_argument("--sweep-threads", type=ints, default=[4, 8, 32])
@@ -359,6 +378,11 @@ def main() -> None:
     p.add_argument("--json", type=Path, default=None, help="write the results here (for plot_remote_read.py)")
     p.add_argument("--quick", action="store_true", help="smoke run: 0 and 50 ms, head only, mosaic 1, 48 px")
     opts = p.parse_args()
+    if opts.report is not None:
+        data = json.loads(opts.report.read_text())
+        print(data.get("meta", {}).get("line", ""))
+        print(table(data.get("rows", []), data.get("sweep", []), data.get("memory", [])))
+        return
     if opts.quick:
         opts.latencies, opts.models, opts.mosaic, opts.tile, opts.memory_mosaics = (
             [0, 50],
@@ -372,32 +396,31 @@ def main() -> None:
         "head": str(write_head_bundle(opts.work / "head.safetensors")),
         "backbone": str(DEMO_BUNDLE),
     }
-    bundles = {m: all_bundles[m] for m in opts.models.split(",")}
+    bundles = {m: all_bundles[m] for m in opts.models.split(",") if m}
     before = export_revision(opts.before, opts.work) if opts.before else None
     load = os.getloadavg()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    rows = measure(opts, bundles, before)
+    if opts.json is not None and opts.json.is_file():
+        opts.json.unlink()
+    options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(opts).items()}
+    save(opts, meta={"started": started, "load_start": load, "options": options})
+    rows = measure(opts, bundles, before) if bundles else []
     sweep = sweep_rows(opts) if opts.sweep else []
     mem = memory_rows(opts, all_bundles["head"]) if opts.memory else []
     end_load = os.getloadavg()
-    print(
-        f"\n{started}; load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, at end "
+    line = (
+        f"{started}; load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, at end "
         f"{end_load[0]:.2f} {end_load[1]:.2f} {end_load[2]:.2f}; {os.cpu_count()} CPUs; "
         f"{opts.mbit:g} Mbit/s; "
         f"mosaic {opts.mosaic} ({96 * opts.mosaic} px), {opts.tile} px tiles, {opts.block} px COG blocks; "
-        f"read_threads {opts.read_threads}, read_ahead {opts.read_ahead}\n"
+        f"read_threads {opts.read_threads}, read_ahead {opts.read_ahead}"
     )
+    save(
+        opts,
+        meta={"started": started, "load_start": load, "load_end": end_load, "line": line, "options": options},
+    )
+    print(f"\n{line}\n")
     print(table(rows, sweep, mem))
-    if opts.json is not None:
-        meta = {
-            "started": started,
-            "load_start": load,
-            "load_end": end_load,
-            "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(opts).items()},
-        }
-        opts.json.write_text(
-            json.dumps({"meta": meta, "rows": rows, "sweep": sweep, "memory": mem}, indent=1)
-        )
 
 
 if __name__ == "__main__":
