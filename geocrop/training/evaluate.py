@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from geocrop.data.labelled import LabelledSeries, LabelSource, load_labelled
-from geocrop.data.splits import SCHEME_PARTS, fold_pixels, grouped_folds, split_pixels
+from geocrop.data.labelled import LabelSource, load_labelled
+from geocrop.data.splits import SCHEME_PARTS
 from geocrop.errors import InputError
 from geocrop.models.device import resolve_device
 from geocrop.training.both_sides import with_both_sides
@@ -69,6 +69,7 @@ from geocrop.training.label_draws import (
     check_draws,
     check_labels_per_class,
     fold_draws,
+    fold_splits,
     shortfalls,
 )
 from geocrop.training.metrics import scores
@@ -121,12 +122,17 @@ class EvaluateResult:
 ProgressFn = Callable[[str], None]
 
 
-def _variants(job: EvaluateJob) -> list[tuple[str, int, Path | None]]:
+def _variants(
+    job: EvaluateJob, heads: dict[Path, PretrainedHead] | None = None
+) -> list[tuple[str, int, Path | None]]:
+    """(variant, number among its kind, bundle) of every input; pretrained temporal heads are numbered
+    within their family (``heads``), since each one starts its own family only."""
     runs: list[tuple[str, int, Path | None]] = [("supervised", 0, None)]
     runs += [("unimodal", k, p) for k, p in enumerate(job.unimodal)]
     runs += [("bimodal", k, p) for k, p in enumerate(job.bimodal)]
-    runs += [("temporal", k, p) for k, p in enumerate(job.temporal)]
-    runs += [("temporal_frozen", k, p) for k, p in enumerate(job.temporal_frozen)]
+    for variant, paths in (("temporal", job.temporal), ("temporal_frozen", job.temporal_frozen)):
+        family = [heads[p].family if heads else "" for p in paths]
+        runs += [(variant, family[:k].count(family[k]), p) for k, p in enumerate(paths)]
     return runs
 
 
@@ -180,35 +186,6 @@ def _configs(job: EvaluateJob) -> dict[str, list[HeadConfig]]:
     return {**deep, **{f: [default_config(f)] for f in job.baselines}}
 
 
-def _splits(job: EvaluateJob, series: LabelledSeries) -> list[tuple[np.ndarray, np.ndarray]]:
-    seed = job.config.seed
-    if job.folds == 1:
-        return [
-            split_pixels(
-                series.labels,
-                series.groups,
-                class_names=series.class_names,
-                scheme=job.scheme,
-                n_train=job.n_train,
-                n_val=job.n_val,
-                seed=seed,
-            )
-        ]
-    folds = grouped_folds(series.labels, series.groups, k=job.folds, seed=seed)
-    return [
-        fold_pixels(
-            series.labels,
-            folds,
-            f,
-            class_names=series.class_names,
-            n_train=job.n_train,
-            n_val=job.n_val,
-            seed=seed + f,
-        )
-        for f in range(job.folds)
-    ]
-
-
 def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> EvaluateResult:
     """Run (or resume) the protocol and write the report into ``job.out``; see the module docstring.
 
@@ -236,7 +213,9 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
     series = load_labelled(job.source, max_per_class=4 * (job.n_train + job.n_val), seed=job.config.seed)
     for head in heads.values():
         check_init(head, family=head.family, steps=series.grid.steps, in_features=series.values.shape[-1])
-    splits = _splits(job, series)
+    splits = fold_splits(
+        series, folds=job.folds, scheme=job.scheme, n_train=job.n_train, n_val=job.n_val, seed=job.config.seed
+    )
     counts = check_labels_per_class(job.labels_per_class)
     n_draws = check_draws(job.draws, counts)
     parcels = available(series, splits)
@@ -276,7 +255,7 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
                     0.0, n_classes, draw=draw,
                 )  # fmt: skip
                 append_journal(journal, done[key])
-        for variant, k, path in _variants(job):
+        for variant, k, path in _variants(job, heads):
             bid = "raw" if path is None else bundle_id(path)
             pre = heads[path] if variant in TEMPORAL_VARIANTS and path is not None else None
             runs = [

@@ -1,4 +1,6 @@
-"""Label-scarce evaluation: which labelled parcels each run of `geocrop evaluate` may train on.
+"""Which labelled parcels each run of `geocrop evaluate` may train on: the folds, and label-scarce draws.
+
+`fold_splits` gives each fold's training and validation rows (grouped, stratified folds, or one split).
 
 For every fold and every count in ``labels_per_class``, ``draws`` seeded draws (one number, or one per
 count) of that many parcels per class are taken from the fold's training part
@@ -18,7 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from geocrop.data.labelled import LabelledSeries
-from geocrop.data.splits import draw_parcels_per_class, parcels_per_class
+from geocrop.data.splits import (
+    draw_parcels_per_class,
+    fold_pixels,
+    grouped_folds,
+    parcels_per_class,
+    split_pixels,
+)
 from geocrop.errors import InputError
 
 #: Draws per count when the caller gives none (a count of all labels draws nothing: one run).
@@ -84,6 +92,38 @@ def check_draws(draws: int | Sequence[int], counts: Sequence[int | None]) -> dic
             param="draws",
         )
     return dict(zip(numbers, per, strict=True))
+
+
+def fold_splits(
+    series: LabelledSeries, *, folds: int, scheme: str, n_train: int, n_val: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(training, validation) rows of each fold: ``folds`` grouped, stratified folds (each parcel
+    validates once), or with ``folds`` 1 one ``scheme`` split by parcel; class-balanced pixel samples."""
+    if folds == 1:
+        return [
+            split_pixels(
+                series.labels,
+                series.groups,
+                class_names=series.class_names,
+                scheme=scheme,
+                n_train=n_train,
+                n_val=n_val,
+                seed=seed,
+            )
+        ]
+    fold_of = grouped_folds(series.labels, series.groups, k=folds, seed=seed)
+    return [
+        fold_pixels(
+            series.labels,
+            fold_of,
+            f,
+            class_names=series.class_names,
+            n_train=n_train,
+            n_val=n_val,
+            seed=seed + f,
+        )
+        for f in range(folds)
+    ]
 
 
 def available(series: LabelledSeries, splits: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
