@@ -205,3 +205,24 @@ def test_a_cube_gives_one_series_per_pixel_with_its_s1(tmp_path: Path) -> None:
     assert data.values.shape == (n - data.provenance["left_out"], 4, 12) and n >= 64
     assert data.second is not None and data.second.shape == (*data.values.shape[:2], 2)
     assert data.provenance["source_kind"] == "imagery" and data.observed.mean() > 0.9
+
+
+def test_the_python_verb_speaks_argument_names(tmp_path: Path) -> None:
+    import geocrop
+
+    table = write_long_table(tmp_path / "t.parquet", samples=30, dates=6)
+    result = geocrop.pretrain(mode="temporal", s2=table, out=tmp_path / "r", head="lstm",
+                              head_params={"hidden": 8, "layers": 1}, epochs=1, device="cpu")  # fmt: skip
+    assert read_pretrained_head(result.bundle).head["hidden"] == 8
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"mode": "temporal", "planet": table}, "planet"),
+        ({"mode": "temporal", "second_modality": "planetscope"}, "second_modality"),
+        ({"mode": "temporal", "head": "rf"}, "head"),
+        ({"mode": "bimodal", "date_dropout": 0.2}, "date_dropout"),
+        ({"mode": "unimodal", "resample_dates": True}, "resample_dates"),
+    ]
+    for kwargs, param in bad:
+        with pytest.raises(InputError) as err:
+            geocrop.pretrain(s2=table, out=tmp_path / "bad", **kwargs)
+        assert err.value.param == param and "--" not in str(err.value), kwargs
+    assert not (tmp_path / "bad").exists()
