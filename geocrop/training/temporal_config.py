@@ -31,6 +31,8 @@ TEMPORAL_FAMILIES = ("transformer", "inception", "tempcnn", "lstm")
 #: Optimiser steps an adaptive run plans for, and its epoch bounds.
 TARGET_STEPS = 2000
 MIN_EPOCHS, MAX_EPOCHS = 10, 300
+#: The learning rate decays linearly from ``lr`` to this share of it at the last planned step.
+FINAL_LR_SHARE = 0.1
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ SimCLR (`geocrop.training.losses.ntxent`, the paper's uni-modal form) pulls the 
 together and pushes the other series of the batch away:
 
     L = 1/2N sum_i [ l(z_a_i, z_b_i) + l(z_b_i, z_a_i) ],
-    l(u_i, v_i) = -log exp(sim(u_i, v_i)/tau) / (sum_k exp(sim(u_i, v_k)/tau) + sum_{k != i} exp(sim(u_i, u_k)/tau))
+    l(u_i, v_i) = -log exp(sim(u_i, v_i)/tau)
+                  / (sum_k exp(sim(u_i, v_k)/tau) + sum_{k != i} exp(sim(u_i, u_k)/tau))
 
 The views are what make the task: the same field under another acquisition and cloud pattern must stay
 recognisable, which is what a classifier of fields seen in other years and places needs. The held-out

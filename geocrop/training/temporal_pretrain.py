@@ -25,7 +25,6 @@ interpolation of the same hidden dates, the baseline a useful head must beat) an
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,20 +34,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from geocrop.io.atomic import atomic_path, write_json_atomic
-from geocrop.io.bundle_metadata import Normalization
 from geocrop.models.device import resolve_device
 from geocrop.models.masked_series import MaskedSeriesModel
 from geocrop.models.series_contrast import ContrastiveSeriesModel
 from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from geocrop.training.fit import linear_lr
-from geocrop.training.head_bundle import PretrainedHead, write_head_bundle
+from geocrop.training.head_bundle import write_head_bundle
 from geocrop.training.losses import ContrastiveLoss
-from geocrop.training.pretrain_outputs import Progress
 from geocrop.training.series_augment import SeriesAugment, fill_gaps
-from geocrop.training.temporal_config import Plan, TemporalPretrainConfig, plan_pretraining
+from geocrop.training.temporal_config import FINAL_LR_SHARE, TemporalPretrainConfig, plan_pretraining
 from geocrop.training.temporal_contrast import contrastive_scorer, contrastive_step
-from geocrop.training.temporal_data import UnlabelledSeries, load_series
+from geocrop.training.temporal_data import load_series
+from geocrop.training.temporal_outputs import EpochBar, describe_epoch, head_metadata, write_history
 
 __all__ = [
     "HEAD_BUNDLE",
@@ -63,16 +60,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 HEAD_BUNDLE = "head.safetensors"
-#: The learning rate decays linearly from ``lr`` to this share of it at the last planned step.
-FINAL_LR_SHARE = 0.1
-_HISTORY_COLUMNS: tuple[str, ...] = (
-    "epoch",
-    "loss",
-    "heldout_loss",
-    "heldout_interp_loss",
-    "heldout_second_loss",
-)
-_HISTORY_COLUMNS += ("heldout_retrieval_top1", "chance", "steps")
 
 
 @dataclass(frozen=True)
@@ -165,34 +152,6 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, 0x7E]).generate_state(1)[0])
 
 
-class _Bar(Progress):
-    def finish(self, record: Mapping[str, Any]) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar.console.print(describe_epoch(record))
-            self._bar = None
-
-
-def describe_epoch(record: Mapping[str, Any]) -> str:
-    if "heldout_retrieval_top1" in record:
-        return (
-            f"epoch {record['epoch']}: loss {record['loss']:.4f}, held-out retrieval "
-            f"{record['heldout_retrieval_top1']:.3f} (chance {record['chance']:.3f})"
-        )
-    return (
-        f"epoch {record['epoch']}: loss {record['loss']:.4f}, held-out {record['heldout_loss']:.4f} "
-        f"(linear interpolation {record['heldout_interp_loss']:.4f})"
-    )
-
-
-def write_history(out: Path, history: list[dict[str, Any]]) -> None:
-    write_json_atomic(out / "history.json", {"epochs": history})
-    with atomic_path(out / "history.csv", what="history") as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(_HISTORY_COLUMNS), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(history)
-
-
 def pretrain_temporal(
     config: TemporalPretrainConfig,
     *,
@@ -271,7 +230,7 @@ def pretrain_temporal(
 
     steps = plan.steps_per_epoch(len(train_idx))
     end_lr = config.lr * FINAL_LR_SHARE
-    bar = _Bar(enabled=progress)
+    bar = EpochBar(enabled=progress)
     for epoch in range(start, plan.epochs):
         generator.manual_seed(_epoch_seed(config.seed, epoch))
         model.train()
@@ -299,7 +258,7 @@ def pretrain_temporal(
             on_epoch_end(epoch + 1, record)
     write_history(config.out, history)
     bundle = config.out / HEAD_BUNDLE
-    meta = _metadata(
+    meta = head_metadata(
         config, data, spec, plan, history, mean, std, second_stats, len(train_idx), len(held_idx)
     )
     state = {k: v.detach().cpu().numpy() for k, v in model.head.state_dict().items()}
@@ -335,66 +294,3 @@ def _heldout_scorer(
         return out
 
     return score
-
-
-def _metadata(
-    config: TemporalPretrainConfig,
-    data: UnlabelledSeries,
-    spec: dict[str, Any],
-    plan: Plan,
-    history: list[dict[str, Any]],
-    mean: np.ndarray,
-    std: np.ndarray,
-    second_stats: tuple[np.ndarray, np.ndarray] | None,
-    n_train: int,
-    n_held: int,
-) -> PretrainedHead:
-    if config.objective == "contrastive":
-        objective: dict[str, Any] = {
-            "name": "contrastive",
-            "loss": "nt_xent",
-            "temperature": config.temperature,
-        }
-    else:
-        objective = _masked_objective(config, data, second_stats)
-    return PretrainedHead(
-        head=spec,
-        bands=tuple(data.bands),
-        normalization=Normalization(tuple(mean.tolist()), tuple(std.tolist())),
-        grid=data.grid,
-        objective=objective,
-        augment=config.augment().to_dict(),
-        training={
-            "epochs": len(history),
-            "batch_size": plan.batch_size,
-            "lr": config.lr,
-            "final_lr": config.lr * FINAL_LR_SHARE,
-            "weight_decay": config.weight_decay,
-            "seed": config.seed,
-            "series": {"train": n_train, "heldout": n_held},
-        },
-        history=[
-            {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in h.items()}
-            for h in history
-        ],
-        filled_bands=tuple(data.filled_bands),
-        provenance=dict(data.provenance),
-    )
-
-
-def _masked_objective(
-    config: TemporalPretrainConfig, data: UnlabelledSeries, second_stats: tuple[np.ndarray, np.ndarray] | None
-) -> dict[str, Any]:
-    objective: dict[str, Any] = {
-        "name": "masked_reconstruction",
-        "mask_ratio": config.mask_ratio,
-        "target_bands": [b for b in data.bands if b not in data.filled_bands],
-        "second": "sentinel-1" if second_stats is not None else None,
-        "second_weight": config.second_weight if second_stats is not None else 0.0,
-    }
-    if second_stats is not None:
-        objective["second_bands"] = ["VV", "VH"]
-        objective["second_normalization"] = Normalization(
-            tuple(second_stats[0].tolist()), tuple(second_stats[1].tolist())
-        ).to_dict()
-    return objective
