@@ -2,9 +2,10 @@
 
 The sample area's Sentinel-2 COGs (simulated, repeated ``--mosaic`` x ``--mosaic`` times, see
 `remote_area.py`) are served by a range server on 127.0.0.1 (`tests/io/range_server.py`: a set latency
-per request, one link of ``--mbit`` Mbit/s shared by all connections) behind a STAC API on loopback
-(``rustac serve``, the server the tests use). The items point at 127.0.0.1, which geocrop refuses by
-default; every run passes the documented opt-in, ``allow_any_asset_href=True``.
+per request, one link of ``--mbit`` Mbit/s shared by all connections; at the lowest CPU priority, so
+that its Python takes no core from the map, as a server on another machine would not) behind a STAC API
+on loopback (``rustac serve``, the server the tests use). The items point at 127.0.0.1, which geocrop
+refuses by default; every run passes the documented opt-in, ``allow_any_asset_href=True``.
 
 For each latency, each in a fresh process (so GDAL's caches start empty):
 
@@ -23,7 +24,7 @@ with the code of git revision REV (exported with ``git archive``, nothing in the
 ``--before-latencies``, the same way, in the same run. ``--memory`` maps a 1x and a 16x area (head
 model, 0 ms) and compares peak RSS. Ratios are taken within one run.
 
-Run: ``python bench/remote_read.py`` (~15-20 min on an idle 2-core machine); ``--quick`` for a smoke run;
+Run: ``python bench/remote_read.py`` (~20 min on an idle 2-core machine); ``--quick`` for a smoke run;
 ``--json FILE`` also writes the results for ``bench/plot_remote_read.py``.
 """
 
@@ -45,6 +46,8 @@ sys.path.insert(0, str(HERE))  # the repository root joins in main(): a child ma
 from remote_area import DEMO_BUNDLE, END, START, api_inputs, build_area, write_head_bundle  # noqa: E402
 
 STAGES = ("search", "read", "regrid", "engine", "write")
+#: The range server runs at the lowest CPU priority: a remote server's work takes no core from the map.
+SERVER_NICE = 19
 
 
 def peak_rss_mb() -> float:
@@ -200,7 +203,7 @@ def measure(opts: argparse.Namespace, bundles: dict[str, str], before: Path | No
     engine: dict[str, float] = {}
     base = {"aoi": aoi, "tile": opts.tile, "threads": opts.read_threads, "ahead": opts.read_ahead}
     for latency in opts.latencies:
-        with serve(folder, latency=latency / 1000, mbit=opts.mbit) as files:
+        with serve(folder, latency=latency / 1000, mbit=opts.mbit, nice=SERVER_NICE) as files:
             coll, lines = api_inputs(items, files.url, opts.work / f"api-{latency}")
             with rustac_server(coll, lines) as url:
                 spec = {**base, "url": url, "bundles": {} if engine else bundles}
@@ -246,7 +249,7 @@ def sweep_rows(opts: argparse.Namespace) -> list[dict[str, Any]]:
     variants += [{"threads": t} for t in opts.sweep_threads]
     variants += [{"ahead": 1}, {"ahead": 3}, {"gdal": False}, {"cache_mb": 16}]
     rows = []
-    with serve(folder, latency=opts.sweep_latency / 1000, mbit=opts.mbit) as files:
+    with serve(folder, latency=opts.sweep_latency / 1000, mbit=opts.mbit, nice=SERVER_NICE) as files:
         coll, lines = api_inputs(items, files.url, opts.work / f"api-sweep-{opts.sweep_latency}")
         with rustac_server(coll, lines) as url:
             for variant in variants:
@@ -275,7 +278,7 @@ def memory_rows(opts: argparse.Namespace, bundle: str) -> list[dict[str, Any]]:
     rows = []
     for k in opts.memory_mosaics:
         folder, items, aoi = build_area(k, work=opts.work, block=opts.block)
-        with serve(folder, latency=0.0, mbit=opts.mbit) as files:
+        with serve(folder, latency=0.0, mbit=opts.mbit, nice=SERVER_NICE) as files:
             coll, lines = api_inputs(items, files.url, opts.work / f"api-mem-{k}")
             with rustac_server(coll, lines) as url:
                 spec = {
@@ -354,9 +357,9 @@ def main() -> None:
     ints = lambda s: [int(v) for v in s.split(",") if v]  # noqa: E731
     p.add_argument("--latencies", type=ints, default=[0, 20, 50, 100], help="ms per request")
     p.add_argument("--mbit", type=float, default=100.0, help="link bandwidth, Mbit/s")
-    p.add_argument("--mosaic", type=int, default=2, help="the sample area repeated k x k (96k px square)")
-    p.add_argument("--tile", type=int, default=64, help="map tile (chunk_size), px")
-    p.add_argument("--block", type=int, default=64, help="COG internal tile, px")
+    p.add_argument("--mosaic", type=int, default=3, help="the sample area repeated k x k (96k px square)")
+    p.add_argument("--tile", type=int, default=96, help="map tile (chunk_size), px")
+    p.add_argument("--block", type=int, default=96, help="COG internal tile, px")
     p.add_argument("--read-threads", type=int, default=16)
     p.add_argument("--read-ahead", type=int, default=2)
     p.add_argument("--models", default="head,backbone")
