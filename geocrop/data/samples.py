@@ -162,7 +162,10 @@ def numeric_column(df: pd.DataFrame, column: object, path: Path, nodata: Sequenc
     A cell that is neither empty nor a number is an `InputError` naming the column, the row and the value.
     """
     raw = df[column]
-    numbers = pd.to_numeric(raw, errors="coerce")
+    if pd.api.types.is_numeric_dtype(raw.dtype):  # ints, floats, nullable and Arrow numbers (decimals too)
+        numbers = raw
+    else:  # text, objects, categoricals: parse, and name the first cell that is not a number
+        numbers = pd.to_numeric(raw, errors="coerce")
     bad = numbers.isna() & raw.notna()
     if bad.any():
         row = bad.to_numpy().nonzero()[0][0]
