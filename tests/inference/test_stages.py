@@ -70,7 +70,7 @@ def test_the_read_settings_travel_with_the_reads() -> None:
     driver = pickle.loads(pickle.dumps(CheckedRioDriver(ReadSettings().gdal_options())))
     env = driver.capture_env()
     assert (
-        env["GDAL_HTTP_MERGE_CONSECUTIVE_RANGES"] == "YES" and env["CPL_VSIL_NETWORK_STATS_ENABLED"] == "YES"
+        env["GDAL_DISABLE_READDIR_ON_OPEN"] == "EMPTY_DIR" and env["CPL_VSIL_NETWORK_STATS_ENABLED"] == "YES"
     )
 
 
