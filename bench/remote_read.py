@@ -24,8 +24,9 @@ with the code of git revision REV (exported with ``git archive``, nothing in the
 ``--before-latencies``, the same way, in the same run. ``--memory`` maps a 1x and a 16x area (head
 model, 0 ms) and compares peak RSS. Ratios are taken within one run.
 
-Run: ``python bench/remote_read.py`` (~20 min on an idle 2-core machine); ``--quick`` for a smoke run;
-``--json FILE`` also writes the results for ``bench/plot_remote_read.py``.
+Run: ``python bench/remote_read.py`` (~20 min on an idle 2-core machine; the first run also builds the
+areas, ~2 min); ``--quick`` for a smoke run; ``--json FILE`` also writes the results for
+``bench/plot_remote_read.py``.
 """
 
 from __future__ import annotations
@@ -358,8 +359,8 @@ def main() -> None:
     p.add_argument("--latencies", type=ints, default=[0, 20, 50, 100], help="ms per request")
     p.add_argument("--mbit", type=float, default=100.0, help="link bandwidth, Mbit/s")
     p.add_argument("--mosaic", type=int, default=3, help="the sample area repeated k x k (96k px square)")
-    p.add_argument("--tile", type=int, default=96, help="map tile (chunk_size), px")
-    p.add_argument("--block", type=int, default=96, help="COG internal tile, px")
+    p.add_argument("--tile", type=int, default=144, help="map tile (chunk_size), px")
+    p.add_argument("--block", type=int, default=144, help="COG internal tile, px")
     p.add_argument("--read-threads", type=int, default=16)
     p.add_argument("--read-ahead", type=int, default=2)
     p.add_argument("--models", default="head,backbone")
