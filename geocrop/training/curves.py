@@ -33,23 +33,27 @@ def _order(count: int | None) -> float:
 
 
 def curve_table(records: Sequence[RunRecord], metric: str = "macro_f1") -> pd.DataFrame:
-    """One row per (method, labels per class): runs, mean and std of ``metric`` over folds x draws."""
-    rows: dict[tuple[str, int | None], list[float]] = {}
-    family: dict[str, str] = {}
+    """One row per (method, labels per class): runs, mean and std of ``metric`` over folds x draws, and
+    of the uncorrected (balanced) decision's ``metric`` where the records hold it."""
+    rows: dict[tuple[str, int | None], list[RunRecord]] = {}
     for r in records:
-        rows.setdefault((r.method, r.labels_per_class), []).append(float(r.scores[metric]))
-        family[r.method] = r.family
-    out = [
-        {
-            "method": m,
-            "family": family[m],
-            "labels_per_class": _label(c),
-            "runs": len(v),
-            f"{metric}_mean": float(np.mean(v)),
-            f"{metric}_std": float(np.std(v)),
-        }
-        for (m, c), v in sorted(rows.items(), key=lambda kv: (kv[0][0], _order(kv[0][1])))
-    ]
+        rows.setdefault((r.method, r.labels_per_class), []).append(r)
+    out = []
+    for (m, c), runs in sorted(rows.items(), key=lambda kv: (kv[0][0], _order(kv[0][1]))):
+        v = [float(r.scores[metric]) for r in runs]
+        b = [float(r.balanced_scores[metric]) for r in runs if r.balanced_scores]
+        out.append(
+            {
+                "method": m,
+                "family": runs[0].family,
+                "labels_per_class": _label(c),
+                "runs": len(v),
+                f"{metric}_mean": float(np.mean(v)),
+                f"{metric}_std": float(np.std(v)),
+                f"balanced_{metric}_mean": float(np.mean(b)) if len(b) == len(v) else float("nan"),
+                f"balanced_{metric}_std": float(np.std(b)) if len(b) == len(v) else float("nan"),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -180,7 +184,10 @@ def learning_curve_section(
         f"from each fold's training part (seeded draws per count: {per_count}; the same parcels for every "
         "method; the draws are nested, so the parcels of a smaller count are among those of a larger "
         "one; all labels is one run per fold) and scored on the full held-out fold. A deep head's "
-        "early stopping uses a part of the drawn parcels only. Mean ± std over folds x draws.",
+        "early stopping uses a part of the drawn parcels only. Mean ± std over folds x draws, of each "
+        "run's default decision (as Table 1: logits corrected for the training class shares, which the "
+        "balanced draws make near uniform); `learning_curves.csv` also holds the uncorrected decision "
+        "(`balanced_macro_f1_*`).",
         "",
     ]
     if pretrained:
