@@ -2,11 +2,12 @@
 
 A property test draws one small labelled table (values, labels, groups, sample ids), gives its columns
 dtypes (float16/32/64, signed and unsigned ints, nullable Int/Float with ``pd.NA``, categoricals,
-Arrow-backed strings, integer label codes), writes it in one layout (wide or long) and one format (CSV,
-Parquet, GeoParquet) as pandas writes them, and checks that `load_labelled` reads the same series, labels,
-class names and groups as from the plain version of the same table (float64 values, ``str`` columns, CSV).
-Values are chosen to be exact in every dtype drawn (whole numbers 3..127 read as digital numbers, or
-multiples of 1/256 as reflectance), so "the same" is exact equality.
+Arrow-backed strings, integer label codes; dates as text, datetime64, UTC timestamps, date objects or
+Arrow dates), writes it in one layout (wide or long) and one format (CSV, Parquet, GeoParquet) as pandas
+writes them, and checks that `load_labelled` reads the same series, labels, class names and groups as
+from the plain version of the same table (float64 values, ``str`` columns, CSV). Values are chosen to be
+exact in every dtype drawn (whole numbers 3..127 read as digital numbers, or multiples of 1/256 as
+reflectance), so "the same" is exact equality (but for float16 in CSV: see the test).
 """
 
 from __future__ import annotations
@@ -41,6 +42,15 @@ VALUE_DTYPES = INT_DTYPES + FLOAT_DTYPES + NULLABLE_DTYPES + ARROW_NUMBER_DTYPES
 TEXT_DTYPES = ("str", "object", "category", "string[pyarrow]", "string")
 CODE_DTYPES = ("int64", "Int64", "category", "str", "float64")
 GROUP_DTYPES = ("str", "category", "string[pyarrow]", "int64", "Int64", "int32")
+DATE_DTYPES = (
+    "str",
+    "datetime64[ns]",
+    "datetime64[ms]",
+    "utc",
+    "date",
+    "date32[pyarrow]",
+    "timestamp[ms][pyarrow]",
+)
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,7 @@ def _frame(
     label_dtype: str,
     group_dtype: str,
     id_dtype: str,
+    date_dtype: str = "str",
 ) -> pd.DataFrame:
     labels = _typed(_label_values(table), label_dtype)
     groups = _typed(list(table.groups), group_dtype)
@@ -112,13 +123,23 @@ def _frame(
     steps = np.tile(np.arange(len(DATES)), n)
     columns = {
         "sample_id": _typed([f"s{i:02d}" for i in rows], id_dtype),
-        "date": pd.Series([DATES[t].isoformat() for t in steps]),
+        "date": _dates([DATES[t] for t in steps], date_dtype),
         "crop": labels.iloc[rows].reset_index(drop=True),
         "field": groups.iloc[rows].reset_index(drop=True),
     }
     for b, band in enumerate(BANDS):
         columns[band] = _value_column(table.values[rows, steps, b], value_dtype)
     return pd.DataFrame(columns)
+
+
+def _dates(days: list[dt.date], dtype: str) -> pd.Series:
+    """The long layout's date column as text, datetime64, UTC timestamps, date objects or Arrow dates."""
+    if dtype == "str":
+        return pd.Series([d.isoformat() for d in days])
+    if dtype == "date":
+        return pd.Series(days, dtype=object)
+    stamps = pd.Series(pd.to_datetime(days))
+    return stamps.dt.tz_localize("UTC") if dtype == "utc" else stamps.astype(dtype)
 
 
 def _write(frame: pd.DataFrame, folder: Path, fmt: str) -> Path:
@@ -182,6 +203,7 @@ def test_every_dtype_reads_to_the_same_series(data: st.DataObject) -> None:
     label_dtype = data.draw(st.sampled_from(CODE_DTYPES if table.coded else TEXT_DTYPES))
     group_dtype = data.draw(st.sampled_from(GROUP_DTYPES))
     id_dtype = data.draw(st.sampled_from(TEXT_DTYPES))
+    date_dtype = data.draw(st.sampled_from(DATE_DTYPES))
     gap = data.draw(st.booleans()) and (value_dtype in NULLABLE_DTYPES or value_dtype in FLOAT_DTYPES)
     if gap:  # one missing observation: NaN in a float column, pd.NA in a nullable one
         values = table.values.copy()
@@ -190,7 +212,7 @@ def test_every_dtype_reads_to_the_same_series(data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         want = _reference(table, layout, folder, group_dtype)
-        frame = _frame(table, layout, value_dtype, label_dtype, group_dtype, id_dtype)
+        frame = _frame(table, layout, value_dtype, label_dtype, group_dtype, id_dtype, date_dtype)
         got = _load(_write(frame, folder, fmt))
     # pandas writes float16 to CSV as its shortest float16 text (1/256 -> "0.003906"): the file holds
     # values rounded to float16's 11 bits, which is all a reader can get back
