@@ -22,7 +22,9 @@ Models: **head** (a Transformer head at its default size on raw bands, random we
 **backbone** (the demo bundle: pretrained ResMLP-8x256 + Transformer head). ``--before REV`` also maps
 with the code of git revision REV (exported with ``git archive``, nothing in the checkout changes) at
 ``--before-latencies``, the same way, in the same run. ``--memory`` maps a 1x and a 16x area (head
-model, 0 ms) and compares peak RSS. Ratios are taken within one run.
+model, 0 ms) and compares peak RSS. Each process sees ``--cores`` cores (1 by default: on a shared
+machine torch's threads then do not wait on each other), engine alone included. Ratios are taken within
+one run.
 
 Run: ``python bench/remote_read.py`` (~20 min on an idle 2-core machine; the first run also builds the
 areas, ~2 min); ``--quick`` for a smoke run; ``--json FILE`` also writes the results for
@@ -162,7 +164,7 @@ def child_map(spec: dict[str, Any]) -> dict[str, Any]:
 
 def run_child(kind: str, spec: dict[str, Any], *, code: Path | None = None) -> dict[str, Any]:
     """Run ``child_<kind>(spec)`` in a fresh process (``code``: a folder holding another ``geocrop``)."""
-    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1)))
+    env = dict(os.environ, OMP_NUM_THREADS=str(spec["cores"]))
     if code is not None:
         env["PYTHONPATH"] = str(code)
     cmd = [sys.executable, str(Path(__file__).resolve()), f"_{kind}", json.dumps(spec)]
@@ -202,7 +204,13 @@ def measure(opts: argparse.Namespace, bundles: dict[str, str], before: Path | No
     folder, items, aoi = build_area(opts.mosaic, work=opts.work, block=opts.block)
     rows: list[dict[str, Any]] = []
     engine: dict[str, float] = {}
-    base = {"aoi": aoi, "tile": opts.tile, "threads": opts.read_threads, "ahead": opts.read_ahead}
+    base = {
+        "aoi": aoi,
+        "tile": opts.tile,
+        "threads": opts.read_threads,
+        "ahead": opts.read_ahead,
+        "cores": opts.cores,
+    }
     for latency in opts.latencies:
         with serve(folder, latency=latency / 1000, mbit=opts.mbit, nice=SERVER_NICE) as files:
             coll, lines = api_inputs(items, files.url, opts.work / f"api-{latency}")
@@ -259,6 +267,7 @@ def sweep_rows(opts: argparse.Namespace) -> list[dict[str, Any]]:
                     "tile": opts.tile,
                     "threads": opts.read_threads,
                     "ahead": opts.read_ahead,
+                    "cores": opts.cores,
                     "url": url,
                     "bundles": {},
                     **variant,
@@ -287,6 +296,7 @@ def memory_rows(opts: argparse.Namespace, bundle: str) -> list[dict[str, Any]]:
                     "tile": opts.memory_tile,
                     "threads": opts.read_threads,
                     "ahead": opts.read_ahead,
+                    "cores": opts.cores,
                     "url": url,
                     "bundle": bundle,
                     "out": str(opts.work / f"mem-{k}.tif"),
@@ -351,6 +361,8 @@ def table(rows: list[dict[str, Any]], sweep: list[dict[str, Any]], mem: list[dic
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] in ("_read", "_map"):
         spec = json.loads(sys.argv[2])
+        # The child sees a machine of --cores cores: the engine gives torch every core it sees.
+        os.cpu_count = lambda: int(spec["cores"])
         print(json.dumps(child_read(spec) if sys.argv[1] == "_read" else child_map(spec)))
         return
     sys.path.insert(1, str(HERE.parent))  # tests.io.range_server, tests.io.stac_fixtures
@@ -362,6 +374,9 @@ def main() -> None:
     p.add_argument("--tile", type=int, default=144, help="map tile (chunk_size), px")
     p.add_argument("--block", type=int, default=144, help="COG internal tile, px")
     p.add_argument("--read-threads", type=int, default=16)
+    p.add_argument(
+        "--cores", type=int, default=1, help="cores each map may use (torch threads): 1 on a shared machine"
+    )
     p.add_argument("--read-ahead", type=int, default=2)
     p.add_argument("--models", default="head,backbone")
     p.add_argument(
@@ -417,7 +432,7 @@ def main() -> None:
         f"{end_load[0]:.2f} {end_load[1]:.2f} {end_load[2]:.2f}; {os.cpu_count()} CPUs; "
         f"{opts.mbit:g} Mbit/s; "
         f"mosaic {opts.mosaic} ({96 * opts.mosaic} px), {opts.tile} px tiles, {opts.block} px COG blocks; "
-        f"read_threads {opts.read_threads}, read_ahead {opts.read_ahead}"
+        f"read_threads {opts.read_threads}, read_ahead {opts.read_ahead}; torch on {opts.cores} core(s)"
     )
     save(
         opts,
