@@ -66,6 +66,12 @@ def assess(
     label = frame[class_column]
     empty = label.isna() | (label.astype(str).str.strip() == "")
     n_unlabelled = int(empty.sum())
+    if frame.empty:
+        raise InputError(
+            f"`reference` {Path(reference).name} holds no points; draw points on the map (geocrop sample), "
+            "label them and give that file",
+            param="reference",
+        )
     if n_unlabelled == len(frame):
         raise InputError(
             f"`reference` {Path(reference).name}: none of its {len(frame)} points has a class in "

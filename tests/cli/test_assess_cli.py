@@ -59,9 +59,14 @@ def _one_potato(pts: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return pts.drop(potato[1:])
 
 
+def _no_points(pts: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return pts.iloc[:0]
+
+
 @pytest.mark.parametrize(
     ("change", "extra", "expected"),
     [
+        (_no_points, [], "holds no points; draw points on the map (geocrop sample), label them"),
         (_outside, [], "--reference: 2 points lie outside the map (ids 1, 2)"),
         (_unknown, [], "classes Rye, barley in column 'reference' are not classes of the map (wheat, maize"),
         (_one_potato, [], "'potato' has 1 reference point(s); the variance estimator divides by n_i - 1"),
