@@ -95,8 +95,6 @@ def train(progress_mode: ProgressMode, **kw: Any) -> None:
         reporter.done({"bundle": result.bundle})
     if progress_mode == "json":
         return
-    if result.selection is not None:
-        click.echo(f"auto chose {result.selection['chosen']}: {result.selection['reason']}")
     if result.resumed_from:
         click.echo(f"resumed after epoch {result.resumed_from}")
     kept = f", epoch {result.best_epoch} kept" if result.best_epoch else ""
