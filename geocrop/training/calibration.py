@@ -23,8 +23,9 @@ RandomForest's trees grow until their leaves are (nearly) pure, so the weights m
 than votes, and gradient boosting fits a few hundred series almost exactly. Measured on the France table
 (5 grouped folds; `bench/prior_shift_trees.py`), adding ``log pi`` would cut the forest's OA from 0.792
 to 0.713 (macro-F1 0.518 to 0.300) and gradient boosting's from 0.815 to 0.775 (macro-F1 0.640 to
-0.494), where it should raise OA if the outputs were balanced posteriors. geocrop records ``rho`` = the training frequencies for both tree
-heads, so their default map is their raw output and ``uniform`` divides the frequencies out.
+0.494), where it should raise OA if the outputs were balanced posteriors. geocrop records ``rho`` = the
+training frequencies for both tree heads, so their default map is their raw output and ``uniform``
+divides the frequencies out.
 
 **Temperature scaling** (Guo et al. 2017, "On calibration of modern neural networks"): a single
 ``T > 0`` divides the logits before the prior term, ``softmax(f(x) / T + log pi)``; it changes no
