@@ -12,6 +12,7 @@ parameter labels. Older messages that still name CLI flags have no ``param`` and
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 
 #: An argument name inside a library message: `` `name` ``.
@@ -68,3 +69,30 @@ class BundleError(GeocropError):
 
 class OutputError(GeocropError, OSError):
     """The output location cannot be written."""
+
+
+class GeocropWarning(UserWarning):
+    """Root of every warning geocrop gives on purpose: a degraded but usable result, in library terms.
+
+    Shown as one line, ``geocrop: warning: <message>``, without the file path and source line Python
+    prints by default (they point inside geocrop, not at the user's problem): `format_warning` is
+    installed as `warnings.formatwarning` when this module is imported and handles this class alone,
+    leaving other warnings to the formatter that was there before. A `UserWarning`, so filters and
+    ``pytest.warns(UserWarning)`` still catch it.
+    """
+
+
+def format_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    """`warnings.formatwarning` for a `GeocropWarning`: ``geocrop: warning: <message>``, one line."""
+    if issubclass(category, GeocropWarning):
+        return f"geocrop: warning: {message}\n"
+    return _chained(message, category, filename, lineno, line)
+
+
+#: The formatter that was installed before geocrop's: every other warning still goes through it.
+_chained: Callable[..., str] = warnings.formatwarning
+if getattr(_chained, "__module__", "") == __name__:  # a reload: keep the original chain
+    _chained = warnings._formatwarning_orig  # type: ignore[attr-defined]
+warnings.formatwarning = format_warning

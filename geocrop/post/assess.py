@@ -20,7 +20,10 @@ points mapped i and labelled j in the reference, and ``n_i. = sum_j n_ij``:
   ``S(p_.k)`` times the mapped total.
 
 95 % confidence intervals are ``estimate +- 1.96 S`` (the paper's z). Every variance divides by
-``n_i. - 1``, so each stratum with mapped pixels needs at least two sample points. Pure numpy.
+``n_i. - 1``, so each stratum with mapped pixels needs at least two sample points. The reference classes
+need not be the map classes: a class labelled in the reference but never mapped has ``N_i = 0`` (no
+stratum, a zero row, user's accuracy undefined), producer's accuracy 0 and an area ``p_.k`` from the
+points of the other strata labelled with it; the map classes' weights are unchanged. Pure numpy.
 """
 
 from __future__ import annotations
@@ -48,8 +51,10 @@ class AreaEstimates:
 
     Arrays have one entry per class, in ``classes`` order; ``counts`` and ``proportions`` are (k, k).
     Accuracies and proportions are fractions (0..1); NaN where undefined (a producer's accuracy of a class
-    never seen in the reference, a user's accuracy of a class with no mapped pixel). ``pixel_area`` (m2)
-    turns pixel counts into hectares when known.
+    never seen in the reference, a user's accuracy of a class with no mapped pixel). A class with no mapped
+    pixel (a reference-only class, e.g. a crop the map cannot show, or ``other``) has a zero row: it is a
+    column of omission only, with producer's accuracy 0 and its area estimated from the other strata's
+    points labelled with it. ``pixel_area`` (m2) turns pixel counts into hectares when known.
     """
 
     classes: tuple[str, ...]
@@ -65,6 +70,12 @@ class AreaEstimates:
     area_proportion: FloatArray
     area_proportion_se: FloatArray
     pixel_area: float | None = None
+
+    @property
+    def strata(self) -> npt.NDArray[np.bool_]:
+        """True for the map classes with mapped pixels (the strata, the error matrix's rows); False for a
+        reference-only class (labelled in the reference, never mapped): a column of omission only."""
+        return np.asarray(self.mapped_pixels > 0)
 
     @property
     def total_pixels(self) -> float:
@@ -112,7 +123,9 @@ class AreaEstimates:
                 "class": name,
                 "mapped_pixels": num(self.mapped_pixels[k]),
                 "mapped_proportion": num(self.weights[k]),
+                "reference_only": not bool(self.strata[k]),
                 "sample_count": int(self.counts[k].sum()),
+                "reference_count": int(self.counts[:, k].sum()),
                 "users_accuracy": num(self.users_accuracy[k]),
                 "users_accuracy_ci95": num(self.ci95(self.users_accuracy_se[k])),
                 "producers_accuracy": num(self.producers_accuracy[k]),

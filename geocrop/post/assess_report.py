@@ -4,7 +4,11 @@ The reference points are a stratified random sample of the map's classes (`geocr
 labelled in their ``reference`` column); the estimators are those of Olofsson et al. (2014) in
 `geocrop.post.assess`, with each map class's pixel share ``W_i`` counted from the map window by window.
 Points may be in any CRS (reprojected to the map's); reference classes are the map's class names
-(any case) or its class values; points left without a reference class are set aside with a warning.
+(any case) or its class values, or any other name (a crop the map cannot show, ``other``): such a
+reference-only class is kept as a column of omission only, with its estimated area (a warning lists them,
+in case one is a misspelt map class). A number that is not a map value is refused. Points left without a
+reference class are set aside with a warning. Areas are reported in hectares with enough decimals for the
+smallest mapped class, in m² for a map under 10 ha (`area_unit`).
 
 The report folder holds ``report.md`` (tables and plots), ``assessment.json`` (every number),
 ``per_class.csv``, ``error_matrix_counts.csv``, ``error_matrix_proportions.csv``, ``areas.png`` and
@@ -26,14 +30,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geocrop.errors import GeocropError, InputError, OutputError, SourceError
+from geocrop.errors import GeocropError, GeocropWarning, InputError, OutputError, SourceError
 from geocrop.io.atomic import atomic_path, write_text_atomic
 from geocrop.io.classes import NODATA
 from geocrop.io.map_reader import MapLayers, MapSource, open_map
 from geocrop.post.assess import AreaEstimates, stratified_estimates
 from geocrop.post.sampling import REFERENCE_COLUMN, class_pixel_counts
 
-__all__ = ["Assessment", "assess", "plot_areas", "plot_error_matrix", "write_report"]
+__all__ = ["Assessment", "area_unit", "assess", "plot_areas", "plot_error_matrix", "write_report"]
 
 Progress = Callable[[float, str], None]
 _BLOCK = 512
@@ -88,10 +92,22 @@ def assess(
     frame = frame[~empty.to_numpy()]
     ids = _point_ids(frame)
     strata = _map_values_at(layers, frame, ids)
-    truth = _reference_values(layers, frame[class_column].tolist(), class_column)
+    truth, reference_only = _reference_values(layers, frame[class_column].tolist(), class_column)
+    if reference_only:
+        seen = frame[class_column].astype(str).str.strip().str.casefold().value_counts()
+        warnings.warn(
+            "reference classes that are not map classes are kept as omission only (columns of the error "
+            "matrix, with their estimated areas): "
+            + ", ".join(f"{name} ({_points(int(seen[name.casefold()]))})" for name, _ in reference_only)
+            + "; if one is a misspelt map class, rename it",
+            GeocropWarning,
+            stacklevel=2,
+        )
     counts = class_pixel_counts(layers, progress=progress)
-    keep = [c for c in layers.classes if counts[c.value] > 0 or c.value in set(truth.tolist())]
-    index = {c.value: k for k, c in enumerate(keep)}
+    keep = [
+        (c.name, c.value) for c in layers.classes if counts[c.value] > 0 or c.value in set(truth.tolist())
+    ] + reference_only
+    index = {value: k for k, (_, value) in enumerate(keep)}
     matrix = np.zeros((len(keep), len(keep)), dtype=np.int64)
     np.add.at(matrix, ([index[v] for v in strata.tolist()], [index[v] for v in truth.tolist()]), 1)
     try:
@@ -99,7 +115,10 @@ def assess(
     except GeocropError:
         pixel_area = None  # a geographic map: areas in pixels only
     estimates = stratified_estimates(
-        matrix, [counts[c.value] for c in keep], classes=[c.name for c in keep], pixel_area=pixel_area
+        matrix,
+        [counts[value] if value < _REFERENCE_ONLY_BASE else 0 for _, value in keep],
+        classes=[name for name, _ in keep],
+        pixel_area=pixel_area,
     )
     files: tuple[Path, ...] = ()
     if folder is not None:
@@ -162,6 +181,10 @@ def _point_ids(frame: Any) -> list[str]:
     return [f"row {i + 1}" for i in range(len(frame))]
 
 
+def _points(n: int) -> str:
+    return f"{n} point" + ("" if n == 1 else "s")
+
+
 def _listed(ids: Sequence[str], limit: int = 10) -> str:
     shown = ", ".join(ids[:limit])
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
@@ -203,27 +226,43 @@ def _map_values_at(layers: MapLayers, frame: Any, ids: list[str]) -> npt.NDArray
     return values
 
 
-def _reference_values(layers: MapLayers, labels: list[Any], class_column: str) -> npt.NDArray[np.int64]:
-    """Reference labels -> class values: a class name (any case) or a class value."""
+#: Values given to reference-only classes, above any class value a uint8 map can hold.
+_REFERENCE_ONLY_BASE = 1000
+
+
+def _reference_values(
+    layers: MapLayers, labels: list[Any], class_column: str
+) -> tuple[npt.NDArray[np.int64], list[tuple[str, int]]]:
+    """Reference labels -> class values: a map class name (any case) or value; any other name (a crop the
+    map cannot show, ``other``) becomes a reference-only class, returned as (name, value) pairs in name
+    order. A number that is not a map value is refused: it is a wrong value, not a class."""
     by_name = {c.name.casefold(): c.value for c in layers.classes}
     by_value = {str(c.value): c.value for c in layers.classes}
-    out, unknown = [], []
+    texts = []
     for label in labels:
         text = str(label).strip()
         if isinstance(label, float) and label.is_integer():
             text = str(int(label))
-        value = by_name.get(text.casefold(), by_value.get(text))
-        if value is None:
-            unknown.append(text)
-        out.append(NODATA if value is None else value)
-    if unknown:
-        names = ", ".join(c.name for c in layers.classes)
+        texts.append(text)
+    bad_values = sorted(
+        {t for t in texts if t.lstrip("+-").isdigit() and t not in by_value}, key=lambda t: int(t)
+    )
+    if bad_values:
+        values = ", ".join(f"{c.value} {c.name}" for c in layers.classes)
         raise InputError(
-            f"`reference`: classes {', '.join(sorted(set(unknown)))} in column {class_column!r} are not "
-            f"classes of the map ({names}); rename them to map classes or values",
+            f"`reference`: column {class_column!r} holds {', '.join(bad_values)}, not class values of the "
+            f"map ({values}); give a map value or a class name (a name the map lacks, e.g. 'other', "
+            "is kept as a reference-only class)",
             param="reference",
         )
-    return np.asarray(out, dtype=np.int64)
+    extra: dict[str, str] = {}  # casefolded -> first spelling seen
+    for text in texts:
+        if text.casefold() not in by_name and text not in by_value:
+            extra.setdefault(text.casefold(), text)
+    names = sorted(extra, key=lambda k: extra[k].casefold())
+    extra_value = {k: _REFERENCE_ONLY_BASE + i for i, k in enumerate(names)}
+    out = [by_name.get(t.casefold(), by_value.get(t, extra_value.get(t.casefold(), NODATA))) for t in texts]
+    return np.asarray(out, dtype=np.int64), [(extra[k], extra_value[k]) for k in names]
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -236,9 +275,10 @@ def _csv(rows: list[list[Any]]) -> str:
     return buf.getvalue()
 
 
-def _matrix_csv(names: list[str], rows: list[list[Any]]) -> str:
-    """Rows = map class, columns = reference class."""
-    return _csv([["map \\ reference", *names], *[[n, *r] for n, r in zip(names, rows, strict=True)]])
+def _matrix_csv(names: list[str], rows: list[list[Any]], strata: list[bool]) -> str:
+    """Rows = map class (strata only: a reference-only class has no row), columns = reference class."""
+    body = [[n, *r] for n, r, s in zip(names, rows, strata, strict=True) if s]
+    return _csv([["map \\ reference", *names], *body])
 
 
 def write_report(
@@ -248,7 +288,7 @@ def write_report(
     data: dict[str, Any] = {"inputs": inputs, "n_points": int(estimates.counts.sum())}
     data["n_unlabelled"] = n_unlabelled
     data |= estimates.to_dict()
-    names = list(estimates.classes)
+    names, strata = list(estimates.classes), estimates.strata.tolist()
     per_class = data["per_class"]
     fields = list(per_class[0])
     e_counts, e_props = data["error_matrix_counts"], data["error_matrix_proportions"]
@@ -259,8 +299,12 @@ def write_report(
             _csv([fields, *[[r[f] for f in fields] for r in per_class]]),
             what="`out`",
         ),
-        write_text_atomic(folder / "error_matrix_counts.csv", _matrix_csv(names, e_counts), what="`out`"),
-        write_text_atomic(folder / "error_matrix_proportions.csv", _matrix_csv(names, e_props), what="`out`"),
+        write_text_atomic(
+            folder / "error_matrix_counts.csv", _matrix_csv(names, e_counts, strata), what="`out`"
+        ),
+        write_text_atomic(
+            folder / "error_matrix_proportions.csv", _matrix_csv(names, e_props, strata), what="`out`"
+        ),
         plot_areas(estimates, folder / "areas.png"),
         plot_error_matrix(estimates, folder / "error_matrix.png"),
     ]
@@ -268,9 +312,27 @@ def write_report(
     return tuple(written)
 
 
+def area_unit(e: AreaEstimates) -> tuple[float, str, int]:
+    """How to show the areas of ``e``: (factor from pixels, unit, decimals). Hectares with enough decimals
+    that the smallest mapped class reads non-zero; m² for a map under 10 ha; pixels without a pixel area."""
+    mapped = e.mapped_pixels[e.mapped_pixels > 0]
+    smallest = float(mapped.min()) if mapped.size else 1.0
+    if e.pixel_area is None:
+        return 1.0, "pixels", 0 if smallest >= 10 else 1
+    if e.total_pixels * e.pixel_area < 1e5:  # under 10 ha: m²
+        return e.pixel_area, "m²", 0
+    smallest_ha = smallest * e.pixel_area / 1e4
+    digits = int(min(3, max(1, 1 - np.floor(np.log10(smallest_ha)))))
+    return e.pixel_area / 1e4, "ha", digits
+
+
+def _accuracy(value: float | None, ci: float | None, undefined: str) -> str:
+    return undefined if value is None else f"{value:.3f} +- {_fmt(ci)}"
+
+
 def _markdown(data: dict[str, Any], e: AreaEstimates) -> str:
-    unit = "ha" if e.pixel_area is not None else "pixels"
-    key = "ha" if e.pixel_area is not None else "pixels"
+    scale, unit, digits = area_unit(e)
+    strata = e.strata
     lines = [
         f"# Accuracy and area of {data['inputs']['map']}",
         "",
@@ -282,26 +344,40 @@ def _markdown(data: dict[str, Any], e: AreaEstimates) -> str:
         "",
         f"**Overall accuracy: {_fmt(data['overall_accuracy'])} +- {_fmt(data['overall_accuracy_ci95'])}**",
         "",
-        f"| class | mapped ({unit}) | points | user's accuracy | producer's accuracy | "
+        f"| class | mapped ({unit}) | points (map / reference) | user's accuracy | producer's accuracy | "
         f"estimated area ({unit}) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for r in data["per_class"]:
-        mapped = r["mapped_ha"] if e.pixel_area is not None else r["mapped_pixels"]
-        lines.append(
-            f"| {r['class']} | {_fmt(mapped, 0)} | {r['sample_count']} | {_fmt(r['users_accuracy'])} +- "
-            f"{_fmt(r['users_accuracy_ci95'])} | {_fmt(r['producers_accuracy'])} +- "
-            f"{_fmt(r['producers_accuracy_ci95'])} | {_fmt(r[f'area_{key}'], 0)} +- "
-            f"{_fmt(r[f'area_{key}_ci95'], 0)} |"
+    for k, r in enumerate(data["per_class"]):
+        mapped = "not mapped" if not strata[k] else f"{e.mapped_pixels[k] * scale:,.{digits}f}"
+        area, ci = e.area_pixels[k] * scale, e.ci95(e.area_pixels_se[k]) * scale
+        users = _accuracy(r["users_accuracy"], r["users_accuracy_ci95"], "undefined (not mapped)")
+        producers = _accuracy(
+            r["producers_accuracy"], r["producers_accuracy_ci95"], "undefined (not in the reference)"
         )
+        lines.append(
+            f"| {r['class']} | {mapped} | {r['sample_count']} / {r['reference_count']} | {users} | "
+            f"{producers} | {area:,.{digits}f} +- {ci:,.{digits}f} |"
+        )
+    if not strata.all():
+        only = ", ".join(n for n, s in zip(e.classes, strata.tolist(), strict=True) if not s)
+        lines += [
+            "",
+            f"Reference-only classes ({only}): labelled in the reference but never mapped, so pure "
+            "omission: a column of the error matrix without a row, producer's accuracy 0, and an area "
+            "estimated from the points of the mapped classes labelled with them.",
+        ]
+    rows = [k for k in range(len(e.classes)) if strata[k]]
     header = "| map \\ reference | " + " | ".join(e.classes) + " | total |"
     rule = "|---|" + "---:|" * (len(e.classes) + 1)
     lines += ["", "## Error matrix: sample counts", "", header, rule]
-    for name, row in zip(e.classes, e.counts.tolist(), strict=True):
-        lines.append(f"| {name} | " + " | ".join(map(str, row)) + f" | {sum(row)} |")
+    for k in rows:
+        row = e.counts[k].tolist()
+        lines.append(f"| {e.classes[k]} | " + " | ".join(map(str, row)) + f" | {sum(row)} |")
     lines += ["", "## Error matrix: estimated proportions of area", "", header, rule]
-    for name, row in zip(e.classes, e.proportions.tolist(), strict=True):
-        lines.append(f"| {name} | " + " | ".join(f"{v:.4f}" for v in row) + f" | {sum(row):.4f} |")
+    for k in rows:
+        row = e.proportions[k].tolist()
+        lines.append(f"| {e.classes[k]} | " + " | ".join(f"{v:.4f}" for v in row) + f" | {sum(row):.4f} |")
     lines += ["", "![Mapped and estimated areas](areas.png)", "", "![Error matrix](error_matrix.png)", ""]
     lines += ["Numbers: `assessment.json`, `per_class.csv`, `error_matrix_*.csv`.", ""]
     return "\n".join(lines)
@@ -326,7 +402,7 @@ def plot_areas(estimates: AreaEstimates, path: str | os.PathLike[str]) -> Path:
     import matplotlib.pyplot as plt
 
     e = estimates
-    scale, unit = (e.pixel_area / 1e4, "ha") if e.pixel_area is not None else (1.0, "pixels")
+    scale, unit, _ = area_unit(e)
     k = np.arange(len(e.classes))
     fig, ax = plt.subplots(figsize=(2.2 + 1.3 * len(e.classes), 3.6))
     ax.bar(k - 0.2, e.mapped_pixels * scale, 0.4, label="mapped", color="#bdbdbd")
@@ -354,15 +430,16 @@ def plot_error_matrix(estimates: AreaEstimates, path: str | os.PathLike[str]) ->
 
     e = estimates
     k = len(e.classes)
-    shown = np.sqrt(e.proportions)  # square root: small cells stay visible beside the big diagonal
-    fig, ax = plt.subplots(figsize=(2.4 + 0.8 * k, 2.0 + 0.7 * k))
+    rows = np.flatnonzero(e.strata)  # a reference-only class is a column without a row
+    shown = np.sqrt(e.proportions[rows])  # square root: small cells stay visible beside the big diagonal
+    fig, ax = plt.subplots(figsize=(2.4 + 0.8 * k, 2.0 + 0.7 * len(rows)))
     im = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=max(float(shown.max()), 1e-9))
     ax.set_xticks(range(k), labels=list(e.classes), rotation=30, ha="right")
-    ax.set_yticks(range(k), labels=list(e.classes))
-    for i in range(k):
+    ax.set_yticks(range(len(rows)), labels=[e.classes[r] for r in rows])
+    for i, r in enumerate(rows.tolist()):
         for j in range(k):
             colour = "white" if shown[i, j] > 0.6 * shown.max() else "black"
-            text = f"{e.proportions[i, j]:.4f}\n(n={int(e.counts[i, j])})"
+            text = f"{e.proportions[r, j]:.4f}\n(n={int(e.counts[r, j])})"
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
     ax.set_xlabel("reference class")
     ax.set_ylabel("map class (stratum)")

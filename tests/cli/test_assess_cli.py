@@ -54,6 +54,11 @@ def _unknown(pts: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return pts
 
 
+def _bad_value(pts: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    pts.loc[pts.index[:2], "reference"] = ["9", "7"]
+    return pts
+
+
 def _one_potato(pts: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     potato = pts.index[pts["map_class"] == "potato"]
     return pts.drop(potato[1:])
@@ -68,7 +73,7 @@ def _no_points(pts: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     [
         (_no_points, [], "holds no points; draw points on the map (geocrop sample), label them"),
         (_outside, [], "--reference: 2 points lie outside the map (ids 1, 2)"),
-        (_unknown, [], "classes Rye, barley in column 'reference' are not classes of the map (wheat, maize"),
+        (_bad_value, [], "column 'reference' holds 9, not class values of the map (0 wheat, 2 maize"),
         (_one_potato, [], "'potato' has 1 reference point(s); the variance estimator divides by n_i - 1"),
         (None, ["--class-column", "crop"], "has no column 'crop'; its columns are id, map_value, map_class, "
          "reference: choose one with --class-column"),
@@ -85,6 +90,18 @@ def test_assess_bad_input_is_one_line_and_writes_nothing(
     assert expected in line
     assert [p.name for p in report.iterdir()] == ["report.md"]
     assert (report / "report.md").read_text() == "an earlier report"
+
+
+def test_assess_keeps_classes_the_map_lacks(tmp_path: Path, labelled: Path) -> None:
+    """Labels the map cannot show are omission only: a warning names them, the report has their areas."""
+    result = run(*assess_args(tmp_path, edited(labelled, tmp_path, _unknown)))
+    assert result.exit_code == 0, result.output
+    assert "geocrop: warning: reference classes that are not map classes are kept as omission only" in (
+        result.output
+    )
+    assert "barley (1 point), Rye (1 point)" in result.output  # name order ignores case
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "| barley | not mapped | 0 / 1 |" in report and "| Rye | not mapped | 0 / 1 |" in report
 
 
 def test_assess_refuses_a_map_that_is_not_a_geocrop_map(tmp_path: Path, labelled: Path) -> None:

@@ -101,6 +101,49 @@ def test_class_without_mapped_pixels_is_no_stratum() -> None:
     assert e.area_proportion.sum() == pytest.approx(1.0)
 
 
+def test_reference_only_class_hand_computed() -> None:
+    """Map classes a, b (600 and 400 pixels); the reference also names c, a crop the map cannot show.
+
+    By hand: W = (0.6, 0.4); rows n_a = (8, 0, 2), n_b = (1, 3, 1); p_a = 0.6 (0.8, 0, 0.2) =
+    (0.48, 0, 0.12), p_b = 0.4 (0.2, 0.6, 0.2) = (0.08, 0.24, 0.08); areas (0.56, 0.24, 0.20);
+    O = 0.72; V(O) = 0.36 * 0.8 * 0.2 / 9 + 0.16 * 0.6 * 0.4 / 4 = 0.016; P_a = 0.48 / 0.56;
+    V(p_.c) = 0.36 * 0.2 * 0.8 / 9 + 0.16 * 0.2 * 0.8 / 4 = 0.0128, so c covers 200 +- 1.96 * 113.1 px.
+    """
+    e = stratified_estimates(
+        [[8, 0, 2], [1, 3, 1], [0, 0, 0]], [600, 400, 0], classes=("a", "b", "c"), pixel_area=100.0
+    )
+    np.testing.assert_allclose(e.weights, [0.6, 0.4, 0.0])  # the map classes' weights are unchanged
+    np.testing.assert_allclose(e.proportions, [[0.48, 0, 0.12], [0.08, 0.24, 0.08], [0, 0, 0]])
+    np.testing.assert_allclose(e.area_proportion, [0.56, 0.24, 0.20])
+    assert e.overall_accuracy == pytest.approx(0.72) and e.overall_accuracy_se**2 == pytest.approx(0.016)
+    np.testing.assert_allclose(e.users_accuracy[:2], [0.8, 0.6])
+    assert np.isnan(e.users_accuracy[2])  # never mapped: user's accuracy undefined
+    np.testing.assert_allclose(e.producers_accuracy, [0.48 / 0.56, 1.0, 0.0])  # pure omission
+    assert e.area_proportion_se[2] ** 2 == pytest.approx(0.0128)
+    assert e.area_pixels[2] == pytest.approx(200.0)
+    assert e.ci95(e.area_pixels_se[2]) == pytest.approx(1.96 * 1000 * 0.0128**0.5)
+    assert e.area_ha is not None and e.area_ha[2] == pytest.approx(2.0)  # 200 px of 100 m2
+    assert e.strata.tolist() == [True, True, False]
+    row = e.to_dict()["per_class"][2]
+    assert row["reference_only"] and row["users_accuracy"] is None and row["producers_accuracy"] == 0.0
+    assert row["sample_count"] == 0 and row["reference_count"] == 3
+
+
+def test_other_class_hand_computed() -> None:
+    """An `other` reference class in both strata: W = (0.5, 0.5); rows (3, 0, 1) and (0, 2, 2).
+
+    By hand: p = (0.375, 0, 0.125), (0, 0.25, 0.25); areas (0.375, 0.25, 0.375); O = 0.625; every point
+    labelled a or b was mapped so, P = (1, 1) and 0 for other; V(p_.other) = 0.25 * 0.25 * 0.75 / 3 +
+    0.25 * 0.5 * 0.5 / 3 = 0.0364583.
+    """
+    e = stratified_estimates([[3, 0, 1], [0, 2, 2], [0, 0, 0]], [50, 50, 0], classes=("a", "b", "other"))
+    np.testing.assert_allclose(e.area_proportion, [0.375, 0.25, 0.375])
+    assert e.overall_accuracy == pytest.approx(0.625)
+    np.testing.assert_allclose(e.producers_accuracy, [1.0, 1.0, 0.0])
+    np.testing.assert_allclose(e.users_accuracy[:2], [0.75, 0.5])
+    assert e.area_proportion_se[2] ** 2 == pytest.approx(0.25 * 0.25 * 0.75 / 3 + 0.25 * 0.5 * 0.5 / 3)
+
+
 @pytest.mark.parametrize("row", [[1, 0], [0, 0]])
 def test_stratum_needs_two_points(row: list[int]) -> None:
     with pytest.raises(InputError, match=r"'b' has \d reference point.*divides by n_i - 1") as info:
@@ -167,6 +210,73 @@ def test_assess_end_to_end(tmp_path: Path) -> None:
     report = (tmp_path / "report" / "report.md").read_text()
     assert "Overall accuracy" in report and "![Error matrix](error_matrix.png)" in report
     assert [p.name for p in (tmp_path / "report").iterdir() if p.name.startswith(".")] == []
+
+
+def test_assess_keeps_reference_only_classes(tmp_path: Path) -> None:
+    """Labels the map lacks (a crop it cannot show, `other`) are columns of omission only."""
+    reference = labelled_points(tmp_path)
+    pts = gpd.read_file(reference)
+    wheat = pts.index[pts["map_class"] == "wheat"]
+    maize = pts.index[(pts["map_class"] == "maize") & (pts["reference"] == "MAIZE")]
+    pts.loc[wheat[:2], "reference"] = "sugar_beet"
+    pts.loc[maize[:3], "reference"] = ["other", "Other", "OTHER"]  # one class, any case
+    pts.to_file(reference, driver="GPKG", engine="pyogrio")
+    with pytest.warns(UserWarning, match=r"omission only .*: other \(3 points\), sugar_beet \(2 points\)"):
+        result = assess(map=tmp_path / "crops.tif", reference=reference, out=tmp_path / "report")
+    e = result.estimates
+    assert e.classes == ("wheat", "maize", "potato", "other", "sugar_beet")
+    n_map = gpd.read_file(tmp_path / "pts.gpkg")["map_class"].value_counts()
+    expected = np.array(
+        [[n_map["wheat"] - 2, 0, 0, 0, 2],
+         [3, n_map["maize"] - 6, 0, 3, 0],
+         [0, 1, n_map["potato"] - 1, 0, 0],
+         [0, 0, 0, 0, 0],
+         [0, 0, 0, 0, 0]],
+        dtype=np.int64,
+    )  # fmt: skip
+    np.testing.assert_array_equal(e.counts, expected)
+    pixels = np.bincount(make_classes().ravel(), minlength=256)[[0, 2, 5]]
+    np.testing.assert_array_equal(e.mapped_pixels, [*pixels, 0, 0])  # map weights as without them
+    want = stratified_estimates(expected, [*pixels, 0, 0], classes=e.classes, pixel_area=100.0)
+    np.testing.assert_allclose(e.area_pixels, want.area_pixels)
+    assert e.area_pixels[3] > 0 and e.area_pixels[4] > 0 and e.producers_accuracy[3:].tolist() == [0, 0]
+    rows = list(csv.reader((tmp_path / "report" / "error_matrix_counts.csv").open()))
+    assert rows[0][1:] == list(e.classes) and [r[0] for r in rows[1:]] == ["wheat", "maize", "potato"]
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert (
+        "- +- -" not in report
+        and "| other | not mapped | 0 / 3 | undefined (not mapped) | 0.000 +- 0.000" in report
+    )
+    assert "Reference-only classes (other, sugar_beet)" in report
+
+
+def test_assess_refuses_a_number_that_is_no_map_value(tmp_path: Path) -> None:
+    reference = labelled_points(tmp_path)
+    pts = gpd.read_file(reference)
+    pts.loc[[0, 1, 2], "reference"] = ["12", "9", "7"]  # 7: soybean, declared in the map
+    pts.to_file(reference, driver="GPKG", engine="pyogrio")
+    with pytest.raises(
+        InputError,
+        match=r"column 'reference' holds 9, 12, not class values of the map \(0 wheat, 2 maize, 5 potato",
+    ):
+        assess(map=tmp_path / "crops.tif", reference=reference)
+
+
+def test_report_areas_fit_the_map(tmp_path: Path) -> None:
+    """Hectares with decimals so the smallest mapped class is not "0"; m2 on a map under 10 ha."""
+    from geocrop.post.assess_report import area_unit, write_report
+
+    counts = [[9, 1], [0, 2]]
+    small = stratified_estimates(counts, [8000, 3], classes=("a", "b"), pixel_area=100.0)  # 80 ha, 0.03 ha
+    assert area_unit(small) == (0.01, "ha", 3)
+    write_report(small, tmp_path, inputs={"map": "m.tif", "reference": "r.gpkg", "class_column": "reference"})
+    report = (tmp_path / "report.md").read_text()
+    assert "| b | 0.030 | 2 / 3 |" in report and "| a | 80.000 |" in report
+    tiny = stratified_estimates(counts, [800, 3], classes=("a", "b"), pixel_area=100.0)  # 8 ha
+    assert area_unit(tiny) == (100.0, "m²", 0)
+    big = stratified_estimates(counts, [8_000_000, 30_000], classes=("a", "b"), pixel_area=100.0)
+    assert area_unit(big) == (0.01, "ha", 1)
+    assert area_unit(stratified_estimates(counts, [80, 3], classes=("a", "b")))[1:] == ("pixels", 1)
 
 
 def test_assess_sets_unlabelled_points_aside_with_a_warning(tmp_path: Path) -> None:
