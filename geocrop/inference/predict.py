@@ -5,7 +5,9 @@ bundle's own temporal grid by the same rule as training and mapping, then run th
 as `geocrop map` (`Predictor`), so a bundle classifies a table exactly as it would the pixels of a map.
 The output (CSV or Parquet, by suffix) has the sample id, the true label when ``class_column`` is given,
 the predicted class, its probability (``confidence``, 0..1) and one ``p_<class>`` column per class; a
-sample without any clear observation gets an empty prediction. The probabilities are the engine's:
+sample without any clear observation gets an empty prediction (a warning says how many; when none has one
+it is an error, and when the table's dates lie outside the season it gives the `start`/`end` that align
+them, `season_hint`). The probabilities are the engine's:
 temperature-scaled and corrected for ``class_priors`` (by default the training class frequencies;
 `geocrop.inference.priors`).
 """
@@ -25,7 +27,7 @@ import pandas as pd
 from geocrop.core.bands import S2_BANDS
 from geocrop.core.temporal import TemporalGrid, regrid
 from geocrop.data.samples import read_samples
-from geocrop.errors import BundleError, InputError
+from geocrop.errors import BundleError, GeocropWarning, InputError
 from geocrop.inference.priors import PriorChoice, check_priors
 from geocrop.inference.schema import parse_bundle_metadata
 from geocrop.io.atomic import atomic_path
@@ -57,6 +59,66 @@ def check_predict_output(out: Path, samples: Path) -> Path:
     if not out.parent.is_dir():
         raise InputError(f"`out` {out}: folder {out.parent} does not exist; create it first", param="out")
     return out
+
+
+def aligned_season(
+    season: tuple[dt.date, dt.date], dates: tuple[dt.date, dt.date]
+) -> tuple[dt.date, dt.date]:
+    """The season moved by whole years to the table's ``dates``: the same days of the year, the year the
+    table's dates are centred on (a season across New Year keeps its span)."""
+
+    def middle(span: tuple[dt.date, dt.date]) -> dt.date:
+        return span[0] + (span[1] - span[0]) / 2
+
+    years = round((middle(dates) - middle(season)).days / 365.25)
+
+    def shift(day: dt.date) -> dt.date:
+        try:
+            return day.replace(year=day.year + years)
+        except ValueError:  # 29 February in a year without it
+            return day.replace(year=day.year + years, day=28)
+
+    return shift(season[0]), shift(season[1])
+
+
+def season_hint(season: tuple[dt.date, dt.date], dates: tuple[dt.date, dt.date]) -> str:
+    """When most of the table's dates ``first..last`` lie outside ``season``, the `start`/`end` that would
+    align them (same days of the table's year); else ''."""
+    first, last = dates
+    inside = (min(last, season[1]) - max(first, season[0])).days
+    if (season[0] <= first and last <= season[1]) or inside >= 0.5 * (last - first).days:
+        return ""
+    start, end = aligned_season(season, dates)
+    return (
+        f"the table's dates {first}..{last} lie outside it: give `start` {start} and `end` {end} (the "
+        "same days of the year, moved to the table's dates)"
+    )
+
+
+def check_empty_rows(
+    n_empty: int, n: int, *, season: tuple[dt.date, dt.date], dates: tuple[dt.date, dt.date]
+) -> None:
+    """All ``n`` samples without a clear observation in ``season``: an error naming the fix; some: a
+    warning saying how many (their predictions stay empty)."""
+    if n_empty == 0:
+        return
+    hint = season_hint(season, dates)
+    where = f"in the season {season[0]}..{season[1]}"  # the bundle's, or the `start`..`end` given
+    if n_empty == n:
+        fix = hint or (
+            "check `nodata` and `scale` (every value may read as no observation) or that the table holds "
+            "Sentinel-2 bands"
+        )
+        raise InputError(
+            f"`samples`: none of the {n} samples has a clear observation {where}; " + fix,
+            param="start" if hint else "samples",
+        )
+    warnings.warn(
+        f"{n_empty} of {n} samples have no clear observation {where} and get an empty prediction"
+        + (f"; {hint}" if hint else ""),
+        GeocropWarning,
+        stacklevel=3,
+    )
 
 
 def predict_table(
@@ -118,6 +180,7 @@ def predict_table(
     probs = prediction.probs[:, :, 0].T  # (N, C)
     names = tuple(c.name for c in spec.classes)
     empty = ~np.isfinite(probs).all(axis=1)
+    check_empty_rows(int(empty.sum()), probs.shape[0], season=(grid.start, grid.end), dates=(first, last))
     best = np.nan_to_num(probs, nan=-1.0).argmax(axis=1)
     ids = table.ids if table.ids is not None else np.arange(len(probs)).astype(str)
     predicted = np.array(names, dtype=object)[best]
