@@ -27,7 +27,18 @@ from .common import aoi_problem, write_aoi_geojson
 from .map_crops import DEFAULT_STAC
 from .runner import RunResult
 
-HEADS = ("lstm", "inception", "transformer")
+# (value of --head, label), first the default: the same families `geocrop train --head` offers.
+HEADS = (
+    ("auto", "Automatic (best of TempCNN, InceptionTime, gradient boosting on inner validation)"),
+    ("tempcnn", "TempCNN"),
+    ("inception", "InceptionTime"),
+    ("transformer", "Transformer"),
+    ("lstm", "Bi-LSTM"),
+    ("gbm", "Gradient boosting"),
+    ("rf", "RandomForest"),
+)
+#: Heads trained by epochs; the others (auto's own choice, the trees) take no epoch count.
+_EPOCH_HEADS = ("tempcnn", "inception", "transformer", "lstm")
 _LABEL = "Labelled parcels"
 _FIX = "choose a polygon layer of parcels with a crop-type field"
 
@@ -45,10 +56,12 @@ _HELP = "".join(
         "local <code>catalog.json</code>. <b>Start/end date</b>: the season; use the same season length "
         "when you map with the bundle.</p>",
         "<h3>Model</h3>",
-        "<p><b>Temporal model</b>: Bi-LSTM (default, fast), InceptionTime or Transformer. "
+        "<p><b>Temporal model</b>: <i>Automatic</i> (default) compares TempCNN, InceptionTime and "
+        "gradient boosting on parcels held out of the training part and keeps the best (the log says "
+        "which and why); or choose one family. "
         "<b>Pretrained backbone</b> (optional): a bundle from <code>geocrop pretrain</code>; without it "
-        "the model learns from the raw bands. More <b>epochs</b> take longer; the log shows validation "
-        "accuracy after each one.</p>",
+        "the model learns from the raw bands. <b>Epochs</b>: 0 (default) adapts them to the data; a "
+        "number applies to TempCNN, InceptionTime, Transformer and Bi-LSTM only.</p>",
         "<p>geocrop runs as a separate program (see <i>Map crops in area</i> for installing it). "
         "<b>Cancel</b> stops it; rerunning the same training resumes from the last finished epoch.</p>",
     ]
@@ -109,7 +122,7 @@ class TrainClassifierAlgorithm(GeocropAlgorithm):
         self.addParameter(date_parameter(self.END, "End date", QDate(2021, 10, 31)))
         self.addParameter(
             QgsProcessingParameterEnum(
-                self.HEAD, "Temporal model", ["Bi-LSTM", "InceptionTime", "Transformer"], defaultValue=0
+                self.HEAD, "Temporal model", [label for _, label in HEADS], defaultValue=0
             )
         )
         self.addParameter(
@@ -122,7 +135,12 @@ class TrainClassifierAlgorithm(GeocropAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                self.EPOCHS, "Epochs", QgsProcessingParameterNumber.Integer, 20, minValue=1, maxValue=1000
+                self.EPOCHS,
+                "Epochs (0: adapt to the data)",
+                QgsProcessingParameterNumber.Integer,
+                0,
+                minValue=0,
+                maxValue=1000,
             )
         )
         for name, label, default, low in (
@@ -160,6 +178,14 @@ class TrainClassifierAlgorithm(GeocropAlgorithm):
             output = str(Path(output).with_suffix(".safetensors"))
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         s2 = self.parameterAsString(parameters, self.S2, context).strip() or DEFAULT_STAC
+        head = HEADS[self.parameterAsEnum(parameters, self.HEAD, context)][0]
+        n_epochs = self.parameterAsInt(parameters, self.EPOCHS, context)
+        if n_epochs and head not in _EPOCH_HEADS:
+            raise QgsProcessingException(
+                f"Epochs {n_epochs}: the chosen temporal model takes no epoch count; set Epochs to 0 or "
+                "choose TempCNN, InceptionTime, Transformer or Bi-LSTM."
+            )
+        epochs = ["--epochs", str(n_epochs)] if n_epochs else []
         args = [
             "--labels",
             str(labels),
@@ -171,9 +197,8 @@ class TrainClassifierAlgorithm(GeocropAlgorithm):
             s2,
             *season,
             "--head",
-            HEADS[self.parameterAsEnum(parameters, self.HEAD, context)],
-            "--epochs",
-            str(self.parameterAsInt(parameters, self.EPOCHS, context)),
+            head,
+            *epochs,
             "--train-pixels",
             str(self.parameterAsInt(parameters, self.TRAIN_PIXELS, context)),
             "--steps",

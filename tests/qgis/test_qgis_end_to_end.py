@@ -166,6 +166,7 @@ def test_train_then_map_with_real_geocrop(profile: QgisProfile, tmp_path: Path) 
         f"S2={area.catalog}",
         f"START={START}",
         f"END={END}",
+        "HEAD=1",
         "EPOCHS=2",
         "TRAIN_PIXELS=50",
         "STEPS=12",

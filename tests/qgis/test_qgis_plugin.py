@@ -157,6 +157,33 @@ def test_geocrop_error_line_becomes_processing_error(profile: QgisProfile, tmp_p
     assert not has_traceback(text) and not out.exists()
 
 
+def test_train_classifier_defaults_to_auto_and_refuses_epochs_it_cannot_use(
+    profile: QgisProfile, tmp_path: Path
+) -> None:
+    record = tmp_path / "record"
+    exe = fake_geocrop(tmp_path / "bin", record=record)
+    common = [
+        f"PARCELS={write_fields(tmp_path / 'fields.geojson')}",
+        "CLASS_FIELD=name",
+        "S2=/data/catalog.json",
+        *_dates(),
+        f"GEOCROP_EXECUTABLE={exe}",
+    ]
+    bundle = tmp_path / "models" / "auto.safetensors"
+    completed = profile.run("run", "geocrop:trainclassifier", "--", *common, f"OUTPUT={bundle}")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    argv = next(call["argv"] for call in recorded_calls(record) if call["argv"][:1] == ["train"])
+    assert _option(argv, "--head") == "auto" and "--epochs" not in argv
+
+    refused = tmp_path / "models" / "gbm.safetensors"
+    completed = profile.run(
+        "run", "geocrop:trainclassifier", "--", *common, "HEAD=5", "EPOCHS=3", f"OUTPUT={refused}"
+    )
+    text = completed.stdout + completed.stderr
+    assert completed.returncode != 0 and "set Epochs to 0" in text
+    assert not has_traceback(text) and not refused.exists()
+
+
 def test_train_classifier_sends_parcels_with_classes(profile: QgisProfile, tmp_path: Path) -> None:
     record = tmp_path / "record"
     exe = fake_geocrop(tmp_path / "bin", record=record)
@@ -169,7 +196,7 @@ def test_train_classifier_sends_parcels_with_classes(profile: QgisProfile, tmp_p
         "CLASS_FIELD=name",
         "S2=/data/catalog.json",
         *_dates(),
-        "HEAD=2",
+        "HEAD=3",
         "EPOCHS=4",
         f"OUTPUT={bundle}",
         f"GEOCROP_EXECUTABLE={exe}",
