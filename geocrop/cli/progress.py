@@ -50,12 +50,13 @@ __all__ = [
 
 ProgressMode = Literal["rich", "json", "none"]
 PROGRESS_OPTION = click.Choice(["rich", "json", "none"])
-#: False under ``geocrop -q``: warnings are not shown (errors still are).
+#: False under ``geocrop -q``: warnings, the bar and log lines are not shown (errors still are).
 _SHOW_WARNINGS = True
 
 
 def set_warnings_shown(shown: bool) -> None:
-    """Show (default) or hide the library's one-line warnings in `reporting` blocks (``-q`` hides them)."""
+    """Show (default) or hide the library's one-line warnings in `reporting` blocks (``-q`` hides them,
+    and with them the bar and the log lines, e.g. the epochs: errors only; JSON events are unchanged)."""
     global _SHOW_WARNINGS
     _SHOW_WARNINGS = shown
 
@@ -162,6 +163,8 @@ class Reporter:
 
     def __call__(self, fraction: float, message: str) -> None:
         fraction = min(max(float(fraction), 0.0), 1.0)
+        if not _SHOW_WARNINGS and self.mode != "json":
+            return  # geocrop -q: errors only, no bar
         if self.mode == "json":
             self._json({"event": "progress", "fraction": round(fraction, 4), "message": message})
         elif self.mode == "rich" and not self._no_bar:
@@ -205,7 +208,7 @@ class Reporter:
         above the bar, which lives on stderr), or a ``log`` event in JSON mode."""
         if self.mode == "json":
             self._json({"event": "log", "message": message})
-        else:
+        elif _SHOW_WARNINGS:  # geocrop -q: errors only, no log lines
             click.echo(message, file=self.out)
 
     def event(self, name: str, **fields: Any) -> None:

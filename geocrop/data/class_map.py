@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from geocrop.errors import InputError, SourceError
+from geocrop.errors import GeocropWarning, InputError, SourceError
 
 
 def code_text(value: object) -> str:
@@ -89,6 +89,7 @@ def apply_class_map(
         warnings.warn(
             f"{what}: left out {n} sample(s) whose label code is not in the class map "
             f"({', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''})",
+            GeocropWarning,
             stacklevel=2,
         )
     return np.array([mapping.get(c, "") for c in codes])

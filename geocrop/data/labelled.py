@@ -33,7 +33,7 @@ from geocrop.core.temporal import DEFAULT_STEPS, TemporalGrid, regrid
 from geocrop.data.class_map import apply_class_map, code_text, read_class_map
 from geocrop.data.parcel_labels import read_parcels
 from geocrop.data.samples import read_samples
-from geocrop.errors import InputError, NoDataError, SourceError
+from geocrop.errors import GeocropWarning, InputError, NoDataError, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,7 @@ def drop_rare_classes(series: LabelledSeries, min_parcels: int, *, path: Path) -
     shown = ", ".join(f"{series.class_names[i]!r} ({parcels[i]})" for i in rare)
     warnings.warn(
         f"left out {rare.size} crop type(s) with fewer than {min_parcels} parcels: {shown}",
+        GeocropWarning,
         stacklevel=2,
     )
     renumber = np.full(len(series.class_names), -1, dtype=np.int64)
@@ -256,6 +257,7 @@ def _warn_crowded_steps(values: np.ndarray, dates: np.ndarray, grid: TemporalGri
             f"labels {path}: {int(crowded.sum())} of {len(crowded)} series have two or more clear "
             f"observations on one step of the {grid.steps}-step grid ({grid.spacing_days:.1f} days); "
             "they are averaged: give more --steps to keep them apart",
+            GeocropWarning,
             stacklevel=3,
         )
 
@@ -358,7 +360,7 @@ def _from_parcels(source: LabelSource, *, max_per_class: int | None, seed: int) 
     missing = tuple(cube.attrs.get("missing_bands", ()))
     if missing:
         warnings.warn(
-            f"S2 source lacks band(s) {', '.join(missing)}; filled and flagged", UserWarning, stacklevel=2
+            f"S2 source lacks band(s) {', '.join(missing)}; filled and flagged", GeocropWarning, stacklevel=2
         )
     return LabelledSeries(values, labels, groups, names, grid, missing, "parcels")
 

@@ -38,7 +38,7 @@ import pandas as pd
 
 from geocrop.core.bands import S2_BANDS
 from geocrop.data.class_map import code_text
-from geocrop.errors import InputError, NoDataError, SourceError
+from geocrop.errors import GeocropWarning, InputError, NoDataError, SourceError
 
 _BAND = r"(?:S2[-_]?(?:L2A[-_])?)?[Bb](?:8[Aa]|\d{1,2})"
 _WIDE = re.compile(rf"^(?P<band>{_BAND})_(?P<date>\d{{4}}-?\d{{2}}-?\d{{2}})$")
@@ -48,7 +48,7 @@ DATE_COLUMNS: tuple[str, ...] = ("date", "timestamp", "time")
 NODATA: tuple[float, ...] = (65535.0,)
 
 
-class MissingBandWarning(UserWarning):
+class MissingBandWarning(GeocropWarning):
     """A band was absent from the input and filled by the documented rule."""
 
 
@@ -124,13 +124,22 @@ def read_frame(path: Path) -> pd.DataFrame:
     raise InputError(f"samples table {path} has suffix {suffix!r}; give a .parquet or .csv file")
 
 
+#: Time-series columns (S2 bands, wide band_date, S1, meteo, DEM): never a class or group column, so a
+#: message listing the choices names them last, as a count.
+_SERIES = re.compile(
+    rf"^(?:{_BAND}(?:_\d{{4}}-?\d{{2}}-?\d{{2}})?|(?:S1|S2|AGERA5|COP)[-_].*)$", re.IGNORECASE
+)
+
+
 def _check_columns(df: pd.DataFrame, path: Path, label_column: str, group_column: str | None) -> None:
     for what, col in (("class", label_column), ("group", group_column)):
         if col is not None and col not in df.columns:
-            shown = ", ".join(map(str, list(df.columns)[:12]))
+            names = [str(c) for c in df.columns]
+            other = [c for c in names if not _SERIES.match(c)]  # every one: the class column is among them
+            series = len(names) - len(other)
             raise InputError(
-                f"samples table {path} has no {what} column {col!r}; choose one of: {shown}"
-                + (" ..." if len(df.columns) > 12 else "")
+                f"samples table {path} has no {what} column {col!r}; choose one of: {', '.join(other)}"
+                + (f" (besides {series} band column(s))" if series else "")
             )
     if len(df) and df[label_column].isna().all():
         raise InputError(
@@ -385,7 +394,7 @@ def _apply_scale(values: np.ndarray, path: Path, scale: float | None) -> np.ndar
         warnings.warn(
             f"samples table {path} looks like digital numbers (median {float(np.median(finite)):.0f}); "
             "multiplying by 1e-4 to get reflectance (give --scale to override)",
-            UserWarning,
+            GeocropWarning,
             stacklevel=3,
         )
         return (values * np.float32(1e-4)).astype(np.float32)

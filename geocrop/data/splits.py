@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from geocrop.errors import InputError
+from geocrop.errors import GeocropWarning, InputError
 
 #: Named split schemes of the paper: 70-21-9 (task 1: the 70 % is pretraining's, 21 % trains the head,
 #: 9 % validates it) and 70-30 (task 2: train / validation).
@@ -24,7 +24,7 @@ SPLIT_SCHEMES: dict[str, tuple[float, ...]] = {"70-30": (0.7, 0.3), "70-21-9": (
 SCHEME_PARTS: dict[str, tuple[int, int]] = {"70-30": (0, 1), "70-21-9": (1, 2)}
 
 
-class SamplingWarning(UserWarning):
+class SamplingWarning(GeocropWarning):
     """A class had fewer pixels than asked for; all of them were used."""
 
 
@@ -136,8 +136,12 @@ def split_pixels(
     n_train: int = 5000,
     n_val: int = 1000,
     seed: int = 0,
+    warn_unbalanced: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pixel indices (training, validation) for a downstream head: parcel split, then balanced sampling.
+
+    ``warn_unbalanced`` False: no `SamplingWarning` for classes under ``n_train``/``n_val`` (a samples
+    table has one series per point: its classes are used whole, and pixels per class mean nothing there).
 
     ``labels`` are class indices into ``class_names``; ``groups`` the parcel id of each pixel. The parcels are
     split by `SPLIT_SCHEMES[scheme]` stratified by class, the parts `SCHEME_PARTS[scheme]` give the training
@@ -163,12 +167,15 @@ def split_pixels(
                 "with few parcels (--min-parcels 3)"
             )
     names = list(class_names)
-    train_idx = balanced_sample(
-        lab, n_per_class=n_train, seed=seed, mask=in_train, what="training", names=names
-    )
-    val_idx = balanced_sample(
-        lab, n_per_class=n_val, seed=seed + 1, mask=in_val, what="validation", names=names
-    )
+    with warnings.catch_warnings():
+        if not warn_unbalanced:
+            warnings.simplefilter("ignore", SamplingWarning)
+        train_idx = balanced_sample(
+            lab, n_per_class=n_train, seed=seed, mask=in_train, what="training", names=names
+        )
+        val_idx = balanced_sample(
+            lab, n_per_class=n_val, seed=seed + 1, mask=in_val, what="validation", names=names
+        )
     return train_idx, val_idx
 
 

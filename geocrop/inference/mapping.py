@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from geocrop import __version__
 from geocrop.core.temporal import TemporalGrid, regrid
-from geocrop.errors import NoDataError
+from geocrop.errors import GeocropWarning, NoDataError
 from geocrop.inference.journal import TileJournal, journal_dir, output_lock, remove_leftovers
 from geocrop.inference.plan import MapConfig, MapPlan, output_paths, plan_map
 from geocrop.inference.stages import StageClock, StageTimes
@@ -92,7 +92,7 @@ def _grid(plan: MapPlan) -> TemporalGrid:
                 f"the model was trained on a {trained}-day season ({spec.grid_start}..{spec.grid_end}) but "
                 f"the map spans {asked} days; its {spec.steps} steps are stretched to fit, so accuracy may "
                 "drop: map a season of similar length",
-                UserWarning,
+                GeocropWarning,
                 stacklevel=3,
             )
     return grid
@@ -188,7 +188,7 @@ def _map_aoi(
     plan = plan_map(config, progress=report, exact_flops=False, clock=clock)
     spec = plan.spec
     if plan.notice:
-        warnings.warn(plan.notice, UserWarning, stacklevel=2)
+        warnings.warn(plan.notice, GeocropWarning, stacklevel=2)
     provenance = read_provenance(spec.metadata)
     if config.planet is not None:
         log.info("--planet %s is not used: model %s reads Sentinel-2 only", config.planet, spec.name)

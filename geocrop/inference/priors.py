@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from geocrop.errors import InputError
+from geocrop.errors import GeocropWarning, InputError
 from geocrop.inference.schema import BundleSpec
 from geocrop.training.calibration import correction
 
@@ -165,7 +165,7 @@ def target_shares(choice: PriorChoice | None, spec: BundleSpec) -> np.ndarray | 
             warnings.warn(
                 f"model {spec.name} records no training class frequencies (trained before geocrop kept "
                 "them), so its outputs are not corrected for class priors; retrain it to correct them",
-                UserWarning,
+                GeocropWarning,
                 stacklevel=3,
             )
         return None

@@ -23,7 +23,7 @@ from pyproj import CRS, Transformer
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
-from geocrop.errors import InputError
+from geocrop.errors import GeocropWarning, InputError
 
 BBox = tuple[float, float, float, float]
 _FIX = "give a GeoJSON/GeoPackage polygon or --bbox minx,miny,maxx,maxy"
@@ -155,7 +155,7 @@ def _polygonal(geom: BaseGeometry, name: str) -> BaseGeometry:
         reason = shapely.is_valid_reason(geom)
         warnings.warn(
             f"AOI {name} is not a valid polygon ({reason}); repaired with shapely.make_valid",
-            UserWarning,
+            GeocropWarning,
             stacklevel=3,
         )
         geom = shapely.make_valid(geom)

@@ -31,6 +31,7 @@ import pystac
 import xarray as xr
 
 from geocrop.core.bands import PLANET_BANDS, S2_ASSET_KEYS, S2_BANDS, S2_REFLECTANCE_SCALE, s2_offset_dn
+from geocrop.errors import GeocropWarning
 
 #: Centre wavelength (nm) of each S2 band (Sentinel-2A MSI), used by the missing-band rule.
 S2_WAVELENGTHS_NM: dict[str, float] = {
@@ -189,7 +190,7 @@ def fill_missing_bands(
     warnings.warn(
         f"{source} lacks bands {missing}; filled from spectral neighbours "
         "(geocrop.io.bandmap rule) and listed in attrs['missing_bands']",
-        UserWarning,
+        GeocropWarning,
         stacklevel=stacklevel + 1,
     )
     plan = fill_plan(frozenset(present))

@@ -30,7 +30,7 @@ from odc.loader import RioDriver, RioReader
 
 from geocrop.core.bands import PLANET_BANDS, S2_BANDS
 from geocrop.core.masks import SCL_CLEAR_CLASSES
-from geocrop.errors import NoDataError, SourceError
+from geocrop.errors import GeocropWarning, NoDataError, SourceError
 from geocrop.io.aoi import Aoi
 from geocrop.io.bandmap import (
     S2_REQUIRED_BANDS,
@@ -243,7 +243,7 @@ def load_s2(
     else:
         warnings.warn(
             f"the {len(items)} Sentinel-2 scenes have no SCL asset: clouds are not masked, only nodata",
-            UserWarning,
+            GeocropWarning,
             stacklevel=2,
         )
     inside = aoi_mask(gbox, aoi, chunks)
@@ -442,7 +442,7 @@ def _planet_part(
     else:
         warnings.warn(
             f"{len(members)} PlanetScope scenes have no UDM2 asset: clouds are not masked, only nodata",
-            UserWarning,
+            GeocropWarning,
             stacklevel=3,
         )
     if inside is not None:

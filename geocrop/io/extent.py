@@ -30,6 +30,8 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from geocrop.errors import GeocropWarning
+
 __all__ = [
     "NEAR_KM",
     "OutsideTrainingWarning",
@@ -45,7 +47,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class OutsideTrainingWarning(UserWarning):
+class OutsideTrainingWarning(GeocropWarning):
     """A model is used on an area or dates outside where and when it learned."""
 
 

@@ -86,7 +86,7 @@ def assess(
         warnings.warn(
             f"{n_unlabelled} of {len(frame)} reference points have no class in {class_column!r} and are "
             "left out; the estimates assume the labelled ones are still a random sample of each class",
-            UserWarning,
+            GeocropWarning,
             stacklevel=2,
         )
     frame = frame[~empty.to_numpy()]

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from geocrop.errors import InputError
+from geocrop.errors import GeocropWarning, InputError
 from geocrop.models.device import resolve_device
 from geocrop.models.registry import build_head
 from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
@@ -52,7 +52,7 @@ MIN_STEPS = 1000
 MAX_EPOCHS = 200
 
 
-class UnderfitWarning(UserWarning):
+class UnderfitWarning(GeocropWarning):
     """A head still improved at its last epoch or fits its own training data poorly."""
 
 

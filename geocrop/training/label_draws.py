@@ -109,6 +109,7 @@ def fold_splits(
                 n_train=n_train,
                 n_val=n_val,
                 seed=seed,
+                warn_unbalanced=series.kind == "parcels",  # a table's points are no pixels to balance
             )
         ]
     fold_of = grouped_folds(series.labels, series.groups, k=folds, seed=seed)

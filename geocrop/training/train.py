@@ -27,7 +27,7 @@ from torch import nn
 from geocrop.core.temporal import TemporalGrid
 from geocrop.data.labelled import LabelledSeries, LabelSource, load_labelled
 from geocrop.data.splits import split_fields, split_pixels
-from geocrop.errors import InputError
+from geocrop.errors import GeocropWarning, InputError
 from geocrop.io.bundle import save_bundle
 from geocrop.io.bundle_metadata import ClassifierMetadata, Normalization, read_backbone_source
 from geocrop.io.classes import class_colours, classes_from_names
@@ -190,6 +190,7 @@ def prepare_data(
         n_train=n_train,
         n_val=n_val,
         seed=seed,
+        warn_unbalanced=series.kind == "parcels",  # a table's points are no pixels to balance
     )
     return series, train_idx, val_idx
 
@@ -430,7 +431,7 @@ def train_model(
         backbone = raw_bands(series.values[train_idx], bands=series.bands)
     mismatch = filled_band_mismatch(backbone, series.missing_bands)
     if mismatch is not None:
-        warnings.warn(mismatch, UserWarning, stacklevel=2)
+        warnings.warn(mismatch, GeocropWarning, stacklevel=2)
     what = "encoding" if backbone.module is not None else "normalising"
     say(f"{what} {len(train_idx):,} training and {len(val_idx):,} validation series")
     ckpt = checkpoint_path(out)
