@@ -20,7 +20,8 @@ from geocrop.cli.progress import ProgressMode, progress_option, reporting
 )  # fmt: skip
 @click.option(
     "--class-column", default="reference", show_default=True,
-    help="Column with each point's reference class (a map class name, any case, or value).",
+    help="Column with each point's reference class: a map class name (any case) or value; another name "
+    "(a crop the map lacks, 'other') is kept as a reference-only class.",
 )  # fmt: skip
 @click.option(
     "--out", required=True, type=click.Path(path_type=Path), help="Report folder (created if missing)."

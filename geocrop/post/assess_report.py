@@ -314,15 +314,15 @@ def write_report(
 
 def area_unit(e: AreaEstimates) -> tuple[float, str, int]:
     """How to show the areas of ``e``: (factor from pixels, unit, decimals). Hectares with enough decimals
-    that the smallest mapped class reads non-zero; m² for a map under 10 ha; pixels without a pixel area."""
+    (up to 3) that the smallest mapped class reads non-zero; m² for a map under 10 ha or a class too small
+    for 3 decimals of a hectare; pixels without a pixel area."""
     mapped = e.mapped_pixels[e.mapped_pixels > 0]
     smallest = float(mapped.min()) if mapped.size else 1.0
     if e.pixel_area is None:
         return 1.0, "pixels", 0 if smallest >= 10 else 1
-    if e.total_pixels * e.pixel_area < 1e5:  # under 10 ha: m²
-        return e.pixel_area, "m²", 0
-    smallest_ha = smallest * e.pixel_area / 1e4
-    digits = int(min(3, max(1, 1 - np.floor(np.log10(smallest_ha)))))
+    digits = int(max(1, 1 - np.floor(np.log10(smallest * e.pixel_area / 1e4))))  # 2 significant
+    if e.total_pixels * e.pixel_area < 1e5 or digits > 3:  # under 10 ha, or a class under 10 m²: m²
+        return e.pixel_area, "m²", 0 if smallest * e.pixel_area >= 10 else 1
     return e.pixel_area / 1e4, "ha", digits
 
 

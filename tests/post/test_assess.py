@@ -277,6 +277,8 @@ def test_report_areas_fit_the_map(tmp_path: Path) -> None:
     big = stratified_estimates(counts, [8_000_000, 30_000], classes=("a", "b"), pixel_area=100.0)
     assert area_unit(big) == (0.01, "ha", 1)
     assert area_unit(stratified_estimates(counts, [80, 3], classes=("a", "b")))[1:] == ("pixels", 1)
+    one_m2 = stratified_estimates(counts, [200_000, 3], classes=("a", "b"), pixel_area=1.0)  # 20 ha, 3 m2
+    assert area_unit(one_m2) == (1.0, "m²", 1)  # 0.0003 ha would read 0.000
 
 
 def test_assess_sets_unlabelled_points_aside_with_a_warning(tmp_path: Path) -> None:
