@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from geocrop.errors import GeocropError
+from geocrop.errors import GeocropError, GeocropWarning
 
 if TYPE_CHECKING:
     from geocrop.api import (
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 __all__ = [
     "GeocropError",
+    "GeocropWarning",
     "Progress",
     "ProgressEvent",
     "__version__",

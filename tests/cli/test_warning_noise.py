@@ -94,3 +94,9 @@ def test_training_on_a_table_has_no_pixel_warning_and_quiet_has_no_epochs(tmp_pa
     quiet = _train(tmp_path / "quiet", "-q")
     assert quiet.returncode == 0, quiet.stderr
     assert "epoch" not in quiet.stdout.replace("epoch 2 kept", "") and quiet.stderr == ""
+
+
+def test_geocrop_warning_is_exported() -> None:
+    import geocrop
+
+    assert geocrop.GeocropWarning is GeocropWarning and "GeocropWarning" in geocrop.__all__
