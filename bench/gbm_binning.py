@@ -27,8 +27,8 @@ from train_time import _defaults
 from geocrop.data.labelled import LabelSource, load_labelled
 from geocrop.data.splits import grouped_folds
 from geocrop.models.device import resolve_device
+from geocrop.training.any_head import cached_features
 from geocrop.training.features import raw_bands
-from geocrop.training.train import cached_features
 from geocrop.training.trees import fit_trees
 
 

@@ -171,10 +171,9 @@ def numeric_column(df: pd.DataFrame, column: object, path: Path, nodata: Sequenc
     A cell that is neither empty nor a number is an `InputError` naming the column, the row and the value.
     """
     raw = df[column]
-    if pd.api.types.is_numeric_dtype(raw.dtype):  # ints, floats, nullable and Arrow numbers (decimals too)
-        numbers = raw
-    else:  # text, objects, categoricals: parse, and name the first cell that is not a number
-        numbers = pd.to_numeric(raw, errors="coerce")
+    # ints, floats, nullable and Arrow numbers (decimals too) as they are; text, objects and categoricals
+    # parsed, naming the first cell that is not a number
+    numbers = raw if pd.api.types.is_numeric_dtype(raw.dtype) else pd.to_numeric(raw, errors="coerce")
     bad = numbers.isna() & raw.notna()
     if bad.any():
         row = bad.to_numpy().nonzero()[0][0]

@@ -74,8 +74,8 @@ Note = Callable[[str], None]
 
 
 class Fitted(Protocol):
-    """What `geocrop.training.train.FittedHead` holds that ``auto`` reads and sets (it is passed the fitting
-    function, `fit_any_head`, rather than importing `geocrop.training.train`, which calls it)."""
+    """What `geocrop.training.any_head.FittedHead` holds that ``auto`` reads and sets (it is passed the
+    fitting function, `fit_any_head`, rather than importing `geocrop.training.any_head`, which calls it)."""
 
     module: nn.Module
     spec: dict[str, Any]
@@ -167,7 +167,7 @@ def fit_auto(
 ) -> Fitted:
     """Choose among ``auto``'s candidates on inner folds of ``train_idx``, refit the choice on all of
     ``train_idx``, score ``val_idx``; the result's ``selection`` says what was tried and why (see module
-    docstring). ``fit`` fits one candidate (`geocrop.training.train.fit_any_head`); ``note`` gets a line
+    docstring). ``fit`` fits one candidate (`geocrop.training.any_head.fit_any_head`); ``note`` gets a line
     per inner fit and before the refit."""
     say = note or (lambda line: log.info("%s", line))
     n_classes = len(series.class_names)

@@ -32,7 +32,7 @@ from geocrop.training.metrics import scores
 from geocrop.training.records import RunRecord
 
 if TYPE_CHECKING:
-    from geocrop.training.train import FittedHead
+    from geocrop.training.any_head import FittedHead
 
 __all__ = ["calibration_table", "side", "sides_table", "with_both_sides"]
 

@@ -38,6 +38,7 @@ from geocrop.data.labelled import LabelSource, load_labelled
 from geocrop.data.splits import SCHEME_PARTS
 from geocrop.errors import InputError
 from geocrop.models.device import resolve_device
+from geocrop.training.any_head import cached_features, fit_any_head
 from geocrop.training.both_sides import with_both_sides
 from geocrop.training.curves import learning_curve_section
 from geocrop.training.features import FrozenBackbone, load_backbone, raw_bands
@@ -74,7 +75,6 @@ from geocrop.training.label_draws import (
 )
 from geocrop.training.metrics import scores
 from geocrop.training.records import TEMPORAL_VARIANTS, VARIANTS, RunRecord
-from geocrop.training.train import cached_features, fit_any_head
 
 log = logging.getLogger(__name__)
 

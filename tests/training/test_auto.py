@@ -22,10 +22,11 @@ from geocrop.data.splits import SamplingWarning
 from geocrop.io.bundle import load_bundle
 from geocrop.models.registry import build_head, load_state
 from geocrop.training import auto
+from geocrop.training.any_head import fit_any_head
 from geocrop.training.auto import choose, fit_auto, journal_path, plan_auto
 from geocrop.training.fit import TrainConfig
 from geocrop.training.hparams import AUTO, HeadConfig, check_family, default_config, sample_configs
-from geocrop.training.train import TrainJob, fit_any_head, train_model
+from geocrop.training.train import TrainJob, train_model
 from tests.training.heads_synth import write_table
 
 FAST = TrainConfig(epochs=2, batch_size=16, device="cpu")

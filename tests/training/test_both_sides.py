@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from geocrop.training.any_head import FittedHead
 from geocrop.training.both_sides import (
     calibration_table,
     share_error,
@@ -16,7 +17,6 @@ from geocrop.training.both_sides import (
 from geocrop.training.calibration import calibrated_proba, softmax
 from geocrop.training.metrics import scores
 from geocrop.training.records import RunRecord
-from geocrop.training.train import FittedHead
 
 
 def _record(family: str, fold: int, y: np.ndarray, pred: np.ndarray, **extra: Any) -> RunRecord:

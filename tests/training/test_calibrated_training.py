@@ -14,18 +14,12 @@ import torch
 
 from geocrop.data.labelled import LabelSource
 from geocrop.io.bundle import load_bundle
+from geocrop.training.any_head import cached_features, fit_any_head, training_shares
 from geocrop.training.calibration import calibrated_proba
 from geocrop.training.features import raw_bands
 from geocrop.training.fit import TrainConfig
 from geocrop.training.hparams import HeadConfig, default_config
-from geocrop.training.train import (
-    TrainJob,
-    cached_features,
-    fit_any_head,
-    prepare_data,
-    train_model,
-    training_shares,
-)
+from geocrop.training.train import TrainJob, prepare_data, train_model
 from tests.training.heads_synth import write_table
 
 
