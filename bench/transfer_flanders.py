@@ -62,7 +62,9 @@ def main() -> None:
     import torch
 
     import geocrop
+    from geocrop.api_types import label_source
     from geocrop.io.bundle import read_bundle_metadata
+    from geocrop.training.train import prepare_data
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     root = find_realdata()
@@ -91,6 +93,14 @@ def main() -> None:
     }
     if args.france_encoder is not None:
         runs["tempcnn (SCARF, French table)"] = ("tempcnn", args.france_encoder)
+    # the held-out parcels of `geocrop train`'s 70-30 split (seed 0), as train_model draws them
+    source = label_source(
+        france, "ewoc_code", s2=None, start=None, end=None, group_column=None, id_column=None,
+        steps="auto", min_parcels="auto", class_map=f"{wc / 'class_mappings.json'}:CROPTYPE28",
+        drop_unmapped=True, nodata=(), scale=None,
+    )  # fmt: skip
+    series, _, val_idx = prepare_data(source, scheme="70-30", n_train=5000, n_val=1000, seed=0)
+    val_ids = {str(g) for g in series.groups[val_idx]}  # one sample per parcel on this table
     rows = []
     for label, (head, backbone) in runs.items():
         slug = "".join(c if c.isalnum() else "_" for c in label)
@@ -100,9 +110,7 @@ def main() -> None:
                 labels=france, class_column="ewoc_code", class_map=f"{wc / 'class_mappings.json'}:CROPTYPE28",
                 drop_unmapped=True, head=head, backbone=backbone, out=bundle, device="cpu",
             )  # fmt: skip
-        meta = read_bundle_metadata(bundle)
-        trained_on = [c["name"] for c in meta["classes"]]
-        val_ids = {str(v) for v in meta["training"]["val_ids"]}
+        trained_on = [c["name"] for c in read_bundle_metadata(bundle)["classes"]]
         home = out / f"{slug}_france.csv"
         away = out / f"{slug}_flanders.csv"
         geocrop.predict(model=bundle, samples=france, out=home, class_column="ewoc_code", device="cpu")
@@ -112,9 +120,13 @@ def main() -> None:
         )  # fmt: skip
         held = pd.read_csv(home)
         held = held[held["sample_id"].astype(str).isin(val_ids)]
-        f_home, oa_home, n_home = score(held, names, trained_on)
-        f_away, oa_away, n_away = score(pd.read_csv(away), names, trained_on)
+        flemish = pd.read_csv(away)
+        # the classes both sides have: scored on the same classes at home and away
+        shared = sorted(set(flemish["ewoc_code"].astype(str).map(names)) & set(trained_on))
+        f_home, oa_home, n_home = score(held, names, shared)
+        f_away, oa_away, n_away = score(flemish, names, shared)
         rows.append((label, f_home, oa_home, n_home, f_away, oa_away, n_away))
+    print(f"classes scored (both sides): {', '.join(shared)}")
     print("| method | France held-out macro-F1 | OA | n | Flanders macro-F1 | OA | n | macro-F1 drop |")
     print("|---|---|---|---|---|---|---|---|")
     for label, f_home, oa_home, n_home, f_away, oa_away, n_away in rows:
