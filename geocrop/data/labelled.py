@@ -195,6 +195,7 @@ def drop_rare_classes(series: LabelledSeries, min_parcels: int, *, path: Path) -
         labels=renumber[series.labels[keep]],
         groups=series.groups[keep],
         class_names=tuple(series.class_names[i] for i in kept),
+        ids=None if series.ids is None else series.ids[keep],
     )
 
 

@@ -101,3 +101,30 @@ def test_parcel_input_errors(tmp_path: Path) -> None:
         frame.set_crs(None, allow_override=True).to_file(no_crs)
     with pytest.raises(InputError, match="declare no CRS"):
         load_labelled(LabelSource(no_crs, "crop", s2=str(catalog), start=START, end=END))
+
+
+def test_leaving_rare_classes_out_keeps_each_series_with_its_id() -> None:
+    """`ids` follow the series when a rare class is dropped (they kept every sample before, so a bundle's
+    training and validation ids named the wrong samples)."""
+    import warnings
+
+    from geocrop.core.temporal import TemporalGrid
+    from geocrop.data.labelled import LabelledSeries, drop_rare_classes
+
+    # class 1 ("rare") on two parcels only: dropped at 3 parcels per class
+    labels = np.array([0, 1, 0, 2, 1, 0, 2, 2])
+    series = LabelledSeries(
+        values=np.arange(8, dtype=np.float32).reshape(8, 1, 1) * np.ones((1, 2, 12), np.float32),
+        labels=labels,
+        groups=np.array([f"p{i}" for i in range(8)]),
+        class_names=("maize", "rare", "wheat"),
+        grid=TemporalGrid(dt.date(2023, 1, 1), dt.date(2023, 12, 31), 2),
+        ids=np.array([f"s{i}" for i in range(8)]),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kept = drop_rare_classes(series, 3, path=Path("t.parquet"))
+    assert kept.class_names == ("maize", "wheat") and kept.ids is not None
+    assert len(kept.ids) == len(kept) == 6
+    # each kept series still carries its own id: value i belongs to sample s{i}
+    assert [f"s{int(v)}" for v in kept.values[:, 0, 0]] == list(kept.ids)
