@@ -151,6 +151,8 @@ def child_map(spec: dict[str, Any]) -> dict[str, Any]:
     )
     if "read_threads" in inspect.signature(api.map_aoi).parameters:
         kwargs.update(read_threads=spec["threads"], read_ahead=spec["ahead"])
+        if "cache_mb" in spec:
+            kwargs["read_cache_mb"] = spec["cache_mb"]
     t0 = time.perf_counter()
     result = api.map_aoi(**kwargs)
     stages = getattr(result, "stages", None)
@@ -300,6 +302,7 @@ def memory_rows(opts: argparse.Namespace, bundle: str) -> list[dict[str, Any]]:
                     "url": url,
                     "bundle": bundle,
                     "out": str(opts.work / f"mem-{k}.tif"),
+                    **({"cache_mb": opts.memory_cache_mb} if opts.memory_cache_mb else {}),
                 }
                 got = run_child("map", spec)
                 got["mosaic"] = k
@@ -393,6 +396,7 @@ def main() -> None:
     p.add_argument("--memory", action="store_true", help="also compare peak RSS of a 1x and a 16x area")
     p.add_argument("--memory-mosaics", type=ints, default=[1, 4])
     p.add_argument("--memory-tile", type=int, default=48)
+    p.add_argument("--memory-cache-mb", type=int, default=None, help="read_cache_mb of the memory maps")
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "geocrop-remote-read")
     p.add_argument("--json", type=Path, default=None, help="write the results here (for plot_remote_read.py)")
     p.add_argument("--quick", action="store_true", help="smoke run: 0 and 50 ms, head only, mosaic 1, 48 px")
