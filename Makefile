@@ -23,8 +23,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# One pytest worker per core; a test file stays on one worker, so its module fixtures are built once.
 test: lint typecheck
-	$(VENV)/bin/pytest -m "not slow" -q
+	$(VENV)/bin/pytest -m "not slow" -q -n auto --dist loadfile --durations=20
 
 # Exit code 5 means "no test selected", which is not a failure here.
 test-slow: $(STAMP)

@@ -90,6 +90,8 @@ def test_predict_on_samples_from_elsewhere_says_how_far(area: TinyArea, tmp_path
     place = {s: (10.0 + 0.01 * i, 45.0) for i, s in enumerate(ids)}  # northern Italy
     frame["lon"] = frame["sample_id"].map(lambda s: place[s][0])
     frame["lat"] = frame["sample_id"].map(lambda s: place[s][1])
+    # into the model's season (2021-04-01 ..): only the place is far, so predict has series to predict
+    frame["timestamp"] = frame["timestamp"] + pd.DateOffset(years=-1, days=30)
     frame.to_parquet(table)
     model = load_bundle(area.bundle).metadata
     grid = model["temporal_grid"]

@@ -20,10 +20,15 @@ from tests.data.worldcereal_synth import write_class_map, write_extraction
 
 
 def test_geocrop_warnings_format_as_one_line() -> None:
-    assert warnings.formatwarning("too few points", GeocropWarning, "/x/geocrop/a.py", 3) == (
+    # the formatter `import geocrop` installs (the CLI, once it runs in this process, installs its own for
+    # every warning, so the process-wide one depends on which tests ran before; a subprocess test below
+    # checks what a plain `import geocrop` does)
+    from geocrop.errors import format_warning
+
+    assert format_warning("too few points", GeocropWarning, "/x/geocrop/a.py", 3) == (
         "geocrop: warning: too few points\n"
     )
-    other = warnings.formatwarning("not ours", UserWarning, "/x/y.py", 7)
+    other = format_warning("not ours", UserWarning, "/x/y.py", 7)
     assert other.startswith("/x/y.py:7: UserWarning: not ours")  # others keep Python's format
     for kind in (SamplingWarning, OutsideTrainingWarning, UnderfitWarning):
         assert issubclass(kind, GeocropWarning) and issubclass(kind, UserWarning)
