@@ -42,12 +42,13 @@ class ReadSettings:
     memory holds at most ``read_ahead + 1`` tiles. ``cache_mb``: GDAL's in-process cache of downloaded
     byte ranges (``CPL_VSIL_CURL_CACHE_SIZE``), shared by every read of the process, so a second map of
     the same scenes in one process (Python, the QGIS plugin) reads from memory; a new process starts
-    empty. Set in the first map of a process: GDAL sizes the cache once.
+    empty. Set in the first map of a process: GDAL sizes the cache once. It is memory: 64 MB keeps a map's
+    peak RSS within 1.3x from 1x to 16x area (256 MB held a 16x map's whole download: 1.38x).
     """
 
     threads: int = 16
     read_ahead: int = 2
-    cache_mb: int = 256
+    cache_mb: int = 64
 
     def __post_init__(self) -> None:
         checks = (("read_threads", self.threads, 1, 256), ("read_ahead", self.read_ahead, 1, 64))
