@@ -10,6 +10,13 @@ import pytest
 
 QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")
 
+# `make test` runs one pytest worker per core: each worker's OpenMP pool (scikit-learn's gradient boosting,
+# torch) gets one thread, so the workers never oversubscribe the cores (an OpenMP pool whose threads wait
+# for each other stalls whenever one is preempted: a gbm test took 136 s instead of a few). Set before
+# any test module imports torch or scikit-learn; tests that set threads themselves still do.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 def find_realdata() -> Path | None:
     """`shared/realdata/` beside the checkout (or above it), or `$GEOCROP_REALDATA`; read in place."""
