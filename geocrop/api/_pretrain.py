@@ -24,7 +24,7 @@ from geocrop.api_types import (
 from geocrop.errors import InputError
 
 if TYPE_CHECKING:
-    from geocrop.training.pretrain import PretrainResult, TemporalResult
+    from geocrop.training.pretrain import PretrainResult
 
 __all__ = ["PretrainMode", "SecondModality", "pretrain"]
 
@@ -76,7 +76,7 @@ def pretrain(
     allow_any_asset_href: bool = False,
     bars: bool = False,
     progress: Progress | None = None,
-) -> PretrainResult | TemporalResult:
+) -> PretrainResult:
     """Contrastive pretraining of the pixel encoders into the run folder ``out``; see
     `geocrop.training.pretrain`. Bi-modal (the paper's Eq. 1) pairs ``s2`` with ``planet`` or Sentinel-1
     (``second_modality``: the S2 table's or cube's S1 data, or an ``s1`` source; ``s1_window`` 3 pairs each
@@ -201,7 +201,7 @@ def _pretrain_temporal(
     threads: int | None,
     bars: bool,
     progress: Progress | None,
-) -> TemporalResult:
+) -> PretrainResult:
     from geocrop.training.temporal_config import TemporalPretrainConfig
     from geocrop.training.temporal_pretrain import pretrain_temporal
 

@@ -33,6 +33,7 @@ from geocrop.core.temporal import DEFAULT_STEPS, TemporalGrid, regrid
 from geocrop.data.class_map import apply_class_map, code_text, read_class_map
 from geocrop.data.parcel_labels import read_parcels
 from geocrop.data.samples import read_samples
+from geocrop.data.splits import split_pixels
 from geocrop.errors import GeocropWarning, InputError, NoDataError, SourceError
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,23 @@ def parcels_per_class(series: LabelledSeries) -> np.ndarray:
 def auto_min_parcels(series: LabelledSeries) -> int:
     """10 parcels per class, or 3 where fewer than two classes have 10 (see `LabelSource`)."""
     return 10 if (parcels_per_class(series) >= 10).sum() >= 2 else 3
+
+
+def split_series(
+    series: LabelledSeries, *, scheme: str, n_train: int, n_val: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(training, validation) rows of one `split_pixels` split by parcel of ``series``; only parcels warn
+    of classes too small to balance (a table's points are no pixels to balance)."""
+    return split_pixels(
+        series.labels,
+        series.groups,
+        class_names=series.class_names,
+        scheme=scheme,
+        n_train=n_train,
+        n_val=n_val,
+        seed=seed,
+        warn_unbalanced=series.kind == "parcels",
+    )
 
 
 def drop_rare_classes(series: LabelledSeries, min_parcels: int, *, path: Path) -> LabelledSeries:

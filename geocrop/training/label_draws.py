@@ -19,13 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geocrop.data.labelled import LabelledSeries
+from geocrop.data.labelled import LabelledSeries, split_series
 from geocrop.data.splits import (
     draw_parcels_per_class,
     fold_pixels,
     grouped_folds,
     parcels_per_class,
-    split_pixels,
 )
 from geocrop.errors import InputError
 
@@ -100,18 +99,7 @@ def fold_splits(
     """(training, validation) rows of each fold: ``folds`` grouped, stratified folds (each parcel
     validates once), or with ``folds`` 1 one ``scheme`` split by parcel; class-balanced pixel samples."""
     if folds == 1:
-        return [
-            split_pixels(
-                series.labels,
-                series.groups,
-                class_names=series.class_names,
-                scheme=scheme,
-                n_train=n_train,
-                n_val=n_val,
-                seed=seed,
-                warn_unbalanced=series.kind == "parcels",  # a table's points are no pixels to balance
-            )
-        ]
+        return [split_series(series, scheme=scheme, n_train=n_train, n_val=n_val, seed=seed)]
     fold_of = grouped_folds(series.labels, series.groups, k=folds, seed=seed)
     return [
         fold_pixels(

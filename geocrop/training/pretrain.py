@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,11 +48,11 @@ from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, sav
 from geocrop.training.corruption import ScarfCorruption
 from geocrop.training.distributed import DistInfo, cleanup_distributed, gather_with_offset, init_distributed
 from geocrop.training.losses import ContrastiveLoss
-from geocrop.training.pretrain_config import PretrainConfig, validate
+from geocrop.training.pretrain_config import PretrainConfig, PretrainResult, validate
 from geocrop.training.pretrain_outputs import Progress, write_bundle, write_history
 from geocrop.training.retrieval import retrieval_accuracy
 from geocrop.training.temporal_config import TemporalPretrainConfig
-from geocrop.training.temporal_pretrain import TemporalResult, pretrain_temporal
+from geocrop.training.temporal_pretrain import pretrain_temporal
 
 __all__ = [
     "BUNDLE_NAME",
@@ -62,7 +60,6 @@ __all__ = [
     "PretrainConfig",
     "PretrainResult",
     "TemporalPretrainConfig",
-    "TemporalResult",
     "pretrain",
 ]
 
@@ -72,17 +69,6 @@ N_S2 = len(S2_BANDS)
 #: Held-out pairs used for the retrieval signal, and K (candidates per query).
 EVAL_ROWS = 8192
 BUNDLE_NAME = "encoder.safetensors"
-
-
-@dataclass(frozen=True)
-class PretrainResult:
-    """Where the outputs went and what was measured (``history``: one dict per epoch)."""
-
-    out: Path
-    bundle: Path
-    history: list[dict[str, Any]] = field(default_factory=list)
-    resumed_from: int = 0
-    is_main: bool = True
 
 
 def _pairs(config: PretrainConfig, info: DistInfo) -> PairSet:
@@ -131,7 +117,7 @@ def pretrain(
     *,
     progress: bool = True,
     on_epoch_end: Callable[[int, Mapping[str, Any]], None] | None = None,
-) -> PretrainResult | TemporalResult:
+) -> PretrainResult:
     """Build pairs (if needed), train for ``config.epochs`` epochs (resuming), and write the bundle.
 
     A `TemporalPretrainConfig` runs temporal pretraining of a head instead

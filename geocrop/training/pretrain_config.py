@@ -7,7 +7,7 @@ import json
 import math
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +18,18 @@ Mode = ContrastiveMode
 #: ``auto``: PlanetScope when a Planet source is given, else Sentinel-1.
 SecondModality = Literal["auto", "planetscope", "s1"]
 SECOND_CHOICES = ("auto", "planetscope", "s1")
+
+
+@dataclass(frozen=True)
+class PretrainResult:
+    """Where a pretraining run's outputs went and what was measured (``history``: one dict per epoch);
+    the same for every mode (pixel encoders and temporal heads)."""
+
+    out: Path
+    bundle: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+    resumed_from: int = 0
+    is_main: bool = True
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,6 +40,7 @@ from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, sav
 from geocrop.training.fit import linear_lr
 from geocrop.training.head_bundle import write_head_bundle
 from geocrop.training.losses import ContrastiveLoss
+from geocrop.training.pretrain_config import PretrainResult
 from geocrop.training.series_augment import SeriesAugment, fill_gaps
 from geocrop.training.temporal_config import FINAL_LR_SHARE, TemporalPretrainConfig, plan_pretraining
 from geocrop.training.temporal_contrast import contrastive_scorer, contrastive_step
@@ -50,7 +50,6 @@ from geocrop.training.temporal_outputs import EpochBar, describe_epoch, head_met
 __all__ = [
     "HEAD_BUNDLE",
     "Objective",
-    "TemporalResult",
     "describe_epoch",
     "hide_dates",
     "masked_loss",
@@ -60,17 +59,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 HEAD_BUNDLE = "head.safetensors"
-
-
-@dataclass(frozen=True)
-class TemporalResult:
-    """Where the outputs went and the per-epoch ``history``."""
-
-    out: Path
-    bundle: Path
-    history: list[dict[str, Any]] = field(default_factory=list)
-    resumed_from: int = 0
-    is_main: bool = True
 
 
 def hide_dates(observed: torch.Tensor, ratio: float, generator: torch.Generator) -> torch.Tensor:
@@ -157,7 +145,7 @@ def pretrain_temporal(
     *,
     progress: bool = True,
     on_epoch_end: Callable[[int, Mapping[str, Any]], None] | None = None,
-) -> TemporalResult:
+) -> PretrainResult:
     """Read the series, train for the planned epochs (resuming), write history and ``head.safetensors``.
 
     ``on_epoch_end(epoch, record)`` runs after each epoch's checkpoint is on disk. Raises `InputError`
@@ -263,7 +251,7 @@ def pretrain_temporal(
     )
     state = {k: v.detach().cpu().numpy() for k, v in model.head.state_dict().items()}
     write_head_bundle(bundle, state, meta)
-    return TemporalResult(config.out, bundle, history, start)
+    return PretrainResult(config.out, bundle, history, start)
 
 
 def _heldout_scorer(

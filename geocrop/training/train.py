@@ -24,8 +24,7 @@ import numpy as np
 from torch import nn
 
 from geocrop.core.temporal import TemporalGrid
-from geocrop.data.labelled import LabelledSeries, LabelSource, load_labelled
-from geocrop.data.splits import split_pixels
+from geocrop.data.labelled import LabelledSeries, LabelSource, load_labelled, split_series
 from geocrop.errors import GeocropWarning, InputError
 from geocrop.io.bundle import save_bundle
 from geocrop.io.bundle_metadata import ClassifierMetadata, Normalization, read_backbone_source
@@ -174,16 +173,7 @@ def prepare_data(
 ) -> tuple[LabelledSeries, np.ndarray, np.ndarray]:
     """Labelled series plus the (training, validation) pixel indices of the parcel split."""
     series = load_labelled(source, max_per_class=4 * (n_train + n_val), seed=seed)
-    train_idx, val_idx = split_pixels(
-        series.labels,
-        series.groups,
-        class_names=series.class_names,
-        scheme=scheme,
-        n_train=n_train,
-        n_val=n_val,
-        seed=seed,
-        warn_unbalanced=series.kind == "parcels",  # a table's points are no pixels to balance
-    )
+    train_idx, val_idx = split_series(series, scheme=scheme, n_train=n_train, n_val=n_val, seed=seed)
     return series, train_idx, val_idx
 
 
