@@ -41,7 +41,7 @@ def read_class_map(spec: str | Path) -> dict[str, str]:
         head, _, tail = text.rpartition(":")
         path, key = Path(head), tail
     if not path.exists():
-        raise SourceError(f"class map {path} does not exist; check --class-map")
+        raise SourceError(f"class map {path} does not exist; check `class_map`", param="class_map")
     if path.suffix.lower() == ".csv":
         frame = pd.read_csv(path, dtype=str)
         if frame.shape[1] < 2:
@@ -60,7 +60,8 @@ def read_class_map(spec: str | Path) -> dict[str, str]:
         if len(tables) > 1:
             raise InputError(
                 f"class map {path} holds {len(tables)} tables ({', '.join(tables)}); "
-                f"pick one with --class-map {path}:{next(iter(tables))}"
+                f"pick one with `class_map` {path}:{next(iter(tables))}",
+                param="class_map",
             )
         key = next(iter(tables))
     if key not in tables:
@@ -82,7 +83,8 @@ def apply_class_map(
         raise InputError(
             f"{what}: {len(unknown)} label code(s) are not in the class map ({', '.join(unknown[:5])}"
             f"{' ...' if len(unknown) > 5 else ''}); add them to the map, use the map's matching table, "
-            "or leave those samples out with --drop-unmapped"
+            "or leave those samples out with `drop_unmapped`",
+            param="class_map",
         )
     if unknown:
         n = int(np.isin(codes, unknown).sum())

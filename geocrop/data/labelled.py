@@ -133,7 +133,7 @@ def load_labelled(source: LabelSource, *, max_per_class: int | None = None, seed
     """
     path = Path(source.path)
     if not path.exists():
-        raise SourceError(f"labels file {path} does not exist; check --labels")
+        raise SourceError(f"labels file {path} does not exist; check `labels`", param="labels")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if is_samples_table(path):
@@ -196,7 +196,8 @@ def drop_rare_classes(series: LabelledSeries, min_parcels: int, *, path: Path) -
     if kept.size < 2:
         raise InputError(
             f"labels {path}: only {kept.size} crop type(s) have at least {min_parcels} parcels; "
-            "lower --min-parcels or add parcels"
+            "lower `min_parcels` or add parcels",
+            param="min_parcels",
         )
     shown = ", ".join(f"{series.class_names[i]!r} ({parcels[i]})" for i in rare)
     warnings.warn(
@@ -257,8 +258,9 @@ def auto_steps(cadence_days: float, start: dt.date, end: dt.date, *, what: str) 
     span = (end - start).days
     if not np.isfinite(cadence_days) or cadence_days <= 0 or span <= 0:
         raise InputError(
-            f"{what} has a single date, so --steps auto cannot find its cadence; "
-            "give a table with two or more dates per sample, or --steps N"
+            f"{what} has a single date, so `steps` auto cannot find its cadence; "
+            "give a table with two or more dates per sample, or `steps` N",
+            param="steps",
         )
     return int(min(max(round(span / cadence_days) + 1, 2), span + 1))
 
@@ -275,7 +277,7 @@ def _warn_crowded_steps(values: np.ndarray, dates: np.ndarray, grid: TemporalGri
         warnings.warn(
             f"labels {path}: {int(crowded.sum())} of {len(crowded)} series have two or more clear "
             f"observations on one step of the {grid.steps}-step grid ({grid.spacing_days:.1f} days); "
-            "they are averaged: give more --steps to keep them apart",
+            "they are averaged: give more `steps` to keep them apart",
             GeocropWarning,
             stacklevel=3,
         )
@@ -326,9 +328,9 @@ def _from_parcels(source: LabelSource, *, max_per_class: int | None, seed: int) 
     path = Path(source.path)
     gdf = read_parcels(path, class_column=source.class_column, id_column=source.id_column)
     if source.s2 is None:
-        raise InputError(f"labels {path} are parcels: give the Sentinel-2 source with --s2")
+        raise InputError(f"labels {path} are parcels: give the Sentinel-2 source with `s2`", param="s2")
     if source.start is None or source.end is None:
-        raise InputError(f"labels {path} are parcels: give the season with --start and --end")
+        raise InputError(f"labels {path} are parcels: give the season with `start` and `end`", param="start")
     # imagery: raw acquisitions of irregular cadence, so "auto" is the paper's 144-step grid
     grid = TemporalGrid(source.start, source.end, DEFAULT_STEPS if source.steps == "auto" else source.steps)
     aoi = read_aoi(gdf.to_crs(4326).geometry.union_all())

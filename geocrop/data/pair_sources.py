@@ -80,12 +80,13 @@ def open_pair_sources(
         where = f"the AOI {area.name} {tuple(round(v, 4) for v in bbox)}" if area else "any area"
         raise NoDataError(
             f"no {s2_collection} scenes in {s2} cover {where} between {t0} and {t1}: the AOI is outside the "
-            "data or the dates miss it; check --aoi, --start/--end"
+            "data or the dates miss it; check `aoi`, `start` and `end`",
+            param="aoi",
         ) from exc
     if area is None:
         bounds = np.array([it.bbox for it in s2_items if it.bbox is not None], dtype=float)
         if len(bounds) == 0:
-            raise SourceError(f"the {s2_collection} items in {s2} have no bbox; give --aoi")
+            raise SourceError(f"the {s2_collection} items in {s2} have no bbox; give `aoi`", param="aoi")
         area = Aoi(
             box(bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max()), "S2 extent"
         )
@@ -133,7 +134,9 @@ def open_pair_sources(
             raise NoDataError(
                 f"no Sentinel-1 data in {s1_source} overlaps the Sentinel-2 data "
                 f"({tuple(round(v, 4) for v in area.bbox)}, {t0}..{t1}); the two sensors do not overlap in "
-                "space or time, or the source holds no S1: give --s1 SOURCE (or --planet), or --mode unimodal"
+                "space or time, or the source holds no S1: give an `s1` source (or `planet`), or `mode` "
+                "unimodal",
+                param="s1",
             ) from exc
         planet_cube = load_s1(s1_items, geobox=s2_cube.odc.geobox, aoi=area, chunks={"time": 1})
         planet_dates = _days(planet_cube)

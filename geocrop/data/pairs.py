@@ -155,7 +155,8 @@ def split_field_raster(fields: IntArray, *, seed: int) -> tuple[IntArray, IntArr
     if len(ids) < len(SPLIT_FRACTIONS):
         raise NoDataError(
             f"only {len(ids)} field(s) in the area: the 70-21-9 split needs at least {len(SPLIT_FRACTIONS)}; "
-            "give a larger AOI or a parcels file with more fields (--fields)"
+            "give a larger AOI or a parcels file with more fields (`fields`)",
+            param="fields",
         )
     parts = split_fields(ids, fractions=SPLIT_FRACTIONS, seed=seed)
     return np.asarray(parts[0], np.int64), np.asarray(parts[1], np.int64)
@@ -292,7 +293,8 @@ def build_pairs_from_arrays(
     first = np.asarray(s2[0], np.float32) if len(s2) else None
     if first is None:
         raise NoDataError(
-            "the Sentinel-2 source has no scenes in the AOI and date range; widen --start/--end"
+            "the Sentinel-2 source has no scenes in the AOI and date range; widen `start` and `end`",
+            param="start",
         )
     height, width = first.shape[-2:]
     default_window = SECOND_MODALITIES[second_modality][1]
@@ -307,7 +309,8 @@ def build_pairs_from_arrays(
             raise NoDataError(
                 f"no Sentinel-2 date ({_span(s2_days)}) has a {sensor} acquisition within "
                 f"{tolerance_days} day(s) ({sensor}: {_span(np.asarray(planet_dates, 'datetime64[D]'))}); "
-                "raise --tolerance-days or choose overlapping dates"
+                "raise `tolerance_days` or choose overlapping dates",
+                param="tolerance_days",
             )
     else:
         matches = [(i, -1) for i in range(len(s2_days))]
@@ -492,7 +495,8 @@ def _start_manifest(out: Path, settings: dict[str, Any], n_feat: int) -> dict[st
         if manifest.get("settings") != json.loads(json.dumps(settings)):
             raise BundleError(
                 f"pair data in {out} was built with settings {json.dumps(manifest.get('settings'))}, "
-                f"this run asks for {json.dumps(settings)}; use another --out or delete {out}"
+                f"this run asks for {json.dumps(settings)}; use another `out` or delete {out}",
+                param="out",
             )
         return manifest
     out.mkdir(parents=True, exist_ok=True)

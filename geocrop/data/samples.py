@@ -392,7 +392,7 @@ def _apply_scale(values: np.ndarray, path: Path, scale: float | None) -> np.ndar
     if finite.size and float(np.median(finite)) > 2.0:
         warnings.warn(
             f"samples table {path} looks like digital numbers (median {float(np.median(finite)):.0f}); "
-            "multiplying by 1e-4 to get reflectance (give --scale to override)",
+            "multiplying by 1e-4 to get reflectance (give `scale` to override)",
             GeocropWarning,
             stacklevel=3,
         )

@@ -164,7 +164,8 @@ def split_pixels(
             raise InputError(
                 f"class(es) {shown} have no {what} pixels after the {scheme} parcel split "
                 f"(parcels per class: {n_fields}); add parcels of those classes, or leave out classes "
-                "with few parcels (--min-parcels 3)"
+                "with few parcels (`min_parcels` 3)",
+                param="min_parcels",
             )
     names = list(class_names)
     with warnings.catch_warnings():
@@ -224,7 +225,8 @@ def fold_pixels(
         shown = ", ".join(repr(class_names[i]) for i in missing)
         raise InputError(
             f"class(es) {shown} have no training series in fold {fold + 1}; add parcels of those classes, "
-            "or leave out classes with few parcels (--min-parcels)"
+            "or leave out classes with few parcels (`min_parcels`)",
+            param="min_parcels",
         )
     names = list(class_names)
     with warnings.catch_warnings():  # small real tables are never balanced: that is what folds are for

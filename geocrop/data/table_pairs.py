@@ -59,7 +59,8 @@ def read_s1_columns(
         raise InputError(
             f"samples table {path} has no Sentinel-1 columns for the second view (found "
             f"{sorted(cols.values()) or 'none'}); add S1-SIGMA0-VV and S1-SIGMA0-VH columns (long layout: "
-            "one row per sample and date), give --s1 SOURCE or --planet, or use --mode unimodal"
+            "one row per sample and date), give an `s1` source or `planet`, or use `mode` unimodal",
+            param="s1",
         )
     sample_pos = {str(s): i for i, s in enumerate(ids)}
     date_pos = {d: i for i, d in enumerate(np.asarray(dates, "datetime64[D]"))}
@@ -89,13 +90,15 @@ def open_table_pairs(path: str | Path, *, second: str | None, s1: str | Path | N
     path = Path(path)
     if second == "planetscope":
         raise InputError(
-            f"--s2 {path} is a samples table, which cannot be paired with PlanetScope scenes; use "
-            "--second-modality s1 (the table's S1 columns) or --mode unimodal"
+            f"`s2` {path} is a samples table, which cannot be paired with PlanetScope scenes; use "
+            "`second_modality` s1 (the table's S1 columns) or `mode` unimodal",
+            param="second_modality",
         )
     if second is not None and s1 is not None and Path(s1) != path:
         raise InputError(
-            f"--s1 {s1}: with a samples table as --s2 the S1 view comes from the same table's rows; "
-            "leave --s1 out"
+            f"`s1` {s1}: with a samples table as `s2` the S1 view comes from the same table's rows; "
+            "leave `s1` out",
+            param="s1",
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MissingBandWarning)  # listed in the provenance and the bundle

@@ -86,9 +86,9 @@ def test_parcel_input_errors(tmp_path: Path) -> None:
     catalog, parcels = make_area(tmp_path)
     with pytest.raises(InputError, match=r"no class column 'kind'.*crop"):
         load_labelled(LabelSource(parcels, "kind", s2=str(catalog), start=START, end=END))
-    with pytest.raises(InputError, match="--s2"):
+    with pytest.raises(InputError, match="with `s2`"):
         load_labelled(LabelSource(parcels, "crop", start=START, end=END))
-    with pytest.raises(InputError, match="--start and --end"):
+    with pytest.raises(InputError, match="`start` and `end`"):
         load_labelled(LabelSource(parcels, "crop", s2=str(catalog)))
     no_crs = tmp_path / "nocrs.geojson"
     no_crs.write_text(

@@ -98,7 +98,7 @@ def test_class_map_errors(tmp_path: Path) -> None:
         read_class_map(f"{classes}:CROPS")
     mapping = read_class_map(f"{classes}:CROPTYPE")
     labels = np.array([CODES["maize"], 999.0])
-    with pytest.raises(InputError, match=r"not in the class map \(999\).*--drop-unmapped"):
+    with pytest.raises(InputError, match=r"not in the class map \(999\).*`drop_unmapped`"):
         apply_class_map(labels, mapping, what="t")
     assert apply_class_map(labels, mapping, what="t", drop_unmapped=True).tolist() == ["maize", ""]
     csv = tmp_path / "map.csv"
