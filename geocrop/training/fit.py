@@ -41,6 +41,7 @@ from geocrop.errors import GeocropWarning, InputError
 from geocrop.models.device import resolve_device
 from geocrop.models.registry import build_head
 from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
+from geocrop.training.head_bundle import CLASSIFIER_PREFIX
 from geocrop.training.head_init import apply_init, check_init, freeze_body, hold_body_eval, read_init
 from geocrop.training.metrics import macro_f1
 
@@ -72,6 +73,9 @@ class TrainConfig:
     init: str | None = None
     #: With ``init``: train only the classifier layer, the pretrained body frozen (False: fine-tune all).
     freeze_init: bool = False
+    #: With ``init`` (fine-tuned): the pretrained body's learning rate as a share of the classifier's,
+    #: so a few labelled series adjust the pretrained weights instead of overwriting them (1: one rate).
+    body_lr: float = 1.0
 
     def __post_init__(self) -> None:
         if self.init is not None:
@@ -85,11 +89,13 @@ class TrainConfig:
             (self.epochs is not None and self.epochs < 1)
             or (self.batch_size is not None and self.batch_size < 2)
             or not self.initial_lr > 0
+            or not 0 < self.body_lr <= 1
         )
         if bad:
             raise InputError(
                 f"training settings epochs={self.epochs}, batch_size={self.batch_size}, "
-                f"lr={self.initial_lr} are invalid; give epochs >= 1, batch size >= 2, lr > 0"
+                f"lr={self.initial_lr}, body_lr={self.body_lr} are invalid; give epochs >= 1, "
+                "batch size >= 2, lr > 0, 0 < body_lr <= 1"
             )
 
     @property
@@ -145,7 +151,8 @@ def plan_training(config: TrainConfig, n_train: int) -> Plan:
 @dataclass(frozen=True)
 class EpochStats:
     """One epoch: mean training loss, validation loss, accuracy and macro-F1, the inner-selection
-    macro-F1 (NaN without one), the lr at its end, wall seconds."""
+    macro-F1 (NaN without one), the lr at its end, wall seconds, and the fit's planned epochs (early
+    stopping may end it sooner; 0 in histories written before it was recorded)."""
 
     epoch: int
     train_loss: float
@@ -155,6 +162,7 @@ class EpochStats:
     seconds: float
     val_f1: float = float("nan")
     select_f1: float = float("nan")
+    epochs: int = 0
 
 
 @dataclass
@@ -269,7 +277,9 @@ def fit_head(
     head = head.to(device)
     best = copy.deepcopy(head)
     state = nn.ModuleDict({"head": head, "best": best})
-    optimizer = torch.optim.AdamW(trainable, lr=config.initial_lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        _param_groups(head, trainable, config), lr=config.initial_lr, weight_decay=config.weight_decay
+    )
     generator = torch.Generator().manual_seed(config.seed)
     end_lr = config.initial_lr / 100 if final_lr is None else final_lr
     fingerprint = {
@@ -313,7 +323,7 @@ def fit_head(
                 continue
             lr = linear_lr(epoch * per_epoch + b, total, initial=config.initial_lr, final=end_lr)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group["lr_share"]
             batch = augment_batch(xt[idx], generator) if config.augmenting else xt[idx]
             loss = nn.functional.cross_entropy(head(batch), yt[idx], weight=weight)
             optimizer.zero_grad(set_to_none=True)
@@ -341,6 +351,7 @@ def fit_head(
             seconds=time.perf_counter() - t0,
             val_f1=macro_f1(y_va, pred, n_classes),
             select_f1=select_f1,
+            epochs=plan.epochs,
         )
         history.append(stats)
         if checkpoint is not None:  # before reporting, so an interrupt in the callback loses no epoch
@@ -362,7 +373,7 @@ def fit_head(
     if selecting and best_epoch == plan.epochs:
         warnings.warn(
             f"the {spec.get('name')} head still improved at its last epoch ({plan.epochs}); "
-            "it may be underfit: give more --epochs",
+            "it may be underfit: give more `epochs`",
             UnderfitWarning,
             stacklevel=2,
         )
@@ -379,6 +390,18 @@ def fit_head(
     )
 
 
+def _param_groups(
+    head: nn.Module, trainable: list[nn.Parameter], config: TrainConfig
+) -> list[dict[str, Any]]:
+    """Optimiser groups with their share of the scheduled lr: a fine-tuned pretrained body at
+    ``config.body_lr``, everything else (and every head without ``init``) at 1."""
+    if config.init is None or config.freeze_init or config.body_lr == 1:
+        return [{"params": trainable, "lr_share": 1.0}]
+    body = [p for n, p in head.named_parameters() if not n.startswith(CLASSIFIER_PREFIX)]
+    rest = [p for n, p in head.named_parameters() if n.startswith(CLASSIFIER_PREFIX)]
+    return [{"params": body, "lr_share": config.body_lr}, {"params": rest, "lr_share": 1.0}]
+
+
 def _warn_if_underfit(
     head: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, n_classes: int, name: str
 ) -> None:
@@ -388,7 +411,7 @@ def _warn_if_underfit(
     if f1 < 0.6:
         warnings.warn(
             f"the {name} head reaches only {f1:.2f} macro-F1 on its own training series: it is underfit; "
-            "give more --epochs, a larger head, or more training samples",
+            "give more `epochs`, a larger head, or more training samples",
             UnderfitWarning,
             stacklevel=3,
         )

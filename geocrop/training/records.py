@@ -53,6 +53,9 @@ class RunRecord:
     temperature: float | None = None
     class_shares: list[float] | None = None
     head_prior: str | None = None
+    #: How a pretrained head was fine-tuned when not geocrop's plain way (e.g. ``body lr 0.1``, see
+    #: `geocrop.training.fit.TrainConfig.body_lr`); part of the report's method name.
+    recipe: str = ""
 
     @property
     def val_accuracy(self) -> float:
@@ -64,4 +67,5 @@ class RunRecord:
         if self.variant == "supervised":
             return self.family
         number = f" {self.bundle_index + 1}" if self.bundle_index else ""
-        return f"{self.family} ({VARIANTS[self.variant]}{number})"
+        recipe = f", {self.recipe}" if self.recipe else ""
+        return f"{self.family} ({VARIANTS[self.variant]}{number}{recipe})"

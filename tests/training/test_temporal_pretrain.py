@@ -175,6 +175,20 @@ def test_train_starts_from_the_pretrained_body(tmp_path: Path) -> None:
         frozen.head.state_dict()["classifier.weight"].numpy(), state["classifier.weight"].numpy()
     )
     assert any(not np.array_equal(tuned.head.state_dict()[k].numpy(), v) for k, v in pre.tensors.items())
+    # a body learning at a tenth of the classifier's rate moves less from the pretrained weights
+    gentle = fit_head(
+        spec, (x, y), (x[:8], y[:8]), config=TrainConfig(epochs=3, init=str(bundle), body_lr=0.1)
+    )
+
+    def moved(result: Any) -> float:
+        now = result.head.state_dict()
+        return sum(
+            float(np.abs(now[k].numpy() - v).sum()) for k, v in pre.tensors.items() if v.dtype.kind == "f"
+        )
+
+    assert 0 < moved(gentle) < 0.5 * moved(tuned)
+    with pytest.raises(InputError, match="0 < body_lr <= 1"):
+        TrainConfig(init=str(bundle), body_lr=0)
     with pytest.raises(InputError, match="10-step grid"):
         fit_head(spec, (x[:, :8], y), (x[:8, :8], y[:8]), config=TrainConfig(epochs=1, init=str(bundle)))
     with pytest.raises(InputError, match="`freeze_init` needs"):

@@ -1,0 +1,64 @@
+"""Fine-tuning recipes for pretrained temporal heads on the France LPIS table, few labels per class.
+
+`geocrop evaluate` fine-tunes a pretrained head (``--temporal``) with geocrop's plain training settings.
+This script runs the same label-scarce protocol (5 grouped folds x seeded draws, the same draws as the
+report in ``docs/evaluation/france-few-labels/``) with settings the command does not expose, into the
+same folder, so that its runs pair with the raw-band runs already there:
+
+- ``--body-lr F``: the pretrained body learns at F times the classifier's rate
+  (`geocrop.training.fit.TrainConfig.body_lr`); the runs' keys and report names carry it
+  (``tempcnn (temporal, body lr 0.1)``).
+
+    python bench/few_label_recipes.py --body-lr 0.1 --labels-per-class 5,10 \\
+        --temporal runs/temporal/tempcnn/head.safetensors
+
+Prints one line per finished run; rebuild the report afterwards with the README's ``--report-only``
+command (this script's runs are in the journal with the others).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from geocrop.data.labelled import LabelSource
+from geocrop.training.evaluate import EvaluateJob, evaluate
+from geocrop.training.fit import TrainConfig
+
+TABLE = Path("../shared/realdata/worldcereal/extractions_2023_FRA_LPIS_dekad.geoparquet")
+CLASS_MAP = "../shared/realdata/worldcereal/class_mappings.json:CROPTYPE28"
+
+
+def _counts(text: str) -> tuple[int | None, ...]:
+    return tuple(None if c == "all" else int(c) for c in text.split(","))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--temporal", type=Path, action="append", required=True, help="pretrained head (repeat)")
+    ap.add_argument("--body-lr", type=float, default=1.0, help="the body's share of the learning rate")
+    ap.add_argument("--labels-per-class", type=_counts, default=(5, 10))
+    ap.add_argument("--draws", type=int, default=3)
+    ap.add_argument("--family", default="tempcnn")
+    ap.add_argument("--table", type=Path, default=TABLE)
+    ap.add_argument("--out", type=Path, default=Path("docs/evaluation/france-few-labels"))
+    args = ap.parse_args()
+    job = EvaluateJob(
+        source=LabelSource(
+            path=args.table, class_column="ewoc_code", class_map=CLASS_MAP, drop_unmapped=True
+        ),
+        out=args.out,
+        families=(args.family,),
+        baselines=(),
+        folds=5,
+        config=TrainConfig(body_lr=args.body_lr),
+        labels_per_class=args.labels_per_class,
+        draws=args.draws,
+        temporal=tuple(args.temporal),
+    )
+    result = evaluate(job, progress=lambda line: print(line, flush=True))
+    print(f"{result.trained} runs trained, {result.reused} reused")
+
+
+if __name__ == "__main__":
+    main()
