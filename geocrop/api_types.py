@@ -1,9 +1,8 @@
 """One progress callback for every stage of geocrop's Python API, and the "like" inputs it accepts.
 
 Every verb of `geocrop.api` takes ``progress=`` of one type, `Progress`: a callable that receives a frozen
-`ProgressEvent` (which stage, how far, what is happening). The stages' own callbacks (``(fraction,
-message)`` for mapping, finished epochs for training and pretraining, lines for evaluation) are adapted
-onto it in `geocrop.api`, so a caller writes one function for all of them::
+`ProgressEvent` (which stage, how far, what is happening; defined in `geocrop.core.progress`, the type
+the stages themselves report with), so a caller writes one function for all of them::
 
     def show(event: geocrop.ProgressEvent) -> None:
         print(f"{event.stage}: {event.percent} {event.message}")
@@ -23,11 +22,11 @@ import contextlib
 import datetime as dt
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
 
+from geocrop.core.progress import Progress, ProgressEvent, Stage, emit
 from geocrop.errors import GeocropError, InputError, as_flag
 
 if TYPE_CHECKING:
@@ -48,48 +47,10 @@ __all__ = [
     "as_date",
     "as_path",
     "emit",
-    "stage_progress",
 ]
 
 #: Where a model runs: ``auto`` is CUDA when torch sees a GPU, else the CPU.
 Device = Literal["auto", "cpu", "cuda"]
-#: The stages that report progress.
-Stage = Literal["map", "train", "pretrain", "evaluate", "predict", "fields", "smooth", "sample", "assess"]
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """One step of a stage: ``fraction`` of the stage done (0..1; None when the stage cannot tell, e.g.
-    an evaluation's next run) and a one-line ``message``."""
-
-    stage: Stage
-    fraction: float | None
-    message: str
-    #: True for a line worth keeping in a log (an epoch's scores), not only a step to show on a bar.
-    log: bool = False
-
-    @property
-    def percent(self) -> str:
-        """``" 42%"``, or ``"   ?"`` without a fraction (fixed width, for log lines)."""
-        return "   ?" if self.fraction is None else f"{100 * self.fraction:3.0f}%"
-
-
-#: The callback every verb of `geocrop.api` takes as ``progress=``.
-Progress: TypeAlias = Callable[[ProgressEvent], None]
-
-
-def emit(
-    progress: Progress | None, stage: Stage, fraction: float | None, message: str, *, log: bool = False
-) -> None:
-    """Send one event to ``progress`` (if any), the fraction clipped to 0..1."""
-    if progress is not None:
-        clipped = None if fraction is None else min(max(float(fraction), 0.0), 1.0)
-        progress(ProgressEvent(stage, clipped, message, log))
-
-
-def stage_progress(progress: Progress | None, stage: Stage) -> Callable[[float, str], None] | None:
-    """``progress`` as the ``(fraction, message)`` callback a stage's own function takes (None stays None)."""
-    return None if progress is None else lambda fraction, message: emit(progress, stage, fraction, message)
 
 
 @runtime_checkable

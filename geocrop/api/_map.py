@@ -21,7 +21,6 @@ from geocrop.api_types import (
     as_source,
     check_season,
     library_terms,
-    stage_progress,
 )
 from geocrop.io.reading import ReadSettings
 
@@ -143,9 +142,7 @@ def map_aoi(
     from geocrop.inference.mapping import map_aoi as run_map
 
     with _map_terms(allow_any_asset_href):
-        return run_map(
-            _map_config(**options), progress=stage_progress(progress, "map"), tune_process=tune_process
-        )
+        return run_map(_map_config(**options), progress=progress, tune_process=tune_process)
 
 
 def plan_map(

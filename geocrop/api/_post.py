@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from geocrop.api_types import PathLike, Progress, as_optional_path, as_path, stage_progress
+from geocrop.api_types import PathLike, Progress, as_optional_path, as_path
 
 if TYPE_CHECKING:
     from geocrop.post.assess_report import Assessment
@@ -55,7 +55,7 @@ def stratified_sample(
         out=as_path(out, "out"),
         min_per_class=min_per_class,
         seed=seed,
-        progress=stage_progress(progress, "sample"),
+        progress=progress,
     )
 
 
@@ -78,7 +78,7 @@ def uncertain_sample(
         out=as_path(out, "out"),
         min_distance=min_distance,
         seed=seed,
-        progress=stage_progress(progress, "sample"),
+        progress=progress,
     )
 
 
@@ -100,7 +100,7 @@ def assess(
         reference=as_path(reference, "reference"),
         class_column=class_column,
         out=as_optional_path(out, "out"),
-        progress=stage_progress(progress, "assess"),
+        progress=progress,
     )
 
 
@@ -124,7 +124,7 @@ def field_results(
         out=as_path(out, "out"),
         columns=None if columns is None else list(columns),
         batch_size=batch_size,
-        progress=stage_progress(progress, "fields"),
+        progress=progress,
     )
 
 
@@ -151,5 +151,5 @@ def smooth_map(
         smoothness=smoothness,
         neigh_fraction=neigh_fraction,
         sieve=sieve,
-        progress=stage_progress(progress, "smooth"),
+        progress=progress,
     )

@@ -96,7 +96,7 @@ def train(
     """
     from geocrop.io.stac import trust_any_asset_href
     from geocrop.training.hparams import DEFAULT_FINAL_LR, TREE_FAMILIES, HeadConfig, default_config
-    from geocrop.training.train import EpochStats, TrainJob, train_model
+    from geocrop.training.train import TrainJob, train_model
 
     with library_terms(*_LABEL_ARGS, "head", "backbone", "lr", "final_lr", "init", "freeze_init"):
         pretrained = None
@@ -158,35 +158,8 @@ def train(
             n_val=val_pixels,
             scheme=split,
         )
-        preparation, planned = 0.1, [0]
-        steps_done = iter((0.0, preparation / 2, preparation))
-        # ``auto``: its inner validation takes the bar from `preparation` to `chosen`, the refit the rest
-        base, chosen = [preparation], 0.8
-
-        def stage(message: str) -> None:
-            auto_line = message.startswith(("inner validation ", "auto chose", "refitting"))
-            if message.startswith("inner validation "):  # "inner validation 2/9: inception on ..."
-                done, total = (int(v) for v in message.split()[2].rstrip(":").split("/"))
-                fraction = preparation + (chosen - preparation) * done / total
-            elif auto_line:
-                base[0] = fraction = chosen
-            else:
-                fraction = next(steps_done, preparation)
-            if "up to " in message:  # "training the lstm head (up to N epochs, batch B)"
-                planned[0] = int(message.split("up to ")[1].split()[0])
-            emit(progress, "train", fraction, message, log=auto_line)
-
-        def epoch_done(stats: EpochStats) -> None:
-            total = max(planned[0], stats.epoch)
-            message = (
-                f"epoch {stats.epoch}/{total}: train loss {stats.train_loss:.4f}, "
-                f"val loss {stats.val_loss:.4f}, val accuracy {100 * stats.val_accuracy:.2f}%, "
-                f"val macro-F1 {stats.val_f1:.3f}"
-            )
-            emit(progress, "train", base[0] + (1 - base[0]) * stats.epoch / total, message, log=True)
-
         with trust_any_asset_href(allow_any_asset_href):
-            result = train_model(job, progress=epoch_done, stage=stage)
+            result = train_model(job, progress=progress)
     emit(progress, "train", 1.0, f"wrote {result.bundle}")
     return result
 
@@ -295,7 +268,7 @@ def evaluate(
             report_only=report_only,
         )
         with trust_any_asset_href(allow_any_asset_href):
-            result = run_evaluate(job, progress=lambda line: emit(progress, "evaluate", None, line, log=True))
+            result = run_evaluate(job, progress=progress)
     emit(
         progress,
         "evaluate",

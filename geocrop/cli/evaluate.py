@@ -1,8 +1,9 @@
 """``geocrop evaluate``: every head beside the majority class and the tree baselines, on grouped folds,
 plus the paper's protocol (supervised vs uni-modal vs bi-modal) when backbones are given.
 
-Parses flags, calls `geocrop.api.evaluate`, prints progress lines and the report's path. Rerunning the
-same command resumes without retraining finished runs.
+Parses flags, calls `geocrop.api.evaluate`, shows progress (on a terminal the grid of runs, fold x
+method, with the running fit's epochs and the time left; ``--progress json``: one JSON event per line) and
+the report's path. Rerunning the same command resumes without retraining finished runs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any, Literal
 import click
 
 from geocrop.cli.label_options import label_options
+from geocrop.cli.progress import ProgressMode, progress_option, reporting
+from geocrop.cli.run_grid import GridReporter
 from geocrop.errors import InputError
 
 
@@ -74,7 +77,8 @@ from geocrop.errors import InputError
 )
 @click.option("--simulated", is_flag=True, help="Label the report as made from simulated data.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
-def evaluate(**kw: Any) -> None:
+@progress_option()
+def evaluate(progress_mode: ProgressMode, **kw: Any) -> None:
     """Compare every head with the majority class and tree baselines (and pretrained inputs) by folds."""
     import geocrop.api as api
     from geocrop.training.hparams import family_list
@@ -86,21 +90,19 @@ def evaluate(**kw: Any) -> None:
     families: Any = family_list(kw.pop("families"))  # "" names nothing: refused, not read as "none"
     counts = _label_counts(kw.pop("labels_per_class"))
     draws = _numbers(kw.pop("draws"))
-
-    def show(event: api.ProgressEvent) -> None:
-        if event.fraction is None:  # a run's line; the summary below says the end
-            click.echo(event.message)
-
-    result = api.evaluate(
-        **kw,
-        families=families,
-        baselines=[] if baselines == "none" else [f.strip() for f in baselines.split(",") if f.strip()],
-        configs=None if configs == "default" else int(configs),
-        labels_per_class=counts,
-        draws=draws[0] if len(draws) == 1 else draws,
-        progress=show,
-    )
-    click.echo(f"{result.trained} run(s) trained, {result.reused} reused; report: {result.report}")
+    with reporting(progress_mode, kind=GridReporter) as reporter:
+        result = api.evaluate(
+            **kw,
+            families=families,
+            baselines=[] if baselines == "none" else [f.strip() for f in baselines.split(",") if f.strip()],
+            configs=None if configs == "default" else int(configs),
+            labels_per_class=counts,
+            draws=draws[0] if len(draws) == 1 else draws,
+            progress=reporter.progress_event,
+        )
+        reporter.done({"report": result.report})
+    if progress_mode != "json":
+        click.echo(f"{result.trained} run(s) trained, {result.reused} reused; report: {result.report}")
 
 
 def _label_counts(text: str) -> list[int | Literal["all"] | None]:

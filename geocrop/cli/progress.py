@@ -2,7 +2,10 @@
 
 ``--progress json`` is a line protocol on stdout (the QGIS plugin reads it), one JSON object per line:
 
-* ``{"event": "progress", "fraction": 0.0..1.0, "message": str}`` as work advances;
+* ``{"event": "progress", "fraction": 0.0..1.0, "message": str, "stage": str, ...}`` as work advances,
+  with the event's structured fields that apply (`geocrop.core.progress.ProgressEvent`): ``step`` and
+  ``total``, ``epoch`` and ``epochs``, ``initial_lr``, and for ``evaluate`` the ``runs`` whose state
+  changed (``key``, ``fold``, ``folds``, ``method``, ``status``, ``seconds``, ``macro_f1``);
 * ``{"event": "log", "message": str}`` for a line of the command's log that is not a progress step;
 * ``{"event": "warning", "message": str}`` for a degraded but usable result (also on stderr);
 * ``{"event": "plan", "lines": [str, ...]}`` for ``--dry-run`` (what would be read and computed);
@@ -22,6 +25,7 @@ is still the only line; a failed command shows none.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 import sys
@@ -52,6 +56,11 @@ ProgressMode = Literal["rich", "json", "none"]
 PROGRESS_OPTION = click.Choice(["rich", "json", "none"])
 #: False under ``geocrop -q``: warnings, the bar and log lines are not shown (errors still are).
 _SHOW_WARNINGS = True
+
+
+def shows_output() -> bool:
+    """False under ``geocrop -q`` (see `set_warnings_shown`)."""
+    return _SHOW_WARNINGS
 
 
 def set_warnings_shown(shown: bool) -> None:
@@ -161,12 +170,12 @@ class Reporter:
         self.out.write(json.dumps(payload) + "\n")
         self.out.flush()
 
-    def __call__(self, fraction: float, message: str) -> None:
+    def __call__(self, fraction: float, message: str, **fields: Any) -> None:
         fraction = min(max(float(fraction), 0.0), 1.0)
         if not _SHOW_WARNINGS and self.mode != "json":
             return  # geocrop -q: errors only, no bar
         if self.mode == "json":
-            self._json({"event": "progress", "fraction": round(fraction, 4), "message": message})
+            self._json({"event": "progress", "fraction": round(fraction, 4), "message": message, **fields})
         elif self.mode == "rich" and not self._no_bar:
             if self._bar is None:
                 from rich.console import Console
@@ -199,7 +208,7 @@ class Reporter:
         """The `geocrop.api` progress callback: a step moves the bar; a step without a fraction (an
         evaluation's next run) or a line worth keeping (``event.log``: an epoch's scores) is also noted."""
         if event.fraction is not None:
-            self(event.fraction, event.message)
+            self(event.fraction, event.message, **event_fields(event))
         if event.fraction is None or (event.log and self.mode != "json"):
             self.note(event.message)  # in JSON mode the progress event already carries an epoch's line
 
@@ -247,13 +256,25 @@ class Reporter:
             self._bar = None
 
 
+def event_fields(event: ProgressEvent) -> dict[str, Any]:
+    """The structured fields of ``event`` a JSON ``progress`` event carries: its stage and those set."""
+    fields: dict[str, Any] = {"stage": event.stage}
+    for name in ("step", "total", "epoch", "epochs", "initial_lr"):
+        if getattr(event, name) is not None:
+            fields[name] = getattr(event, name)
+    if event.runs:
+        fields["runs"] = [dataclasses.asdict(run) for run in event.runs]
+    return fields
+
+
 @contextlib.contextmanager
-def reporting(mode: ProgressMode) -> Iterator[Reporter]:
-    """A `Reporter` for the block; turns warnings into one-line messages and reports errors in JSON mode.
+def reporting(mode: ProgressMode, *, kind: type[Reporter] = Reporter) -> Iterator[Reporter]:
+    """A ``kind`` of `Reporter` for the block; turns warnings into one-line messages and reports errors
+    in JSON mode.
 
     A `GeocropError` is re-raised after the JSON ``error`` event so the command group prints it and exits 2.
     """
-    reporter = Reporter(mode)
+    reporter = kind(mode)
 
     def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
         reporter.warning(str(message))

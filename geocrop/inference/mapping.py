@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geocrop import __version__
+from geocrop.core.progress import Progress, emit, within
 from geocrop.core.temporal import TemporalGrid, regrid
 from geocrop.errors import GeocropWarning, NoDataError
 from geocrop.inference.journal import TileJournal, journal_dir, output_lock, remove_leftovers
@@ -36,7 +37,6 @@ from geocrop.inference.tiles import PredictorRef, Tile, plan_tiles, run_tiles
 __all__ = ["MapConfig", "MapPlan", "MapResult", "map_aoi", "plan_map", "regrid_block"]
 
 log = logging.getLogger(__name__)
-Progress = Callable[[float, str], None]
 
 # Share of the progress bar before and after the tiles (search/plan, then overviews + sidecars).
 _TILES_START, _TILES_END = 0.05, 0.95
@@ -155,7 +155,7 @@ def map_aoi(
 ) -> MapResult:
     """Make the crop map of ``config``; see the module docstring. Resumes a previous interrupted run.
 
-    ``progress(fraction, message)`` is called as work advances; ``after_tile`` runs after each newly
+    ``progress`` gets a `ProgressEvent` as work advances; ``after_tile`` runs after each newly
     computed tile is saved (a test hook for interruptions); ``tune_process`` lets the predictor set
     torch's threads and tune malloc for the whole process (see `geocrop.inference.engine.Predictor`).
     The run holds a lock on ``config.out`` and first removes the hidden temporaries an interrupted run
@@ -184,15 +184,14 @@ def _map_aoi(
     network = NetworkCounter()
     read_before = network.totals()
     _cap_gdal_cache()
-    report = progress or (lambda fraction, message: None)
-    plan = plan_map(config, progress=report, exact_flops=False, clock=clock)
+    plan = plan_map(config, progress=progress, exact_flops=False, clock=clock)
     spec = plan.spec
     if plan.notice:
         warnings.warn(plan.notice, GeocropWarning, stacklevel=2)
     provenance = read_provenance(spec.metadata)
     if config.planet is not None:
         log.info("--planet %s is not used: model %s reads Sentinel-2 only", config.planet, spec.name)
-    report(0.03, f"opening {len(plan.items)} scenes")
+    emit(progress, "map", 0.03, f"opening {len(plan.items)} scenes")
     cube = load_s2(
         list(plan.items),
         aoi=plan.aoi,
@@ -255,7 +254,7 @@ def _map_aoi(
             journal=journal,
             scheduler=config.scheduler,
             probabilities=True,  # the uncertainty band needs them, written as bands or not
-            progress=lambda f, m: report(_TILES_START + span * f, m),
+            progress=within(progress, _TILES_START, _TILES_START + span),
             after_tile=after_tile,
             read=config.read,
             clock=clock,
@@ -267,7 +266,7 @@ def _map_aoi(
                 f"scenes from {config.start} to {config.end}; widen the dates or raise `max_cloud`",
                 param="max_cloud",
             )
-        report(_TILES_END, "writing the COG (overviews)")
+        emit(progress, "map", _TILES_END, "writing the COG (overviews)")
         closing = time.perf_counter()
     clock.add("write", closing, time.perf_counter())  # the COGs' overviews, written as the writer closes
     read = network.totals() - read_before
@@ -276,7 +275,7 @@ def _map_aoi(
         qml = write_qml(qml_path_for(config.out), spec.classes)
         html = None
         if config.html is not None:
-            report(0.97, "writing the web page")
+            emit(progress, "map", 0.97, "writing the web page")
             html = _write_webmap(config, plan, provenance, spec.classes)
     confidence = confidence_path(config.out)
     extra: dict[str, Path] = {"confidence": confidence, "style": qml, "sidecar": sidecar_path(config.out)}
@@ -307,7 +306,7 @@ def _map_aoi(
         extra_assets=extra,
         processing=stages.as_properties(),
     )
-    report(1.0, "done")
+    emit(progress, "map", 1.0, "done")
     return MapResult(
         cog=config.out,
         qml=qml,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from urllib.parse import urlparse
 import pystac
 
 from geocrop.core.bands import S2_BANDS
+from geocrop.core.progress import Progress, emit
 from geocrop.errors import BundleError, InputError, NoDataError
 from geocrop.inference.priors import PriorChoice, check_priors
 from geocrop.inference.schema import BundleSpec, parse_bundle_metadata
@@ -48,8 +48,6 @@ DEMO_BUNDLE = Path(__file__).resolve().parents[1] / "assets" / "demo.safetensors
 #: Assumed sustained forward throughput for the size check (FLOP/s): conservative, so estimates err long.
 _ASSUMED_FLOPS = {"cpu": 1.0e10, "cuda": 2.0e13}
 _MB = 1024 * 1024
-
-Progress = Callable[[float, str], None]
 
 
 def default_bundle() -> Path:
@@ -412,7 +410,6 @@ def plan_map(
     from geocrop.models.device import resolve_device
     from geocrop.models.registry import build_backbone, build_head
 
-    report = progress or (lambda fraction, message: None)
     for path in output_paths(config.out, config.html).values():
         check_writable(path)
     model_path = Path(config.model) if config.model is not None else default_bundle()
@@ -420,7 +417,7 @@ def plan_map(
     _check_bands(spec, model_path)
     check_priors(config.class_priors, spec)
     device = resolve_device(config.device).type
-    report(0.0, "reading the AOI")
+    emit(progress, "map", 0.0, "reading the AOI")
     aoi = read_aoi(config.aoi)
     geobox = s2_geobox(aoi)
     mask = None if config.mask is None else open_mask(config.mask, values=config.mask_values, bounds=aoi.bbox)
@@ -435,7 +432,7 @@ def plan_map(
         flops = estimate_flops_per_pixel(backbone, head, steps=spec.steps)
     seconds = flops * width * height / _throughput(device)
     _check_size(config, pixels=width * height, seconds=seconds, read_bytes=None, device=device)
-    report(0.01, f"searching {config.collection} in {config.stac}")
+    emit(progress, "map", 0.01, f"searching {config.collection} in {config.stac}")
     with clock.span("search") if clock is not None else contextlib.nullcontext():
         items = _search_scenes(config, aoi, search)
     _check_local_assets(items, spec.bands)

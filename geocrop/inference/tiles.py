@@ -30,6 +30,7 @@ import numpy.typing as npt
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
+from geocrop.core.progress import Progress, emit
 from geocrop.errors import GeocropError, SourceError
 from geocrop.inference.engine import Predictor
 from geocrop.inference.journal import TileJournal
@@ -53,7 +54,6 @@ _GROUP_PER_WORKER = 4
 Prepare = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
 Sink = Callable[["Tile", Arrays], None]
 Keep = Callable[["Tile"], npt.NDArray[np.bool_]]
-Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
@@ -236,8 +236,7 @@ def run_tiles(
             (run.computed if computed else run.reused).append(tile.key)
             run.valid_pixels += int(np.count_nonzero(arrays["classes"] != 255))
             n = len(run.computed) + len(run.reused)
-        if progress is not None:
-            progress(n / total, f"tile {n}/{total}")
+        emit(progress, "map", n / total, f"tile {n}/{total}", step=n, total=total)
         if computed and after_tile is not None:
             after_tile(tile)
 

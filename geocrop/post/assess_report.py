@@ -22,7 +22,7 @@ import io
 import json
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from geocrop.core.progress import Progress, within
 from geocrop.errors import GeocropError, GeocropWarning, InputError, OutputError, SourceError
 from geocrop.io.atomic import atomic_path, write_text_atomic
 from geocrop.io.classes import NODATA
@@ -38,8 +39,6 @@ from geocrop.post.assess import AreaEstimates, stratified_estimates
 from geocrop.post.sampling import REFERENCE_COLUMN, class_pixel_counts
 
 __all__ = ["Assessment", "area_unit", "assess", "plot_areas", "plot_error_matrix", "write_report"]
-
-Progress = Callable[[float, str], None]
 _BLOCK = 512
 
 
@@ -103,7 +102,7 @@ def assess(
             GeocropWarning,
             stacklevel=2,
         )
-    counts = class_pixel_counts(layers, progress=progress)
+    counts = class_pixel_counts(layers, progress=within(progress, 0.0, 1.0, stage="assess"))
     keep = [
         (c.name, c.value) for c in layers.classes if counts[c.value] > 0 or c.value in set(truth.tolist())
     ] + reference_only

@@ -40,6 +40,7 @@ from rasterio.features import geometry_mask
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
+from geocrop.core.progress import Progress, emit
 from geocrop.errors import InputError
 from geocrop.io.atomic import atomic_path
 from geocrop.io.classes import NODATA
@@ -200,7 +201,7 @@ def field_results(
     out: str | os.PathLike[str],
     columns: Sequence[str] | None = None,
     batch_size: int = 10_000,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> FieldsResult:
     """Summarise the crop map ``map`` over every parcel of ``parcels`` into ``out`` (module docstring).
 
@@ -208,14 +209,13 @@ def field_results(
     Raises `InputError` for a file that is not a geocrop map, unreadable parcels, parcels that do not
     overlap the map, or a bad output name; nothing is written then, and an existing ``out`` stays.
     """
-    report = progress or (lambda fraction, message: None)
     layers = open_map(map)
     parcels_path = Path(parcels).expanduser()
     path = _out_path(out, parcels_path, layers)
     if batch_size < 1:
         raise InputError(f"`batch_size` {batch_size}: give a positive number of parcels", param="batch_size")
     with open_parcels(parcels_path, batch_size) as source:
-        return _summarise(layers, source, parcels_path, path, columns, report)
+        return _summarise(layers, source, parcels_path, path, columns, progress)
 
 
 def _summarise(
@@ -224,14 +224,14 @@ def _summarise(
     parcels_path: Path,
     path: Path,
     columns: Sequence[str] | None,
-    report: Callable[[float, str], None],
+    progress: Progress | None,
 ) -> FieldsResult:
     check_overlap(source, layers, parcels_path)
     to_map = Transformer.from_crs(ProjCRS.from_user_input(source.crs), layers.crs.to_wkt(), always_xy=True)
     n_classes = len(layers.classes)
     written = with_pixels = 0
     fmt = OUTPUT_SUFFIXES[path.suffix.lower()]
-    report(0.0, f"reading {source.count if source.count is not None else 'the'} parcels")
+    emit(progress, "fields", 0.0, f"reading {source.count if source.count is not None else 'the'} parcels")
     with atomic_path(path, what="`out`") as tmp, MapSource(layers) as src:
         writer: Any = None
         try:
@@ -273,7 +273,15 @@ def _summarise(
                 writer = _write(table, tmp, fmt, writer, source.crs, layer=path.stem)
                 written += len(rows)
                 if source.count:
-                    report(min(written / source.count, 1.0), f"{written} of {source.count} parcels")
+                    done = min(written / source.count, 1.0)
+                    emit(
+                        progress,
+                        "fields",
+                        done,
+                        f"{written} of {source.count} parcels",
+                        step=written,
+                        total=source.count,
+                    )
             if written and with_pixels == 0 and writer is not None:
                 raise InputError(no_overlap_message(parcels_path, layers), param="parcels")
             if written == 0:
@@ -281,7 +289,7 @@ def _summarise(
         finally:
             if writer is not None and fmt == "Parquet":
                 writer.close()
-    report(1.0, "done")
+    emit(progress, "fields", 1.0, "done")
     return FieldsResult(
         out=path, parcels=written, with_pixels=with_pixels, probabilities=layers.has_probabilities
     )

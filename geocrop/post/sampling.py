@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from geocrop.core.progress import Progress, emit, within
 from geocrop.errors import InputError, OutputError
 from geocrop.io.atomic import atomic_path
 from geocrop.io.classes import NODATA
@@ -57,8 +58,6 @@ __all__ = [
 REFERENCE_COLUMN = "reference"
 #: Most cells the uncertain sample keeps a candidate for (about 240 MB of candidate arrays).
 _MAX_CELLS = 20_000_000
-
-Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
@@ -88,8 +87,7 @@ def _windows(layers: MapLayers, src: MapSource, label: str, progress: Progress |
     windows = list(layers.blocks())
     for i, window in enumerate(windows):
         yield src.read(window, probabilities=False)
-        if progress is not None:
-            progress((i + 1) / len(windows), label)
+        emit(progress, "sample", (i + 1) / len(windows), label, step=i + 1, total=len(windows))
 
 
 def class_pixel_counts(layers: MapLayers, *, progress: Progress | None = None) -> npt.NDArray[np.int64]:
@@ -172,7 +170,7 @@ def stratified_sample(
             param="min_per_class",
         )
     layers = open_map(map)
-    counts = class_pixel_counts(layers, progress=_part(progress, 0.0, 0.5))
+    counts = class_pixel_counts(layers, progress=within(progress, 0.0, 0.5))
     counts[NODATA] = 0
     per_value = allocate(counts, n, min_per_class=min_per_class)
     rng = np.random.default_rng(seed)
@@ -185,7 +183,7 @@ def stratified_sample(
     cols: list[npt.NDArray[np.int64]] = []
     values: list[npt.NDArray[np.int64]] = []
     with MapSource(layers) as src:
-        for part in _windows(layers, src, "drawing points", _part(progress, 0.5, 1.0)):
+        for part in _windows(layers, src, "drawing points", within(progress, 0.5, 1.0)):
             flat = part.classes.ravel()
             in_block = np.bincount(flat, minlength=256)
             for v, r in ranks.items():
@@ -225,7 +223,7 @@ def uncertain_sample(
             f"{layers.path.stem}_confidence.tif (written by `geocrop map`) next to the map",
             param="map",
         )
-    valid = int(class_pixel_counts(layers, progress=_part(progress, 0.0, 0.4))[:NODATA].sum())
+    valid = int(class_pixel_counts(layers, progress=within(progress, 0.0, 0.4))[:NODATA].sum())
     if n < 1 or n > valid:
         raise InputError(f"`n` {n}: give 1 to {valid} (the map's pixels with a class)", param="n")
     size = math.hypot(layers.transform.a, layers.transform.d)  # pixel width in CRS units
@@ -247,7 +245,7 @@ def uncertain_sample(
     at = np.zeros((3, grid_h * grid_w), dtype=np.uint8)  # its class, uncertainty and confidence
     rng = np.random.default_rng(seed)
     with MapSource(layers) as src:
-        for part in _windows(layers, src, "finding uncertain pixels", _part(progress, 0.4, 0.9)):
+        for part in _windows(layers, src, "finding uncertain pixels", within(progress, 0.4, 0.9)):
             assert part.uncertainty is not None
             ok = (part.classes != NODATA) & (part.uncertainty != NODATA)
             key = np.where(ok, part.uncertainty + 0.5 * rng.random(ok.shape), -np.inf).ravel()
@@ -272,8 +270,7 @@ def uncertain_sample(
     row, col = np.divmod(where[taken], layers.width)
     value, uncertainty, confidence = (at[band, taken].astype(np.int64) for band in range(3))
     extra = {"uncertainty": uncertainty, "confidence": confidence}
-    if progress is not None:
-        progress(1.0, "writing points")
+    emit(progress, "sample", 1.0, "writing points")
     names = _write_points(target, layers, row, col, value, extra=extra)
     return SampleResult(out=target, n=int(taken.size), per_class=names, min_distance=float(min_distance))
 
@@ -345,10 +342,3 @@ def _write_points(
     for name in names:
         counts[name] = counts.get(name, 0) + 1
     return {c.name: counts[c.name] for c in layers.classes if c.name in counts}
-
-
-def _part(progress: Progress | None, lo: float, hi: float) -> Progress | None:
-    """``progress`` rescaled to the part ``lo..hi`` of the whole job."""
-    if progress is None:
-        return None
-    return lambda fraction, message: progress(lo + (hi - lo) * fraction, message)

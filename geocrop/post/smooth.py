@@ -37,7 +37,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -48,6 +47,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from rasterio.features import sieve as gdal_sieve
 from rasterio.windows import Window
 
+from geocrop.core.progress import Progress, emit
 from geocrop.errors import InputError
 from geocrop.io.classes import NODATA
 from geocrop.io.cog import CogWriter, confidence_path, sidecar_path
@@ -203,12 +203,11 @@ def smooth_map(
     smoothness: float = 10.0,
     neigh_fraction: float = 0.5,
     sieve: int = 0,
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> SmoothResult:
     """Smooth the crop map ``map`` into ``out`` (a new class COG with its confidence COG, style and STAC
     item); see the module docstring for the methods and their parameters. Nothing is written when an input
     is refused; an existing ``out`` is replaced only once the new map is complete."""
-    report = progress or (lambda fraction, message: None)
     layers = open_map(map)
     _check(layers, method, window, smoothness, neigh_fraction, sieve)
     path = _out_path(out, layers)
@@ -254,10 +253,11 @@ def smooth_map(
             cog.write_block(
                 core, cls[inner], conf[inner], None if probs is None else probs[(slice(None), *inner)]
             )
-            report(0.95 * (i + 1) / len(blocks), f"smoothed block {i + 1} of {len(blocks)}")
-        report(0.95, "writing the COGs (overviews)")
+            message = f"smoothed block {i + 1} of {len(blocks)}"
+            emit(progress, "smooth", 0.95 * (i + 1) / len(blocks), message, step=i + 1, total=len(blocks))
+        emit(progress, "smooth", 0.95, "writing the COGs (overviews)")
     qml, item = _sidecars(path, layers, params)
-    report(1.0, "done")
+    emit(progress, "smooth", 1.0, "done")
     return SmoothResult(path, confidence_path(path), qml, item, method, changed, clear)
 
 

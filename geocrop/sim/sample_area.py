@@ -18,7 +18,6 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import Polygon, mapping
 
+from geocrop.core.progress import Progress, emit
 from geocrop.errors import OutputError
 from geocrop.io.catalog_writer import PLANET_COLLECTION, S2_COLLECTION, StaticCatalogWriter
 from geocrop.sim.scene import SceneSimulator, SimulationConfig
@@ -40,7 +40,6 @@ MARKER_NAME = "geocrop-sample.json"
 _FORMAT = 1
 #: The AOI polygon as fractions (across, down) of the area from its upper-left corner.
 _AOI_FRACTIONS = ((0.12, 0.14), (0.84, 0.10), (0.90, 0.78), (0.58, 0.90), (0.10, 0.85))
-Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
@@ -175,8 +174,9 @@ def _render(tmp: Path, config: SimulationConfig, progress: Progress | None) -> d
                         "pl:clear_percent": round(pl.clear_percentage, 3), "geocrop:simulated": True,
                     },
                 )  # fmt: skip
-            if progress is not None and (k % 25 == 0 or k == len(events) - 1):
-                progress(0.95 * (k + 1) / len(events), f"scene {k + 1}/{len(events)}")
+            if k % 25 == 0 or k == len(events) - 1:
+                done, n = k + 1, len(events)
+                emit(progress, "simulate", 0.95 * done / n, f"scene {done}/{n}", step=done, total=n)
         _write_geojson(tmp / "labels.geojson", _label_features(sim, config), name="labels")
         (tmp / "field.geojson").write_text(
             json.dumps(aoi_document(config), indent=2) + "\n", encoding="utf-8"
@@ -190,8 +190,7 @@ def _render(tmp: Path, config: SimulationConfig, progress: Progress | None) -> d
     except BaseException:
         writer.abort()
         raise
-    if progress is not None:
-        progress(1.0, "catalog written")
+    emit(progress, "simulate", 1.0, "catalog written")
     return {
         "n_s2_items": len(sim.s2_days),
         "n_planet_items": len(sim.planet_days),

@@ -22,7 +22,7 @@ from torch import nn
 
 from geocrop.data.labelled import LabelledSeries
 from geocrop.data.splits import split_fields
-from geocrop.training.auto import fit_auto
+from geocrop.training.auto import Note, fit_auto
 from geocrop.training.calibration import (
     calibrated_proba,
     calibration_summary,
@@ -91,7 +91,7 @@ def fit_any_head(
     config: TrainConfig,
     checkpoint: Path | None = None,
     progress: ProgressFn | None = None,
-    note: Callable[[str], None] | None = None,
+    note: Note | None = None,
     shares: np.ndarray | None = None,
     calibrate: bool = True,
 ) -> FittedHead:
@@ -100,7 +100,7 @@ def fit_any_head(
     ``features(idx)`` gives the (len(idx), T, F) inputs of those series (normalised bands or frozen
     backbone features). Deep heads with adaptive settings keep back `INNER_SELECT` of the training groups
     to pick their epoch (`inner_split`). ``auto`` chooses its head on inner folds of ``train_idx``
-    (`geocrop.training.auto`; ``note`` gets a line per inner fit) and refits it on all of them.
+    (`geocrop.training.auto`; ``note`` gets an event per inner fit) and refits it on all of them.
 
     ``shares``: the class frequencies the default probabilities are corrected for (None: the training
     parcels', `training_shares`). ``calibrate``: fit the temperature on the inner split (deep heads with

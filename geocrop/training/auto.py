@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import logging
 import time
@@ -47,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from torch import nn
 
+from geocrop.core.progress import Progress, emit
 from geocrop.data.splits import grouped_folds
 from geocrop.io.atomic import write_json_atomic
 from geocrop.models.ensemble import ProbabilityAverage
@@ -70,7 +72,9 @@ MAX_TREE_INPUTS = 2048
 #: Seed offset of the inner folds (apart from the outer split's and the epoch-selection split's seeds).
 _FOLD_SEED = 104729
 
-Note = Callable[[str], None]
+#: Where auto's lines go: `ProgressEvent`s of the train stage (``step``/``total`` on the inner fits).
+Note = Progress
+Say = Callable[..., None]
 
 
 class Fitted(Protocol):
@@ -169,7 +173,9 @@ def fit_auto(
     ``train_idx``, score ``val_idx``; the result's ``selection`` says what was tried and why (see module
     docstring). ``fit`` fits one candidate (`geocrop.training.any_head.fit_any_head`); ``note`` gets a line
     per inner fit and before the refit."""
-    say = note or (lambda line: log.info("%s", line))
+    say: Say = functools.partial(
+        emit, note or (lambda event: log.info("%s", event.message)), "train", None, log=True
+    )
     n_classes = len(series.class_names)
     probe = features(train_idx[:1])
     wanted = tuple(auto.params.get("candidates", AUTO_CANDIDATES))
@@ -235,7 +241,9 @@ def fit_auto(
             step = fold * len(plan.candidates) + plan.candidates.index(c) + 1
             say(
                 f"inner validation {step}/{total}: {c} on inner fold {fold + 1} of {plan.folds}: "
-                f"macro-F1 {sc['macro_f1']:.3f}, OA {sc['oa']:.3f}"
+                f"macro-F1 {sc['macro_f1']:.3f}, OA {sc['oa']:.3f}",
+                step=step,
+                total=total,
             )
         majority.append(float((y_val == np.bincount(y_fit).argmax()).sum()))  # right by the training majority
         first = runs[f"{plan.candidates[0]}-f{fold}"].get("shares")
@@ -381,7 +389,7 @@ def _refit(
     config: TrainConfig,
     checkpoint: Path | None,
     progress: ProgressFn | None,
-    say: Note,
+    say: Say,
     fit: FitFn,
 ) -> Fitted:
     """The chosen head(s) fitted on the whole training part, as ``--head <family>`` fits them."""
@@ -393,7 +401,9 @@ def _refit(
             p = plan_training(config, len(train_idx))
             say(
                 f"refitting {family} on all {len(train_idx):,} training series "
-                f"(up to {p.epochs} epochs, batch {p.batch_size})"
+                f"(up to {p.epochs} epochs, batch {p.batch_size})",
+                epochs=p.epochs,
+                initial_lr=config.initial_lr,
             )
         ckpt = checkpoint if len(members) == 1 else _member_checkpoint(checkpoint, i)
         fitted.append(

@@ -151,8 +151,7 @@ def plan_training(config: TrainConfig, n_train: int) -> Plan:
 @dataclass(frozen=True)
 class EpochStats:
     """One epoch: mean training loss, validation loss, accuracy and macro-F1, the inner-selection
-    macro-F1 (NaN without one), the lr at its end, wall seconds, and the fit's planned epochs (early
-    stopping may end it sooner; 0 in histories written before it was recorded)."""
+    macro-F1 (NaN without one), the lr at its end, wall seconds."""
 
     epoch: int
     train_loss: float
@@ -162,7 +161,6 @@ class EpochStats:
     seconds: float
     val_f1: float = float("nan")
     select_f1: float = float("nan")
-    epochs: int = 0
 
 
 @dataclass
@@ -351,7 +349,6 @@ def fit_head(
             seconds=time.perf_counter() - t0,
             val_f1=macro_f1(y_va, pred, n_classes),
             select_f1=select_f1,
-            epochs=plan.epochs,
         )
         history.append(stats)
         if checkpoint is not None:  # before reporting, so an interrupt in the callback loses no epoch
@@ -373,7 +370,7 @@ def fit_head(
     if selecting and best_epoch == plan.epochs:
         warnings.warn(
             f"the {spec.get('name')} head still improved at its last epoch ({plan.epochs}); "
-            "it may be underfit: give more `epochs`",
+            "it may be underfit: give more --epochs",
             UnderfitWarning,
             stacklevel=2,
         )
@@ -411,7 +408,7 @@ def _warn_if_underfit(
     if f1 < 0.6:
         warnings.warn(
             f"the {name} head reaches only {f1:.2f} macro-F1 on its own training series: it is underfit; "
-            "give more `epochs`, a larger head, or more training samples",
+            "give more --epochs, a larger head, or more training samples",
             UnderfitWarning,
             stacklevel=3,
         )

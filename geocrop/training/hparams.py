@@ -75,11 +75,14 @@ class HeadConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> HeadConfig:
         return cls(str(data["family"]), dict(data.get("params", {})), float(data.get("lr", 1e-3)))
 
-    def describe(self) -> str:
-        """``lstm(hidden=128, layers=2, lr=1.00e-05)``; tree baselines have no learning rate."""
+    def describe(self, initial_lr: float | None = None) -> str:
+        """``lstm(hidden=128, layers=2, lr=1.00e-03->1.00e-05)``: the schedule from ``initial_lr`` (the
+        fit's `TrainConfig.initial_lr`) to this configuration's final lr; trees have no learning rate."""
         args = [f"{k}={v}" for k, v in sorted(self.params.items())]
         if self.family not in (*TREE_FAMILIES, AUTO):
-            args.append(f"lr={self.lr:.2e}")
+            args.append(
+                f"final lr={self.lr:.2e}" if initial_lr is None else f"lr={initial_lr:.2e}->{self.lr:.2e}"
+            )
         return f"{self.family}({', '.join(args)})"
 
 

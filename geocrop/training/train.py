@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from geocrop.core.progress import Progress
 from geocrop.core.temporal import TemporalGrid
 from geocrop.data.labelled import LabelledSeries, LabelSource, load_labelled, split_series
 from geocrop.errors import GeocropWarning, InputError
@@ -43,10 +44,11 @@ from geocrop.training.features import (
     load_backbone,
     raw_bands,
 )
-from geocrop.training.fit import EpochStats, ProgressFn, TrainConfig, plan_training
+from geocrop.training.fit import EpochStats, TrainConfig, plan_training
 from geocrop.training.head_init import check_init, init_backbone, read_init
 from geocrop.training.hparams import AUTO, HeadConfig, check_family
 from geocrop.training.metrics import scores
+from geocrop.training.progress import TrainBar
 from geocrop.training.trees import TREE_KINDS
 
 log = logging.getLogger(__name__)
@@ -180,17 +182,17 @@ def prepare_data(
 def train_model(
     job: TrainJob,
     *,
-    progress: ProgressFn | None = None,
-    stage: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> TrainResult:
     """`geocrop train`: labelled data -> split -> features -> head -> map-ready bundle at ``job.out``.
 
-    ``progress`` gets each finished epoch's `EpochStats`; ``stage`` a line before each step that comes
-    first (reading imagery, encoding, training). Every input is checked before anything is written; the
-    only file written before the bundle is the per-epoch checkpoint (`checkpoint_path`), which a rerun
-    resumes from and success removes.
+    ``progress`` gets a `ProgressEvent` before each step (reading imagery, encoding, training), one per
+    inner fit of ``auto`` and one per finished epoch (`geocrop.training.progress.TrainBar`). Every input
+    is checked before anything is written; the only file written before the bundle is the per-epoch
+    checkpoint (`checkpoint_path`), which a rerun resumes from and success removes.
     """
-    say = stage or (lambda message: None)
+    bar = TrainBar(progress)
+    say = bar.step
     out = check_output(Path(job.out))
     check_family(job.head.family)
     pretrained = read_init(job.config.init) if job.config.init is not None else None
@@ -222,7 +224,12 @@ def train_model(
         say(f"choosing the head among {candidates} by grouped inner validation on the training parcels")
     else:
         plan = plan_training(job.config, len(train_idx))
-        say(f"training the {job.head.family} head (up to {plan.epochs} epochs, batch {plan.batch_size})")
+        say(
+            f"training the {job.head.family} head (up to {plan.epochs} epochs, batch {plan.batch_size}, "
+            f"lr {job.config.initial_lr:.0e} -> {job.head.lr:.0e})",
+            epochs=plan.epochs,
+            initial_lr=job.config.initial_lr,
+        )
     device = resolve_device(job.config.device)
     features = cached_features(series, backbone, np.concatenate([train_idx, val_idx]), device)
     fitted = fit_any_head(
@@ -233,8 +240,8 @@ def train_model(
         val_idx,
         config=job.config,
         checkpoint=ckpt,
-        progress=progress,
-        note=say,
+        progress=bar.epoch,
+        note=bar.inner,
     )
     y_va = series.labels[val_idx]
     val_scores = scores(y_va, fitted.val_proba.argmax(axis=1), len(series.class_names))

@@ -75,8 +75,48 @@ def test_train_reports_json_progress(tmp_path: Path) -> None:
     assert events[0]["message"].startswith("reading the labelled series")
     assert events[1]["message"].startswith("normalising")  # raw bands: no backbone to encode with
     assert [e["message"][:10] for e in events[3:5]] == ["epoch 1/2:", "epoch 2/2:"]
+    assert [(e["epoch"], e["epochs"]) for e in events[3:5]] == [(1, 2), (2, 2)]  # structured, not parsed
+    assert (
+        events[2]["epochs"] == 2
+        and events[2]["initial_lr"] == 1e-3
+        and "lr 1e-03 -> 1e-05" in events[2]["message"]
+    )
+    assert {e["stage"] for e in events[:-1]} == {"train"}
     assert events[5]["message"] == f"wrote {out}"
     assert events[-1]["outputs"] == {"bundle": str(out)} and out.is_file()
+
+
+def test_evaluate_reports_json_progress(tmp_path: Path) -> None:
+    """`evaluate --progress json`: one JSON object per line; the first lists every run of the grid, each
+    run says when it starts (with its initial learning rate) and ends, epochs are structured fields."""
+    import json
+
+    table = write_table(tmp_path / "samples.csv", parcels=5, pixels=4)
+    out = tmp_path / "eval"
+    args = ["evaluate", "--labels", str(table), "--class-column", "crop", "--group-column", "parcel", *TINY,
+            "--families", "lstm", "--baselines", "none", "--folds", "2", "--out", str(out),
+            "--progress", "json"]  # fmt: skip
+    code, stdout, stderr = _run(args)
+    assert code == 0, stderr
+    events = [json.loads(line) for line in stdout.splitlines()]
+    events = [e for e in events if e["event"] != "warning"]
+    assert {e["event"] for e in events[:-1]} == {"progress"} and events[-1]["event"] == "done"
+    assert events[-1]["outputs"] == {"report": str(out / "report.md")}
+    grid = events[0]["runs"]
+    assert [(r["fold"], r["method"], r["status"]) for r in grid] == [
+        (0, "majority", "left"), (0, "lstm", "left"), (1, "majority", "left"), (1, "lstm", "left")
+    ]  # fmt: skip
+    starts = [e for e in events if e.get("runs") and e["runs"][0]["status"] == "running"]
+    assert len(starts) == 2 and all(
+        e["initial_lr"] == 1e-3 and "lr=1.00e-03->" in e["message"] for e in starts
+    )
+    epochs = [(e["epoch"], e["epochs"]) for e in events if "epoch" in e]
+    assert epochs == [(1, 2), (2, 2), (1, 2), (2, 2)]
+    ends = [e["runs"][0] for e in events if e.get("runs") and e["runs"][0]["status"] == "done"]
+    assert [r["method"] for r in ends] == ["majority", "lstm", "majority", "lstm"]
+    assert all(r["seconds"] is not None and 0 <= r["macro_f1"] <= 1 for r in ends)
+    fractions = [e["fraction"] for e in events[:-1]]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
 
 def test_min_parcels_leaves_out_a_rare_crop(tmp_path: Path) -> None:

@@ -89,9 +89,9 @@ def check_answers(table: pd.DataFrame, *, probabilities: bool = True) -> None:
 def test_gpkg_parcels_in_lonlat_give_the_counted_answers(tmp_path: Path) -> None:
     m = write_map(tmp_path / "crops.tif")
     parcels = write_parcels(tmp_path / "fields.gpkg")
-    seen: list[float] = []
+    seen: list[float | None] = []
     result = field_results(
-        map=str(m), parcels=parcels, out=tmp_path / "out.gpkg", progress=lambda f, _m: seen.append(f)
+        map=str(m), parcels=parcels, out=tmp_path / "out.gpkg", progress=lambda e: seen.append(e.fraction)
     )
     assert (result.parcels, result.with_pixels, result.probabilities) == (6, 4, True)
     assert seen[0] == 0.0 and seen[-1] == 1.0

@@ -92,10 +92,10 @@ def test_class_counts_stream_over_blocks(crop_map: Path) -> None:
 
 def test_stratified_sample(crop_map: Path, tmp_path: Path) -> None:
     cls = make_classes()
-    seen: list[float] = []
+    seen: list[float | None] = []
     result = stratified_sample(
         map=crop_map, n=90, out=tmp_path / "pts.gpkg", min_per_class=20, seed=3,
-        progress=lambda f, _m: seen.append(f),
+        progress=lambda event: seen.append(event.fraction),
     )  # fmt: skip
     assert result.n == 90 and result.per_class["potato"] == 20 and "soybean" not in result.per_class
     assert sum(result.per_class.values()) == 90

@@ -138,8 +138,10 @@ def test_streamed_blocks_equal_the_whole_array_and_the_output_is_a_map(tmp_path:
     expected_p, best = bayes_smooth(
         whole.probabilities, index[values], window=7, smoothness=10, neigh_fraction=0.5
     )
-    steps: list[float] = []
-    result = smooth_map(map=str(src), out=tmp_path / "smooth.tif", progress=lambda f, _m: steps.append(f))
+    steps: list[float | None] = []
+    result = smooth_map(
+        map=str(src), out=tmp_path / "smooth.tif", progress=lambda e: steps.append(e.fraction)
+    )
     out = open_map(result.cog)
     got = read_window(out, Window(0, 0, 300, 290))
     assert np.array_equal(got.classes, np.where(best >= 0, VALUES[best.clip(0)], NODATA))

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from geocrop.core.progress import ProgressEvent
 from geocrop.core.temporal import TemporalGrid
 from geocrop.data.labelled import LabelledSeries, LabelSource
 from geocrop.data.splits import SamplingWarning
@@ -119,7 +120,7 @@ def test_choose_takes_the_mean_of_two_only_when_it_wins() -> None:
 def test_fit_auto_records_what_it_tried_and_its_head_maps(tmp_path: Path) -> None:
     series = _series()
     train_idx, val_idx = _split(series)
-    lines: list[str] = []
+    lines: list[ProgressEvent] = []
     fitted = fit_any_head(
         TWO,
         series,
@@ -137,7 +138,8 @@ def test_fit_auto_records_what_it_tried_and_its_head_maps(tmp_path: Path) -> Non
         assert set(sel["scores"][c]) >= {"macro_f1", "oa", "fold_macro_f1"}
         assert len(sel["scores"][c]["fold_macro_f1"]) == 2
     assert sel["chosen"] in ("tempcnn", "gbm", "tempcnn+gbm", "gbm+tempcnn") and sel["reason"]
-    assert sum(line.startswith("inner validation ") for line in lines) == 4
+    inner = [e for e in lines if e.message.startswith("inner validation ")]
+    assert len(inner) == 4 and [e.step for e in inner] == [1, 2, 3, 4] and {e.total for e in inner} == {4}
     assert fitted.val_proba.shape == (len(val_idx), 3)
     # the head is rebuilt from its spec alone and gives the same probabilities
     from geocrop.models.registry import state_to_numpy
