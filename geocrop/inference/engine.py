@@ -16,7 +16,10 @@ confidence, probabilities and the uncertainty derived from them) comes from thes
 Speed: ``torch.inference_mode``; on CUDA bfloat16 (the backbone on a bfloat16 copy of its weights, the head
 under bf16 autocast) and a batch size that halves on out-of-memory and stays halved; on the CPU all cores
 (``torch.set_num_threads``), batches of ~40 pixels whose features stay in cache between backbone and
-head, and freed memory kept in the heap instead of page-faulting back in. One lock per predictor
+head, and freed memory kept in the heap instead of page-faulting back in. On CUDA by default the ResMLP
+runs through ``torch.compile`` (`geocrop.models.fused`), each block is copied to the GPU once and masked,
+gathered and normalised there (``feed``, `geocrop.inference.device_feed`), and the batch grows once to the
+free GPU memory. One lock per predictor
 serialises device work, so several Dask threads can load data concurrently while the device runs one
 block at full width instead of several blocks fighting over the same cores.
 """
@@ -32,7 +35,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -43,11 +46,13 @@ import torch
 from torch import nn
 
 from geocrop.errors import BundleError, InputError
+from geocrop.inference.device_feed import BatchGrowth, StagedBlock, stage_block
 from geocrop.inference.flops import count_flops_per_pixel
 from geocrop.inference.priors import PriorChoice, prior_correction
 from geocrop.inference.schema import BundleSpec, parse_bundle_metadata
 from geocrop.models.batching import CPU_BACKBONE_ROWS, CPU_BATCH_ROWS, CUDA_BATCH_ROWS
 from geocrop.models.device import resolve_device
+from geocrop.models.fused import FusedBackbone
 
 __all__ = ["BlockPrediction", "Device", "Precision", "Predictor"]
 
@@ -57,6 +62,10 @@ Device = Literal["auto", "cpu", "cuda"]
 #: Arithmetic of the forward pass; ``auto``: bf16 on CUDA, fp32 on the CPU (whose bf16 matmuls are slower
 #: than fp32 ones without AMX).
 Precision = Literal["auto", "fp32", "bf16"]
+#: Where clear pixels are found, gathered and normalised: ``host`` with NumPy per batch, ``device`` in torch
+#: on the engine's device from one copy of the block (`geocrop.inference.device_feed`); ``auto``: device on
+#: CUDA, host on the CPU (where the device feed measured no faster, docs/performance.md).
+Feed = Literal["auto", "host", "device"]
 NODATA = 255
 
 
@@ -131,6 +140,8 @@ class Predictor:
         precision: Precision = "auto",
         tune_process: bool = True,
         class_priors: PriorChoice | None = None,
+        feed: Feed = "auto",
+        compile_backbone: bool | None = None,
     ) -> None:
         from geocrop.io.bundle import load_bundle
         from geocrop.models.registry import build_backbone, build_head, load_state
@@ -153,6 +164,8 @@ class Predictor:
             precision=precision,
             tune_process=tune_process,
             class_priors=class_priors,
+            feed=feed,
+            compile_backbone=compile_backbone,
         )
         self.bundle_path: Path | None = Path(bundle_path)
 
@@ -169,6 +182,8 @@ class Predictor:
         precision: Precision = "auto",
         tune_process: bool = True,
         class_priors: PriorChoice | None = None,
+        feed: Feed = "auto",
+        compile_backbone: bool | None = None,
     ) -> Predictor:
         """A predictor around modules built in memory; ``spec`` gives bands, statistics, classes and grid."""
         self = cls.__new__(cls)
@@ -182,6 +197,8 @@ class Predictor:
             precision=precision,
             tune_process=tune_process,
             class_priors=class_priors,
+            feed=feed,
+            compile_backbone=compile_backbone,
         )
         self.bundle_path = None
         return self
@@ -198,6 +215,8 @@ class Predictor:
         precision: Precision,
         tune_process: bool,
         class_priors: PriorChoice | None = None,
+        feed: Feed = "auto",
+        compile_backbone: bool | None = None,
     ) -> None:
         self.spec = spec
         self.device = resolve_device(device)
@@ -218,10 +237,23 @@ class Predictor:
         self._compute_backbone = self.backbone
         if self.backbone is not None and self.precision == "bf16":
             self._compute_backbone = copy.deepcopy(self.backbone).to(torch.bfloat16)
+        # The ResMLP through torch.compile (geocrop.models.fused): by default on CUDA, where the eager
+        # stack is bound by memory traffic between its passes; not on the CPU, where it measured no faster.
+        if compile_backbone is None:
+            compile_backbone = self.device.type == "cuda"
+        if compile_backbone and self._compute_backbone is not None:
+            self._compute_backbone = FusedBackbone.wrap(self._compute_backbone)
+        if feed not in ("auto", "host", "device"):
+            raise InputError(
+                f"`feed` {feed!r} is not one of auto, host, device; pick one of those", param="feed"
+            )
+        self.feed: Feed = ("device" if self.device.type == "cuda" else "host") if feed == "auto" else feed
         self._mean = torch.as_tensor(spec.mean, dtype=torch.float32, device=self.device)
         self._std = torch.as_tensor(spec.std, dtype=torch.float32, device=self.device)
         default_rows = CUDA_BATCH_ROWS if self.device.type == "cuda" else CPU_BATCH_ROWS
         self.batch_rows = int(batch_rows or default_rows)
+        # Batches grow to the free memory on CUDA unless the caller fixed their size.
+        self._growth = BatchGrowth(self.device, enabled=batch_rows is None)
         self.counters = _Counters()
         # Logit index -> class value written in the map (values need not be 0..C-1).
         self._values = np.array([c.value for c in spec.classes], dtype=np.uint8)
@@ -276,16 +308,23 @@ class Predictor:
                 f"the model expects {self.steps} timestamps but the block has {steps}; regrid the data "
                 "onto the bundle's temporal grid first"
             )
-        # (T, B, P) -> per-pixel view (P, T, B) without copying the whole block.
-        pixels = x.reshape(steps, n_bands, h * w).transpose(2, 0, 1)
-        clear = np.any(
-            np.all(np.isfinite(pixels), axis=2), axis=1
-        )  # (P,): any timestamp with every band clear
-        index = np.flatnonzero(clear)
+        if self.feed == "device":
+            # Staged before the lock: on CUDA this block's copy overlaps another thread's compute.
+            index, valid_out = self._forward_staged(
+                stage_block(x.reshape(steps, n_bands, h * w), self.device)
+            )
+        else:
+            # (T, B, P) -> per-pixel view (P, T, B) without copying the whole block.
+            pixels = x.reshape(steps, n_bands, h * w).transpose(2, 0, 1)
+            clear = np.any(
+                np.all(np.isfinite(pixels), axis=2), axis=1
+            )  # (P,): any timestamp with every band clear
+            index = np.flatnonzero(clear)
+            valid_out = self._forward(pixels, index) if index.size else None
         n_classes = self.n_classes
         probs = np.full((n_classes, h * w), np.nan, dtype=np.float32)
-        if index.size:
-            probs[:, index] = self._forward(pixels, index).T
+        if index.size and valid_out is not None:
+            probs[:, index] = valid_out.T
         classes = np.full(h * w, NODATA, dtype=np.uint8)
         confidence = np.full(h * w, NODATA, dtype=np.uint8)
         if index.size:
@@ -302,31 +341,59 @@ class Predictor:
     ) -> npt.NDArray[np.float32]:
         """(P, T, B) raw reflectance (any strides), rows ``index`` -> (len(index), C) probabilities.
 
-        The selected pixels are gathered, moved to the device and normalised one batch at a time, so no
-        block-sized copy exists beside the input.
+        The host feed: the selected pixels are gathered, moved to the device and normalised one batch at a
+        time, so no block-sized copy exists beside the input.
         """
-        steps = pixels.shape[1]
+
+        def gather(start: int, stop: int) -> torch.Tensor:
+            gathered = np.ascontiguousarray(pixels[index[start:stop]])
+            x = torch.from_numpy(gathered).to(self.device, non_blocking=True)
+            return torch.nan_to_num((x - self._mean) / self._std, nan=0.0)
+
         with self._lock, torch.inference_mode():
-            out = torch.empty((index.size, self.n_classes), dtype=torch.float32, device=self.device)
-            start = 0
-            while start < index.size:
-                per_batch = max(1, self.batch_rows // steps)
-                stop = min(start + per_batch, index.size)
-                gathered = np.ascontiguousarray(pixels[index[start:stop]])
-                try:
-                    x = torch.from_numpy(gathered).to(self.device, non_blocking=True)
-                    batch = torch.nan_to_num((x - self._mean) / self._std, nan=0.0)
-                    out[start:stop] = self._run_batch(batch)
-                except torch.cuda.OutOfMemoryError:
-                    if per_batch == 1:
-                        raise
-                    self.batch_rows = max(steps, self.batch_rows // 2)
-                    log.warning("CUDA out of memory; halving the batch to %d rows", self.batch_rows)
-                    torch.cuda.empty_cache()
-                    continue
-                start = stop
-            result = out.cpu().numpy()
-        self.counters.pixels += int(index.size)
+            return self._forward_batches(int(index.size), pixels.shape[1], gather)
+
+    def _forward_staged(
+        self, staged: StagedBlock
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32] | None]:
+        """The device feed (`geocrop.inference.device_feed.StagedBlock`): clear pixels' indices on the host
+        and their (n, C) probabilities (None when no pixel is clear)."""
+        with self._lock, torch.inference_mode():
+            index = staged.clear_index()
+            steps = staged.values.shape[0]
+            out = None
+            if index.numel():
+                out = self._forward_batches(
+                    int(index.numel()),
+                    steps,
+                    lambda start, stop: staged.batch(index[start:stop], self._mean, self._std),
+                )
+            return index.cpu().numpy(), out
+
+    def _forward_batches(
+        self, n: int, steps: int, gather: Callable[[int, int], torch.Tensor]
+    ) -> npt.NDArray[np.float32]:
+        """(n, C) probabilities of ``n`` pixels, ``gather(start, stop)`` giving each batch normalised on the
+        device; the batch halves on out-of-memory (and, on CUDA, grows once to the free memory)."""
+        out = torch.empty((n, self.n_classes), dtype=torch.float32, device=self.device)
+        start = 0
+        while start < n:
+            per_batch = max(1, self.batch_rows // steps)
+            stop = min(start + per_batch, n)
+            try:
+                self._growth.before()
+                out[start:stop] = self._run_batch(gather(start, stop))
+                self.batch_rows = self._growth.after((stop - start) * steps, self.batch_rows, steps)
+            except torch.cuda.OutOfMemoryError:
+                if per_batch == 1:
+                    raise
+                self.batch_rows = max(steps, self.batch_rows // 2)
+                log.warning("CUDA out of memory; halving the batch to %d rows", self.batch_rows)
+                torch.cuda.empty_cache()
+                continue
+            start = stop
+        result = out.cpu().numpy()
+        self.counters.pixels += n
         return result
 
     def _run_batch(self, x: torch.Tensor) -> torch.Tensor:
