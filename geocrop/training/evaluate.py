@@ -28,12 +28,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from geocrop.core.progress import Progress, RunState, RunStatus
 from geocrop.data.labelled import LabelSource, load_labelled
 from geocrop.data.splits import SCHEME_PARTS
 from geocrop.errors import InputError
@@ -74,6 +75,7 @@ from geocrop.training.label_draws import (
     shortfalls,
 )
 from geocrop.training.metrics import scores
+from geocrop.training.progress import MAJORITY, EvaluateBoard, method_label
 from geocrop.training.records import TEMPORAL_VARIANTS, VARIANTS, RunRecord
 
 log = logging.getLogger(__name__)
@@ -117,9 +119,6 @@ class EvaluateResult:
     records: list[RunRecord]
     trained: int
     reused: int
-
-
-ProgressFn = Callable[[str], None]
 
 
 def _variants(
@@ -186,14 +185,15 @@ def _configs(job: EvaluateJob) -> dict[str, list[HeadConfig]]:
     return {**deep, **{f: [default_config(f)] for f in job.baselines}}
 
 
-def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> EvaluateResult:
+def evaluate(job: EvaluateJob, *, progress: Progress | None = None) -> EvaluateResult:
     """Run (or resume) the protocol and write the report into ``job.out``; see the module docstring.
+
+    ``progress`` gets the grid of runs and the running fit's epochs (`geocrop.training.progress`).
 
     All inputs (labels, bundles, options) are validated before the output folder is created.
     """
     from geocrop.training.report import write_report
 
-    say = progress or (lambda _msg: None)
     check_job(job)
     backbones: dict[Path, FrozenBackbone] = {}
     heads = pretrained_heads(job.temporal + job.temporal_frozen, job.families)
@@ -242,9 +242,15 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
     trained = reused = 0
     wanted: list[str] = []
     n_classes = len(series.class_names)
+    all_draws = [
+        fold_draws(series, train_idx, fold=fold, counts=counts, draws=n_draws, seed=job.config.seed)
+        for fold, (train_idx, _) in enumerate(splits)
+    ]
+    all_groups = [_fold_groups(job, heads, configs, draws, fold) for fold, draws in enumerate(all_draws)]
+    board = EvaluateBoard(progress, _run_states(all_draws, all_groups, done))
     for fold, (train_idx, val_idx) in enumerate(splits):
         y_va = series.labels[val_idx]
-        draws = fold_draws(series, train_idx, fold=fold, counts=counts, draws=n_draws, seed=job.config.seed)
+        draws, groups = all_draws[fold], all_groups[fold]
         for draw in draws:
             key = run_key("majority", fold, draw.labels, draw.draw)
             wanted.append(key)
@@ -256,21 +262,8 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
                     0.0, n_classes, draw=draw,
                 )  # fmt: skip
                 append_journal(journal, done[key])
-        for variant, k, path in _variants(job, heads):
-            bid = "raw" if path is None else bundle_id(path)
-            pre = heads[path] if variant in TEMPORAL_VARIANTS and path is not None else None
-            runs = [
-                (d, f, i, c)
-                for d in draws
-                for f in (*job.families, *(job.baselines if path is None else ()))
-                for i, c in enumerate(configs[f])
-                if pre is None or f == pre.family  # a pretrained head starts its own family only
-            ]
-            recipe = _recipe(job.config, variant)
-            suffix = f"-body{job.config.body_lr:g}" if recipe else ""
-            keys = [
-                run_key(f"{f}-{i:03d}-{variant}-{bid}{suffix}", fold, d.labels, d.draw) for d, f, i, _ in runs
-            ]
+                board.majority(key, done[key].scores["macro_f1"])
+        for variant, k, path, pre, runs, keys, recipe in groups:
             wanted += keys
             pending = [(key, run) for key, run in zip(keys, runs, strict=True) if key not in done]
             reused += len(runs) - len(pending)
@@ -285,12 +278,14 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
                 backbone = raw_bands(series.values[train_idx]) if path is None else backbones[path]
                 config = job.config
             n_series = len(train_idx) + len(val_idx)
-            say(f"fold {fold + 1}/{len(splits)}: encoding {n_series} series for {VARIANTS[variant]}")
+            board.line(f"fold {fold + 1}/{len(splits)}: encoding {n_series} series for {VARIANTS[variant]}")
             features = cached_features(series, backbone, np.concatenate([train_idx, val_idx]), device)
             for key, (draw, family, i, cfg) in pending:
                 if pre is not None:  # the architecture the head was pretrained with
                     cfg = replace(cfg, params={**cfg.params, **pre.head_params()})
-                say(f"training {key}: {cfg.describe()}")
+                board.start(
+                    key, f"training {key}: {cfg.describe(config.initial_lr)}", initial_lr=config.initial_lr
+                )
                 t0 = time.perf_counter()
                 fitted = fit_any_head(
                     cfg,
@@ -300,6 +295,7 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
                     val_idx,
                     config=config,
                     checkpoint=out / "checkpoints" / f"{key}.safetensors",
+                    progress=board.epoch,
                 )
                 remove_checkpoint(out / "checkpoints" / f"{key}.safetensors")
                 record = _record(
@@ -311,13 +307,18 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
                 done[key] = record
                 trained += 1
                 f1, oa = record.scores["macro_f1"], record.val_accuracy
-                say(f"finished {key}: macro-F1 {f1:.3f}, OA {oa:.3f}")
+                board.finish(
+                    key,
+                    f"finished {key}: macro-F1 {f1:.3f}, OA {oa:.3f}",
+                    seconds=record.seconds,
+                    macro_f1=f1,
+                )
     with contextlib.suppress(OSError):
         (out / "checkpoints").rmdir()  # only when empty: nothing left to resume
     records = [done[key] for key in wanted if key in done]
     note = job.data_note
     if len(records) < len(wanted):  # report_only: what has finished so far
-        say(f"report of {len(records)} finished runs; {len(wanted) - len(records)} not run yet")
+        board.line(f"report of {len(records)} finished runs; {len(wanted) - len(records)} not run yet")
         partial = f"> Report of the runs finished so far: {len(records)} of {len(wanted)}."
         note = partial if note is None else f"{note}\n\n{partial}"
     report = write_report(
@@ -338,6 +339,53 @@ def evaluate(job: EvaluateJob, *, progress: ProgressFn | None = None) -> Evaluat
 def _recipe(config: TrainConfig, variant: str) -> str:
     """The fine-tuning recipe a run's name carries: a fine-tuned pretrained head with a body lr share."""
     return f"body lr {config.body_lr:g}" if variant == "temporal" and config.body_lr != 1 else ""
+
+
+def _fold_groups(
+    job: EvaluateJob,
+    heads: dict[Path, PretrainedHead],
+    configs: dict[str, list[HeadConfig]],
+    draws: list[LabelDraw],
+    fold: int,
+) -> list[tuple[Any, ...]]:
+    """Each input variant of one fold as (variant, k, path, pre, runs, keys, recipe):
+    the runs it trains and their keys."""
+    groups: list[tuple[Any, ...]] = []
+    for variant, k, path in _variants(job, heads):
+        bid = "raw" if path is None else bundle_id(path)
+        pre = heads[path] if variant in TEMPORAL_VARIANTS and path is not None else None
+        runs = [
+            (d, f, i, c)
+            for d in draws
+            for f in (*job.families, *(job.baselines if path is None else ()))
+            for i, c in enumerate(configs[f])
+            if pre is None or f == pre.family  # a pretrained head starts its own family only
+        ]
+        recipe = _recipe(job.config, variant)
+        suffix = f"-body{job.config.body_lr:g}" if recipe else ""
+        keys = [
+            run_key(f"{f}-{i:03d}-{variant}-{bid}{suffix}", fold, d.labels, d.draw) for d, f, i, _ in runs
+        ]
+        groups.append((variant, k, path, pre, runs, keys, recipe))
+    return groups
+
+
+def _run_states(
+    all_draws: list[list[LabelDraw]], all_groups: list[list[tuple[Any, ...]]], done: dict[str, RunRecord]
+) -> list[RunState]:
+    """Every run of the evaluation in the order it runs, finished (``reused``, with the seconds it took)
+    or ``left``."""
+    folds, states = len(all_draws), []
+    for fold, (draws, groups) in enumerate(zip(all_draws, all_groups, strict=True)):
+        listed = [(run_key(MAJORITY, fold, d.labels, d.draw), MAJORITY) for d in draws]
+        for variant, k, _, _, runs, keys, *_ in groups:
+            listed += [(key, method_label(run[1], variant, k)) for key, run in zip(keys, runs, strict=True)]
+        for key, method in listed:
+            old = done.get(key)
+            status: RunStatus = "left" if old is None else "reused"
+            seconds, f1 = (None, None) if old is None else (old.seconds, old.scores["macro_f1"])
+            states.append(RunState(key, fold, folds, method, status, seconds, f1))
+    return states
 
 
 def _table_records(records: list[RunRecord]) -> list[RunRecord]:

@@ -151,7 +151,8 @@ def plan_training(config: TrainConfig, n_train: int) -> Plan:
 @dataclass(frozen=True)
 class EpochStats:
     """One epoch: mean training loss, validation loss, accuracy and macro-F1, the inner-selection
-    macro-F1 (NaN without one), the lr at its end, wall seconds."""
+    macro-F1 (NaN without one), the lr at its end, wall seconds, and the fit's planned epochs (early
+    stopping may end it sooner; 0 in histories written before it was recorded)."""
 
     epoch: int
     train_loss: float
@@ -161,6 +162,7 @@ class EpochStats:
     seconds: float
     val_f1: float = float("nan")
     select_f1: float = float("nan")
+    epochs: int = 0
 
 
 @dataclass
@@ -349,6 +351,7 @@ def fit_head(
             seconds=time.perf_counter() - t0,
             val_f1=macro_f1(y_va, pred, n_classes),
             select_f1=select_f1,
+            epochs=plan.epochs,
         )
         history.append(stats)
         if checkpoint is not None:  # before reporting, so an interrupt in the callback loses no epoch

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
+from geocrop.core.progress import ProgressEvent
 from geocrop.data.labelled import LabelSource
 from geocrop.data.splits import SamplingWarning
 from geocrop.errors import BundleError, InputError
@@ -104,10 +105,11 @@ def _job(tmp_path: Path, **kw: object) -> EvaluateJob:
 
 def test_evaluate_writes_the_report_and_resumes(tmp_path: Path) -> None:
     job = _job(tmp_path)
-    messages: list[str] = []
-    result = evaluate(job, progress=messages.append)
+    events: list[ProgressEvent] = []
+    result = evaluate(job, progress=events.append)
     # per fold: 2 configs x (supervised, uni, bi) + rf; the majority class is counted, not trained
     assert (result.trained, result.reused) == (14, 0)
+    _check_events(events)
     out = job.out
     expected = ["report.md", "table1.csv", "runs.csv", "per_class_f1.csv", "scores.png", JOURNAL]
     expected += ["win_matrix_lstm.csv", "win_matrix_lstm.png", "relative_gain_lstm.png"]
@@ -137,8 +139,11 @@ def test_evaluate_writes_the_report_and_resumes(tmp_path: Path) -> None:
     assert report.startswith("# geocrop evaluation\n\n> test data")
     assert "| majority |" in report and "| rf |" in report and "2 grouped, stratified folds" in report
 
-    again = evaluate(job)
+    events.clear()
+    again = evaluate(job, progress=events.append)
     assert (again.trained, again.reused) == (0, 14)
+    assert {r.status for r in events[0].runs} == {"reused"} and events[0].fraction == 1.0  # nothing to fit
+    assert all(r.seconds is not None for r in events[0].runs)  # the journal's timings, for an ETA
 
     # an interrupted run: the last journal line is torn, and one run is missing
     journal = out / JOURNAL
@@ -162,6 +167,34 @@ def test_folds_are_grouped_and_stratified() -> None:
     for f in range(5):
         assert sorted(set(labels[folds == f])) == [0, 1]  # every class in every fold
         assert (folds == f).sum() == 12
+
+
+def _check_events(events: list[ProgressEvent]) -> None:
+    """The first event lists every run (2 folds x 8), later ones the run that changed; the training
+    lines show the initial learning rate; epochs are structured; the share done only grows."""
+    grid = events[0].runs
+    assert len(grid) == 16 and {r.status for r in grid} == {"left"} and {r.fold for r in grid} == {0, 1}
+    assert [r.method for r in grid[:8]] == [
+        "majority",
+        "lstm",
+        "lstm",
+        "rf",
+        "lstm unimodal",
+        "lstm unimodal",
+        "lstm bimodal",
+        "lstm bimodal",
+    ]
+    starts = [e for e in events if e.runs and e.runs[0].status == "running"]
+    assert len(starts) == 14 and all(e.initial_lr == 1e-3 for e in starts)
+    deep = [e for e in starts if e.runs[0].method.startswith("lstm")]
+    assert len(deep) == 12 and all("lr=1.00e-03->" in e.message for e in deep)
+    epochs = [e for e in events if e.epoch is not None]
+    assert len(epochs) == 12 and all(e.epoch == e.epochs == 1 and not e.log for e in epochs)
+    finished = [e for e in events if e.runs and e.runs[0].status == "done" and e.runs[0].method != "majority"]
+    assert [e.step for e in finished] == list(range(1, 15)) and finished[-1].fraction == 1.0
+    assert all(e.runs[0].seconds is not None and e.runs[0].macro_f1 is not None for e in finished)
+    fractions = [e.fraction for e in events if e.fraction is not None]
+    assert fractions == sorted(fractions) and {e.stage for e in events} == {"evaluate"}
 
 
 def test_evaluate_refuses_a_folder_of_another_evaluation(tmp_path: Path) -> None:
