@@ -7,27 +7,27 @@ the stages themselves report with), so a caller writes one function for all of t
     def show(event: geocrop.ProgressEvent) -> None:
         print(f"{event.stage}: {event.percent} {event.message}")
 
-The input normalisers (`as_date`, `as_path`, `as_aoi`, `as_bundle`) turn the forms people have (ISO
-strings or `date` objects, ``str`` or `os.PathLike` paths, bboxes or anything with
+The input normalisers (`as_path`, `as_aoi`, `as_bundle` from `geocrop.core.params`; `as_date` and the
+season rule `check_season` from `geocrop.core.temporal`, the one date parser) turn the forms people have
+(ISO strings or `date` objects, ``str`` or `os.PathLike` paths, bboxes or anything with
 ``__geo_interface__``, a bundle path or the result object that wrote it) into the one form the library's
 config objects take, and raise an `InputError` naming the argument as the caller wrote it;
-`library_terms` re-words errors of config objects that still name CLI flags; `label_source` and
-`train_config` build the typed objects `geocrop.api.train` and `geocrop.api.evaluate` share. Numpy-free,
-torch-free: importing this module costs nothing.
+`label_source` and `train_config` build the typed objects `geocrop.api.train` and `geocrop.api.evaluate`
+share. Torch-free.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
-import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
 
+from geocrop.core.params import Device, as_aoi, as_bundle, as_path, as_source
 from geocrop.core.progress import Progress, ProgressEvent, Stage, emit
-from geocrop.errors import GeocropError, InputError, as_flag
+from geocrop.core.temporal import DateLike, as_date, check_season
+from geocrop.errors import InputError
 
 if TYPE_CHECKING:
     from geocrop.data.labelled import LabelSource
@@ -46,11 +46,10 @@ __all__ = [
     "as_bundle",
     "as_date",
     "as_path",
+    "as_source",
+    "check_season",
     "emit",
 ]
-
-#: Where a model runs: ``auto`` is CUDA when torch sees a GPU, else the CPU.
-Device = Literal["auto", "cpu", "cuda"]
 
 
 @runtime_checkable
@@ -61,7 +60,6 @@ class GeoInterface(Protocol):
     def __geo_interface__(self) -> Mapping[str, Any]: ...
 
 
-DateLike: TypeAlias = "dt.date | dt.datetime | str"
 PathLike: TypeAlias = "str | os.PathLike[str]"
 #: A vector file, a ``(minx, miny, maxx, maxy)`` bbox in lon/lat (or ``"minx,miny,maxx,maxy"``), a GeoJSON
 #: mapping, or anything with ``__geo_interface__``.
@@ -70,130 +68,12 @@ AoiLike: TypeAlias = "str | os.PathLike[str] | Sequence[float] | Mapping[str, An
 BundleLike: TypeAlias = "str | os.PathLike[str] | Any"
 
 
-def as_date(value: Any, param: str) -> dt.date:
-    """A `date` from a `date`, a `datetime` or an ISO string (``"2023-03-01"``)."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return dt.date.fromisoformat(text[:10] if len(text) > 10 and text[10] in "T " else text)
-        except ValueError:
-            pass
-    raise InputError(
-        f"`{param}` {value!r} is not a date; give a date or 'YYYY-MM-DD', e.g. '2023-03-01'", param=param
-    )
-
-
 def as_optional_date(value: Any, param: str) -> dt.date | None:
     return None if value is None else as_date(value, param)
 
 
-def check_season(start: dt.date | None, end: dt.date | None) -> None:
-    """`InputError` (``param="end"``) unless ``end`` is after ``start`` (a season has at least two days)."""
-    if start is not None and end is not None and end <= start:
-        raise InputError(f"`end` {end} is not after `start` {start}; give start < end", param="end")
-
-
-def as_path(value: Any, param: str) -> Path:
-    """A `Path` from a ``str`` or an `os.PathLike` (``~`` expanded)."""
-    if isinstance(value, str | os.PathLike) and str(os.fspath(value)).strip():
-        return Path(os.fspath(value)).expanduser()
-    raise InputError(
-        f"`{param}` {value!r} is not a path; give a file name as a str or pathlib.Path", param=param
-    )
-
-
 def as_optional_path(value: Any, param: str) -> Path | None:
     return None if value is None else as_path(value, param)
-
-
-def as_source(value: Any, param: str) -> str:
-    """A data source (STAC API URL, ``catalog.json``, GeoTIFF folder) as the string the readers take."""
-    if isinstance(value, os.PathLike):
-        return str(Path(os.fspath(value)).expanduser())
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    raise InputError(
-        f"`{param}` {value!r} is not a source; give a STAC API URL, a catalog.json or a GeoTIFF folder",
-        param=param,
-    )
-
-
-class _GeoJSON:
-    """A GeoJSON mapping seen through ``__geo_interface__`` (what `geocrop.io.aoi.read_aoi` reads)."""
-
-    def __init__(self, data: Mapping[str, Any]) -> None:
-        self.__geo_interface__ = dict(data)
-
-    def __repr__(self) -> str:
-        return f"GeoJSON {self.__geo_interface__.get('type', '?')}"
-
-
-def as_aoi(value: Any, param: str = "aoi") -> Any:
-    """An AOI in a form `geocrop.io.aoi.read_aoi` reads: a `Path`, a bbox tuple or string, a geometry."""
-    if isinstance(value, os.PathLike):
-        return Path(os.fspath(value)).expanduser()
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    if hasattr(value, "__geo_interface__"):
-        return value
-    if isinstance(value, Mapping) and "type" in value:
-        return _GeoJSON(value)
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 4:
-        try:
-            return tuple(float(v) for v in value)
-        except (TypeError, ValueError):
-            pass
-    raise InputError(
-        f"`{param}` {value!r} is not an area; give a vector file, a (minx, miny, maxx, maxy) lon/lat bbox, "
-        "a GeoJSON mapping or an object with __geo_interface__",
-        param=param,
-    )
-
-
-def as_bundle(value: Any, param: str) -> Path:
-    """A bundle path from a path, or from a result object that wrote one (``.bundle``)."""
-    bundle = getattr(value, "bundle", None)
-    if isinstance(bundle, str | os.PathLike):
-        return Path(os.fspath(bundle))
-    if isinstance(value, str | os.PathLike):
-        return as_path(value, param)
-    raise InputError(
-        f"`{param}` {value!r} is not a model bundle; give a .safetensors path or the result of "
-        "geocrop.train / geocrop.pretrain",
-        param=param,
-    )
-
-
-_FLAG = re.compile(r"--[a-z][a-z0-9-]*")
-
-
-@contextlib.contextmanager
-def library_terms(*names: str) -> Iterator[None]:
-    """Re-word errors of config objects that still name CLI flags (``--end``) in this API's argument
-    names (`` `end` ``, ``param`` set)."""
-    try:
-        yield
-    except GeocropError as exc:
-        if exc.param is None and exc.args and isinstance(exc.args[0], str):
-            table = {as_flag(n): n for n in names}
-            found: list[str] = []
-
-            def swap(match: re.Match[str]) -> str:
-                name = table.get(match.group(0))
-                if name is None:
-                    return match.group(0)
-                found.append(name)
-                return f"`{name}`"
-
-            text = _FLAG.sub(swap, exc.args[0])
-            if found:
-                exc.args = (text, *exc.args[1:])
-                exc.param = found[0]
-        raise
 
 
 def label_source(

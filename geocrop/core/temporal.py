@@ -20,28 +20,47 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-import xarray as xr
 
 from geocrop.errors import InputError
 
+if TYPE_CHECKING:
+    import xarray as xr
+
 DEFAULT_STEPS = 144
 
+#: A date as callers give it: a `date`, a `datetime` (its day), an ISO string (``"2023-03-01"``, a time
+#: part ignored) or a numpy ``datetime64``. Every season date in geocrop becomes a `date` through `as_date`.
+DateLike: TypeAlias = "dt.date | dt.datetime | str | np.datetime64"
 
-def _as_date(value: dt.date | str | np.datetime64) -> dt.date:
+
+def as_date(value: Any, param: str = "date") -> dt.date:
+    """The one date parser: a `date` from any `DateLike`; `InputError` naming ``param`` otherwise."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
-    if isinstance(value, np.datetime64):
+    if isinstance(value, np.datetime64) and not np.isnat(value):
         return dt.date.fromisoformat(str(value.astype("datetime64[D]")))
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError as exc:
-        raise InputError(f"date {value!r} is not a valid date; give YYYY-MM-DD") from exc
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return dt.date.fromisoformat(text[:10] if len(text) > 10 and text[10] in "T " else text)
+        except ValueError:
+            pass
+    raise InputError(
+        f"`{param}` {value!r} is not a date; give a date or 'YYYY-MM-DD', e.g. '2023-03-01'", param=param
+    )
+
+
+def check_season(start: dt.date | None, end: dt.date | None) -> None:
+    """The one season rule: ``end`` after ``start`` (a season has at least two days); else `InputError`
+    (``param="end"``). Either may be None (not given: nothing to compare)."""
+    if start is not None and end is not None and end <= start:
+        raise InputError(f"`end` {end} is not after `start` {start}; give start < end", param="end")
 
 
 @dataclass(frozen=True)
@@ -57,14 +76,11 @@ class TemporalGrid:
     steps: int = DEFAULT_STEPS
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "start", _as_date(self.start))
-        object.__setattr__(self, "end", _as_date(self.end))
+        object.__setattr__(self, "start", as_date(self.start, "start"))
+        object.__setattr__(self, "end", as_date(self.end, "end"))
         if self.steps < 2:
             raise InputError(f"temporal grid steps={self.steps} is too small; give at least 2 steps")
-        if self.end <= self.start:
-            raise InputError(
-                f"temporal grid end {self.end} is not after start {self.start}; give start < end"
-            )
+        check_season(self.start, self.end)
 
     @property
     def spacing_days(self) -> float:
@@ -98,7 +114,11 @@ class TemporalGrid:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TemporalGrid:
         """Inverse of :meth:`to_dict`."""
-        return cls(_as_date(data["start"]), _as_date(data["end"]), int(data.get("steps", DEFAULT_STEPS)))
+        return cls(
+            as_date(data["start"], "start"),
+            as_date(data["end"], "end"),
+            int(data.get("steps", DEFAULT_STEPS)),
+        )
 
 
 #: Pixel columns regridded at once (144 steps x 4Ki columns x 4 B = 2.3 MiB per temporary).
@@ -197,6 +217,8 @@ def regrid_cube(cube: xr.DataArray, grid: TemporalGrid) -> tuple[xr.DataArray, x
     ``attrs["temporal_grid"]`` added, the second without ``time``. A dask cube is rechunked to one chunk
     along time (each pixel needs its whole series) and processed block by block.
     """
+    import xarray as xr
+
     if cube.dims[0] != "time":
         cube = cube.transpose("time", ...)
     times = cube["time"].values

@@ -21,13 +21,13 @@ import pystac
 from geocrop.core.bands import S2_BANDS
 from geocrop.core.progress import Progress, emit
 from geocrop.errors import BundleError, InputError, NoDataError
-from geocrop.inference.priors import PriorChoice, check_priors
+from geocrop.inference.map_config import EARTH_SEARCH, MapConfig, check_output_names, output_paths
+from geocrop.inference.priors import check_priors
 from geocrop.inference.schema import BundleSpec, parse_bundle_metadata
 from geocrop.inference.stages import StageClock
 from geocrop.io.extent import warn_outside
 from geocrop.io.mask_layer import MaskLayer, open_mask
 from geocrop.io.provenance import check_simulated_use, describe_provenance, read_provenance
-from geocrop.io.reading import ReadSettings
 
 __all__ = [
     "DEMO_BUNDLE",
@@ -40,8 +40,6 @@ __all__ = [
     "plan_map",
 ]
 
-#: The public Earth Search v1 STAC API (collection ``sentinel-2-l2a``).
-EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
 #: The shipped demo bundle (package data, trained on the simulated sample area by `geocrop demo
 #: --rebuild-model`); a package path so that any working directory (and the QGIS plugin) finds it.
 DEMO_BUNDLE = Path(__file__).resolve().parents[1] / "assets" / "demo.safetensors"
@@ -56,157 +54,10 @@ def default_bundle() -> Path:
     if not path.is_file():
         raise BundleError(
             f"no `model` given and the demo bundle {path} does not exist; rebuild it with "
-            "geocrop demo --rebuild-model, or give a `model` bundle",
+            "geocrop demo with `rebuild_model`, or give a `model` bundle",
             param="model",
         )
     return path
-
-
-@dataclass(frozen=True)
-class MapConfig:
-    """One `geocrop map` run. ``aoi`` is anything `geocrop.io.aoi.read_aoi` accepts (path, bbox, geometry).
-
-    ``allow_simulated_model`` lets a model trained on simulated data map scenes that are not simulated
-    (`geocrop.io.provenance.check_simulated_use`). Limits: without ``yes`` a run whose AOI exceeds
-    ``max_pixels``, whose estimated compute exceeds
-    ``max_hours`` on the chosen device, or whose estimated read exceeds ``max_read_gb`` is refused.
-    """
-
-    aoi: Any
-    start: dt.date
-    end: dt.date
-    out: Path
-    model: Path | None = None
-    stac: str = EARTH_SEARCH
-    collection: str = "sentinel-2-l2a"
-    planet: str | None = None
-    max_cloud: float | None = 60.0
-    html: Path | None = None
-    probabilities: bool = False
-    chunk_size: int = 256
-    scheduler: str | None = None
-    device: str = "auto"
-    yes: bool = False
-    allow_simulated_model: bool = False
-    max_pixels: float = 1e8
-    max_hours: float = 12.0
-    max_read_gb: float = 200.0
-    #: Read assets wherever the catalog points (see `geocrop.io.stac.check_asset_hrefs`).
-    allow_any_asset_href: bool = False
-    #: A raster saying where to map (e.g. a cropland layer), any CRS; ``mask_values`` are the codes to keep
-    #: (empty: any non-zero value). See `geocrop.io.mask_layer`.
-    mask: Path | None = None
-    mask_values: tuple[float, ...] = ()
-    #: Class shares the logits are corrected for (`geocrop.inference.priors`; default: training shares).
-    class_priors: PriorChoice = field(default_factory=PriorChoice)
-    #: Reader threads, tiles read ahead and GDAL's download cache (`geocrop.io.reading.ReadSettings`).
-    read: ReadSettings = field(default_factory=ReadSettings)
-
-    def __post_init__(self) -> None:
-        for name in ("start", "end"):
-            object.__setattr__(self, name, _as_date(getattr(self, name), name))
-        object.__setattr__(self, "out", Path(self.out).expanduser())
-        if self.html is not None:
-            object.__setattr__(self, "html", Path(self.html).expanduser())
-        if self.mask is not None:
-            object.__setattr__(self, "mask", Path(self.mask).expanduser())
-        object.__setattr__(self, "mask_values", tuple(float(v) for v in self.mask_values))
-        _check_options(self)
-        if self.end <= self.start:
-            raise InputError(
-                f"`end` {self.end} is not after `start` {self.start}; give start < end", param="end"
-            )
-        if not 16 <= self.chunk_size <= 4096:
-            raise InputError(
-                f"`chunk_size` {self.chunk_size} is outside 16..4096; 256 or 512 work well",
-                param="chunk_size",
-            )
-
-
-def _check_options(cfg: MapConfig) -> None:
-    """Every check of a `MapConfig` that needs no file, in library terms (`` `max_cloud` ``), with the fix."""
-    if cfg.max_cloud is not None and not 0 <= cfg.max_cloud <= 100:
-        raise InputError(
-            f"`max_cloud` {cfg.max_cloud:g} is not a percentage; give 0..100 (e.g. 60)", param="max_cloud"
-        )
-    if cfg.device not in ("auto", "cpu") and not str(cfg.device).startswith("cuda"):
-        raise InputError(
-            f"`device` {cfg.device!r} is not auto, cpu or cuda[:N]; choose one of those", param="device"
-        )
-    if not str(cfg.stac).strip():
-        raise InputError(
-            "`stac` is empty; give a STAC API URL, a catalog.json or a GeoTIFF folder", param="stac"
-        )
-    for name in ("max_pixels", "max_hours", "max_read_gb"):
-        if not getattr(cfg, name) > 0:
-            raise InputError(f"{name}={getattr(cfg, name)} must be a positive number")
-    check_output_names(cfg.out, cfg.html)
-
-
-def _as_date(value: Any, option: str) -> dt.date:
-    """A `date` from a date, a datetime or an ISO string (YYYY-MM-DD)."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise InputError(
-            f"`{option}` {value!r} is not a date; give YYYY-MM-DD, e.g. 2023-03-01", param=option
-        ) from None
-
-
-#: Suffixes of the crop-map COG and of the optional web page.
-COG_SUFFIXES = (".tif", ".tiff")
-HTML_SUFFIXES = (".html", ".htm")
-
-
-def output_paths(out: Path, html: Path | None = None) -> dict[str, Path]:
-    """Every file a map run writes, by role: the COGs, sidecar, style, STAC item (and web page)."""
-    from geocrop.io.cog import confidence_path
-    from geocrop.io.style import qml_path_for
-
-    paths = {
-        "cog": out,
-        "sidecar": Path(f"{out}.aux.xml"),
-        "style": qml_path_for(out),
-        "stac_item": out.with_suffix(".json"),
-    }
-    paths["confidence"] = confidence_path(out)  # confidence, uncertainty, probabilities
-    if html is not None:
-        paths["html"] = html
-    return paths
-
-
-def check_output_names(out: Path, html: Path | None = None) -> None:
-    """Refuse output names under which a file would be written as the wrong type or overwrite another.
-
-    The COG must end in .tif/.tiff (its style and STAC item take the same name with .qml/.json); the web
-    page must end in .html/.htm; no two outputs may share a path.
-    """
-    if out.suffix.lower() not in COG_SUFFIXES:
-        fixed = out.with_suffix(".tif") if out.suffix else Path(f"{out}.tif")
-        raise InputError(
-            f"`out` {out}: a crop map is a GeoTIFF, so its name must end in .tif or .tiff; give e.g. {fixed}",
-            param="out",
-        )
-    if html is not None and html.suffix.lower() not in HTML_SUFFIXES:
-        fixed = html.with_suffix(".html") if html.suffix else Path(f"{html}.html")
-        raise InputError(
-            f"`html` {html}: a web page's name must end in .html; give e.g. {fixed}", param="html"
-        )
-    seen: dict[str, str] = {}
-    for role, path in output_paths(out, html).items():
-        key = os.path.normcase(os.path.abspath(path))
-        if key in seen:
-            option = "html" if role == "html" else "out"
-            raise InputError(
-                f"`{option}` {path}: the {role.replace('_', ' ')} would overwrite the "
-                f"{seen[key].replace('_', ' ')} at the same path; give the outputs different names",
-                param=option,
-            )
-        seen[key] = role
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ def test_grid_dates_evenly_spaced_and_inclusive() -> None:
 
 
 def test_grid_validation_and_roundtrip() -> None:
-    with pytest.raises(InputError, match="not after start"):
+    with pytest.raises(InputError, match="`end` 2021-01-01 is not after `start` 2021-02-01"):
         TemporalGrid(dt.date(2021, 2, 1), dt.date(2021, 1, 1))
     with pytest.raises(InputError, match="at least 2"):
         TemporalGrid(dt.date(2021, 1, 1), dt.date(2021, 2, 1), 1)

@@ -1,0 +1,132 @@
+"""Click options derived from a stage config's declarations (`geocrop.core.params`), and back.
+
+``@declared_options(MapConfig, after={"aoi": [bbox_option]})`` adds one option per declared field that the
+CLI shows, in field order: flag ``--max-cloud`` (or the declaration's ``flag``), type from the annotation
+(``Literal`` -> choice, ``bool`` -> a flag, ``tuple[X, ...]`` -> repeatable, `date` -> YYYY-MM-DD,
+`Path` -> a path; ``kind`` ``bundle``/``file`` refine it), the declared default (shown), and the help with
+its unit, argument names in backticks written as flags. Options that are the CLI's own (``--bbox``,
+``--dry-run``) go in ``after`` behind the field they follow. The command then receives the values under
+the fields' names, ready for `geocrop.core.params.config_args`.
+
+`flag_for` maps an error's ``param`` back to the flag of the running command, from the same options.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from geocrop.core.params import Declared, declared
+from geocrop.errors import as_flag
+
+__all__ = ["declared_options", "flag_for", "help_text", "option_for"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+Decorator = Callable[[F], F]
+_NAME = re.compile(r"`([a-z_][a-z0-9_]*)`")
+
+
+class DateType(click.ParamType):
+    """An ISO date, YYYY-MM-DD, parsed by the library's one date parser (`geocrop.core.temporal`)."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
+        from geocrop.core.temporal import as_date
+        from geocrop.errors import InputError
+
+        try:
+            return as_date(value, param.name if param is not None and param.name else "date")
+        except InputError:
+            self.fail(f"{value!r} is not a date; give YYYY-MM-DD, e.g. 2023-03-01", param, ctx)
+
+
+DATE = DateType()
+
+
+def help_text(item: Declared) -> str:
+    """The declaration's help as ``--help`` says it: argument names as flags, the unit after it."""
+    text = _NAME.sub(lambda m: as_flag(m.group(1)), item.param.help)
+    unit = item.param.unit
+    if unit and not text.endswith(f"({unit})"):
+        text += f" ({unit})" if unit != "%" else " %"
+    return text if text.endswith(".") else text + "."
+
+
+def _click_type(item: Declared) -> Any:
+    from geocrop.cli.options import BundleFileType
+
+    kind, base = item.param.kind, item.base
+    if kind == "bundle":
+        return BundleFileType()
+    if item.choices:
+        return click.Choice([str(c) for c in item.choices])
+    if base is dt.date:
+        return DATE
+    if base is Path:
+        return click.Path(dir_okay=kind != "file", path_type=Path)
+    if base in (int, float):
+        return base
+    return str
+
+
+def option_for(item: Declared) -> Decorator[Any]:
+    """The click option of one declared field."""
+    extra: dict[str, Any] = {"help": help_text(item)}
+    if item.param.metavar:
+        extra["metavar"] = item.param.metavar
+    names = [item.flag, item.name]
+    if item.base is bool and not item.multiple:
+        return click.option(*names, is_flag=True, **extra)
+    if item.multiple:
+        return click.option(*names, type=_click_type(item), multiple=True, **extra)
+    if item.required:
+        return click.option(*names, type=_click_type(item), required=True, **extra)
+    default = item.default
+    shown = (default is not None and item.base in (int, float, str)) or bool(item.choices)
+    if item.param.convert is not None and not isinstance(default, int | float | str):
+        default = None  # a converted default (None -> a library object) is the library's to fill in
+        shown = False
+    return click.option(*names, type=_click_type(item), default=default, show_default=shown, **extra)
+
+
+def declared_options(
+    config: type,
+    *,
+    after: Mapping[str, Sequence[Decorator[Any]]] | None = None,
+    skip: Iterable[str] = (),
+) -> Decorator[F]:
+    """Add the CLI options of ``config``'s declared fields (and ``after``'s own options) to a command."""
+    left_out = set(skip)
+    decorators: list[Decorator[Any]] = []
+    for item in declared(config):
+        if item.param.cli and item.param.api and item.name not in left_out:
+            decorators.append(option_for(item))
+        decorators.extend((after or {}).get(item.name, ()))
+
+    def apply(f: F) -> F:
+        for decorate in reversed(decorators):  # click lists options in decorator order, top first
+            f = decorate(f)
+        return f
+
+    return apply
+
+
+def flag_for(command: click.Command, param: str) -> str | None:
+    """The flag of ``command`` that sets the library argument ``param`` (``max_cloud`` -> ``--max-cloud``)."""
+    for option in command.params:
+        if option.name == param and isinstance(option, click.Option):
+            longs = [o for o in option.opts if o.startswith("--")]
+            return (longs or option.opts)[0]
+    return None
+
+
+def defaults(config: type) -> dict[str, Any]:
+    """Each declared field's default (required fields left out), for tests and tables."""
+    return {d.name: d.default for d in declared(config) if d.default is not dataclasses.MISSING}

@@ -1,0 +1,358 @@
+"""One declaration per parameter: a stage's frozen config declares each option once, every edge derives it.
+
+How to declare an option (all a stage needs)::
+
+    @dataclass(frozen=True, kw_only=True)
+    class MapConfig:
+        max_cloud: float | None = param(60.0, help="Skip scenes cloudier than this", unit="%",
+                                        check=within(0, 100, "is not a percentage; give 0..100"))
+
+        def __post_init__(self) -> None:
+            settle(self)  # every declared field converted and checked, errors in library terms
+
+- **name** is the field's name; **type** its annotation (``Literal[...]`` for choices, ``X | None`` when
+  None is allowed, ``tuple[float, ...]`` for a repeatable value); **default** the first argument (leave it
+  out for a required option; ``factory=`` for a mutable one).
+- **help**: what the option means, one line; **unit** (``"%"``, ``"px"``, ``"MB"``) is shown beside it.
+- **check**: value -> the problem in library terms or None (`within`, `at_least`, `one_of` make the usual
+  ones); `settle` raises ``InputError("`name` VALUE <problem>", param="name")``. A ``Literal`` type is
+  checked against its choices without one. Checks across fields stay in ``__post_init__`` after `settle`.
+- **convert**: (value, name) -> value, the forms a caller may give normalised before the check
+  (`as_path`, `as_source`, `as_aoi`, `as_bundle`; dates: `geocrop.core.temporal.as_date`). None is never
+  converted.
+- **flag** / **label**: the CLI flag and the QGIS label when the derived ones (``--max-cloud``, the help
+  text) do not fit; **kind** what a text or path value is to an edge (``file``, ``bundle``, ``text``...);
+  **metavar** the CLI's placeholder.
+- **cli=False**, **qgis=False** hide the option from one edge; **api=False** makes it internal: no verb
+  keyword, flag or QGIS parameter (a setting tests and benches tune, e.g. the size limits).
+
+`declared(Config)` lists the declarations in field order (`Declared`: name, type, default, choices,
+required...); `geocrop.cli.declared` turns them into click options and maps an error's ``param`` back to its
+flag; `config_args(Config, locals())` picks a verb's config arguments, so a verb never forwards them one by
+one. ``tests/core/test_params.py`` holds each public verb's signature equal to its config's fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import sys
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, ParamSpec, TypeAlias, TypeVar
+
+from geocrop.errors import InputError
+
+__all__ = [
+    "Check",
+    "Declared",
+    "Device",
+    "Param",
+    "as_aoi",
+    "as_bundle",
+    "as_floats",
+    "as_path",
+    "as_source",
+    "at_least",
+    "config_args",
+    "declared",
+    "one_of",
+    "param",
+    "same_arguments_as",
+    "settle",
+    "within",
+]
+
+#: Where a model runs: ``auto`` is CUDA when torch sees a GPU, else the CPU.
+Device = Literal["auto", "cpu", "cuda"]
+#: What an edge needs to know about a text or path value beyond its type.
+Kind = Literal["text", "file", "folder", "bundle", "raster", "vector", "page"]
+#: value -> what is wrong with it, in library terms ("is outside 16..4096; 256 works well"), or None.
+Check: TypeAlias = Callable[[Any], "str | None"]
+#: (value, argument name) -> the value in the config's type; raises `InputError` naming the argument.
+Convert: TypeAlias = Callable[[Any, str], Any]
+
+_KEY = "geocrop"
+
+
+@dataclass(frozen=True)
+class Param:
+    """How one config field reads at every edge (see the module docstring)."""
+
+    help: str
+    unit: str = ""
+    check: Check | None = None
+    convert: Convert | None = None
+    flag: str | None = None
+    label: str | None = None
+    kind: Kind | None = None
+    metavar: str | None = None
+    cli: bool = True
+    qgis: bool = True
+    api: bool = True
+
+
+def param(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str,
+    unit: str = "",
+    check: Check | None = None,
+    convert: Convert | None = None,
+    flag: str | None = None,
+    label: str | None = None,
+    kind: Kind | None = None,
+    metavar: str | None = None,
+    cli: bool = True,
+    qgis: bool = True,
+    api: bool = True,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
+    """A dataclass field carrying its declaration (use as ``name: type = param(default, help=...)``)."""
+    meta = {_KEY: Param(help, unit, check, convert, flag, label, kind, metavar, cli, qgis, api)}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One declared option of a config, as the edges read it."""
+
+    name: str
+    #: The annotation, resolved (``float | None``, ``Literal['auto', 'cpu']``, ``tuple[float, ...]``).
+    type: Any
+    #: The default value, or `dataclasses.MISSING` when the option is required.
+    default: Any
+    param: Param
+
+    @property
+    def required(self) -> bool:
+        return self.default is dataclasses.MISSING
+
+    @property
+    def optional(self) -> bool:
+        """None is a value this option takes."""
+        return type(None) in typing.get_args(self.type)
+
+    @property
+    def base(self) -> Any:
+        """The type without ``None`` (``float | None`` -> ``float``); a repeatable option's item type."""
+        args = [a for a in typing.get_args(self.type) if a is not type(None)]
+        if _is_union(self.type) and len(args) == 1:
+            return args[0]
+        if typing.get_origin(self.type) is tuple and len(args) == 2 and args[1] is Ellipsis:
+            return args[0]
+        return self.type
+
+    @property
+    def multiple(self) -> bool:
+        """A repeatable option (``tuple[X, ...]``)."""
+        args = typing.get_args(self.type)
+        return typing.get_origin(self.type) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+    @property
+    def choices(self) -> tuple[Any, ...]:
+        """The ``Literal`` values of the option, or ()."""
+        base = self.base
+        return typing.get_args(base) if typing.get_origin(base) is Literal else ()
+
+    @property
+    def flag(self) -> str:
+        return self.param.flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def label(self) -> str:
+        return self.param.label or self.param.help
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def declared(config: type | Any) -> tuple[Declared, ...]:
+    """The declared fields of a config class (or instance), in field order."""
+    cls = config if isinstance(config, type) else type(config)
+    hints = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]), include_extras=False)
+    found = []
+    for f in dataclasses.fields(cls):
+        meta = f.metadata.get(_KEY)
+        if meta is None:
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = dataclasses.MISSING
+        found.append(Declared(f.name, hints[f.name], default, meta))
+    return tuple(found)
+
+
+def settle(config: Any) -> None:
+    """Convert and check every declared field of a frozen config in place (call in ``__post_init__``)."""
+    for item in declared(config):
+        value = getattr(config, item.name)
+        if value is None and item.optional:
+            continue  # None is one of the option's values
+        if item.param.convert is not None:  # it sees None only where None stands for a default
+            value = item.param.convert(value, item.name)
+        elif value is None:
+            raise InputError(f"`{item.name}` is None; give {item.param.help.lower()}", param=item.name)
+        elif item.multiple and isinstance(value, Iterable) and not isinstance(value, str):
+            value = tuple(value)
+        elif item.base is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        object.__setattr__(config, item.name, value)
+        check = item.param.check or (one_of(*item.choices) if item.choices else None)
+        problem = None if check is None else check(value)
+        if problem is not None:
+            raise InputError(f"`{item.name}` {show(value)} {problem}", param=item.name)
+
+
+def config_args(config: type, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments of ``config`` among a verb's (its ``locals()``): the declared fields it takes."""
+    names = {d.name for d in declared(config) if d.param.api}
+    return {k: v for k, v in arguments.items() if k in names}
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def same_arguments_as(verb: Callable[_P, Any]) -> Callable[[Callable[..., _R]], Callable[_P, _R]]:
+    """Give the decorated ``f(**arguments)`` the signature of ``verb`` (its keywords, types and
+    defaults): for mypy through the `ParamSpec`, for ``help()`` and `inspect` through ``__signature__``.
+    Two verbs that take the same arguments (`plan_map` and `map_aoi`) then state them once."""
+
+    def adopt(f: Callable[..., _R]) -> Callable[_P, _R]:
+        own = inspect.signature(f).return_annotation
+        f.__signature__ = inspect.signature(verb).replace(return_annotation=own)  # type: ignore[attr-defined]
+        return f
+
+    return adopt
+
+
+def show(value: Any) -> str:
+    """A value as a message quotes it: ``60``, ``0.5``, ``'cuda:x'``, ``/path/file.tif``."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+# -- checks ------------------------------------------------------------------------------------------------
+def within(low: float, high: float, problem: str | None = None) -> Check:
+    """A number in ``low..high`` (both included); ``problem`` words a miss (default "is outside ...")."""
+
+    def check(value: Any) -> str | None:
+        if isinstance(value, int | float) and low <= value <= high:
+            return None
+        return problem or f"is outside {low:g}..{high:g}; give a value in that range"
+
+    return check
+
+
+def at_least(low: float, problem: str | None = None) -> Check:
+    """A number >= ``low``; ``problem`` words a miss (default "is below ...")."""
+
+    def check(value: Any) -> str | None:
+        if isinstance(value, int | float) and value >= low:
+            return None
+        return problem or f"is below {low:g}; give at least {low:g}"
+
+    return check
+
+
+def one_of(*choices: Any) -> Check:
+    """One of ``choices``."""
+
+    def check(value: Any) -> str | None:
+        if value in choices:
+            return None
+        return f"is not one of {', '.join(map(str, choices))}; choose one of those"
+
+    return check
+
+
+# -- the forms a caller may give ----------------------------------------------------------------------------
+def as_path(value: Any, name: str) -> Path:
+    """A `Path` from a ``str`` or an `os.PathLike` (``~`` expanded)."""
+    if isinstance(value, str | os.PathLike) and str(os.fspath(value)).strip():
+        return Path(os.fspath(value)).expanduser()
+    raise InputError(
+        f"`{name}` {value!r} is not a path; give a file name as a str or pathlib.Path", param=name
+    )
+
+
+def as_floats(value: Any, name: str) -> tuple[float, ...]:
+    """A tuple of numbers from any iterable of numbers (a repeatable option's values)."""
+    try:
+        return tuple(float(v) for v in ([value] if isinstance(value, int | float) else value))
+    except (TypeError, ValueError):
+        raise InputError(f"`{name}` {value!r} is not a list of numbers; give numbers", param=name) from None
+
+
+def as_source(value: Any, name: str) -> str:
+    """A data source (STAC API URL, ``catalog.json``, GeoTIFF folder) as the string the readers take."""
+    if isinstance(value, os.PathLike):
+        return str(Path(os.fspath(value)).expanduser())
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise InputError(
+        f"`{name}` {value!r} is not a source; give a STAC API URL, a catalog.json or a GeoTIFF folder",
+        param=name,
+    )
+
+
+class _GeoJSON:
+    """A GeoJSON mapping seen through ``__geo_interface__`` (what `geocrop.io.aoi.read_aoi` reads)."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.__geo_interface__ = dict(data)
+
+    def __repr__(self) -> str:
+        return f"GeoJSON {self.__geo_interface__.get('type', '?')}"
+
+
+def as_aoi(value: Any, name: str = "aoi") -> Any:
+    """An AOI in a form `geocrop.io.aoi.read_aoi` reads: a `Path`, a bbox tuple or string, a geometry."""
+    if isinstance(value, os.PathLike):
+        return Path(os.fspath(value)).expanduser()
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if hasattr(value, "__geo_interface__"):
+        return value
+    if isinstance(value, Mapping) and "type" in value:
+        return _GeoJSON(value)
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 4:
+        try:
+            return tuple(float(v) for v in value)
+        except (TypeError, ValueError):
+            pass
+    raise InputError(
+        f"`{name}` {value!r} is not an area; give a vector file, a (minx, miny, maxx, maxy) lon/lat bbox, "
+        "a GeoJSON mapping or an object with __geo_interface__",
+        param=name,
+    )
+
+
+def as_bundle(value: Any, name: str) -> Path:
+    """A bundle path from a path, or from a result object that wrote one (``.bundle``)."""
+    bundle = getattr(value, "bundle", None)
+    if isinstance(bundle, str | os.PathLike):
+        return Path(os.fspath(bundle))
+    if isinstance(value, str | os.PathLike):
+        return as_path(value, name)
+    raise InputError(
+        f"`{name}` {value!r} is not a model bundle; give a .safetensors path or the result of "
+        "geocrop.train / geocrop.pretrain",
+        param=name,
+    )

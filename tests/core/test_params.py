@@ -1,0 +1,115 @@
+"""One declaration per parameter: the verbs' signatures, the CLI's options and the checks come from it."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import click
+import pytest
+from click.testing import CliRunner
+
+import geocrop
+from geocrop.cli.declared import declared_options, flag_for
+from geocrop.core.params import as_path, config_args, declared, param, settle, within
+from geocrop.errors import InputError
+from geocrop.inference.map_config import MapConfig
+
+#: Each public verb, the config that declares its arguments, and the verb's own keywords (not settings).
+VERBS: list[tuple[Any, type, set[str]]] = [
+    (geocrop.map_aoi, MapConfig, {"tune_process", "progress"}),
+    (geocrop.plan_map, MapConfig, {"tune_process", "progress"}),
+]
+
+
+@pytest.mark.parametrize(("verb", "config", "own"), VERBS, ids=lambda v: getattr(v, "__name__", ""))
+def test_each_verb_takes_its_configs_fields_with_their_defaults(
+    verb: Any, config: type, own: set[str]
+) -> None:
+    signature = inspect.signature(verb)
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in signature.parameters.values())
+    taken = {name: p.default for name, p in signature.parameters.items() if name not in own}
+    fields = {d.name: d.default for d in declared(config) if d.param.api}
+    assert list(taken) == list(fields), "the verb lists the config's fields in the config's order"
+    for name, default in fields.items():
+        want = inspect.Parameter.empty if default is dataclasses.MISSING else default
+        if isinstance(want, tuple):
+            assert tuple(taken[name]) == want, name
+        else:
+            assert taken[name] == want, f"{verb.__name__}({name}=...) default {taken[name]!r} != {want!r}"
+
+
+def test_the_map_config_converts_what_callers_give_and_checks_in_library_terms() -> None:
+    cfg = MapConfig(aoi=[0, 0, 1, 1], start="2021-03-01", end=dt.datetime(2021, 10, 1, 9), out="~/m.tif",
+                    mask_values=[1, 2], max_cloud=40)  # fmt: skip
+    assert cfg.start == dt.date(2021, 3, 1) and cfg.end == dt.date(2021, 10, 1)
+    assert cfg.out == Path("~/m.tif").expanduser() and cfg.mask_values == (1.0, 2.0)
+    assert cfg.aoi == (0.0, 0.0, 1.0, 1.0) and cfg.max_cloud == 40.0 and isinstance(cfg.max_cloud, float)
+    base = dict(aoi=(0, 0, 1, 1), start="2021-03-01", end="2021-10-01", out="m.tif")
+    for bad, name, words in [
+        ({"max_cloud": 150}, "max_cloud", "`max_cloud` 150 is not a percentage"),
+        ({"device": "gpu"}, "device", "`device` 'gpu' is not auto, cpu or cuda[:N]"),
+        ({"end": "2021-01-01"}, "end", "`end` 2021-01-01 is not after `start` 2021-03-01"),
+        ({"start": "soon"}, "start", "`start` 'soon' is not a date"),
+        ({"read_threads": 0}, "read_threads", "`read_threads` 0 is outside 1..256"),
+    ]:
+        with pytest.raises(InputError) as caught:
+            MapConfig(**{**base, **bad})
+        assert caught.value.param == name and str(caught.value).startswith(words)
+        assert "--" not in str(caught.value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Example:
+    size: int = param(8, help="How big", unit="px", check=within(1, 64))
+    mode: Literal["fast", "exact"] = param("fast", help="How to do it")
+    out: Path = param(help="Where it goes", convert=as_path)
+    weights: tuple[float, ...] = param((), help="Repeatable `size` weights")
+    hidden: float = param(1.0, help="Internal", api=False)
+
+    def __post_init__(self) -> None:
+        settle(self)
+
+
+def test_a_literal_is_checked_against_its_choices_and_config_args_picks_the_fields() -> None:
+    with pytest.raises(InputError, match=r"`mode` 'slow' is not one of fast, exact") as caught:
+        _Example(mode="slow", out="x")  # type: ignore[arg-type]
+    assert caught.value.param == "mode"
+    assert config_args(_Example, {"size": 3, "out": "x", "hidden": 2.0, "other": 1}) == {
+        "size": 3,
+        "out": "x",
+    }
+
+
+def test_click_options_are_derived_from_the_declarations_and_map_back_to_flags() -> None:
+    seen: dict[str, Any] = {}
+
+    @click.command()
+    @declared_options(_Example, after={"mode": [click.option("--dry-run", is_flag=True)]})
+    def command(dry_run: bool, **values: Any) -> None:
+        seen.update(_Example(**config_args(_Example, values)).__dict__, dry_run=dry_run)
+
+    names = [p.name for p in command.params]
+    assert names == ["size", "mode", "dry_run", "out", "weights"]  # field order; internal ones left out
+    by_name = {p.name: p for p in command.params}
+    assert isinstance(by_name["mode"].type, click.Choice) and by_name["size"].default == 8
+    assert by_name["out"].required and by_name["weights"].multiple
+    assert "(px)" in (by_name["size"].help or "") and "--size" in (by_name["weights"].help or "")
+    result = CliRunner().invoke(
+        command, ["--out", "o", "--weights", "1", "--weights", "2", "--mode", "exact"]
+    )
+    assert result.exit_code == 0, result.output
+    assert seen["weights"] == (1.0, 2.0) and seen["mode"] == "exact" and seen["out"] == Path("o")
+    assert CliRunner().invoke(command, ["--out", "o", "--mode", "slow"]).exit_code == 2
+    assert flag_for(command, "dry_run") == "--dry-run" and flag_for(command, "nothing") is None
+
+
+def test_the_map_command_takes_every_declared_map_option() -> None:
+    from geocrop.cli.map import map_command
+
+    flags = {flag_for(map_command, d.name) for d in declared(MapConfig) if d.param.cli and d.param.api}
+    assert None not in flags and "--max-cloud" in flags and "--read-cache-mb" in flags
