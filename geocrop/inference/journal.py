@@ -66,7 +66,8 @@ def output_lock(output: str | os.PathLike[str]) -> Iterator[None]:
         except OSError:
             raise OutputError(
                 f"output {out} is being written by another geocrop run right now; wait for it to finish "
-                "or choose another --out"
+                "or choose another `out`",
+                param="out",
             ) from None
         try:
             yield

@@ -190,7 +190,7 @@ def _map_aoi(
         warnings.warn(plan.notice, GeocropWarning, stacklevel=2)
     provenance = read_provenance(spec.metadata)
     if config.planet is not None:
-        log.info("--planet %s is not used: model %s reads Sentinel-2 only", config.planet, spec.name)
+        log.info("`planet` %s is not used: model %s reads Sentinel-2 only", config.planet, spec.name)
     emit(progress, "map", 0.03, f"opening {len(plan.items)} scenes")
     cube = load_s2(
         list(plan.items),

@@ -354,7 +354,8 @@ def _run_distributed(
     except OSError as exc:
         raise SourceError(
             f"cannot reach the Dask scheduler at {address} ({exc}); start it (dask scheduler) or drop "
-            "--scheduler to use local threads"
+            "`scheduler` to use local threads",
+            param="scheduler",
         ) from exc
     try:
         # A sliding window of tiles in flight (a few per worker thread), topped up as tiles finish.

@@ -26,7 +26,7 @@ from shapely.geometry.base import BaseGeometry
 from geocrop.errors import GeocropWarning, InputError
 
 BBox = tuple[float, float, float, float]
-_FIX = "give a GeoJSON/GeoPackage polygon or --bbox minx,miny,maxx,maxy"
+_FIX = "give a GeoJSON/GeoPackage polygon or a bbox minx,miny,maxx,maxy"
 _VECTOR_SUFFIXES = {".gpkg", ".shp", ".fgb", ".gml", ".kml", ".zip"}
 _PARQUET_SUFFIXES = {".parquet", ".geoparquet"}
 #: A string of numbers and commas (a bbox, maybe with the wrong count), not a file name.
@@ -84,7 +84,7 @@ def _parse_bbox(values: Sequence[Any], name: str) -> BaseGeometry:
     except (TypeError, ValueError) as exc:
         raise InputError(f"bbox {name} is not four numbers minx,miny,maxx,maxy; {_FIX}") from exc
     if not (minx < maxx and miny < maxy):
-        raise InputError(f"bbox {name} has min >= max; give --bbox minx,miny,maxx,maxy with min < max")
+        raise InputError(f"bbox {name} has min >= max; give minx,miny,maxx,maxy with min < max")
     return box(minx, miny, maxx, maxy)
 
 

@@ -120,7 +120,7 @@ def _read_header(path: Path) -> dict[str, Any]:
     """Parse the safetensors JSON header without reading tensors; BundleError if it is not one."""
     if not path.exists():
         raise BundleError(
-            f"bundle {path} does not exist; check the path or run `geocrop pretrain`/`train` first"
+            f"bundle {path} does not exist; check the path or run geocrop pretrain or train first"
         )
     if not path.is_file():
         raise BundleError(f"bundle {path} is not a file; pass the .safetensors file itself")

@@ -36,7 +36,7 @@ from geocrop.io.cog import confidence_path
 
 __all__ = ["MapLayers", "MapSource", "MapWindow", "open_map", "read_window"]
 
-_FIX = "give the class COG that `geocrop map --out` wrote (e.g. crops.tif)"
+_FIX = "give the class COG that geocrop map wrote (e.g. crops.tif)"
 
 
 @dataclass(frozen=True)

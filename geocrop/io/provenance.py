@@ -39,7 +39,6 @@ from typing import Any, Literal
 from geocrop.errors import InputError
 
 __all__ = [
-    "ALLOW_SIMULATED_FLAG",
     "SIMULATED_KEY",
     "SIMULATED_NOTICE",
     "DataKind",
@@ -60,8 +59,6 @@ DataKind = Literal["simulated", "real", "unknown"]
 SIMULATED_KEY = "geocrop:simulated"
 #: What every output of a map made with a simulated model says (terminal, STAC item, web page, QGIS log).
 SIMULATED_NOTICE = "model trained on simulated data"
-#: The `geocrop map` flag that allows a simulated model over real imagery.
-ALLOW_SIMULATED_FLAG = "--allow-simulated-model"
 #: The simulator's marker file in the folder it writes (`geocrop.sim.sample_area.MARKER_NAME`).
 _SAMPLE_MARKER = "geocrop-sample.json"
 
@@ -310,7 +307,7 @@ def check_simulated_use(
 
     A bundle trained on simulated data maps the simulated sample area (scenes marked
     ``geocrop:simulated``) freely; over any other scenes it would draw a confident map that means nothing,
-    so that needs `ALLOW_SIMULATED_FLAG`. Returns `SIMULATED_NOTICE` whenever the model is simulated.
+    so that needs ``allow``. Returns `SIMULATED_NOTICE` whenever the model is simulated.
     """
     if not is_simulated(provenance):
         return None
@@ -318,6 +315,7 @@ def check_simulated_use(
         raise InputError(
             f"{model} was trained on simulated data and these scenes are not the simulated sample area: "
             f"its map would mean nothing; train a model on real labels (`geocrop train`), or pass "
-            f"{ALLOW_SIMULATED_FLAG} to map anyway"
+            "`allow_simulated_model` to map anyway",
+            param="allow_simulated_model",
         )
     return SIMULATED_NOTICE

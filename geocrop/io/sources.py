@@ -100,8 +100,8 @@ def detect_source(source: str | Path, *, tables: bool = False) -> SourceKind:
         if tables:
             return "table"
         raise SourceError(
-            f"source {source} is a samples table: tables go to `geocrop pretrain --s2` and `geocrop train "
-            f"--labels`; here give {accepted_kinds()}"
+            f"source {source} is a samples table: tables go to pretraining's `s2` and training's "
+            f"`labels`; here give {accepted_kinds()}"
         )
     kind = _json_type(path)
     if kind == "FeatureCollection":

@@ -268,7 +268,8 @@ def _api_failure(
     if isinstance(status, int):
         first = _first_line(exc, limit=150)
         return SourceError(
-            f"STAC API {url} refused {doing} with HTTP {status} ({first}); check --stac and --collection"
+            f"STAC API {url} refused {doing} with HTTP {status} ({first}); check `stac` and `collection`",
+            param="stac",
         )
     if _is_connection_error(exc):
         return SourceError(
@@ -276,7 +277,8 @@ def _api_failure(
             "network, or give a static catalog.json"
         )
     return SourceError(
-        f"STAC API {url} did not answer as a STAC API {doing}: {_first_line(exc)}; check --stac"
+        f"STAC API {url} did not answer as a STAC API {doing}: {_first_line(exc)}; check `stac`",
+        param="stac",
     )
 
 
@@ -459,7 +461,8 @@ def search(
     except Exception as exc:  # a static catalog's item links are followed lazily, here
         raise SourceError(
             f"STAC catalog {source} could not be read: {_first_line(exc)}; repair the catalog (a linked item "
-            "file is missing or invalid) or give another --stac"
+            "file is missing or invalid) or give another `stac`",
+            param="stac",
         ) from exc
     if trusted_source is not None:
         check_asset_hrefs(items, source=trusted_source, allow_any=allow_any_asset_href)
@@ -470,7 +473,8 @@ def search(
         cloud = f" with cloud cover <= {max_cloud}%" if max_cloud is not None else ""
         raise NoDataError(
             f"no {collection} scenes in {source} over bbox {tuple(round(v, 5) for v in box4326)} "
-            f"from {t0.date()} to {t1.date()}{cloud}; widen the dates, raise --max-cloud or check the "
-            "collection name"
+            f"from {t0.date()} to {t1.date()}{cloud}; widen the dates, raise `max_cloud` or check the "
+            "collection name",
+            param="max_cloud",
         )
     return items

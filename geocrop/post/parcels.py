@@ -100,7 +100,7 @@ def _parquet_batches(path: Path, batch_size: int) -> ParcelBatches:
     if not column or spec.get("encoding", "WKB").upper() != "WKB":
         raise InputError(
             f"`parcels` {path} is Parquet without WKB GeoParquet geometry; write it with GeoPandas "
-            "`to_parquet` (or give a GeoPackage)",
+            "GeoDataFrame.to_parquet (or give a GeoPackage)",
             param="parcels",
         )
     crs = spec.get("crs", "OGC:CRS84")

@@ -109,7 +109,8 @@ def write_sample_area(
         return _area(root, config, marker, reused=True, started=started)
     if root.exists() and (not root.is_dir() or (marker is None and any(root.iterdir()))):
         raise OutputError(
-            f"sample area {root}: exists and is not a geocrop sample area; choose another --out or remove it"
+            f"sample area {root}: exists and is not a geocrop sample area; choose another `out` or remove it",
+            param="out",
         )
     try:
         root.parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +118,9 @@ def write_sample_area(
         tmp = root.parent / f".{root.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
     except OSError as exc:
-        raise OutputError(f"sample area {root}: cannot create it ({exc}); choose a writable --out") from exc
+        raise OutputError(
+            f"sample area {root}: cannot create it ({exc}); choose a writable `out`", param="out"
+        ) from exc
     try:
         counts = _render(tmp, config, progress)
         payload = {

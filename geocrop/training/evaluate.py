@@ -160,19 +160,21 @@ def check_job(job: EvaluateJob) -> None:
         check_family(family)
     for family in job.families:
         if family in TREE_FAMILIES:
-            raise InputError(f"--families {family}: tree heads are baselines; give them with --baselines")
+            raise InputError(
+                f"`families` {family}: tree heads are baselines; give them with `baselines`", param="families"
+            )
     if not job.families and not job.baselines:
-        raise InputError("nothing to evaluate: give --families and/or --baselines")
+        raise InputError("nothing to evaluate: give `families` and/or `baselines`", param="families")
     if job.n_configs is not None and job.n_configs < 1:
-        raise InputError(f"--configs {job.n_configs} must be >= 1 (or 'default')")
+        raise InputError(f"`configs` {job.n_configs} must be >= 1 (or 'default')", param="configs")
     if job.folds < 1:
-        raise InputError(f"--folds {job.folds} must be >= 1 (1: one {job.scheme} split)")
+        raise InputError(f"`folds` {job.folds} must be >= 1 (1: one {job.scheme} split)", param="folds")
     if job.scheme not in SCHEME_PARTS:
         raise InputError(f"split scheme {job.scheme!r} is unknown; choose one of {', '.join(SCHEME_PARTS)}")
     check_draws(job.draws, check_labels_per_class(job.labels_per_class))
     out = Path(job.out)
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is a file; give a folder for the report")
+        raise InputError(f"`out` {out} is a file; give a folder for the report", param="out")
 
 
 def _configs(job: EvaluateJob) -> dict[str, list[HeadConfig]]:

@@ -70,13 +70,15 @@ def load_backbone(path: str | Path, *, bands: Sequence[str] = S2_BANDS) -> Froze
     if not isinstance(spec, dict) or not spec.get("name") or spec.get("name") == "none":
         raise BundleError(
             f"bundle {path} holds no pretrained backbone; pass a bundle from `geocrop pretrain` "
-            "or --backbone none"
+            "or `backbone` none",
+            param="backbone",
         )
     found = tuple(str(b) for b in meta.get("bands") or S2_BANDS)
     if found != tuple(bands):
         raise BundleError(
             f"backbone bundle {path} was pretrained on bands {list(found)} but the labelled data has "
-            f"{list(bands)}; pretrain a backbone on the 12 Sentinel-2 bands or use --backbone none"
+            f"{list(bands)}; pretrain a backbone on the 12 Sentinel-2 bands or use `backbone` none",
+            param="backbone",
         )
     if "in_features" in spec and int(spec["in_features"]) != len(found):
         raise BundleError(f"backbone bundle {path} takes {spec['in_features']} inputs for {len(found)} bands")

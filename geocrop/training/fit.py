@@ -373,7 +373,7 @@ def fit_head(
     if selecting and best_epoch == plan.epochs:
         warnings.warn(
             f"the {spec.get('name')} head still improved at its last epoch ({plan.epochs}); "
-            "it may be underfit: give more --epochs",
+            "it may be underfit: give more `epochs`",
             UnderfitWarning,
             stacklevel=2,
         )
@@ -411,7 +411,7 @@ def _warn_if_underfit(
     if f1 < 0.6:
         warnings.warn(
             f"the {name} head reaches only {f1:.2f} macro-F1 on its own training series: it is underfit; "
-            "give more --epochs, a larger head, or more training samples",
+            "give more `epochs`, a larger head, or more training samples",
             UnderfitWarning,
             stacklevel=3,
         )

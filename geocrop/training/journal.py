@@ -93,14 +93,17 @@ def open_folder(out: Path, setup: dict[str, Any]) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create --out {out} ({exc.strerror}); choose a writable folder") from exc
+        raise OutputError(
+            f"cannot create `out` {out} ({exc.strerror}); choose a writable folder", param="out"
+        ) from exc
     setup_path = out / SETUP
     if setup_path.exists():
         previous = json.loads(setup_path.read_text(encoding="utf-8"))
         if not same_setup(previous, setup):
             raise InputError(
                 f"{out} holds results of a different evaluation (other data, folds or settings); "
-                "use a new --out folder or delete it"
+                "use a new `out` folder or delete it",
+                param="out",
             )
     else:
         write_json_atomic(setup_path, setup, sort_keys=True, newline=True)

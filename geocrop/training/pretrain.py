@@ -98,12 +98,14 @@ def _pairs(config: PretrainConfig, info: DistInfo) -> PairSet:
     pairs = PairSet.open(root)
     if config.mode == "bimodal" and not pairs.bimodal:
         raise BundleError(
-            f"pairs in {root} hold Sentinel-2 only; --mode bimodal needs them rebuilt with --planet or --s1"
+            f"pairs in {root} hold Sentinel-2 only; `mode` bimodal needs them rebuilt with `planet` or `s1`",
+            param="mode",
         )
     if config.mode == "bimodal" and config.s2 is not None and pairs.second_modality != config.second_view():
         raise BundleError(
             f"pairs in {root} pair Sentinel-2 with {pairs.second_modality}, this run asks for "
-            f"{config.second_view()}; use another --out"
+            f"{config.second_view()}; use another `out`",
+            param="out",
         )
     return pairs
 
@@ -151,7 +153,8 @@ def _run(
     if ckpt is not None and ckpt.fingerprint != fingerprint:
         raise BundleError(
             f"{config.out} holds a run made with {ckpt.fingerprint}; this run asks for {fingerprint}; "
-            "rerun with the original options or choose another --out"
+            "rerun with the original options or choose another `out`",
+            param="out",
         )
     pairs = _pairs(config, info)
     modality = pairs.second_modality if config.mode == "bimodal" else None

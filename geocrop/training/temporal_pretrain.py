@@ -169,7 +169,8 @@ def pretrain_temporal(
     if ckpt is not None and ckpt.fingerprint != fingerprint:
         raise BundleError(
             f"{config.out} holds a run made with {ckpt.fingerprint}; this run asks for {fingerprint}; "
-            "rerun with the original options or choose another `out`"
+            "rerun with the original options or choose another `out`",
+            param="out",
         )
     device = resolve_device(config.device)
     mean, std, x_all = _standardise(data.values)

@@ -164,9 +164,9 @@ def checkpoint_path(out: Path) -> Path:
 
 def check_output(out: Path) -> Path:
     if out.suffix != ".safetensors":
-        raise InputError(f"--out {out} must end in .safetensors (e.g. model.safetensors)")
+        raise InputError(f"`out` {out} must end in .safetensors (e.g. model.safetensors)", param="out")
     if out.parent.exists() and not out.parent.is_dir():
-        raise InputError(f"--out {out}: {out.parent} is not a folder")
+        raise InputError(f"`out` {out}: {out.parent} is not a folder", param="out")
     return out
 
 

@@ -115,7 +115,7 @@ ROWS: list[tuple[str, list[str], str | None, str]] = [
     ("pretrain-end-before-start", [*PRETRAIN, "--start", "2021-06-01", "--end", "2021-05-01"], "folder",
      "not after --start"),
     ("pretrain-bimodal-without-planet-or-s1", ["pretrain", "--s2", "{catalog}"], "folder",
-     "give --s1 SOURCE (or --planet)"),
+     "give an --s1 source (or --planet)"),
     ("pretrain-planetscope-without-planet",
      ["pretrain", "--s2", "{catalog}", "--second-modality", "planetscope"], "folder", "needs --planet"),
     ("pretrain-second-modality-choice", [*PRETRAIN, "--second-modality", "radar"], "folder",

@@ -102,7 +102,7 @@ def test_bad_geojson_is_one_line_input_error(tmp_path: Path, content: str, match
     with pytest.raises(InputError, match=match) as info:
         read_aoi(path)
     msg = str(info.value)
-    assert "\n" not in msg and "--bbox" in msg
+    assert "\n" not in msg and "or a bbox minx,miny,maxx,maxy" in msg
 
 
 def test_missing_and_unreadable_files(tmp_path: Path) -> None:

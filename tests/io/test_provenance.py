@@ -99,7 +99,7 @@ def test_simulated_model_is_refused_over_real_scenes_unless_allowed() -> None:
     simulated = {"data": "simulated"}
     real_scene = SimpleNamespace(properties={"platform": "sentinel-2a"})
     sim_scene = SimpleNamespace(properties={"geocrop:simulated": True})
-    with pytest.raises(InputError, match="--allow-simulated-model"):
+    with pytest.raises(InputError, match="`allow_simulated_model`"):
         check_simulated_use(simulated, [real_scene, sim_scene], allow=False)
     assert check_simulated_use(simulated, [real_scene], allow=True) == SIMULATED_NOTICE
     assert check_simulated_use(simulated, [sim_scene], allow=False) == SIMULATED_NOTICE

@@ -46,7 +46,7 @@ def test_every_kind_is_detected(tmp_path: Path) -> None:
     assert detect_source(zarr) == "cube"
     table = write_long_table(tmp_path / "t.parquet")
     assert detect_source(table, tables=True) == "table"
-    with pytest.raises(SourceError, match="tables go to `geocrop pretrain --s2`"):
+    with pytest.raises(SourceError, match="tables go to pretraining's `s2`"):
         detect_source(table)
 
 

@@ -145,7 +145,7 @@ def stac_api(tmp_path_factory: pytest.TempPathFactory, s2_items: list) -> Iterat
 def test_rustac_api_search_and_client_side_cloud_filter(stac_api: str) -> None:
     bbox = tile_bbox(8)
     # The test API serves items whose assets are local files: refused unless the caller trusts it.
-    with pytest.raises(InputError, match=r"a local file.*--allow-any-asset-href"):
+    with pytest.raises(InputError, match=r"a local file.*allow_any_asset_href"):
         search(stac_api, collection=S2_COLLECTION, bbox=bbox, start="2021-03-01", end="2021-03-31")
     got = search(
         stac_api,

@@ -208,9 +208,9 @@ def test_evaluate_refuses_a_folder_of_another_evaluation(tmp_path: Path) -> None
     [
         ({"families": (), "baselines": ()}, InputError, "nothing to evaluate"),
         ({"families": ("gru",)}, InputError, "head family 'gru'"),
-        ({"families": ("rf",)}, InputError, "--baselines"),
-        ({"n_configs": 0}, InputError, "--configs"),
-        ({"folds": 0}, InputError, "--folds"),
+        ({"families": ("rf",)}, InputError, "give them with `baselines`"),
+        ({"n_configs": 0}, InputError, "`configs` 0"),
+        ({"folds": 0}, InputError, "`folds` 0"),
     ],
 )
 def test_bad_evaluations_write_nothing(
