@@ -4,9 +4,10 @@ The CLI turns a `GeocropError` into one line on stderr and exit code 2; the QGIS
 into a `QgsProcessingException`. Built-in bases are mixed in so callers can catch what they already know.
 
 Library terms: an error about one argument carries its name in ``param`` (as a Python caller writes it:
-``"end"``, ``"out"``) and writes argument names in its message between backticks (`` `end` ``). Each edge
-translates them: the CLI to its flags (`cli_message`: `` `end` `` -> ``--end``), the QGIS plugin to its
-parameter labels. Older messages that still name CLI flags have no ``param`` and pass through unchanged.
+``"end"``, ``"out"``) and writes argument names in its message between backticks (`` `end` ``); no message
+below `geocrop.cli` spells a command-line flag (``tests/test_messages.py`` holds this). Each edge
+translates the names (`translate_arguments`): the CLI to the running command's flags
+(`geocrop.cli.main.in_flags`: `` `end` `` -> ``--end``), the QGIS plugin to its parameter labels.
 """
 
 from __future__ import annotations
@@ -23,16 +24,12 @@ class GeocropError(Exception):
     """Root of every error geocrop raises on purpose.
 
     ``param``: the argument the error is about, as the Python caller wrote it (None when it is not about
-    one argument, or when the message still speaks in CLI flags).
+    one argument).
     """
 
     def __init__(self, *args: object, param: str | None = None) -> None:
         super().__init__(*args)
         self.param = param
-
-    def translated(self, name_for: Callable[[str], str]) -> str:
-        """The message with every `` `argument` `` replaced by ``name_for(argument)`` (a flag, a label)."""
-        return _PARAM.sub(lambda m: name_for(m.group(1)), str(self))
 
 
 def as_flag(name: str) -> str:
@@ -40,15 +37,9 @@ def as_flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def cli_message(exc: GeocropError, flags: dict[str, str] | None = None) -> str:
-    """``exc``'s message in CLI terms: `` `name` `` -> ``flags[name]``, else `as_flag` (``--name``).
-
-    Only errors in library terms (``param`` set) are translated; older ones already name flags.
-    """
-    if exc.param is None:
-        return str(exc)
-    table = flags or {}
-    return exc.translated(lambda name: table.get(name, as_flag(name)))
+def translate_arguments(text: str, name_for: Callable[[str], str]) -> str:
+    """``text`` with every `` `argument` `` replaced by ``name_for(argument)`` (a flag, a label)."""
+    return _PARAM.sub(lambda m: name_for(m.group(1)), text)
 
 
 class InputError(GeocropError, ValueError):

@@ -35,6 +35,7 @@ from .runner import (
     RunResult,
     check_version,
     error_in_labels,
+    in_labels,
     resolve_command,
     run_geocrop,
 )
@@ -95,8 +96,8 @@ def run_with_feedback(
     """Run geocrop (with `--progress json` in `args`), streaming progress into `feedback`; errors and
     cancel become QgsProcessingException.
 
-    `labels` (library argument -> parameter label) words geocrop's errors in the algorithm's labels
-    ('End date' rather than `--end`) where geocrop reports them in library terms.
+    `labels` (library argument -> parameter label) words geocrop's errors and warnings in the algorithm's
+    labels ('End date' rather than `--end`) where geocrop reports them in library terms.
     """
     last_message = [""]
 
@@ -120,7 +121,7 @@ def run_with_feedback(
             args,
             on_progress=on_progress,
             on_log=on_log,
-            on_warning=feedback.pushWarning,
+            on_warning=lambda message: feedback.pushWarning(in_labels(message, message, labels or {})),
             is_canceled=feedback.isCanceled,
             cleanup=list(outputs),
         )

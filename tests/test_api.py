@@ -14,7 +14,7 @@ import pytest
 
 import geocrop
 from geocrop.api_types import ProgressEvent, as_aoi, as_bundle, as_date, emit
-from geocrop.errors import GeocropError, InputError, cli_message
+from geocrop.errors import GeocropError, InputError, as_flag, translate_arguments
 
 
 def test_import_geocrop_is_light_and_lists_the_verbs() -> None:
@@ -60,8 +60,7 @@ def test_errors_name_the_argument_and_the_cli_translates_it(tmp_path: Path) -> N
     assert caught.value.param == "end" and str(caught.value).startswith(
         "`end` 2023-04-01 is not after `start`"
     )
-    assert cli_message(caught.value).startswith("--end 2023-04-01 is not after --start")
-    # a config object that still speaks flags is re-worded at the API's edge
+    assert _in_flags(caught.value).startswith("--end 2023-04-01 is not after --start")
     with pytest.raises(InputError) as caught:
         geocrop.map_aoi(
             aoi=(10, 50, 10.1, 50.1), start="2023-03-01", end="2023-04-01", out="m.tif", chunk_size=5
@@ -71,14 +70,19 @@ def test_errors_name_the_argument_and_the_cli_translates_it(tmp_path: Path) -> N
         as_date("soon", "start")
     with pytest.raises(InputError) as caught:
         geocrop.predict(model=tmp_path / "m.safetensors", samples=tmp_path / "s.csv", out=tmp_path / "p.txt")
-    assert caught.value.param == "out" and cli_message(caught.value).startswith("--out ")
+    assert caught.value.param == "out" and _in_flags(caught.value).startswith("--out ")
     again = pickle.loads(pickle.dumps(caught.value))
     assert isinstance(again, GeocropError) and again.param == "out"
 
 
-def test_a_flag_in_a_deeper_message_is_reworded_for_python_callers(tmp_path: Path) -> None:
-    """The STAC reader's refusal of an asset outside its catalog names ``--allow-any-asset-href``; both map
-    verbs word it as this API's argument (and the CLI turns it back into the flag)."""
+def _in_flags(exc: GeocropError) -> str:
+    """The message as the CLI words it for an argument its command spells ``--name``."""
+    return translate_arguments(str(exc), as_flag)
+
+
+def test_a_deeper_message_names_the_argument(tmp_path: Path) -> None:
+    """The STAC reader's refusal of an asset outside its catalog names `allow_any_asset_href`, as both map
+    verbs take it (and the CLI turns it into the flag)."""
     from tests.cli.test_bad_inputs import _catalog_with_red_at
     from tests.inference.map_fixtures import END, START, tiny_area
 
@@ -91,7 +95,7 @@ def test_a_flag_in_a_deeper_message_is_reworded_for_python_callers(tmp_path: Pat
         with pytest.raises(InputError) as caught:
             verb(aoi=area.bbox, start=START, end=END, stac=catalog, model=area.bundle, out=tmp_path / "m.tif")
         assert caught.value.param == "allow_any_asset_href" and "`allow_any_asset_href`" in str(caught.value)
-        assert "--allow-any-asset-href" in cli_message(caught.value)
+        assert "--allow-any-asset-href" in _in_flags(caught.value)
         assert not (tmp_path / "m.tif").exists()
 
 

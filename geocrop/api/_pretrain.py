@@ -19,7 +19,6 @@ from geocrop.api_types import (
     as_source,
     check_season,
     emit,
-    library_terms,
 )
 from geocrop.errors import InputError
 
@@ -108,8 +107,6 @@ def pretrain(
         area = ",".join(repr(v) for v in area)
     elif isinstance(area, os.PathLike):
         area = os.fspath(area)
-    names = "out s2 planet second_modality s1 s1_window aoi start end fields mode epochs batch_size lr "
-    names += "temperature seed device pixels_per_date tolerance_days width depth threads retrieval_candidates"
     if mode == "temporal":
         return _pretrain_temporal(
             out=out, s2=s2, planet=planet, second_modality=second_modality, s1=s1, aoi=aoi, fields=fields,
@@ -132,45 +129,44 @@ def pretrain(
         )
     epochs = 100 if epochs is None else epochs
     batch_size = 2048 if batch_size is None else batch_size
-    with library_terms(*names.split()):
-        config = PretrainConfig(
-            out=as_path(out, "out"),
-            s2=None if s2 is None else as_source(s2, "s2"),
-            planet=None if planet is None else as_source(planet, "planet"),
-            second_modality=second_modality,
-            s1=None if s1 is None else as_source(s1, "s1"),
-            s1_collection=s1_collection,
-            s1_window=s1_window,
-            aoi=area,
-            start=None if first is None else first.isoformat(),
-            end=None if last is None else last.isoformat(),
-            fields=None if fields is None else os.fspath(as_path(fields, "fields")),
-            s2_collection=s2_collection,
-            planet_collection=planet_collection,
-            mode=mode,
-            corruption=corruption_rate,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            temperature=temperature,
-            seed=seed,
-            device=device,
-            pixels_per_date=pixels_per_date,
-            tolerance_days=tolerance_days,
-            width=width,
-            depth=depth,
-            threads=threads,
-        )
+    config = PretrainConfig(
+        out=as_path(out, "out"),
+        s2=None if s2 is None else as_source(s2, "s2"),
+        planet=None if planet is None else as_source(planet, "planet"),
+        second_modality=second_modality,
+        s1=None if s1 is None else as_source(s1, "s1"),
+        s1_collection=s1_collection,
+        s1_window=s1_window,
+        aoi=area,
+        start=None if first is None else first.isoformat(),
+        end=None if last is None else last.isoformat(),
+        fields=None if fields is None else os.fspath(as_path(fields, "fields")),
+        s2_collection=s2_collection,
+        planet_collection=planet_collection,
+        mode=mode,
+        corruption=corruption_rate,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        temperature=temperature,
+        seed=seed,
+        device=device,
+        pixels_per_date=pixels_per_date,
+        tolerance_days=tolerance_days,
+        width=width,
+        depth=depth,
+        threads=threads,
+    )
 
-        def epoch_done(epoch: int, record: Mapping[str, Any]) -> None:
-            message = f"epoch {epoch}/{epochs}: loss {float(record.get('loss', float('nan'))):.4f}"
-            if "retrieval_top1" in record:
-                message += f", held-out retrieval {float(record['retrieval_top1']):.3f}"
-            emit(progress, "pretrain", epoch / epochs, message, log=True)
+    def epoch_done(epoch: int, record: Mapping[str, Any]) -> None:
+        message = f"epoch {epoch}/{epochs}: loss {float(record.get('loss', float('nan'))):.4f}"
+        if "retrieval_top1" in record:
+            message += f", held-out retrieval {float(record['retrieval_top1']):.3f}"
+        emit(progress, "pretrain", epoch / epochs, message, log=True)
 
-        emit(progress, "pretrain", 0.0, "pairing pixels" if s2 is not None else "reading the pairs")
-        with trust_any_asset_href(allow_any_asset_href):
-            result = run_pretrain(config, progress=bars, on_epoch_end=epoch_done)
+    emit(progress, "pretrain", 0.0, "pairing pixels" if s2 is not None else "reading the pairs")
+    with trust_any_asset_href(allow_any_asset_href):
+        result = run_pretrain(config, progress=bars, on_epoch_end=epoch_done)
     emit(progress, "pretrain", 1.0, f"wrote {result.bundle}")
     return result
 

@@ -19,7 +19,6 @@ from geocrop.api_types import (
     check_season,
     emit,
     label_source,
-    library_terms,
     train_config,
 )
 from geocrop.errors import InputError
@@ -39,12 +38,6 @@ DeepFamily = Literal["lstm", "inception", "transformer", "tempcnn"]
 TreeFamily = Literal["rf", "gbm"]
 #: Parcel split: 70 % training / 30 % validation, or the paper's 70-21-9.
 SplitScheme = Literal["70-30", "70-21-9"]
-
-#: Arguments shared by `train` and `evaluate` (the CLI's label options).
-_LABEL_ARGS: tuple[str, ...]
-_LABEL_ARGS = ("labels", "class_column", "group_column", "id_column", "s2", "start", "end", "steps")
-_LABEL_ARGS += ("min_parcels", "class_map", "drop_unmapped", "nodata", "scale", "split", "seed")
-_LABEL_ARGS += ("device", "epochs", "batch_size", "train_pixels", "val_pixels", "allow_any_asset_href", "out")
 
 
 def train(
@@ -98,68 +91,67 @@ def train(
     from geocrop.training.hparams import DEFAULT_FINAL_LR, TREE_FAMILIES, HeadConfig, default_config
     from geocrop.training.train import TrainJob, train_model
 
-    with library_terms(*_LABEL_ARGS, "head", "backbone", "lr", "final_lr", "init", "freeze_init"):
-        pretrained = None
-        if init is not None:  # the pretrained head decides the family (for auto) and the architecture
-            from geocrop.training.head_init import check_init, check_params, read_init
+    pretrained = None
+    if init is not None:  # the pretrained head decides the family (for auto) and the architecture
+        from geocrop.training.head_init import check_init, check_params, read_init
 
-            pretrained = read_init(as_path(init, "init"))
-            head = pretrained.family if head == "auto" else head  # type: ignore[assignment]
-            check_init(pretrained, family=head)
-            check_params(pretrained, dict(head_params or {}))
-        elif freeze_init:
-            raise InputError(
-                "`freeze_init` needs a pretrained head to freeze; give `init` HEAD.safetensors or drop it",
-                param="freeze_init",
-            )
-        defaults = default_config(head)
-        if pretrained is not None:
-            defaults = HeadConfig(head, {**defaults.params, **pretrained.head_params()}, defaults.lr)
-        extra = dict(head_params or {})
-        unknown = sorted(set(extra) - set(defaults.params))
-        if unknown:
-            known = ", ".join(sorted(defaults.params)) or "none (tree heads take no options)"
-            raise InputError(
-                f"`head_params` {unknown} do not apply to head {head!r}; its options are: {known}",
-                param="head_params",
-            )
-        if head in TREE_FAMILIES and (epochs is not None or batch_size is not None or final_lr is not None):
-            raise InputError(
-                f"`epochs`, `batch_size` and `final_lr` apply to deep heads only, not {head!r}; drop them",
-                param="epochs",
-            )
-        job = TrainJob(
-            source=label_source(
-                labels,
-                class_column,
-                s2=s2,
-                start=start,
-                end=end,
-                group_column=group_column,
-                id_column=id_column,
-                steps=steps,
-                min_parcels=min_parcels,
-                class_map=class_map,
-                drop_unmapped=drop_unmapped,
-                nodata=nodata,
-                scale=scale,
-            ),
-            out=as_path(out, "out"),
-            head=HeadConfig(
-                head, {**defaults.params, **extra}, DEFAULT_FINAL_LR if final_lr is None else final_lr
-            ),
-            backbone=None if backbone is None else as_bundle(backbone, "backbone"),
-            config=dataclasses.replace(
-                train_config(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device),
-                init=None if init is None else os.fspath(as_path(init, "init")),
-                freeze_init=freeze_init,
-            ),
-            n_train=train_pixels,
-            n_val=val_pixels,
-            scheme=split,
+        pretrained = read_init(as_path(init, "init"))
+        head = pretrained.family if head == "auto" else head  # type: ignore[assignment]
+        check_init(pretrained, family=head)
+        check_params(pretrained, dict(head_params or {}))
+    elif freeze_init:
+        raise InputError(
+            "`freeze_init` needs a pretrained head to freeze; give `init` HEAD.safetensors or drop it",
+            param="freeze_init",
         )
-        with trust_any_asset_href(allow_any_asset_href):
-            result = train_model(job, progress=progress)
+    defaults = default_config(head)
+    if pretrained is not None:
+        defaults = HeadConfig(head, {**defaults.params, **pretrained.head_params()}, defaults.lr)
+    extra = dict(head_params or {})
+    unknown = sorted(set(extra) - set(defaults.params))
+    if unknown:
+        known = ", ".join(sorted(defaults.params)) or "none (tree heads take no options)"
+        raise InputError(
+            f"`head_params` {unknown} do not apply to head {head!r}; its options are: {known}",
+            param="head_params",
+        )
+    if head in TREE_FAMILIES and (epochs is not None or batch_size is not None or final_lr is not None):
+        raise InputError(
+            f"`epochs`, `batch_size` and `final_lr` apply to deep heads only, not {head!r}; drop them",
+            param="epochs",
+        )
+    job = TrainJob(
+        source=label_source(
+            labels,
+            class_column,
+            s2=s2,
+            start=start,
+            end=end,
+            group_column=group_column,
+            id_column=id_column,
+            steps=steps,
+            min_parcels=min_parcels,
+            class_map=class_map,
+            drop_unmapped=drop_unmapped,
+            nodata=nodata,
+            scale=scale,
+        ),
+        out=as_path(out, "out"),
+        head=HeadConfig(
+            head, {**defaults.params, **extra}, DEFAULT_FINAL_LR if final_lr is None else final_lr
+        ),
+        backbone=None if backbone is None else as_bundle(backbone, "backbone"),
+        config=dataclasses.replace(
+            train_config(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device),
+            init=None if init is None else os.fspath(as_path(init, "init")),
+            freeze_init=freeze_init,
+        ),
+        n_train=train_pixels,
+        n_val=val_pixels,
+        scheme=split,
+    )
+    with trust_any_asset_href(allow_any_asset_href):
+        result = train_model(job, progress=progress)
     emit(progress, "train", 1.0, f"wrote {result.bundle}")
     return result
 
@@ -232,43 +224,42 @@ def evaluate(
     }
     counts = (None,) if labels_per_class is None else check_labels_per_class(labels_per_class)
     check_draws(draws, counts)
-    with library_terms(*_LABEL_ARGS, "folds", "hparam_seed", "configs", "families", "baselines"):
-        job = EvaluateJob(
-            source=label_source(
-                labels,
-                class_column,
-                s2=s2,
-                start=start,
-                end=end,
-                group_column=group_column,
-                id_column=id_column,
-                steps=steps,
-                min_parcels=min_parcels,
-                class_map=class_map,
-                drop_unmapped=drop_unmapped,
-                nodata=nodata,
-                scale=scale,
-            ),
-            out=as_path(out, "out"),
-            bimodal=tuple(as_bundle(b, "bimodal") for b in bimodal),
-            unimodal=tuple(as_bundle(b, "unimodal") for b in unimodal),
-            temporal=tuple(as_path(p, "temporal") for p in temporal),
-            temporal_frozen=tuple(as_path(p, "temporal_frozen") for p in temporal_frozen),
-            **families_and_baselines,
-            n_configs=configs,
-            folds=folds,
-            config=train_config(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device),
-            n_train=train_pixels,
-            n_val=val_pixels,
-            scheme=split,
-            hparam_seed=hparam_seed,
-            data_note=SIMULATED_CAVEAT if simulated else None,
-            labels_per_class=counts,
-            draws=draws if isinstance(draws, int) else tuple(draws),
-            report_only=report_only,
-        )
-        with trust_any_asset_href(allow_any_asset_href):
-            result = run_evaluate(job, progress=progress)
+    job = EvaluateJob(
+        source=label_source(
+            labels,
+            class_column,
+            s2=s2,
+            start=start,
+            end=end,
+            group_column=group_column,
+            id_column=id_column,
+            steps=steps,
+            min_parcels=min_parcels,
+            class_map=class_map,
+            drop_unmapped=drop_unmapped,
+            nodata=nodata,
+            scale=scale,
+        ),
+        out=as_path(out, "out"),
+        bimodal=tuple(as_bundle(b, "bimodal") for b in bimodal),
+        unimodal=tuple(as_bundle(b, "unimodal") for b in unimodal),
+        temporal=tuple(as_path(p, "temporal") for p in temporal),
+        temporal_frozen=tuple(as_path(p, "temporal_frozen") for p in temporal_frozen),
+        **families_and_baselines,
+        n_configs=configs,
+        folds=folds,
+        config=train_config(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device),
+        n_train=train_pixels,
+        n_val=val_pixels,
+        scheme=split,
+        hparam_seed=hparam_seed,
+        data_note=SIMULATED_CAVEAT if simulated else None,
+        labels_per_class=counts,
+        draws=draws if isinstance(draws, int) else tuple(draws),
+        report_only=report_only,
+    )
+    with trust_any_asset_href(allow_any_asset_href):
+        result = run_evaluate(job, progress=progress)
     emit(
         progress,
         "evaluate",
@@ -308,34 +299,20 @@ def predict(
     emit(progress, "predict", 0.0, f"classifying {os.fspath(samples)} with {bundle.name}")
     first, last = as_optional_date(start, "start"), as_optional_date(end, "end")
     check_season(first, last)
-    names = (
-        "model",
-        "samples",
-        "out",
-        "id_column",
-        "class_column",
-        "nodata",
-        "scale",
-        "start",
-        "end",
-        "device",
-        "class_priors",
+    priors = read_class_priors(class_priors)
+    result = predict_table(
+        model=bundle,
+        samples=as_path(samples, "samples"),
+        out=as_path(out, "out"),
+        id_column=id_column,
+        class_column=class_column,
+        nodata=tuple(float(v) for v in nodata),
+        scale=scale,
+        start=first,
+        end=last,
+        device=device,
+        tune_process=tune_process,
+        class_priors=priors,
     )
-    with library_terms(*names):
-        priors = read_class_priors(class_priors)
-        result = predict_table(
-            model=bundle,
-            samples=as_path(samples, "samples"),
-            out=as_path(out, "out"),
-            id_column=id_column,
-            class_column=class_column,
-            nodata=tuple(float(v) for v in nodata),
-            scale=scale,
-            start=first,
-            end=last,
-            device=device,
-            tune_process=tune_process,
-            class_priors=priors,
-        )
     emit(progress, "predict", 1.0, f"wrote {result.out} ({result.n_samples} samples)")
     return result

@@ -36,7 +36,7 @@ from typing import Any, Literal, TextIO
 import click
 
 from geocrop.api_types import ProgressEvent
-from geocrop.errors import GeocropError, cli_message
+from geocrop.errors import GeocropError
 
 __all__ = [
     "PROGRESS_OPTION",
@@ -120,19 +120,6 @@ def drop_warnings() -> None:
 #: Key of `click.Context.meta` (shared by a command's context and the group's) where a command may name
 #: the flag of a library argument that is not one of its options (``{"n": "--stratified"}``).
 FLAG_ALIASES = "geocrop.flag_aliases"
-
-
-def command_flags(command: click.Command | None, ctx: click.Context | None) -> dict[str, str]:
-    """The flags of ``command`` by library argument name (``corruption_rate`` -> ``--corruption``), for
-    `geocrop.errors.cli_message`; plus the aliases the command put in ``ctx.meta[FLAG_ALIASES]``."""
-    flags: dict[str, str] = {}
-    for param in getattr(command, "params", []):
-        long = [o for o in param.opts if o.startswith("--")]
-        if param.name and long and isinstance(param, click.Option):
-            flags[param.name] = long[0]
-    if ctx is not None:
-        flags |= ctx.meta.get(FLAG_ALIASES, {})
-    return flags
 
 
 def progress_option(default: ProgressMode = "rich") -> Any:
@@ -293,9 +280,9 @@ def reporting(mode: ProgressMode, *, kind: type[Reporter] = Reporter) -> Iterato
         try:
             yield reporter
         except GeocropError as exc:
-            ctx = click.get_current_context(silent=True)
-            flags = command_flags(ctx.command if ctx is not None else None, ctx)
-            reporter.error(cli_message(exc, flags), param=exc.param, text=str(exc))
+            from geocrop.cli.main import in_flags  # main imports this module
+
+            reporter.error(in_flags(str(exc)), param=exc.param, text=str(exc))
             raise
         finally:
             reporter._stop()

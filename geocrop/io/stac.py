@@ -56,7 +56,6 @@ API_TIMEOUT = 30.0
 API_CONNECT_RETRIES = 3
 #: Asset href schemes a STAC API (or a static catalog) may point at without --allow-any-asset-href.
 REMOTE_SCHEMES = frozenset({"http", "https", "s3"})
-ALLOW_FLAG = "--allow-any-asset-href"
 _TRUST_ANY = False
 
 
@@ -132,8 +131,8 @@ def check_asset_hrefs(
                 kind = "STAC API" if is_api else "catalog"
                 raise InputError(
                     f"item {item.id} of {kind} {source} has asset {key!r} at {href}, {problem}; geocrop "
-                    f"does not read it unless you trust this catalog: pass {ALLOW_FLAG} "
-                    "(allow_any_asset_href=True in Python)"
+                    "does not read it unless you trust this catalog: give `allow_any_asset_href`",
+                    param="allow_any_asset_href",
                 )
     return items
 

@@ -1,0 +1,136 @@
+"""The library speaks one dialect: argument names in backticks, never a command-line flag.
+
+Every string literal in `geocrop` outside `geocrop.cli` (f-string parts too; docstrings excepted, they
+document) is read from the source with `ast`, and none may spell a flag such as ``--out``: the CLI turns
+`` `out` `` into its own flag (`geocrop.cli.main.in_flags`), the QGIS plugin into a parameter label, and a
+Python caller reads the argument it wrote. Errors whose message names an argument also carry it in
+``param``, so the edges know which input to point at.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import geocrop
+
+PACKAGE = Path(geocrop.__file__).parent
+#: A flag as a command line spells it: ``--out``, ``--max-cloud`` (not ``--`` alone, not ``a--b``).
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+#: An argument name in a library message.
+ARGUMENT = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")
+ERRORS = {"GeocropError", "InputError", "SourceError", "NoDataError", "BundleError", "OutputError"}
+
+#: Strings that may spell a flag because they are not messages, each with the reason. (file, text) pairs,
+#: the file relative to the package. Empty today: keep it small and justify every entry.
+NOT_MESSAGES: dict[tuple[str, str], str] = {}
+
+#: Errors that name arguments without knowing which one the caller gave, each with the reason.
+WITHOUT_PARAM: dict[tuple[str, str], str] = {
+    ("io/sources.py", "detect_source"): "any source argument (`stac`, `s2`, `s1`) may be the table it "
+    "refuses; the message says where tables go",
+    ("training/head_bundle.py", "_fail"): "the head file may come from `init` or `temporal`",
+}
+
+
+def _library_files() -> Iterator[Path]:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.relative_to(PACKAGE).parts[0] != "cli":
+            yield path
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
+def flag_spellings(source: str) -> list[tuple[int, str, str]]:
+    """(line, flag, string) for every flag spelled in a string literal of ``source`` (docstrings excepted)."""
+    tree = ast.parse(source)
+    docs = _docstrings(tree)
+    found = []
+    for node in ast.walk(tree):  # f-strings' literal parts are Constant nodes too
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+            found.extend((node.lineno, flag, node.value) for flag in FLAG.findall(node.value))
+    return found
+
+
+def _message(node: ast.expr) -> str:
+    """The literal text of an error's message argument (placeholders as ``{}``)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+    if isinstance(node, ast.BinOp):
+        return _message(node.left) + _message(node.right)
+    return ""
+
+
+def errors_without_param(source: str) -> list[tuple[str, int, str]]:
+    """(function, line, message) of each error built with an argument name in its message and no ``param``."""
+    found = []
+
+    def visit(node: ast.AST, function: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            name = child.name if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else function
+            if (
+                isinstance(child, ast.Call)
+                and isinstance(child.func, ast.Name)
+                and child.func.id in ERRORS
+                and child.args
+                and ARGUMENT.search(_message(child.args[0]))
+                and not any(k.arg == "param" for k in child.keywords)
+            ):
+                found.append((function, child.lineno, _message(child.args[0])))
+            visit(child, name)
+
+    visit(ast.parse(source), "<module>")
+    return found
+
+
+def test_no_library_message_spells_a_flag() -> None:
+    bad = []
+    for path in _library_files():
+        rel = path.relative_to(PACKAGE).as_posix()
+        for line, flag, text in flag_spellings(path.read_text(encoding="utf-8")):
+            if (rel, text) not in NOT_MESSAGES:
+                bad.append(f"geocrop/{rel}:{line}: {flag} in {text[:80]!r}")
+    assert not bad, "library messages name arguments (`out`), not flags (--out):\n" + "\n".join(bad)
+
+
+def test_errors_naming_an_argument_carry_it_in_param() -> None:
+    bad = []
+    for path in _library_files():
+        rel = path.relative_to(PACKAGE).as_posix()
+        for function, line, text in errors_without_param(path.read_text(encoding="utf-8")):
+            if (rel, function) not in WITHOUT_PARAM:
+                bad.append(f"geocrop/{rel}:{line} ({function}): {text[:80]!r}")
+    assert not bad, "set param= on errors that name an argument:\n" + "\n".join(bad)
+
+
+def test_the_allow_lists_name_what_exists() -> None:
+    """An entry whose string or function is gone is dropped, so the lists stay small and true."""
+    for rel, text in NOT_MESSAGES:
+        assert text in (PACKAGE / rel).read_text(encoding="utf-8"), (rel, text)
+    for rel, function in WITHOUT_PARAM:
+        assert f"def {function}(" in (PACKAGE / rel).read_text(encoding="utf-8"), (rel, function)
+
+
+def test_the_walk_finds_flags_in_f_strings_and_skips_docstrings() -> None:
+    source = '''
+def f(out, n):
+    """Writes ``--out`` (documentation, not a message)."""
+    if n:
+        raise InputError(f"--out {out} is a file; " "give --max-cloud 50", param="out")
+    x = "a -- b, a--b, --, -v"
+    raise InputError(f"`out` {out} is a folder")
+'''
+    assert [(flag, line) for line, flag, _ in flag_spellings(source)] == [("--out", 5), ("--max-cloud", 5)]
+    assert [(fn, line) for fn, line, _ in errors_without_param(source)] == [("f", 7)]
