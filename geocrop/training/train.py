@@ -49,6 +49,7 @@ from geocrop.training.head_init import check_init, init_backbone, read_init
 from geocrop.training.hparams import AUTO, HeadConfig, check_family
 from geocrop.training.metrics import scores
 from geocrop.training.progress import TrainBar
+from geocrop.training.train_figures import write_training_figures
 from geocrop.training.trees import TREE_KINDS
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,8 @@ class TrainResult:
     best_epoch: int = 0
     #: ``--head auto``: what it tried and chose (the bundle's ``training.auto`` record); else None.
     selection: dict[str, Any] | None = None
+    #: The training curve and validation confusion matrix drawn beside the bundle (`train_figures`).
+    figures: tuple[Path, ...] = ()
 
     @property
     def val_accuracy(self) -> float:
@@ -299,6 +302,15 @@ def train_model(
     save_bundle(out, tensors, metadata)
     for leftover in (ckpt, ckpt.with_suffix(".json")):
         leftover.unlink(missing_ok=True)
+    figures = write_training_figures(
+        out,
+        history=fitted.history,
+        best_epoch=fitted.best_epoch,
+        class_names=series.class_names,
+        y_true=y_va,
+        y_pred=fitted.val_proba.argmax(axis=1),
+        head=str(fitted.spec.get("name", job.head.family)),
+    )
     return TrainResult(
         out,
         fitted.history,
@@ -309,4 +321,5 @@ def train_model(
         val_scores,
         fitted.best_epoch,
         fitted.selection,
+        figures,
     )

@@ -51,7 +51,8 @@ def test_train_from_a_samples_table(tmp_path: Path) -> None:
     assert "epoch 1/2" in stdout and "epoch 2/2" in stdout and f"wrote {out}" in stdout
     meta = load_bundle(out).metadata
     assert meta["head"] == {"name": "lstm", "in_features": 12, "n_classes": 3, "hidden": 16, "layers": 2}
-    assert sorted(p.name for p in out.parent.iterdir()) == ["lstm.json", "lstm.safetensors"]
+    beside = ["lstm.json", "lstm.safetensors", "lstm_confusion.csv", "lstm_confusion.png", "lstm_curve.png"]
+    assert sorted(p.name for p in out.parent.iterdir()) == beside
 
 
 def test_train_reports_json_progress(tmp_path: Path) -> None:
