@@ -36,6 +36,7 @@ from typing import Any, Literal, TextIO
 import click
 
 from geocrop.api_types import ProgressEvent
+from geocrop.cli.flags import in_flags
 from geocrop.errors import GeocropError
 
 __all__ = [
@@ -115,11 +116,6 @@ def drop_warnings() -> None:
     """Forget the held warnings and stop holding (the command failed: its warnings describe nothing)."""
     global _HELD
     _HELD = None
-
-
-#: Key of `click.Context.meta` (shared by a command's context and the group's) where a command may name
-#: the flag of a library argument that is not one of its options (``{"n": "--stratified"}``).
-FLAG_ALIASES = "geocrop.flag_aliases"
 
 
 def progress_option(default: ProgressMode = "rich") -> Any:
@@ -280,8 +276,6 @@ def reporting(mode: ProgressMode, *, kind: type[Reporter] = Reporter) -> Iterato
         try:
             yield reporter
         except GeocropError as exc:
-            from geocrop.cli.main import in_flags  # main imports this module
-
             reporter.error(in_flags(str(exc)), param=exc.param, text=str(exc))
             raise
         finally:

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from geocrop.cli.progress import FLAG_ALIASES, ProgressMode, progress_option, reporting
+from geocrop.cli.flags import FLAG_ALIASES
+from geocrop.cli.progress import ProgressMode, progress_option, reporting
 
 
 @click.command("sample")
