@@ -2,7 +2,7 @@
 
 The library says `` `corruption_rate` `` (`tests/test_messages.py`); ``geocrop pretrain`` calls that option
 ``--corruption``, so its error line must say ``--corruption``. One function does this for the CLI
-(`geocrop.cli.main.in_flags`), from the running command's own options.
+(`geocrop.cli.flags.in_flags`), from the running command's own options.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from geocrop.cli import progress
-from geocrop.cli.main import _one_line_warning, cli, in_flags
+from geocrop.cli.flags import FLAG_ALIASES, in_flags
+from geocrop.cli.main import _one_line_warning, cli
 from geocrop.errors import InputError
 
 
@@ -54,7 +55,7 @@ def test_in_flags_uses_the_running_commands_options() -> None:
     assert in_flags("give `second_modality` s1", train) == "give --second-modality s1"
     # an alias a command set for an argument it spells otherwise (geocrop sample's `n`)
     with click.Context(_command("sample")) as ctx:
-        ctx.meta[progress.FLAG_ALIASES] = {"n": "--stratified"}
+        ctx.meta[FLAG_ALIASES] = {"n": "--stratified"}
         assert in_flags("`n` 0: give at least 1") == "--stratified 0: give at least 1"
     # outside a command (a Python caller in the same process) the library's words stay
     assert in_flags("give more `epochs`") == "give more `epochs`"

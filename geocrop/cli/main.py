@@ -7,8 +7,8 @@ The group is the error boundary: a `GeocropError` raised anywhere below, and eve
 date, a missing option, a value out of range, a folder given for a file...), becomes exactly one line
 ``geocrop: error: <what was wrong>; <how to fix it>`` on stderr and exit code 2, never a traceback or
 click's multi-line usage text. Library messages name arguments as a Python caller writes them (`` `end` ``,
-with ``exc.param`` set); `in_flags` turns those names into the running command's flags, here and nowhere
-else (errors, the JSON error event, warnings).
+with ``exc.param`` set); `geocrop.cli.flags.in_flags` turns those names into the running command's flags
+(for the error line, the JSON error event and warnings alike).
 
 Logging is quiet by default so that an error stays one line: third-party loggers (GDAL through rasterio,
 urllib3, dask...) are silent and geocrop's own say only warnings; ``-v`` adds geocrop's progress notes and
@@ -33,8 +33,8 @@ from typing import Any, NoReturn
 import click
 
 from geocrop import __version__
-from geocrop.cli.progress import FLAG_ALIASES
-from geocrop.errors import GeocropError, as_flag, translate_arguments
+from geocrop.cli.flags import in_flags
+from geocrop.errors import GeocropError
 
 #: subcommand name -> "module:attribute" of its click command; imported lazily so `geocrop --help` is fast.
 _COMMANDS: dict[str, str] = {
@@ -48,6 +48,7 @@ _COMMANDS: dict[str, str] = {
     "fields": "geocrop.cli.fields:fields",
     "smooth": "geocrop.cli.smooth:smooth",
     "assess": "geocrop.cli.assess:assess",
+    "inspect": "geocrop.cli.inspect:inspect",
     "demo": "geocrop.cli.demo:demo",
     "info": "geocrop.cli.info:info",
 }
@@ -139,36 +140,6 @@ class _ErrorHandlingGroup(_LazyGroup):
             click.echo("geocrop: interrupted; rerun the same command to resume.", err=True)
             sys.exit(130)
         sys.exit(rv if isinstance(rv, int) else 0)
-
-
-def in_flags(text: str, command: click.Command | None = None, ctx: click.Context | None = None) -> str:
-    """A library message in this command's words: every `` `argument` `` becomes its flag (``--end``).
-
-    The flag is an alias the command put in ``ctx.meta[FLAG_ALIASES]``, else the running command's option
-    whose Python name is the argument's (``corruption_rate`` -> ``--corruption``), else ``--name`` (another
-    verb's argument). ``command`` and ``ctx`` default to the running command; outside one (a Python
-    caller after the CLI ran in the same process) the text stays as it is.
-    """
-    ctx = ctx or click.get_current_context(silent=True)
-    if command is None and ctx is not None:
-        command = ctx.command
-    if command is None:
-        return text
-    aliases: dict[str, str] = ctx.meta.get(FLAG_ALIASES, {}) if ctx is not None else {}
-    found = command
-
-    def flag(name: str) -> str:
-        return aliases.get(name) or _option_flag(found, name) or as_flag(name)
-
-    return translate_arguments(text, flag)
-
-
-def _option_flag(command: click.Command, name: str) -> str | None:
-    """The first long flag of ``command``'s option whose Python name is ``name``."""
-    for option in command.params:
-        if option.name == name and isinstance(option, click.Option):
-            return ([o for o in option.opts if o.startswith("--")] or option.opts)[0]
-    return None
 
 
 def _param_name(param: click.Parameter | None) -> str:
