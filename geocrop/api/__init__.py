@@ -24,6 +24,7 @@ whose ``param`` says which one; the CLI translates them to its flags. Heavy modu
 imported only when a verb runs.
 """
 
+from geocrop.api._inspect import inspect_labels
 from geocrop.api._map import map_aoi, plan_map
 from geocrop.api._post import (
     SmoothMethod,
@@ -51,6 +52,7 @@ __all__ = [
     "assess",
     "evaluate",
     "field_results",
+    "inspect_labels",
     "map_aoi",
     "plan_map",
     "predict",

@@ -49,6 +49,7 @@ _COMMANDS: dict[str, str] = {
     "smooth": "geocrop.cli.smooth:smooth",
     "assess": "geocrop.cli.assess:assess",
     "inspect": "geocrop.cli.inspect:inspect",
+    "inspect": "geocrop.cli.inspect:inspect",
     "demo": "geocrop.cli.demo:demo",
     "info": "geocrop.cli.info:info",
 }

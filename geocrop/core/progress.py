@@ -17,7 +17,17 @@ __all__ = ["Progress", "ProgressEvent", "RunState", "RunStatus", "Stage", "emit"
 
 #: The stages that report progress.
 Stage = Literal[
-    "map", "train", "pretrain", "evaluate", "predict", "fields", "smooth", "sample", "assess", "simulate"
+    "map",
+    "train",
+    "pretrain",
+    "evaluate",
+    "predict",
+    "fields",
+    "smooth",
+    "sample",
+    "assess",
+    "simulate",
+    "inspect",
 ]
 #: Where one run of an evaluation stands: ``left`` (not started), ``running``, ``done`` (trained now) or
 #: ``reused`` (found finished in the journal of an earlier run).
