@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The GPU check of issue 15 in one command (under 8 minutes on an H200): install the carried wheels, run
-# the CUDA tests (tests/inference/test_cuda.py), the engine bench with a DENETHOR tile-year projection and
-# the pretraining bench, and write one markdown table to $OUT/device_check.md (bench/device_check.py).
+# The GPU check of issues 15 and 25 in one command (about 9 minutes on an H100/H200, the wheels' install
+# included): install the carried wheels, run the CUDA tests (tests/inference/test_cuda.py,
+# tests/training/test_graph_step.py), the engine bench with a DENETHOR tile-year projection, the device
+# targets (compiled vs eager backbone, host- vs device-fed engine, CUDA-graph vs eager pretraining step),
+# the pretraining bench and the --scheduler scale-out at 1/4/8 workers, and write one markdown table to
+# $OUT/device_check.md (bench/device_check.py).
 #
 #   bench/device_check.sh                  # on the GPU machine: wheels from .whl/, python3 of the image
 #   bench/device_check.sh --device cpu     # dry run here: .venv's python, tiny sizes, CUDA tests skip

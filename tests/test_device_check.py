@@ -59,7 +59,12 @@ def test_table_from_canned_results(tmp_path: Path) -> None:
     paper_s = 1.44e9 / 1e6
     pre = {"batch": 2048, "fp32": {"pairs_s": 1e6, "flops": 1e13, "peak": 5e13, "paper_s": paper_s}}
     (tmp_path / "pretrain_bench_2048.json").write_text(json.dumps(pre))
-    for name in ("CUDA tests", "engine bench", "pretrain bench 2048"):
+    (tmp_path / "device_targets.json").write_text(json.dumps(canned_targets()))
+    scale = [{"run": "local threads", "workers": 0, "seconds": 10.0, "identical": True}]
+    scale += [{"run": f"LocalCluster, {k} workers", "workers": k, "seconds": s, "identical": k != 8}
+              for k, s in ((1, 80.0), (4, 20.0), (8, 20.0))]  # fmt: skip
+    (tmp_path / "scale_out.json").write_text(json.dumps(scale))
+    for name in ("CUDA tests", "engine bench", "pretrain bench 2048", "device targets", "scale-out"):
         report.steps.append(dc.Step(name, status="ok", output="| a | b |\n"))
     text = report.write().read_text()
     assert "Test GPU (80 GiB" in text
@@ -68,6 +73,52 @@ def test_table_from_canned_results(tmp_path: Path) -> None:
     assert "100,000,000 pixel-timesteps/s" in text and "250,000 km²/h" in text
     assert "DENETHOR tile-year 8.3 s vs < 10 s: **met**" in text
     assert "1,000,000 pairs/s" in text and "24.0 min vs <= 15 min: **missed**" in text
+    # device targets: 2x from compiling; host feed 40 % of on-device, device feed 80 %; graph step 3x faster.
+    assert "1,000,000 -> 2,000,000 rows/s (2.00x; compiling 30 s" in text
+    assert (
+        "host feed | ok | 4,000,000 pixel-timesteps/s = 40% of the on-device 10,000,000 (>= 70 %: **missed**)"
+        in text
+    )
+    assert (
+        "device feed | ok | 8,000,000 pixel-timesteps/s = 80% of the on-device 10,000,000 (>= 70 %: **met**)"
+        in text
+    )
+    assert (
+        "fp32, CUDA graph | ok | 3.00 ms, 682,667 pairs/s; an epoch of 14.4M pairs 0.4 min; 100 epochs "
+        in text
+    )
+    assert "35.2 min vs <= 15 min: **missed**" in text
+    # scale-out: 4x at 4 workers (met), 4x at 8 (missed) and a differing map said so.
+    assert "4.00x one worker (100% per worker) vs >= 3x: **met**; map identical to local threads: yes" in text
+    assert (
+        "4.00x one worker (50% per worker) vs >= 5x: **missed**; map identical to local threads: NO" in text
+    )
+
+
+def canned_targets() -> dict[str, object]:
+    """`bench/device_targets.py` JSON with round figures."""
+    backbone = {
+        "rows": 1 << 22,
+        "speedup": 2.0,
+        "max_abs_diff": 0.01,
+        "eager": {"rows_s": 1e6, "first_call_s": 0.1, "precision": "bf16", "denethor_s": 830.0},
+        "compiled": {"rows_s": 2e6, "first_call_s": 30.0, "precision": "bf16", "denethor_s": 415.0},
+    }
+    feed = {
+        "size": 256,
+        "head": "transformer",
+        "identical_maps": True,
+        "resident": {"pts": 1e7, "denethor_s": 83.0},
+        "host": {"pts": 4e6, "denethor_s": 207.5, "batch_rows": 1 << 20, "of_resident": 0.4},
+        "device": {"pts": 8e6, "denethor_s": 103.8, "batch_rows": 1 << 22, "of_resident": 0.8},
+    }
+    step = 3e-3
+    pretrain = {"batch": 2048,
+                "eager": {"step_s": 9e-3, "pairs_s": 2048 / 9e-3, "epoch_s": 14.4e6 * 9e-3 / 2048,
+                          "paper_s": 1.44e9 * 9e-3 / 2048, "graph": False},
+                "graph": {"step_s": step, "pairs_s": 2048 / step, "epoch_s": 14.4e6 * step / 2048,
+                          "paper_s": 1.44e9 * step / 2048, "graph": True}}  # fmt: skip
+    return {"backbone": backbone, "feed": feed, "pretrain": pretrain}
 
 
 def test_dry_run_without_steps_writes_the_table(tmp_path: Path) -> None:
@@ -78,7 +129,8 @@ def test_dry_run_without_steps_writes_the_table(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_cpu_smoke_dry_run(tmp_path: Path) -> None:
-    """The whole script on the CPU at the smallest sizes (~40 s on 2 cores): tests, engine and pretraining."""
+    """The whole script on the CPU at the smallest sizes (~3 min on 2 cores, a minute of it compiling):
+    tests, engine, pretraining, device targets and a one-worker scale-out."""
     env_out = tmp_path / "out"
     proc = subprocess.run(
         ["bash", "bench/device_check.sh", "--device", "cpu", "--smoke", "--out", str(env_out)],
@@ -92,6 +144,13 @@ def test_cpu_smoke_dry_run(tmp_path: Path) -> None:
     text = (env_out / "device_check.md").read_text()
     assert "engine, ResMLP-8x256 + transformer | ok" in text
     assert "pretraining step, batch 64, fp32 | ok" in text
+    # every new path at tiny sizes: compiled backbone, both feeds, the step wrapper, one scale-out worker
+    assert "backbone, eager vs torch.compile (fp32) | ok" in text
+    assert "host feed | ok" in text and "device feed | ok" in text
+    assert "host- and device-fed maps identical | ok | yes" in text
+    assert "pretraining step, batch 64, fp32, step wrapper, eager | ok" in text
+    assert "scale-out, LocalCluster, 1 worker process x 1 thread | ok" in text
+    assert "map identical to local threads: yes" in text
 
 
 def test_pretrain_bench_runs_and_compares_the_plain_loss(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """The CUDA path: bf16 engine parity with the fp32 CPU engine, out-of-memory back-off, `geocrop map` and one
-pretraining epoch on the GPU.
+pretraining epoch on the GPU; the device feed, batch growth and the compiled backbone on the GPU.
 
 Tests marked ``gpu`` skip without a CUDA device (`tests/conftest.py`); `bench/device_check.sh` runs them
 on a GPU machine. The unmarked tests run the same bf16 and back-off logic on the CPU, so the default suite
@@ -196,3 +196,61 @@ def test_one_pretraining_epoch_on_cuda(sample_area: Path, tmp_path: Path) -> Non
     assert (out / "encoder.safetensors").is_file()
     record("pretrain", loss=epochs[0]["loss"], retrieval_top1=epochs[0]["retrieval_top1"],
            chance=epochs[0]["chance"], steps=epochs[0]["steps"])  # fmt: skip
+
+
+@pytest.mark.gpu
+def test_device_feed_on_cuda_gives_the_host_feeds_map() -> None:
+    """One copy of the block through pinned memory and a copy stream, then mask, gather and normalise on
+    the GPU: the same map as the host feed's per-batch gathers (the same batches in the same kernels)."""
+    x = demo_block(64, seed=5)
+    rows = 2000 * 144
+    host = Predictor(DEMO_BUNDLE, device="cuda", feed="host", batch_rows=rows).predict_block(x)
+    predictor = Predictor(DEMO_BUNDLE, device="cuda", batch_rows=rows)
+    assert predictor.feed == "device"
+    got = predictor.predict_block(x)
+    np.testing.assert_array_equal(got.classes, host.classes)
+    diff = float(np.nanmax(np.abs(got.probs - host.probs)))
+    assert diff <= 1e-6, diff
+    record("feed", pixels=int((host.classes != 255).sum()), max_prob_diff=diff)
+
+
+@pytest.mark.gpu
+def test_concurrent_blocks_on_cuda_match_sequential_ones() -> None:
+    """Blocks staged by several threads at once (copies on the copy stream while another block computes)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    blocks = [demo_block(40, seed=s) for s in range(4)]
+    predictor = Predictor(DEMO_BUNDLE, device="cuda")
+    want = [predictor.predict_block(b) for b in blocks]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(predictor.predict_block, blocks))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g.classes, w.classes)
+        np.testing.assert_allclose(g.probs, w.probs, atol=1e-6, equal_nan=True)
+
+
+@pytest.mark.gpu
+def test_batch_grows_to_free_memory_on_cuda() -> None:
+    x = demo_block(96, seed=6)  # 1.3M clear rows: the first batch is a full 1Mi-row one
+    predictor = Predictor(DEMO_BUNDLE, device="cuda")
+    want = Predictor(DEMO_BUNDLE, device="cuda", batch_rows=CUDA_BATCH_ROWS).predict_block(x)
+    got = predictor.predict_block(x)
+    free, _ = torch.cuda.mem_get_info()
+    assert predictor.batch_rows > CUDA_BATCH_ROWS
+    compare(got, want)  # other batch sizes may pick other bf16 kernels: bf16 tolerance
+    record("growth", start_rows=CUDA_BATCH_ROWS, grown_rows=predictor.batch_rows, free_gib=free / 2**30)
+
+
+@pytest.mark.gpu
+def test_compiled_backbone_on_cuda_matches_the_eager_one() -> None:
+    """The default CUDA engine (backbone through torch.compile) against the same engine uncompiled."""
+    from geocrop.models.fused import FusedBackbone
+
+    x = demo_block(48, seed=7)
+    eager = Predictor(DEMO_BUNDLE, device="cuda", compile_backbone=False).predict_block(x)
+    predictor = Predictor(DEMO_BUNDLE, device="cuda")
+    got = predictor.predict_block(x)
+    backbone = predictor._compute_backbone
+    assert isinstance(backbone, FusedBackbone) and backbone.compiled  # no fallback to eager happened
+    facts = compare(got, eager)
+    record("compiled", **facts)
