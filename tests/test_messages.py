@@ -39,10 +39,12 @@ WITHOUT_PARAM: dict[tuple[str, str], str] = {
 }
 
 
-def _library_files() -> Iterator[Path]:
+def _library_sources() -> Iterator[tuple[str, str]]:
+    """(path relative to the package, source) of every module outside `geocrop.cli`."""
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path.relative_to(PACKAGE).parts[0] != "cli":
-            yield path
+        rel = path.relative_to(PACKAGE).as_posix()
+        if not rel.startswith("cli/"):
+            yield rel, path.read_text(encoding="utf-8")
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
@@ -100,22 +102,22 @@ def errors_without_param(source: str) -> list[tuple[str, int, str]]:
 
 
 def test_no_library_message_spells_a_flag() -> None:
-    bad = []
-    for path in _library_files():
-        rel = path.relative_to(PACKAGE).as_posix()
-        for line, flag, text in flag_spellings(path.read_text(encoding="utf-8")):
-            if (rel, flag) not in NOT_MESSAGES:
-                bad.append(f"geocrop/{rel}:{line}: {flag} in {text[:80]!r}")
+    bad = [
+        f"geocrop/{rel}:{line}: {flag} in {text[:80]!r}"
+        for rel, source in _library_sources()
+        for line, flag, text in flag_spellings(source)
+        if (rel, flag) not in NOT_MESSAGES
+    ]
     assert not bad, "library messages name arguments (`out`), not flags (--out):\n" + "\n".join(bad)
 
 
 def test_errors_naming_an_argument_carry_it_in_param() -> None:
-    bad = []
-    for path in _library_files():
-        rel = path.relative_to(PACKAGE).as_posix()
-        for function, line, text in errors_without_param(path.read_text(encoding="utf-8")):
-            if (rel, function) not in WITHOUT_PARAM:
-                bad.append(f"geocrop/{rel}:{line} ({function}): {text[:80]!r}")
+    bad = [
+        f"geocrop/{rel}:{line} ({function}): {text[:80]!r}"
+        for rel, source in _library_sources()
+        for function, line, text in errors_without_param(source)
+        if (rel, function) not in WITHOUT_PARAM
+    ]
     assert not bad, "set param= on errors that name an argument:\n" + "\n".join(bad)
 
 
