@@ -49,8 +49,8 @@ class BundleSpec:
     class_frequencies: tuple[float, ...] | None = None
     #: Temperature fitted on held-out logits; 1.0 when the bundle has none.
     temperature: float = 1.0
-    #: The prior the head decides under: ``uniform`` (class-balanced loss) or ``training``.
-    head_prior: str = "uniform"
+    #: The prior the head decides under: ``uniform`` (class-balanced loss), ``training`` or ``s`` in [0, 1].
+    head_prior: str | float = "uniform"
 
 
 def parse_bundle_metadata(meta: Mapping[str, Any], *, source: str) -> BundleSpec:
@@ -73,5 +73,5 @@ def parse_bundle_metadata(meta: Mapping[str, Any], *, source: str) -> BundleSpec
         metadata=dict(meta),
         class_frequencies=typed.class_frequencies,
         temperature=1.0 if typed.temperature is None else typed.temperature,
-        head_prior=typed.head_prior or "uniform",
+        head_prior="uniform" if typed.head_prior is None else typed.head_prior,
     )

@@ -29,7 +29,8 @@ key                         meaning
 ``temperature``             the temperature T fitted on the inner validation split (logits / T); absent:
                             1 (uncalibrated). See `geocrop.training.calibration`
 ``head_prior``              the prior the head's raw outputs decide under: ``uniform`` (a class-balanced
-                            loss) or ``training`` (the training frequencies: the tree heads)
+                            loss), ``training`` (the training frequencies: the tree heads) or a number
+                            ``s`` in [0, 1]: the frequencies to the power ``s``, fitted with T
 ==========================  =========================================================================
 
 Other keys are kept in ``extra`` and written back unchanged. The file format around it (safetensors
@@ -108,8 +109,9 @@ class ClassifierMetadata:
     class_frequencies: tuple[float, ...] | None = None
     #: Temperature fitted on held-out logits (None: not fitted, read as 1).
     temperature: float | None = None
-    #: ``uniform`` or ``training``: the prior the head decides under (None: not recorded, read as uniform).
-    head_prior: str | None = None
+    #: ``uniform``, ``training`` or ``s`` in [0, 1] (frequencies ** s): the prior the head decides under
+    #: (None: not recorded, read as uniform).
+    head_prior: str | float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The metadata in the current spelling, for `geocrop.io.bundle.save_bundle`."""
@@ -215,10 +217,12 @@ def _temperature(meta: Mapping[str, Any], source: str) -> float | None:
     return value
 
 
-def _head_prior(meta: Mapping[str, Any], source: str) -> str | None:
+def _head_prior(meta: Mapping[str, Any], source: str) -> str | float | None:
     raw = meta.get("head_prior")
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and 0 <= raw <= 1:
+        return float(raw)  # a partial prior: the training frequencies to this power
     if raw is not None and raw not in ("uniform", "training"):
-        raise _fail(source, f"its head_prior {raw!r} is neither 'uniform' nor 'training'")
+        raise _fail(source, f"its head_prior {raw!r} is neither 'uniform', 'training' nor a number in [0, 1]")
     return None if raw is None else str(raw)
 
 

@@ -24,10 +24,12 @@ from geocrop.data.labelled import LabelledSeries
 from geocrop.data.splits import split_fields
 from geocrop.training.auto import Note, fit_auto
 from geocrop.training.calibration import (
+    HeadPrior,
     calibrated_proba,
     calibration_summary,
     class_shares,
     correction,
+    fit_calibration,
     fit_temperature,
 )
 from geocrop.training.features import FrozenBackbone, encode
@@ -74,11 +76,14 @@ class FittedHead:
     best_epoch: int = 0
     val_logits: np.ndarray | None = None
     class_shares: np.ndarray | None = None
-    head_prior: str = "uniform"
+    head_prior: HeadPrior = "uniform"
     temperature: float | None = None
     calibration: dict[str, float] = field(default_factory=dict)
     #: ``auto`` only: what it tried, each candidate's inner scores and why it chose (`fit_auto`).
     selection: dict[str, Any] | None = None
+    #: (indices, raw logits) of training series the head never fitted on: a deep head's epoch-selection
+    #: split, a tree head's calibration split (its probe fit); None without one. ``auto`` chooses on them.
+    held_out: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def fit_any_head(
@@ -114,6 +119,8 @@ def fit_any_head(
             train_idx,
             val_idx,
             fit=fit_any_head,  # each candidate is fitted as --head <family> would be
+            split=inner_split,
+            outputs=head_logits,
             config=config,
             checkpoint=checkpoint,
             progress=progress,
@@ -126,13 +133,14 @@ def fit_any_head(
     if shares is None:
         shares = training_shares(series, train_idx)
     # tree outputs follow the training frequencies despite their class weights (`calibration` docstring)
-    head_prior = "training" if head.family in TREE_KINDS else "uniform"
+    head_prior: HeadPrior = "training" if head.family in TREE_KINDS else "uniform"
     fix = correction(shares, frequencies=shares, head_prior=head_prior)
     if head.family in TREE_KINDS:
         module = fit_trees(
             head.family, features(train_idx), series.labels[train_idx], n_classes=n_classes, seed=config.seed
         )
         calibration: dict[str, float] = {}
+        held_out = None
         if calibrate:  # trees keep no inner split: a second fit without it gives held-out logits
             fit_idx, sel_idx = inner_split(series, train_idx, config.seed)
             if len(sel_idx) and len(np.unique(series.labels[fit_idx])) > 1:
@@ -143,11 +151,14 @@ def fit_any_head(
                     n_classes=n_classes,
                     seed=config.seed,
                 )
-                calibration = _calibrate(head_logits(probe, features(sel_idx)), series.labels[sel_idx], fix)
-        return _fitted(module, dict(module.spec), x_va, (shares, fix, head_prior), calibration)
+                held_out = (sel_idx, head_logits(probe, features(sel_idx)))
+                calibration = _calibrate(held_out[1], series.labels[sel_idx], fix)
+        fitted = _fitted(module, dict(module.spec), x_va, (shares, fix, head_prior), calibration)
+        fitted.held_out = held_out
+        return fitted
     spec = head.spec(in_features=int(x_va.shape[-1]), n_classes=n_classes, steps=int(x_va.shape[1]))
     select = None
-    fit_idx = train_idx
+    fit_idx, sel_idx = train_idx, train_idx[:0]
     if config.adaptive:
         fit_idx, sel_idx = inner_split(series, train_idx, config.seed)
         select = (features(sel_idx), series.labels[sel_idx])
@@ -162,9 +173,15 @@ def fit_any_head(
         select=select,
     )
     calibration = {}
-    if calibrate and select is not None and len(select[1]):
-        calibration = _calibrate(head_logits(result.head, select[0]), select[1], fix)
-    return _fitted(
+    held_out = None
+    if select is not None and len(select[1]):
+        held_out = (sel_idx, head_logits(result.head, select[0]))
+        if calibrate:  # temperature and how balanced the head really is (`fit_calibration`)
+            calibration, partial = _calibrate_deep(held_out[1], select[1], shares)
+            if partial is not None:
+                head_prior = partial
+                fix = correction(shares, frequencies=shares, head_prior=head_prior)
+    fitted = _fitted(
         result.head,
         spec,
         x_va,
@@ -174,6 +191,8 @@ def fit_any_head(
         resumed_from=result.resumed_from,
         best_epoch=result.best_epoch,
     )
+    fitted.held_out = held_out
+    return fitted
 
 
 def training_shares(series: LabelledSeries, train_idx: np.ndarray) -> np.ndarray:
@@ -201,11 +220,27 @@ def _calibrate(logits: np.ndarray, labels: np.ndarray, shares: np.ndarray | None
     return calibration_summary(logits, labels, temperature=temperature, shares=shares)
 
 
+def _calibrate_deep(
+    logits: np.ndarray, labels: np.ndarray, shares: np.ndarray
+) -> tuple[dict[str, float], float | None]:
+    """(summary, s): the temperature and partial head prior ``shares ** s`` of a head trained with a
+    balanced loss, fitted on held-out ``logits`` (`geocrop.training.calibration.fit_calibration`), with
+    ECE/NLL before (T = 1, the full prior correction) and after; s None when the correction is nothing
+    (uniform shares)."""
+    full = correction(shares, frequencies=shares, head_prior="uniform")
+    if full is None:
+        return _calibrate(logits, labels, None), None
+    temperature, s = fit_calibration(logits, labels, frequencies=shares)
+    fix = correction(shares, frequencies=shares, head_prior=s)
+    summary = calibration_summary(logits, labels, temperature=temperature, shares=fix, before_shares=full)
+    return {**summary, "head_prior": s}, s
+
+
 def _fitted(
     module: nn.Module,
     spec: dict[str, Any],
     x_va: np.ndarray,
-    priors: tuple[np.ndarray, np.ndarray | None, str],
+    priors: tuple[np.ndarray, np.ndarray | None, HeadPrior],
     calibration: dict[str, float],
     **history: Any,
 ) -> FittedHead:

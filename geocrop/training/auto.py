@@ -1,34 +1,36 @@
-"""``--head auto``: the head chosen for the user by grouped inner validation on the training part only.
+"""``--head auto``: the head chosen for the user on training parcels it never fitted on.
 
-No head wins on every table: on the France LPIS table gradient boosting, TempCNN and InceptionTime tie;
-on another real table InceptionTime leads and TempCNN only ties the RandomForest (docs/evaluation). A
-user should not have to find out which. ``auto`` fits each of its candidates (`AUTO_CANDIDATES`, each at
-its default configuration and the adaptive `TrainConfig`, nothing tuned here) on grouped inner folds of
-the **training part** (`grouped_folds` over its parcels: the user's validation parcels are never seen),
-pools each candidate's out-of-fold predictions, and chooses:
+No head wins on every table: on the France LPIS table gradient boosting leads, on another real table
+InceptionTime does and TempCNN only ties the RandomForest (docs/evaluation). A user should not have to
+find out which. ``auto`` fits each candidate (`AUTO_CANDIDATES`, each at its default configuration and
+the adaptive `TrainConfig`, nothing tuned here) **once, exactly as** ``--head <family>`` **would**: a
+deep head on the training part less `geocrop.training.any_head.INNER_SELECT` of its parcels, which pick
+its epoch and temperature; a tree head on the whole training part, with a probe fit without those
+parcels for its temperature. Every candidate thus predicts the same held-out training parcels (the
+*selection split*, never the user's validation parcels), and the fits compared are the fits kept: no
+refit. Its options are each candidate alone and the mean of a tree candidate's and a deep candidate's
+default probabilities (both corrected to the training class frequencies, `ProbabilityAverage`; the best
+two deep heads when no tree candidate fits the inputs). The rule (`choose`):
 
-1. rank the candidates by pooled inner macro-F1;
-2. never choose one whose pooled inner OA is below the majority class's (each inner fold's training
-   majority predicted on its validation part): a head that buys macro-F1 by losing the common classes is
-   out (if every candidate is below it, the one with the highest OA is kept and a warning says so);
-3. the mean of the two best candidates' probabilities (`ProbabilityAverage`, a registered head that maps
-   like any other) is chosen instead when its pooled inner macro-F1 is higher than the best one's and
-   its OA clears the majority class's.
+1. an option whose OA on the selection split is below the majority class's (the training majority
+   predicted everywhere) is out; if every option is, the one with the highest OA is kept with a warning;
+2. the default is the **mean of two** with the highest selection macro-F1: heads that fail differently
+   (trees on raw values, convolutions on shapes in time) average to a steadier head than either, and a
+   few dozen selection series cannot tell apart heads within a few points of each other (the earlier
+   rule, the best of three by inner macro-F1, chose InceptionTime on one France fold where it lost 0.21
+   to gradient boosting: docs/evaluation/france-auto);
+3. a single candidate replaces it only when its selection macro-F1 beats the mean's by more than
+   `MARGIN_SE` paired bootstrap standard errors (selection parcels resampled, `paired_se`).
 
-The choice is then refitted on the whole training part exactly as ``--head <family>`` would be, and the
-bundle records every candidate's inner scores and why it was chosen (`fit_auto`'s ``selection``).
+A chosen mean gets a temperature of its own, fitted on the selection split (the members' temperatures
+were fitted alone). Its bundle's head decides under the training frequencies (``head_prior``
+``training``), so ``class_priors`` moves it like any tree head.
 
-Cost (`plan_auto`): `INNER_FOLDS` = 2 grouped folds over at most `MAX_INNER_SERIES` training series (a
-random subset beyond that). Two halves let every inner series validate once (the pooled scores rank on
-all of them) for about the cost of one fit per candidate on the whole training part, and the number of
-folds never depends on how busy the machine is: the same data and seed always give the same choice (a
-wall-clock budget chose on one fold of a third of the series under load, and its choice changed with
-the load). Work grows with the data up to the series cap, then stays flat. Gradient boosting
-is a candidate while a series flattens to at most `MAX_TREE_INPUTS` inputs (raw bands: 12 x T; wide
-backbone features would make tree fits slow and are what the deep heads are for).
-
-Every finished (candidate, fold) fit is journaled beside the checkpoint, so an interrupted choice
-resumes where it stopped; the journal is removed once the choice is refitted.
+Cost: the sum of the candidates' single fits (plus a second, cheap tree fit), the least a comparison can
+cost: the France table (297 training series) takes about 85 CPU seconds. Each deep candidate checkpoints
+every epoch beside the run's checkpoint (`candidate_checkpoint`); an interrupted choice resumes there and
+refits the trees (deterministic, seconds). Gradient boosting is a candidate while a series flattens to at
+most `MAX_TREE_INPUTS` inputs (raw bands; wide backbone features are what the deep heads are for).
 """
 
 from __future__ import annotations
@@ -36,12 +38,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-import json
 import logging
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -49,30 +50,33 @@ import numpy as np
 from torch import nn
 
 from geocrop.core.progress import Progress, emit
-from geocrop.data.splits import grouped_folds
-from geocrop.io.atomic import write_json_atomic
 from geocrop.models.ensemble import ProbabilityAverage
-from geocrop.training.calibration import calibrated_proba, correction, softmax
-from geocrop.training.fit import ProgressFn, TrainConfig, data_digest, plan_training
+from geocrop.training.calibration import (
+    HeadPrior,
+    calibration_summary,
+    correction,
+    fit_temperature,
+    softmax,
+)
+from geocrop.training.fit import EpochStats, ProgressFn, TrainConfig, plan_training
 from geocrop.training.hparams import AUTO_CANDIDATES, TREE_FAMILIES, HeadConfig, default_config
-from geocrop.training.metrics import scores
+from geocrop.training.metrics import macro_f1, scores
 
 if TYPE_CHECKING:
     from geocrop.data.labelled import LabelledSeries
 
 log = logging.getLogger(__name__)
 
-#: Grouped inner folds the candidates are compared on (each training parcel validates once).
-INNER_FOLDS = 2
-#: Training series the inner folds use at most (a random subset beyond: parcels + imagery give tens of
-#: thousands of pixel series, and a few thousand rank the candidates as well).
-MAX_INNER_SERIES = 4000
 #: Largest flattened series (steps x features) gradient boosting is a candidate for.
 MAX_TREE_INPUTS = 2048
-#: Seed offset of the inner folds (apart from the outer split's and the epoch-selection split's seeds).
-_FOLD_SEED = 104729
+#: A single candidate replaces the mean of two only when it wins by more than this many standard errors.
+MARGIN_SE = 2.0
+#: Bootstrap draws of the paired standard error (`paired_se`).
+BOOTSTRAP = 400
+#: Seed offset of the bootstrap draws (apart from the split seeds).
+_BOOT_SEED = 104729
 
-#: Where auto's lines go: `ProgressEvent`s of the train stage (``step``/``total`` on the inner fits).
+#: Where auto's lines go: `ProgressEvent`s of the train stage (``step``/``total`` over the candidates' fits).
 Note = Progress
 Say = Callable[..., None]
 
@@ -90,31 +94,39 @@ class Fitted(Protocol):
     selection: dict[str, Any] | None
     val_logits: np.ndarray | None
     class_shares: np.ndarray | None
-    head_prior: str
+    head_prior: HeadPrior
     temperature: float | None
     calibration: dict[str, float]
+    held_out: tuple[np.ndarray, np.ndarray] | None
 
 
 #: ``fit(head, series, features, train_idx, val_idx, *, config, checkpoint=None, progress=None)``
 FitFn = Callable[..., Fitted]
+#: ``split(series, train_idx, seed) -> (fit_idx, select_idx)``: the selection split every head keeps back.
+SplitFn = Callable[..., tuple[np.ndarray, np.ndarray]]
+#: ``outputs(module, x) -> (N, K) raw logits``.
+OutputsFn = Callable[[nn.Module, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
 class AutoPlan:
-    """What ``auto`` compares and on what: candidates, inner folds, inner series."""
+    """What ``auto`` compares: its candidates, and the means of two it may choose instead."""
 
     candidates: tuple[str, ...]
-    folds: int
-    n_series: int
+    pairs: tuple[tuple[str, str], ...]
 
 
-def plan_auto(
-    n_train: int, *, steps: int, features: int, candidates: Sequence[str] = AUTO_CANDIDATES
-) -> AutoPlan:
-    """The inner-validation plan for ``n_train`` training series of ``steps`` x ``features`` inputs."""
+def plan_auto(*, steps: int, features: int, candidates: Sequence[str] = AUTO_CANDIDATES) -> AutoPlan:
+    """The candidates for series of ``steps`` x ``features`` inputs, and the pairs to average: each tree
+    candidate with each deep one, or every two deep ones when no tree candidate remains."""
     kept = tuple(c for c in candidates if c not in TREE_FAMILIES or steps * features <= MAX_TREE_INPUTS)
-    n_series = min(n_train, MAX_INNER_SERIES)
-    return AutoPlan(kept, INNER_FOLDS, n_series)
+    trees = [c for c in kept if c in TREE_FAMILIES]
+    deep = [c for c in kept if c not in TREE_FAMILIES]
+    if trees and deep:
+        pairs = tuple((t, d) for t in trees for d in deep)
+    else:
+        pairs = tuple((a, b) for i, a in enumerate(kept) for b in kept[i + 1 :])
+    return AutoPlan(kept, pairs)
 
 
 def candidate_config(family: str, auto: HeadConfig) -> HeadConfig:
@@ -123,37 +135,50 @@ def candidate_config(family: str, auto: HeadConfig) -> HeadConfig:
     return cfg if family in TREE_FAMILIES else HeadConfig(family, cfg.params, auto.lr)
 
 
-def journal_path(checkpoint: Path) -> Path:
-    """Where the inner fits of a run checkpointed at ``checkpoint`` are journaled."""
-    return checkpoint.with_name(f"{checkpoint.stem}.auto.json")
+def candidate_checkpoint(checkpoint: Path | None, family: str) -> Path | None:
+    """Where a candidate of a run checkpointed at ``checkpoint`` keeps its own per-epoch checkpoint."""
+    return None if checkpoint is None else checkpoint.with_name(f"{checkpoint.stem}.{family}.safetensors")
 
 
-def _read_journal(path: Path | None, fingerprint: dict[str, Any]) -> dict[str, Any]:
-    if path is None or not path.exists():
-        return {}
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(doc, dict) or doc.get("fingerprint") != fingerprint:
-        log.warning("inner-validation journal %s belongs to another run; starting again", path)
-        return {}
-    runs = doc.get("runs")
-    return dict(runs) if isinstance(runs, dict) else {}
+def default_proba(logits: np.ndarray, fitted: Fitted) -> np.ndarray:
+    """(N, K) what ``fitted``'s bundle predicts at defaults from its raw ``logits``: temperature-scaled,
+    corrected from its head prior to its training class frequencies."""
+    z = np.asarray(logits, dtype=np.float64) / (fitted.temperature or 1.0)
+    offset = _to_training(fitted)
+    return softmax(z if offset is None else z + offset)
 
 
-def _pooled(
-    y: np.ndarray, probas: Sequence[np.ndarray], n_classes: int, per_fold: Sequence[np.ndarray]
-) -> dict[str, Any]:
-    proba = np.concatenate(probas)
-    pooled = scores(y, proba.argmax(axis=1), n_classes)
-    folds = []
-    start = 0
-    for fold_y in per_fold:
-        part = proba[start : start + len(fold_y)]
-        folds.append(round(scores(fold_y, part.argmax(axis=1), n_classes)["macro_f1"], 4))
-        start += len(fold_y)
-    return {"macro_f1": round(pooled["macro_f1"], 4), "oa": round(pooled["oa"], 4), "fold_macro_f1": folds}
+def _to_training(fitted: Fitted) -> np.ndarray | None:
+    """(K,) what to add to a head's tempered logits so that it decides under its training frequencies
+    (a deep head's balanced loss decides under a uniform prior); None: nothing (trees)."""
+    if fitted.class_shares is None:
+        return None
+    fix = correction(fitted.class_shares, frequencies=fitted.class_shares, head_prior=fitted.head_prior)
+    return None if fix is None else np.log(np.clip(fix, 1e-12, None))
+
+
+def paired_se(
+    y: np.ndarray,
+    pred_a: np.ndarray,
+    pred_b: np.ndarray,
+    n_classes: int,
+    groups: np.ndarray,
+    *,
+    draws: int = BOOTSTRAP,
+    seed: int = 0,
+) -> float:
+    """Bootstrap standard error of macro-F1(a) - macro-F1(b) on the same series, resampling ``groups``
+    (parcels: their series stay together); 0 for fewer than two groups."""
+    names, inverse = np.unique(groups, return_inverse=True)
+    if len(names) < 2:
+        return 0.0
+    members = [np.flatnonzero(inverse == g) for g in range(len(names))]
+    rng = np.random.default_rng(seed + _BOOT_SEED)
+    diffs = []
+    for _ in range(draws):
+        rows = np.concatenate([members[g] for g in rng.integers(0, len(names), len(names))])
+        diffs.append(macro_f1(y[rows], pred_a[rows], n_classes) - macro_f1(y[rows], pred_b[rows], n_classes))
+    return float(np.std(diffs))
 
 
 def fit_auto(
@@ -164,120 +189,72 @@ def fit_auto(
     val_idx: np.ndarray,
     *,
     fit: FitFn,
+    split: SplitFn,
+    outputs: OutputsFn,
     config: TrainConfig,
     checkpoint: Path | None = None,
     progress: ProgressFn | None = None,
     note: Note | None = None,
 ) -> Fitted:
-    """Choose among ``auto``'s candidates on inner folds of ``train_idx``, refit the choice on all of
-    ``train_idx``, score ``val_idx``; the result's ``selection`` says what was tried and why (see module
-    docstring). ``fit`` fits one candidate (`geocrop.training.any_head.fit_any_head`); ``note`` gets a line
-    per inner fit and before the refit."""
+    """Fit ``auto``'s candidates on ``train_idx``, choose on their common selection split (module
+    docstring), score ``val_idx``; the result's ``selection`` says what was tried and why. ``fit`` fits one
+    candidate (`geocrop.training.any_head.fit_any_head`), ``split`` draws the selection split
+    (`~geocrop.training.any_head.inner_split`), ``outputs`` gives a module's logits
+    (`~geocrop.training.any_head.head_logits`); ``note`` gets an event per epoch or tree fit and the
+    choice."""
     say: Say = functools.partial(
         emit, note or (lambda event: log.info("%s", event.message)), "train", None, log=True
     )
     n_classes = len(series.class_names)
     probe = features(train_idx[:1])
     wanted = tuple(auto.params.get("candidates", AUTO_CANDIDATES))
-    plan = plan_auto(
-        len(train_idx), steps=int(probe.shape[1]), features=int(probe.shape[2]), candidates=wanted
-    )
-    inner = np.asarray(train_idx)
-    if len(inner) > plan.n_series:
-        rng = np.random.default_rng(config.seed + _FOLD_SEED)
-        inner = np.sort(rng.choice(inner, plan.n_series, replace=False))
-    fold_of = grouped_folds(
-        series.labels[inner], series.groups[inner], k=plan.folds, seed=config.seed + _FOLD_SEED
-    )
-    fingerprint = json.loads(  # as it reads back from the journal (tuples become lists)
-        json.dumps(
-            {
-                "plan": asdict(plan),
-                "config": {k: v for k, v in asdict(config).items() if k != "device"},
-                "lr": auto.lr,
-                "data": data_digest(features(inner), series.labels[inner], fold_of),
-            }
-        )
-    )
-    journal = journal_path(checkpoint) if checkpoint is not None else None
-    runs = _read_journal(journal, fingerprint)
+    plan = plan_auto(steps=int(probe.shape[1]), features=int(probe.shape[2]), candidates=wanted)
+    fit_rows, sel_rows = split(series, train_idx, config.seed)
     t0 = time.perf_counter()
-    done_folds: list[int] = []
-    probas: dict[str, list[np.ndarray]] = {c: [] for c in plan.candidates}
-    balanced: dict[str, list[np.ndarray]] = {c: [] for c in plan.candidates}
-    shares: list[np.ndarray | None] = []
-    majority: list[float] = []
-    fold_y: list[np.ndarray] = []
-    underfit = dict.fromkeys(plan.candidates, 0)
-    total = plan.folds * len(plan.candidates)
-    for fold in range(plan.folds):
-        fit_rows, val_rows = inner[fold_of != fold], inner[fold_of == fold]
-        if len(val_rows) == 0 or len(fit_rows) < 2:
-            continue
-        y_fit, y_val = series.labels[fit_rows], series.labels[val_rows]
-        for c in plan.candidates:
-            key = f"{c}-f{fold}"
-            if key not in runs:
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    fitted = fit(
-                        candidate_config(c, auto), series, features, fit_rows, val_rows, config=config
-                    )
-                fold_shares = fitted.class_shares
-                runs[key] = {
-                    "proba": np.round(fitted.val_proba, 6).tolist(),
-                    "balanced": np.round(_balanced(fitted), 6).tolist(),
-                    "shares": None if fold_shares is None else np.asarray(fold_shares).tolist(),
-                    "underfit": sum("underfit" in str(w.message) for w in caught),
-                }
-                if journal is not None:
-                    journal.parent.mkdir(parents=True, exist_ok=True)
-                    write_json_atomic(journal, {"fingerprint": fingerprint, "runs": runs})
-            proba = np.asarray(runs[key]["proba"], dtype=np.float64)
-            probas[c].append(proba)
-            balanced[c].append(np.asarray(runs[key].get("balanced", proba), dtype=np.float64))
-            underfit[c] += int(runs[key]["underfit"])
-            sc = scores(y_val, proba.argmax(axis=1), n_classes)
-            step = fold * len(plan.candidates) + plan.candidates.index(c) + 1
-            say(
-                f"inner validation {step}/{total}: {c} on inner fold {fold + 1} of {plan.folds}: "
-                f"macro-F1 {sc['macro_f1']:.3f}, OA {sc['oa']:.3f}",
-                step=step,
-                total=total,
-            )
-        majority.append(float((y_val == np.bincount(y_fit).argmax()).sum()))  # right by the training majority
-        first = runs[f"{plan.candidates[0]}-f{fold}"].get("shares")
-        shares.append(None if first is None else np.asarray(first, dtype=np.float64))
-        fold_y.append(y_val)
-        done_folds.append(fold)
-    y = np.concatenate(fold_y)
-    table = {c: _pooled(y, probas[c], n_classes, fold_y) for c in plan.candidates}
-    for c in plan.candidates:
-        table[c]["underfit_folds"] = underfit[c]
-    majority_oa = float(np.sum(majority) / len(y))
-
-    def pair(a: str, b: str) -> list[np.ndarray]:
-        """Per inner fold, the default probabilities of the mean of ``a`` and ``b`` (as the bundle maps)."""
-        return [
-            with_prior((qa + qb) / 2, fold_shares)
-            for qa, qb, fold_shares in zip(balanced[a], balanced[b], shares, strict=True)
-        ]
-
-    choice, reason = choose(
-        table,
-        {c: np.concatenate(probas[c]) for c in plan.candidates},
+    epochs = plan_training(config, len(fit_rows)).epochs
+    units = [1 if c in TREE_FAMILIES else epochs for c in plan.candidates]  # what the bar counts
+    fitted: dict[str, Fitted] = {}
+    sel_proba: dict[str, np.ndarray] = {}
+    for i, c in enumerate(plan.candidates):
+        done = sum(units[:i])
+        say(f"candidate {i + 1}/{len(plan.candidates)}: fitting {c}", step=done, total=sum(units))
+        # a deep head with fixed epochs keeps no selection split: it fits without those parcels here
+        rows = fit_rows if (c not in TREE_FAMILIES and not config.adaptive) else train_idx
+        f = fit(
+            candidate_config(c, auto),
+            series,
+            features,
+            rows,
+            val_idx,
+            config=config,
+            checkpoint=candidate_checkpoint(checkpoint, c) if c not in TREE_FAMILIES else None,
+            progress=_epochs_as_steps(say, c, done, sum(units)),
+        )
+        fitted[c] = f
+        if f.held_out is not None and np.array_equal(f.held_out[0], sel_rows):
+            logits = f.held_out[1]
+        else:
+            logits = outputs(f.module, features(sel_rows)) if len(sel_rows) else np.zeros((0, n_classes))
+        sel_proba[c] = default_proba(logits, f)
+    y = series.labels[sel_rows]
+    options = dict(sel_proba)
+    for a, b in plan.pairs:
+        options[f"{a}+{b}"] = (sel_proba[a] + sel_proba[b]) / 2
+    majority_oa = float(np.mean(y == np.bincount(series.labels[fit_rows], minlength=n_classes).argmax()))
+    choice, reason, table = choose(
+        options,
         y,
         majority_oa,
         n_classes,
-        pair=lambda a, b: np.concatenate(pair(a, b)),
+        groups=series.groups[sel_rows],
+        pairs=[f"{a}+{b}" for a, b in plan.pairs],
+        seed=config.seed,
     )
-    if "+" in choice:
-        table[choice] = _pooled(y, pair(*choice.split("+")), n_classes, fold_y)
     selection = {
+        "rule": f"mean of two unless one candidate wins by > {MARGIN_SE:g} paired SE; OA >= majority",
         "candidates": list(plan.candidates),
-        "inner_folds": plan.folds,
-        "folds_run": len(done_folds),
-        "inner_series": len(inner),
+        "selection_series": len(sel_rows),
+        "selection_parcels": len(np.unique(series.groups[sel_rows])),
         "seconds": round(time.perf_counter() - t0, 1),
         "majority_oa": round(majority_oa, 4),
         "scores": table,
@@ -285,154 +262,141 @@ def fit_auto(
         "members": choice.split("+"),
         "reason": reason,
     }
-    if reason.startswith("no candidate"):
+    if reason.startswith("no option"):
         warnings.warn(f"auto head: {reason}", UserWarning, stacklevel=3)
-    say(f"auto chose {choice} on {len(done_folds)} of {plan.folds} inner folds: {reason}")
-    fitted = _refit(
-        choice.split("+"), auto, series, features, train_idx, val_idx, config, checkpoint, progress, say, fit
-    )
-    fitted.selection = selection
-    for leftover in [journal, *(_member_checkpoint(checkpoint, i) for i in range(2))]:
-        if leftover is not None:
-            for path in (leftover, leftover.with_suffix(".json")):
+    say(f"auto chose {choice} on {len(sel_rows)} held-out training series: {reason}")
+    members = choice.split("+")
+    if len(members) == 1:
+        result = fitted[choice]
+    else:
+        result = _ensemble([fitted[m] for m in members], options[choice], y)
+    result.selection = selection
+    for c in plan.candidates:
+        ckpt = candidate_checkpoint(checkpoint, c)
+        if ckpt is not None:
+            for path in (ckpt, ckpt.with_suffix(".json")):
                 with contextlib.suppress(OSError):
                     path.unlink()
-    return fitted
+    return result
 
 
-def _to_uniform(fitted: Fitted) -> np.ndarray | None:
-    """(K,) what to add to a head's temperature-scaled logits so that it decides under a uniform class
-    prior (trees decide under the training frequencies, `geocrop.training.calibration.correction`);
-    None: nothing (a deep head with its class-balanced loss)."""
-    if fitted.class_shares is None:
-        return None
-    fix = correction(None, frequencies=fitted.class_shares, head_prior=fitted.head_prior)
-    return None if fix is None else np.log(fix)
+def _epochs_as_steps(say: Say, family: str, done: int, total: int) -> ProgressFn:
+    """A candidate's per-epoch callback as events counting epochs over all candidates' planned epochs."""
 
+    def epoch(stats: EpochStats) -> None:
+        say(
+            f"{family} epoch {stats.epoch}: val loss {stats.val_loss:.4f}, selection macro-F1 "
+            f"{stats.select_f1:.3f}",
+            step=min(done + stats.epoch, total),
+            total=total,
+        )
 
-def _balanced(fitted: Fitted) -> np.ndarray:
-    """(N, K) a fitted head's validation probabilities under a uniform class prior, temperature-scaled:
-    what an ensemble averages (`ProbabilityAverage`). Without recorded logits: its probabilities."""
-    if fitted.val_logits is None:
-        return np.asarray(fitted.val_proba, dtype=np.float64)
-    offset = _to_uniform(fitted)
-    z = np.asarray(fitted.val_logits, dtype=np.float64) / (fitted.temperature or 1.0)
-    return softmax(z if offset is None else z + offset)
-
-
-def with_prior(balanced: np.ndarray, shares: np.ndarray | None) -> np.ndarray:
-    """Probabilities under a uniform prior corrected for the class ``shares`` (what the engine does to a
-    head deciding under a uniform prior); None: unchanged."""
-    if shares is None:
-        return balanced
-    return calibrated_proba(np.log(np.clip(balanced, 1e-300, None)), shares=shares)
+    return epoch
 
 
 def choose(
-    table: dict[str, dict[str, Any]],
-    probas: dict[str, np.ndarray],
+    options: dict[str, np.ndarray],
     y: np.ndarray,
     majority_oa: float,
     n_classes: int,
-    pair: Callable[[str, str], np.ndarray] | None = None,
-) -> tuple[str, str]:
-    """(choice, reason) by the rule of the module docstring; ``choice`` is a family or ``a+b``.
+    *,
+    groups: np.ndarray | None = None,
+    pairs: Sequence[str] = (),
+    seed: int = 0,
+) -> tuple[str, str, dict[str, dict[str, float]]]:
+    """(choice, reason, scores) by the rule of the module docstring.
 
-    ``pair(a, b)``: the pooled probabilities of the mean of ``a`` and ``b`` (default: the mean of
-    ``probas``)."""
-    ranked = sorted(table, key=lambda c: -table[c]["macro_f1"])  # stable: ties keep the candidates' order
-    eligible = [c for c in ranked if table[c]["oa"] >= majority_oa]
-    below = [c for c in ranked if c not in eligible]
+    ``options``: name -> (N, K) selection probabilities (candidates, and the means named in ``pairs``,
+    ``a+b``); ``groups``: the selection series' parcels (default: one each) for the bootstrap."""
+    table = {n: _rounded(scores(y, p.argmax(axis=1), n_classes)) for n, p in options.items()}
+    if len(y) == 0:  # nothing held out to compare on: the first mean of two, else the first candidate
+        first = next(iter(pairs), next(iter(options)))
+        return first, "no training parcel was left to compare on; the first option kept", table
+    groups = np.arange(len(y)) if groups is None else np.asarray(groups)
+    order = list(options)
+    eligible = [n for n in order if table[n]["oa"] >= majority_oa]
+    below = [n for n in order if n not in eligible]
     dropped = (
-        f"; {', '.join(below)} left out: inner OA below the majority class's {majority_oa:.3f}"
-        if below
-        else ""
+        f"; {', '.join(below)} left out: OA below the majority class's {majority_oa:.3f}" if below else ""
     )
     if not eligible:
-        best = max(ranked, key=lambda c: table[c]["oa"])
-        return best, (
-            f"no candidate reached the majority class's inner OA ({majority_oa:.3f}); {best} has the highest "
-            f"({table[best]['oa']:.3f}): check the labels, or give more samples of the rare classes"
+        best = max(order, key=lambda n: (table[n]["oa"], -order.index(n)))
+        return (
+            best,
+            (
+                f"no option reached the majority class's OA ({majority_oa:.3f}) on the held-out training "
+                f"series; {best} has the highest ({table[best]['oa']:.3f}): check the labels, or give more "
+                "samples of the rare classes"
+            ),
+            table,
         )
-    best = eligible[0]
+
+    def rank(names: Sequence[str]) -> str:  # highest macro-F1, ties to the earlier option
+        return max(names, key=lambda n: (table[n]["macro_f1"], -order.index(n)))
+
+    means = [n for n in pairs if n in eligible]
+    singles = [n for n in eligible if n not in pairs]
+    if not means:
+        best = rank(singles)
+        return (
+            best,
+            (
+                f"highest macro-F1 ({table[best]['macro_f1']:.3f}, OA {table[best]['oa']:.3f} >= majority "
+                f"{majority_oa:.3f}), no mean of two eligible{dropped}"
+            ),
+            table,
+        )
+    mean = rank(means)
+    a, b = mean.split("+")
+    f1 = {n: table[n]["macro_f1"] for n in table}
     reason = (
-        f"highest inner macro-F1 ({table[best]['macro_f1']:.3f}, OA {table[best]['oa']:.3f} >= majority "
-        f"{majority_oa:.3f}){dropped}"
+        f"the mean of {a} and {b} has the highest macro-F1 of the means of two ({f1[mean]:.3f}, "
+        f"OA {table[mean]['oa']:.3f} >= majority {majority_oa:.3f})"
     )
-    if len(eligible) < 2:
-        return best, reason
-    second = eligible[1]
-    mean = (probas[best] + probas[second]) / 2 if pair is None else pair(best, second)
-    both = scores(y, mean.argmax(axis=1), n_classes)
-    if both["macro_f1"] > table[best]["macro_f1"] and both["oa"] >= majority_oa:
-        return f"{best}+{second}", (
-            f"the mean of {best}'s and {second}'s probabilities reaches inner macro-F1 "
-            f"{both['macro_f1']:.3f} (OA {both['oa']:.3f}), above {best} alone "
-            f"({table[best]['macro_f1']:.3f}){dropped}"
+    if not singles:
+        return mean, reason + dropped, table
+    rival = rank(singles)
+    gain = f1[rival] - f1[mean]
+    if gain <= 0:
+        return mean, f"{reason}; no candidate alone beats it (best {rival} {f1[rival]:.3f}){dropped}", table
+    pred_r, pred_m = options[rival].argmax(axis=1), options[mean].argmax(axis=1)
+    se = paired_se(y, pred_r, pred_m, n_classes, groups, seed=seed)
+    margin = f"{MARGIN_SE:g} paired SE ({se:.3f})"
+    if gain > MARGIN_SE * se:
+        why = (
+            f"{rival} alone beats the mean of {a} and {b} by {gain:.3f} macro-F1 ({f1[rival]:.3f} against "
+            f"{f1[mean]:.3f}), more than {margin}; OA {table[rival]['oa']:.3f} >= majority {majority_oa:.3f}"
         )
-    return best, f"{reason}; the mean with {second} reaches only {both['macro_f1']:.3f}"
+        return rival, why + dropped, table
+    return mean, f"{reason}; {rival} alone is {gain:.3f} higher, within {margin}{dropped}", table
 
 
-def _member_checkpoint(checkpoint: Path | None, index: int) -> Path | None:
-    return (
-        None if checkpoint is None else checkpoint.with_name(f"{checkpoint.stem}.member{index}.safetensors")
-    )
+def _rounded(values: dict[str, float]) -> dict[str, float]:
+    return {k: round(float(values[k]), 4) for k in ("macro_f1", "oa")}
 
 
-def _refit(
-    members: Sequence[str],
-    auto: HeadConfig,
-    series: LabelledSeries,
-    features: Callable[[np.ndarray], np.ndarray],
-    train_idx: np.ndarray,
-    val_idx: np.ndarray,
-    config: TrainConfig,
-    checkpoint: Path | None,
-    progress: ProgressFn | None,
-    say: Say,
-    fit: FitFn,
-) -> Fitted:
-    """The chosen head(s) fitted on the whole training part, as ``--head <family>`` fits them."""
-    fitted = []
-    for i, family in enumerate(members):
-        if family in TREE_FAMILIES:
-            say(f"refitting {family} on all {len(train_idx):,} training series")
-        else:
-            p = plan_training(config, len(train_idx))
-            say(
-                f"refitting {family} on all {len(train_idx):,} training series "
-                f"(up to {p.epochs} epochs, batch {p.batch_size})",
-                epochs=p.epochs,
-                initial_lr=config.initial_lr,
-            )
-        ckpt = checkpoint if len(members) == 1 else _member_checkpoint(checkpoint, i)
-        fitted.append(
-            fit(
-                candidate_config(family, auto),
-                series,
-                features,
-                train_idx,
-                val_idx,
-                config=config,
-                checkpoint=ckpt,
-                progress=progress,
-            )
-        )
-    if len(fitted) == 1:
-        return fitted[0]
-    offsets = [_to_uniform(f) for f in fitted]
+def _ensemble(members: Sequence[Fitted], sel_proba: np.ndarray, y: np.ndarray) -> Fitted:
+    """The mean of ``members``' default probabilities as one fitted head: a `ProbabilityAverage` whose
+    output decides under the training frequencies, with a temperature fitted on the selection split."""
+    offsets = [_to_training(f) for f in members]
     module = ProbabilityAverage.of(
-        [(f.spec, f.module) for f in fitted],
-        temperatures=[f.temperature or 1.0 for f in fitted],
+        [(f.spec, f.module) for f in members],
+        temperatures=[f.temperature or 1.0 for f in members],
         offsets=[None if o is None else o.tolist() for o in offsets],
     )
-    mean = np.mean([_balanced(f) for f in fitted], axis=0)
-    shares = fitted[0].class_shares
-    deep = next((f for f in fitted if f.history), fitted[0])
+    log_mean = np.log(np.clip(sel_proba, 1e-7, None))
+    temperature = fit_temperature(log_mean, y) if len(y) else None
+    calibration = (
+        calibration_summary(log_mean, y, temperature=temperature, shares=None) if temperature else {}
+    )
+    val = np.mean([default_proba(f.val_logits, f) for f in members if f.val_logits is not None], axis=0)
+    val_logits = np.log(np.clip(val, 1e-7, None))  # what the module outputs (its log-mean, clamped)
+    deep = next((f for f in members if f.history), members[0])
     ensemble = copy.copy(deep)  # a fitted head of the same kind, its module and outputs replaced
     ensemble.module, ensemble.spec = module, dict(module.spec)
-    ensemble.val_proba = with_prior(mean, shares).astype(np.float32)
-    # the bundle corrects the mean (a uniform-prior posterior) for the training shares once, untempered
-    ensemble.val_logits = np.log(np.clip(mean, 1e-7, None))
-    ensemble.head_prior, ensemble.temperature, ensemble.calibration = "uniform", None, {}
+    ensemble.val_logits = val_logits
+    ensemble.val_proba = softmax(val_logits / (temperature or 1.0)).astype(np.float32)
+    ensemble.class_shares = members[0].class_shares
+    ensemble.head_prior, ensemble.temperature, ensemble.calibration = "training", temperature, calibration
+    ensemble.held_out = None
     return ensemble

@@ -52,7 +52,7 @@ class RunRecord:
     val_logits: list[list[float]] | None = None
     temperature: float | None = None
     class_shares: list[float] | None = None
-    head_prior: str | None = None
+    head_prior: str | float | None = None
     #: How a pretrained head was fine-tuned when not geocrop's plain way (e.g. ``body lr 0.1``, see
     #: `geocrop.training.fit.TrainConfig.body_lr`); part of the report's method name.
     recipe: str = ""

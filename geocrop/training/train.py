@@ -106,8 +106,8 @@ def _protocol(job: TrainJob, best_epoch: int, epochs_run: int, selection: Mappin
     where = f"series of held-out validation parcels ({job.scheme} split by parcel)"
     if selection is not None:
         return (
-            f"{where}, {selection['chosen']} chosen by {selection['folds_run']}-fold grouped inner "
-            "validation on the training parcels"
+            f"{where}, {selection['chosen']} chosen on {selection['selection_series']} series of held-out "
+            "training parcels"
         )
     if job.head.family in TREE_KINDS:
         return f"{where}, {job.head.family} trees"
@@ -224,7 +224,7 @@ def train_model(
         say(f"fitting the {job.head.family} trees")
     elif job.head.family == AUTO:
         candidates = ", ".join(job.head.params.get("candidates", ()))
-        say(f"choosing the head among {candidates} by grouped inner validation on the training parcels")
+        say(f"choosing the head among {candidates} (or a mean of two) on held-out training parcels")
     else:
         plan = plan_training(job.config, len(train_idx))
         say(

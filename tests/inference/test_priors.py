@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geocrop.errors import InputError
+from geocrop.errors import BundleError, InputError
 from geocrop.inference.engine import Predictor
 from geocrop.inference.priors import (
     PriorChoice,
@@ -66,6 +66,13 @@ def test_the_correction_divides_by_the_prior_the_head_decides_under() -> None:
     area = read_class_priors({"wheat": 0.4, "maize": 0.3, "rapeseed": 0.3})
     ratio = np.array([0.4 / 0.2, 0.3 / 0.3, 0.3 / 0.5])
     np.testing.assert_allclose(prior_correction(area, votes), ratio / ratio.sum())
+    # a partial prior (frequencies ** 0.5, fitted with the temperature): half the log-correction
+    partial = parse_bundle_metadata({**meta, "head_prior": 0.5}, source="m")
+    half = np.sqrt([0.2, 0.3, 0.5])
+    np.testing.assert_allclose(prior_correction(None, partial), half / half.sum())
+    for bad in (1.5, -0.1, True, "balanced"):
+        with pytest.raises(BundleError, match="head_prior"):
+            parse_bundle_metadata({**meta, "head_prior": bad}, source="m")
     old = parse_bundle_metadata(tiny_metadata(), source="m")  # no frequencies: nothing can be corrected
     with pytest.warns(UserWarning, match="records no training class frequencies"):
         assert prior_correction(area, old) is None

@@ -15,7 +15,7 @@ import torch
 from geocrop.data.labelled import LabelSource
 from geocrop.io.bundle import load_bundle
 from geocrop.training.any_head import cached_features, fit_any_head, training_shares
-from geocrop.training.calibration import calibrated_proba
+from geocrop.training.calibration import calibrated_proba, correction
 from geocrop.training.features import raw_bands
 from geocrop.training.fit import TrainConfig
 from geocrop.training.hparams import HeadConfig, default_config
@@ -76,7 +76,11 @@ def test_validation_probabilities_are_the_corrected_logits(tmp_path: Path, epoch
         assert fitted.calibration["n"] > 0
     else:  # the paper's settings keep no inner split: nothing to fit on
         assert fitted.temperature is None and fitted.calibration == {}
-    expected = calibrated_proba(
-        fitted.val_logits, temperature=fitted.temperature or 1.0, shares=fitted.class_shares
-    )
+    if epochs is None:  # and how balanced the head is: a partial prior, fitted with T
+        assert isinstance(fitted.head_prior, float) and 0 <= fitted.head_prior <= 1
+        assert fitted.calibration["head_prior"] == fitted.head_prior
+    else:
+        assert fitted.head_prior == "uniform"
+    shares = correction(fitted.class_shares, frequencies=fitted.class_shares, head_prior=fitted.head_prior)
+    expected = calibrated_proba(fitted.val_logits, temperature=fitted.temperature or 1.0, shares=shares)
     np.testing.assert_allclose(fitted.val_proba, expected, atol=1e-6)

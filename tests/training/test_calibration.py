@@ -10,8 +10,10 @@ from geocrop.training.calibration import (
     calibrated_proba,
     calibration_summary,
     class_shares,
+    correction,
     ece_floor,
     expected_calibration_error,
+    fit_calibration,
     fit_temperature,
     log_shares,
     nll,
@@ -123,3 +125,34 @@ def test_class_shares_and_majority_accuracy() -> None:
     assert majority_accuracy(y_val) == 0.5  # its own majority (1)
     assert majority_accuracy(y_val, np.array([2, 2, 0])) == 0.25  # the training majority (2)
     assert overall_accuracy(y_val, np.array([0, 1, 2, 2])) == 0.75
+
+
+def test_a_partial_prior_lies_between_uniform_and_training() -> None:
+    shares = np.array([0.6, 0.3, 0.1])
+    full = correction(shares, frequencies=shares, head_prior="uniform")
+    assert correction(shares, frequencies=shares, head_prior=0.0) == pytest.approx(full)
+    assert correction(shares, frequencies=shares, head_prior=1.0) is None  # the trees' default: nothing
+    half = correction(shares, frequencies=shares, head_prior=0.5)
+    assert half is not None and half == pytest.approx(np.sqrt(shares) / np.sqrt(shares).sum())
+    with pytest.raises(ValueError, match="not a number in"):
+        correction(shares, frequencies=shares, head_prior=1.5)
+
+
+def test_fit_calibration_recovers_temperature_and_prior_strength() -> None:
+    """A head that absorbed 40 % of the class prior and is twice too sharp: (T, s) = (2, 0.4) restore the
+    posterior the labels were drawn from, and beat T alone in NLL and ECE."""
+    rng = np.random.default_rng(7)
+    balanced = rng.normal(0.0, 1.5, (40_000, 3))
+    shares = np.array([0.7, 0.2, 0.1])
+    p = softmax(balanced + np.log(shares))
+    labels = np.minimum((rng.random((len(p), 1)) > np.cumsum(p, axis=1)).sum(axis=1), 2)
+    raw = 2.0 * (balanced + 0.4 * np.log(shares))
+    temperature, s = fit_calibration(raw, labels, frequencies=shares)
+    assert temperature == pytest.approx(2.0, rel=0.05) and s == pytest.approx(0.4, abs=0.05)
+    t_only = fit_temperature(raw, labels, shares=shares)
+    partial = correction(shares, frequencies=shares, head_prior=s)
+    both = calibrated_proba(raw, temperature=temperature, shares=partial)
+    alone = calibrated_proba(raw, temperature=t_only, shares=shares)
+    assert nll(np.log(both), labels) < nll(np.log(alone), labels)
+    assert expected_calibration_error(both, labels) < expected_calibration_error(alone, labels)
+    assert fit_calibration(raw[:0], labels[:0], frequencies=shares) == (1.0, 0.0)

@@ -1,0 +1,130 @@
+"""``--head auto`` on the grouped folds of ``geocrop evaluate``, keeping every candidate's fit as well.
+
+``auto`` fits each candidate exactly as ``--head <family>`` would (same settings, seed and training part),
+so one auto run per fold also yields the single heads' held-out predictions: this script runs
+`geocrop.training.auto.fit_auto` on the folds `geocrop evaluate --folds K` draws (same seed, classes and
+normalisation), with a fitting function that keeps each candidate's `FittedHead`, and appends one JSON
+line per method and fold (held-out labels, log-probabilities, temperature, head prior, class shares,
+default predictions; ``auto``'s line also its selection record). Folds already in ``--out`` are skipped;
+an interrupted fold resumes from its candidates' checkpoints (``--work``). `bench/auto_table.py` reads
+the lines into the report's tables.
+
+    OMP_NUM_THREADS=1 python bench/auto_folds.py --folds 0,2,4 --out runs.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from geocrop.data.labelled import LabelSource, load_labelled
+from geocrop.training.any_head import FittedHead, cached_features, fit_any_head, head_logits, inner_split
+from geocrop.training.auto import fit_auto
+from geocrop.training.features import raw_bands
+from geocrop.training.fit import TrainConfig
+from geocrop.training.hparams import default_config
+from geocrop.training.label_draws import fold_splits
+from geocrop.training.metrics import scores
+
+
+def find_realdata() -> Path:
+    here = Path(__file__).resolve()
+    roots = (p / "shared" / "realdata" for p in here.parents)
+    root = next((r for r in roots if r.is_dir()), None)
+    if root is None:
+        raise SystemExit("shared/realdata not found beside this checkout")
+    return root / "worldcereal"
+
+
+def _line(method: str, fold: int, y: np.ndarray, fitted: FittedHead, seconds: float) -> dict[str, Any]:
+    z = np.asarray(fitted.val_logits, dtype=np.float64)
+    top = z.max(axis=1, keepdims=True)
+    log_p = z - top - np.log(np.exp(z - top).sum(axis=1, keepdims=True))  # temperature-free form
+    pred = fitted.val_proba.argmax(axis=1)
+    return {
+        "method": method,
+        "fold": fold,
+        "val_true": [int(v) for v in y],
+        "val_pred": [int(v) for v in pred],
+        "scores": scores(y, pred, z.shape[1]),
+        "log_p": np.round(log_p, 4).tolist(),
+        "temperature": fitted.temperature,
+        "head_prior": fitted.head_prior,
+        "class_shares": [float(v) for v in np.asarray(fitted.class_shares)],
+        "calibration": fitted.calibration,
+        "seconds": round(seconds, 1),
+    }
+
+
+def _keeping(kept: dict[str, tuple[FittedHead, float]]) -> Any:
+    """`fit_any_head` that also keeps each candidate's fitted head and seconds in ``kept``."""
+
+    def keeping(head: Any, *a: Any, **kw: Any) -> FittedHead:
+        t = time.perf_counter()
+        fitted = fit_any_head(head, *a, **kw)
+        kept[head.family] = (fitted, time.perf_counter() - t)
+        return fitted
+
+    return keeping
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folds", default="0,1,2,3,4", help="which of the 5 folds to run")
+    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--work", type=Path, default=Path(".auto_folds"))
+    args = parser.parse_args()
+    root = find_realdata()
+    source = LabelSource(
+        root / "extractions_2023_FRA_LPIS_dekad.geoparquet",
+        "ewoc_code",
+        class_map=f"{root / 'class_mappings.json'}:CROPTYPE28",
+        drop_unmapped=True,
+    )
+    config = TrainConfig()  # evaluate's defaults: adaptive, seed 0
+    series = load_labelled(source, max_per_class=4 * (5000 + 1000), seed=config.seed)
+    splits = fold_splits(series, folds=args.k, scheme="70-30", n_train=5000, n_val=1000, seed=config.seed)
+    done = set()
+    if args.out.exists():
+        done = {json.loads(line)["fold"] for line in args.out.read_text().splitlines() if line.strip()}
+    for fold in (int(f) for f in args.folds.split(",")):
+        if fold in done:
+            print(f"fold {fold}: in {args.out} already")
+            continue
+        train_idx, val_idx = splits[fold]
+        rows = np.concatenate([train_idx, val_idx])
+        features = cached_features(series, raw_bands(series.values[train_idx]), rows, torch.device("cpu"))
+        kept: dict[str, tuple[FittedHead, float]] = {}
+        keeping = _keeping(kept)
+
+        wall, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_utime
+        result = fit_auto(
+            default_config("auto"), series, features, train_idx, val_idx, fit=keeping, split=inner_split,
+            outputs=head_logits, config=config, checkpoint=args.work / f"fold{fold}.safetensors",
+        )  # fmt: skip
+        seconds = time.perf_counter() - wall
+        y = series.labels[val_idx]
+        assert isinstance(result, FittedHead)
+        lines = [_line(c, fold, y, f, s) for c, (f, s) in kept.items()]
+        auto = _line("auto", fold, y, result, seconds)
+        auto["selection"] = result.selection
+        auto["cpu_seconds"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu, 1)
+        auto["load"] = [round(v, 1) for v in os.getloadavg()]
+        with args.out.open("a", encoding="utf-8") as out:
+            for line in [*lines, auto]:
+                out.write(json.dumps(line) + "\n")
+        sel = result.selection or {}
+        print(f"fold {fold}: auto chose {sel.get('chosen')}: macro-F1 {auto['scores']['macro_f1']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
