@@ -105,7 +105,7 @@ from geocrop.cli.options import DATE, allow_any_asset_href_option
     "--resample-dates/--no-resample-dates",
     default=None,
     help="temporal: keep a random subset of each series' dates, jittered by a step, then regrid "
-    "[masked: off; contrastive: on].",
+    "[on].",
 )
 @click.option(
     "--corruption",

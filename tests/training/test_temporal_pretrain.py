@@ -208,7 +208,9 @@ def test_the_contrastive_objective_matches_augmented_views(tmp_path: Path) -> No
     with pytest.raises(InputError, match="two augmented views") as err:
         tiny(tmp_path / "d", table, objective="contrastive", date_dropout=0.0, resample_dates=False)
     assert err.value.param == "objective"
-    assert tiny(tmp_path / "e", table).augment().active is False  # masked: no augmentation by default
+    # masked: date resampling by default (the label-scarce evaluation's best), no date dropout
+    assert tiny(tmp_path / "e", table).augment().to_dict() == {"date_dropout": 0.0, "resample_dates": True}
+    assert tiny(tmp_path / "f", table, resample_dates=False).augment().active is False
 
 
 @pytest.mark.slow  # odc-stac loading of a NetCDF cube: ~10 s alone, minutes on a busy machine
