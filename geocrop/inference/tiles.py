@@ -17,8 +17,11 @@ process), and results come back to this process in completion order.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import socket
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -31,6 +34,7 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from geocrop.core.progress import Progress, emit
+from geocrop.core.threads import threads_per_worker, usable_cores
 from geocrop.errors import GeocropError, SourceError
 from geocrop.inference.engine import Predictor
 from geocrop.inference.journal import TileJournal
@@ -252,7 +256,7 @@ def run_tiles(
     def window(tile: Tile) -> Any:
         return cube[:, :, tile.y0 : tile.y0 + tile.height, tile.x0 : tile.x0 + tile.width]
 
-    def task(tile: Tile) -> Any:
+    def task(tile: Tile, ref: PredictorRef = ref) -> Any:
         # The mask is read when the tile starts (only tiles in flight hold one), before the cube is sliced:
         # a tile it drops entirely becomes an empty result that never reads the cube.
         mask = keep(tile) if keep is not None else None
@@ -291,7 +295,7 @@ def run_tiles(
                 todo, read_tile, compute_tile, finish, sync=scheduler == "sync", ahead=settings.read_ahead
             )
         else:
-            _run_distributed(scheduler, todo, task, finish)
+            _run_distributed(scheduler, todo, task, finish, ref=ref)
     except GeocropError:
         raise
     except RasterioError as exc:
@@ -344,9 +348,32 @@ def _run_local(
                 future.cancel()
 
 
+def _host_cores() -> tuple[str, int]:
+    """Run on each worker: its host's name and the cores the worker process may use."""
+    return socket.gethostname(), usable_cores()
+
+
+def worker_threads(client: Any) -> int:
+    """Torch threads per worker process so that threads x worker processes <= cores on every host.
+
+    Dask's nanny starts workers with ``OMP_NUM_THREADS=1``, but the engine used to raise that to every
+    core of the host in each worker: two workers on two cores ran four threads and were slower than one
+    (docs/performance.md). The smallest share over the hosts is taken (one setting travels with the tasks).
+    """
+    found: dict[str, tuple[str, int]] = client.run(_host_cores)
+    per_host = Counter(host for host, _ in found.values())
+    return min((threads_per_worker(per_host[host], cores) for host, cores in found.values()), default=1)
+
+
 def _run_distributed(
-    address: str, todo: Sequence[Tile], task: Callable[[Tile], Any], finish: Callable[..., None]
+    address: str,
+    todo: Sequence[Tile],
+    task: Callable[[Tile, PredictorRef], Any],
+    finish: Callable[..., None],
+    *,
+    ref: PredictorRef,
 ) -> None:
+    """Tiles on a ``dask.distributed`` cluster; ``ref.num_threads`` None: `worker_threads` chooses it."""
     from distributed import Client, as_completed
 
     try:
@@ -358,6 +385,8 @@ def _run_distributed(
             param="scheduler",
         ) from exc
     try:
+        if ref.num_threads is None and ref.device != "cuda":
+            ref = dataclasses.replace(ref, num_threads=worker_threads(client))
         # A sliding window of tiles in flight (a few per worker thread), topped up as tiles finish.
         window = _GROUP_PER_WORKER * max(1, sum(client.nthreads().values()))
         pending = iter(todo)
@@ -367,7 +396,7 @@ def _run_distributed(
             tile = next(pending, None)
             if tile is None:
                 return None
-            future = client.compute(task(tile))
+            future = client.compute(task(tile, ref))
             by_key[future.key] = tile
             return future
 
