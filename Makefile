@@ -7,7 +7,7 @@ STAMP := $(VENV)/.geocrop-installed
 # pip from pulling a CUDA build of several GB.
 CONSTRAINTS := .ci/constraints.txt
 
-.PHONY: demo test test-slow lint typecheck sample qgis-plugin bench clean
+.PHONY: demo test test-slow lint typecheck sample qgis-plugin bench docs clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -39,6 +39,12 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/pretrain_throughput.py
+
+# Rerun docs/real-area.md on the real data (../shared/realdata) and rewrite its output blocks, class table,
+# quoted figures and pictures, and the smoothing figures of fields-and-smoothing.md (a few minutes on 2
+# cores; the slow test tests/test_docs_real_area.py checks the pages against a rerun instead).
+docs: $(STAMP)
+	$(PY) docs/scripts/real_area.py --write
 
 # The QGIS plugin as an installable zip (Plugins > Install from ZIP): qgis_plugin/ packed as geocrop_qgis/.
 qgis-plugin:
