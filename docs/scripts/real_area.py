@@ -12,9 +12,11 @@ docs/fields-and-smoothing.md. `page_check` says what may differ (its tolerance).
 
 ``make docs`` runs ``--write``; ``tests/test_docs_real_area.py`` (slow suite) runs the check. Torch gets
 two threads (``OMP_NUM_THREADS=2``, this page's 2-core machine) so that a machine with more cores sums
-in the same order. ``--write`` also redraws docs/img/real_area_belgium.png (here),
-real_area_qgis.png (``real_area_qgis.py``, the system Python's PyQGIS), real_area_page.png (the
-page's Chromium command) and smoothing_belgium.png (``docs/img/make_smoothing_figures.py``).
+in the same order. ``--write`` also redraws docs/img/real_area_belgium.png (here), real_area_profiles.png
+(the ``inspect`` block's NDVI panels), real_area_qgis.png (``real_area_qgis.py``, the system Python's
+PyQGIS), real_area_page.png (the page's Chromium command) and smoothing_belgium.png
+(``docs/img/make_smoothing_figures.py``). ``--keep DIR --only NAME`` reruns one block in a folder an
+earlier ``--keep DIR`` run filled (the other blocks' outputs stay the page's).
 """
 
 from __future__ import annotations
@@ -80,15 +82,20 @@ def normalise(output: str, realdata: Path, work: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_blocks(runs: dict[str, str], *, realdata: Path, work: Path, figures: bool) -> tuple[dict, dict]:
-    """Run the page's command blocks in order; (normalised outputs, wall seconds) by block name."""
+def run_blocks(
+    runs: dict[str, str], *, realdata: Path, work: Path, figures: bool, only: frozenset[str] | None = None
+) -> tuple[dict, dict]:
+    """Run the page's command blocks in order (``only``: just those, in a folder an earlier run filled);
+    (normalised outputs, wall seconds) by block name."""
     env = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("COLUMNS", None)
     assignments = [f"R={realdata}"]
     outputs, seconds = {}, {}
     for name, commands in runs.items():
-        if name in FIGURE_RUNS and not figures:
+        skip = (name in FIGURE_RUNS and not figures) or (only is not None and name not in only)
+        assignments += [line for line in commands.splitlines() if re.match(r"^[A-Z]\w*=\S+$", line)]
+        if skip:
             continue
         script = "\n".join(["set -eo pipefail", *assignments, commands])
         began = time.perf_counter()
@@ -105,7 +112,6 @@ def run_blocks(runs: dict[str, str], *, realdata: Path, work: Path, figures: boo
             raise SystemExit(f"block {name!r} failed ({done.returncode}):\n{done.stdout}")
         outputs[name] = normalise(done.stdout, realdata, work)
         print(f"{name}: {seconds[name]:.1f} s", file=sys.stderr)
-        assignments += [line for line in commands.splitlines() if re.match(r"^[A-Z]\w*=\S+$", line)]
     return outputs, seconds
 
 
@@ -232,7 +238,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", action="store_true", help="rewrite the pages and redraw the figures")
     parser.add_argument("--keep", type=Path, default=None, help="run in this folder and keep its files")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=None,
+        help="run just this block (repeat); with --keep, the other blocks' files are an earlier run's",
+    )
     args = parser.parse_args()
+    if args.only and args.keep is None:
+        parser.error("--only needs --keep FOLDER holding an earlier run's files")
     realdata = find_realdata()
     page, smoothing_page = PAGE.read_text(encoding="utf-8"), SMOOTHING_PAGE.read_text(encoding="utf-8")
     shown = page_check.parts(page)
@@ -240,7 +254,9 @@ def main() -> int:
         work = args.keep or Path(tmp)
         (work / "docs" / "img").mkdir(parents=True, exist_ok=True)
         load = os.getloadavg()[0]
-        outputs, seconds = run_blocks(shown.runs, realdata=realdata, work=work, figures=args.write)
+        only = frozenset(args.only) if args.only else None
+        outputs, seconds = run_blocks(shown.runs, realdata=realdata, work=work, figures=args.write, only=only)
+        outputs = {**{k: v for k, v in shown.outputs.items() if only is not None}, **outputs}
         table, values = map_figures(work)
         values |= train_figures(outputs)
         values |= smoothing_figures(work, draw=args.write)
@@ -251,7 +267,12 @@ def main() -> int:
         if args.write:
             draw_map_figure(work)
             draw_qgis_figure(work)
-            shutil.copy(work / "docs" / "img" / "real_area_page.png", IMG / "real_area_page.png")
+            for made, target in (
+                (work / "docs" / "img" / "real_area_page.png", "real_area_page.png"),
+                (work / "runs" / "look" / "profiles_ndvi.png", "real_area_profiles.png"),
+            ):
+                if made.exists():
+                    shutil.copy(made, IMG / target)
             PAGE.write_text(page_check.rewrite(page, run), encoding="utf-8")
             SMOOTHING_PAGE.write_text(page_check.rewrite(smoothing_page, smoothing_run), encoding="utf-8")
             return 0
