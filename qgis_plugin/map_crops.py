@@ -12,22 +12,19 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
-    QgsProcessingParameterBoolean,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterFile,
-    QgsProcessingParameterFileDestination,
-    QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterString,
 )
 from qgis.PyQt.QtCore import QDate
 
 from .base import GeocropAlgorithm, GeocropCall, date_parameter, given, output_path
 from .common import aoi_problem, load_styled_on_completion, write_aoi_geojson
+from .declared import DeclaredParameters
 from .runner import RunResult
 
-DEFAULT_STAC = "https://earth-search.aws.element84.com/v1"
+#: geocrop's default Sentinel-2 source (its declared `stac` default).
+DEFAULT_STAC = DeclaredParameters("map").entry("stac")["default"]
+
 _AOI_LABEL = "Area of interest"
 _NO_AREA = "Choose an area: a polygon layer for 'Area of interest (polygons)', or draw an extent."
 
@@ -66,20 +63,15 @@ _HELP = "".join(
 
 
 class MapCropsAlgorithm(GeocropAlgorithm):
-    """AOI + dates + STAC source + model bundle -> styled crop-type GeoTIFF (and optional web page)."""
+    """AOI + dates + STAC source + model bundle -> styled crop-type GeoTIFF (and optional web page).
+
+    Its parameters besides the area are `geocrop map`'s declared options (`declared.json`)."""
 
     AOI = "AOI"
     EXTENT = "EXTENT"
     START = "START"
     END = "END"
-    STAC = "STAC"
-    MODEL = "MODEL"
-    PLANET = "PLANET"
-    MAX_CLOUD = "MAX_CLOUD"
-    PROBABILITIES = "PROBABILITIES"
-    ALLOW_SIMULATED = "ALLOW_SIMULATED"
     OUTPUT = "OUTPUT"
-    HTML = "HTML"
 
     COMMAND = "map"
     NAME = "mapcrops"
@@ -88,20 +80,8 @@ class MapCropsAlgorithm(GeocropAlgorithm):
     HELP_ANCHOR = "map-crops-in-area"
     TAGS = ("crop", "classification", "sentinel-2", "planetscope", "stac", "land cover", "agriculture")
     TRAILING_FLAGS = ("--yes",)
-    ARGUMENTS: ClassVar[Mapping[str, str]] = {
-        "aoi": AOI,
-        "bbox": EXTENT,
-        "start": START,
-        "end": END,
-        "stac": STAC,
-        "model": MODEL,
-        "planet": PLANET,
-        "max_cloud": MAX_CLOUD,
-        "probabilities": PROBABILITIES,
-        "allow_simulated_model": ALLOW_SIMULATED,
-        "out": OUTPUT,
-        "html": HTML,
-    }
+    DECLARED = DeclaredParameters("map", own=("aoi",))
+    ARGUMENTS: ClassVar[Mapping[str, str]] = {"aoi": AOI, "bbox": EXTENT, **DECLARED.arguments()}
     SEASON = (START, END)
 
     def declare(self) -> None:
@@ -116,52 +96,12 @@ class MapCropsAlgorithm(GeocropAlgorithm):
         self.addParameter(
             QgsProcessingParameterExtent(self.EXTENT, "…or area of interest (extent)", optional=True)
         )
-        self.addParameter(date_parameter(self.START, "Start date", QDate(2021, 3, 1)))
-        self.addParameter(date_parameter(self.END, "End date", QDate(2021, 10, 31)))
+        # the dialog opens on a whole season, as an example
         self.addParameter(
-            QgsProcessingParameterString(self.STAC, "STAC source (API URL or catalog.json)", DEFAULT_STAC)
+            date_parameter(self.START, self.DECLARED.entry("start")["label"], QDate(2021, 3, 1))
         )
-        self.addParameter(
-            QgsProcessingParameterFile(
-                self.MODEL,
-                "Model bundle (empty: geocrop's demo bundle)",
-                optional=True,
-                fileFilter="geocrop bundles (*.safetensors);;All files (*.*)",
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterString(
-                self.PLANET, "Planet source (API URL or catalog.json)", optional=True
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                self.MAX_CLOUD,
-                "Maximum scene cloud cover (%)",
-                QgsProcessingParameterNumber.Integer,
-                defaultValue=80,
-                minValue=0,
-                maxValue=100,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterBoolean(self.PROBABILITIES, "Add class probability bands", False)
-        )
-        self.addParameter(
-            QgsProcessingParameterBoolean(
-                self.ALLOW_SIMULATED, "Allow a model trained on simulated data over real scenes", False
-            )
-        )
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Crop map"))
-        self.addParameter(
-            QgsProcessingParameterFileDestination(
-                self.HTML,
-                "Web page",
-                "HTML files (*.html)",
-                optional=True,
-                createByDefault=False,
-            )
-        )
+        self.addParameter(date_parameter(self.END, self.DECLARED.entry("end")["label"], QDate(2021, 10, 31)))
+        self.DECLARED.add(self.addParameter, skip=("date",))
 
     def check_layers(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str | None:
         aoi = parameters.get(self.AOI)
@@ -176,29 +116,17 @@ class MapCropsAlgorithm(GeocropAlgorithm):
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> GeocropCall:
         args = self._area_args(parameters, context, feedback)
-        stac = self.parameterAsString(parameters, self.STAC, context).strip() or DEFAULT_STAC
-        args += ["--stac", stac, *self.season_args(parameters, context)]
-
-        model = self.parameterAsFile(parameters, self.MODEL, context)
-        if model:
-            if not Path(model).is_file():
-                raise QgsProcessingException(
-                    f"Model bundle '{model}' does not exist; choose a .safetensors file."
-                )
-            args += ["--model", model]
-        planet = self.parameterAsString(parameters, self.PLANET, context).strip()
-        if planet:
-            args += ["--planet", planet]
-        args += ["--max-cloud", str(self.parameterAsInt(parameters, self.MAX_CLOUD, context))]
-        if self.parameterAsBoolean(parameters, self.PROBABILITIES, context):
-            args.append("--probabilities")
-        if self.parameterAsBoolean(parameters, self.ALLOW_SIMULATED, context):
-            args.append("--allow-simulated-model")
+        args += [*self.season_args(parameters, context), *self.DECLARED.args(self, parameters, context)]
+        model = self.parameterAsFile(parameters, "MODEL", context)
+        if model and not Path(model).is_file():
+            raise QgsProcessingException(
+                f"Model bundle '{model}' does not exist; choose a .safetensors file."
+            )
 
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         out = output_path(output, suffixes=(".tif", ".tiff"), label="Crop map", kind="GeoTIFF")
         args += ["--out", output]
-        html = self.parameterAsFileOutput(parameters, self.HTML, context)
+        html = self.parameterAsFileOutput(parameters, "HTML", context)
         if html:
             args += ["--html", html]
         siblings = [out.with_name(f"{out.stem}_confidence.tif"), Path(f"{output}.aux.xml")]
@@ -218,7 +146,7 @@ class MapCropsAlgorithm(GeocropAlgorithm):
         qml = Path(result.outputs.get("qml") or Path(cog).with_suffix(".qml"))
         self.written(output, "crop map")
         load_styled_on_completion(context, output, qml=qml, name="Crop map")
-        return {self.OUTPUT: output, self.HTML: html or None}
+        return self.DECLARED.results({"out": output, "html": html})
 
     def _area_args(
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback

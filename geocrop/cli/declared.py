@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import click
 
+from geocrop.cli.options import DATE, BundleFileType
 from geocrop.core.params import Declared, declared
 from geocrop.errors import as_flag
 
@@ -30,24 +31,6 @@ __all__ = ["declared_options", "flag_for", "help_text", "option_for"]
 F = TypeVar("F", bound=Callable[..., Any])
 Decorator = Callable[[F], F]
 _NAME = re.compile(r"`([a-z_][a-z0-9_]*)`")
-
-
-class DateType(click.ParamType):
-    """An ISO date, YYYY-MM-DD, parsed by the library's one date parser (`geocrop.core.temporal`)."""
-
-    name = "YYYY-MM-DD"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
-        from geocrop.core.temporal import as_date
-        from geocrop.errors import InputError
-
-        try:
-            return as_date(value, param.name if param is not None and param.name else "date")
-        except InputError:
-            self.fail(f"{value!r} is not a date; give YYYY-MM-DD, e.g. 2023-03-01", param, ctx)
-
-
-DATE = DateType()
 
 
 def help_text(item: Declared) -> str:
@@ -60,8 +43,6 @@ def help_text(item: Declared) -> str:
 
 
 def _click_type(item: Declared) -> Any:
-    from geocrop.cli.options import BundleFileType
-
     kind, base = item.param.kind, item.base
     if kind == "bundle":
         return BundleFileType()
@@ -130,3 +111,73 @@ def flag_for(command: click.Command, param: str) -> str | None:
 def defaults(config: type) -> dict[str, Any]:
     """Each declared field's default (required fields left out), for tests and tables."""
     return {d.name: d.default for d in declared(config) if d.default is not dataclasses.MISSING}
+
+
+# -- the QGIS plugin's table ---------------------------------------------------------------------------------
+#: The commands whose QGIS algorithm reads its parameters from `qgis_plugin/declared.json`.
+QGIS_COMMANDS: dict[str, str] = {"map": "geocrop.inference.map_config:MapConfig"}
+QGIS_TABLE = Path(__file__).resolve().parents[2] / "qgis_plugin" / "declared.json"
+
+
+def _qgis_type(item: Declared) -> str:
+    kind, base = item.param.kind, item.base
+    if item.choices:
+        return "enum"
+    if base is bool:
+        return "boolean"
+    if base is dt.date:
+        return "date"
+    if base in (int, float) and not item.multiple:
+        return "integer" if base is int else "number"
+    if item.multiple:
+        return "numbers" if base in (int, float) else "strings"
+    return kind or "text"
+
+
+def qgis_entry(item: Declared) -> dict[str, Any]:
+    """One parameter of the QGIS table: what the plugin (which cannot import geocrop) needs to build it."""
+    entry: dict[str, Any] = {
+        "name": item.name,
+        "qgis": item.param.qgis if isinstance(item.param.qgis, str) else item.name.upper(),
+        "flag": item.flag,
+        "type": _qgis_type(item),
+        "label": item.label,
+        "help": _NAME.sub(lambda m: f"'{m.group(1)}'", item.param.help),
+        "optional": not item.required,
+        "advanced": item.param.advanced,
+    }
+    if not item.required and item.default is not None and not item.multiple:
+        entry["default"] = (
+            item.default if item.param.convert is None or isinstance(item.default, str) else None
+        )
+    if item.choices:
+        entry["choices"] = [str(c) for c in item.choices]
+    check = item.param.check
+    low, high = getattr(check, "low", None), getattr(check, "high", None)
+    if low is not None and high is not None:
+        entry["min"], entry["max"] = low, high
+    return entry
+
+
+def qgis_table() -> dict[str, list[dict[str, Any]]]:
+    """Per command, the QGIS parameters of its config's declared fields (`qgis_plugin/declared.json`)."""
+    import importlib
+
+    table = {}
+    for command, target in QGIS_COMMANDS.items():
+        module, name = target.split(":")
+        config = getattr(importlib.import_module(module), name)
+        table[command] = [qgis_entry(d) for d in declared(config) if d.param.qgis and d.param.api]
+    return table
+
+
+def qgis_table_text() -> str:
+    """`qgis_table` as the checked-in JSON (``python -m geocrop.cli.declared`` rewrites the file)."""
+    import json
+
+    return json.dumps(qgis_table(), indent=1, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":  # python -m geocrop.cli.declared: regenerate qgis_plugin/declared.json
+    QGIS_TABLE.write_text(qgis_table_text(), encoding="utf-8")
+    print(f"wrote {QGIS_TABLE}")

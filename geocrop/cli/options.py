@@ -26,16 +26,18 @@ __all__ = [
 
 
 class DateType(click.ParamType):
-    """An ISO date, YYYY-MM-DD."""
+    """An ISO date, YYYY-MM-DD, parsed by the library's one date parser (`geocrop.core.temporal.as_date`):
+    the library then takes the `date` as it is, without parsing or checking it again."""
 
     name = "YYYY-MM-DD"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
-        if isinstance(value, dt.date):
-            return value
+        from geocrop.core.temporal import as_date
+        from geocrop.errors import InputError
+
         try:
-            return dt.date.fromisoformat(str(value).strip())
-        except ValueError:
+            return as_date(value, param.name if param is not None and param.name else "date")
+        except InputError:
             self.fail(f"{value!r} is not a date; give YYYY-MM-DD, e.g. 2023-03-01", param, ctx)
 
 

@@ -23,8 +23,9 @@ How to declare an option (all a stage needs)::
 - **flag** / **label**: the CLI flag and the QGIS label when the derived ones (``--max-cloud``, the help
   text) do not fit; **kind** what a text or path value is to an edge (``file``, ``bundle``, ``text``...);
   **metavar** the CLI's placeholder.
-- **cli=False**, **qgis=False** hide the option from one edge; **api=False** makes it internal: no verb
-  keyword, flag or QGIS parameter (a setting tests and benches tune, e.g. the size limits).
+- **cli=False**, **qgis=False** hide the option from one edge (``qgis="NAME"`` names its QGIS parameter);
+  **advanced=True** puts it among the advanced settings (QGIS); **api=False** makes it internal: no verb
+  keyword, flag or QGIS parameter (a setting tests and benches tune: the size limits).
 
 `declared(Config)` lists the declarations in field order (`Declared`: name, type, default, choices,
 required...); `geocrop.cli.declared` turns them into click options and maps an error's ``param`` back to its
@@ -69,8 +70,21 @@ __all__ = [
 
 #: Where a model runs: ``auto`` is CUDA when torch sees a GPU, else the CPU.
 Device = Literal["auto", "cpu", "cuda"]
-#: What an edge needs to know about a text or path value beyond its type.
-Kind = Literal["text", "file", "folder", "bundle", "raster", "vector", "page"]
+#: What an edge needs to know about a text or path value beyond its type: an input ``file`` (not a
+#: folder) or ``folder``, a model ``bundle``, a ``vector`` layer, or an output: a ``raster_out`` map, a
+#: ``page_out`` web page, a ``table_out`` (.gpkg/.parquet), a ``vector_out`` (.gpkg), a ``folder_out``.
+Kind = Literal[
+    "text",
+    "file",
+    "folder",
+    "bundle",
+    "vector",
+    "raster_out",
+    "page_out",
+    "table_out",
+    "vector_out",
+    "folder_out",
+]
 #: value -> what is wrong with it, in library terms ("is outside 16..4096; 256 works well"), or None.
 Check: TypeAlias = Callable[[Any], "str | None"]
 #: (value, argument name) -> the value in the config's type; raises `InputError` naming the argument.
@@ -92,8 +106,11 @@ class Param:
     kind: Kind | None = None
     metavar: str | None = None
     cli: bool = True
-    qgis: bool = True
+    #: False: not a QGIS parameter; a str: its QGIS parameter name (default: the name in upper case).
+    qgis: bool | str = True
     api: bool = True
+    #: Shown among an edge's advanced settings (QGIS: "Advanced parameters").
+    advanced: bool = False
 
 
 def param(
@@ -108,12 +125,13 @@ def param(
     kind: Kind | None = None,
     metavar: str | None = None,
     cli: bool = True,
-    qgis: bool = True,
+    qgis: bool | str = True,
     api: bool = True,
+    advanced: bool = False,
     factory: Callable[[], Any] | None = None,
 ) -> Any:
     """A dataclass field carrying its declaration (use as ``name: type = param(default, help=...)``)."""
-    meta = {_KEY: Param(help, unit, check, convert, flag, label, kind, metavar, cli, qgis, api)}
+    meta = {_KEY: Param(help, unit, check, convert, flag, label, kind, metavar, cli, qgis, api, advanced)}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -249,15 +267,19 @@ def show(value: Any) -> str:
 
 
 # -- checks ------------------------------------------------------------------------------------------------
-def within(low: float, high: float, problem: str | None = None) -> Check:
-    """A number in ``low..high`` (both included); ``problem`` words a miss (default "is outside ...")."""
+@dataclass(frozen=True)
+class within:  # lower case: it reads as a check, check=within(0, 100)
+    """A number in ``low..high`` (both included); ``problem`` words a miss (default "is outside ...").
+    The bounds are data, so an edge can show them (a QGIS number's minimum and maximum)."""
 
-    def check(value: Any) -> str | None:
-        if isinstance(value, int | float) and low <= value <= high:
+    low: float
+    high: float
+    problem: str | None = None
+
+    def __call__(self, value: Any) -> str | None:
+        if isinstance(value, int | float) and self.low <= value <= self.high:
             return None
-        return problem or f"is outside {low:g}..{high:g}; give a value in that range"
-
-    return check
+        return self.problem or f"is outside {self.low:g}..{self.high:g}; give a value in that range"
 
 
 def at_least(low: float, problem: str | None = None) -> Check:

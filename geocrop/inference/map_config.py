@@ -81,25 +81,35 @@ class MapConfig:
         kind="bundle",
         label="Model bundle (empty: geocrop's demo bundle)",
     )
-    out: Path = param(help="Output crop-map COG (.tif)", convert=as_path, kind="raster", label="Crop map")
+    out: Path = param(
+        help="Output crop-map COG (.tif)", convert=as_path, kind="raster_out", label="Crop map", qgis="OUTPUT"
+    )
     html: Path | None = param(
-        None, help="Also write an offline web map", convert=as_path, kind="page", label="Web page"
+        None, help="Also write an offline web map", convert=as_path, kind="page_out", label="Web page"
     )
     probabilities: bool = param(
         False, help="Add one probability band per class", label="Add class probability bands"
     )
     chunk_size: int = param(
-        256, help="Tile size", unit="px", check=within(16, 4096, "is outside 16..4096; 256 or 512 work well")
+        256,
+        help="Tile size",
+        unit="px",
+        check=within(16, 4096, "is outside 16..4096; 256 or 512 work well"),
+        label="Tile size (pixels)",
+        advanced=True,
     )
     scheduler: str | None = param(
         None, help="dask.distributed scheduler address (default: local threads)", qgis=False
     )
-    device: Device = param("auto", help="Where the model runs", check=_device_problem)
+    device: Device = param(
+        "auto", help="Where the model runs", check=_device_problem, label="Device", advanced=True
+    )
     yes: bool = param(False, help="Run even when the AOI exceeds the size limits", qgis=False)
     allow_simulated_model: bool = param(
         False,
         help="Map real scenes with a model trained on simulated data (a demo: its map means nothing)",
         label="Allow a model trained on simulated data over real scenes",
+        qgis="ALLOW_SIMULATED",
     )
     mask: Path | None = param(
         None,
@@ -107,10 +117,14 @@ class MapConfig:
         "nodata",
         convert=as_path,
         kind="file",
+        label="Mask raster (map only where it holds the mask values)",
+        advanced=True,
     )
     mask_values: tuple[float, ...] = param(
         (), help="Value of `mask` that means 'map here' (repeatable; default: any non-zero value)",
         convert=as_floats,
+        label="Mask values (space-separated; empty: any non-zero value)",
+        advanced=True,
     )  # fmt: skip
     class_priors: PriorChoice = param(
         None,
@@ -119,18 +133,27 @@ class MapConfig:
         convert=lambda value, name: read_class_priors(value),
         metavar="train|uniform|FILE",
         kind="text",
+        label="Class priors: train, uniform or a CSV/JSON file of shares",
+        advanced=True,
     )
     read_threads: int = param(
         ReadSettings.threads,
         help="Scene/band reads of one tile at once (range requests in flight, for remote COGs)",
+        label="Reads of one tile at once",
+        advanced=True,
     )
     read_ahead: int = param(
-        ReadSettings.read_ahead, help="Tiles read ahead of the engine (memory holds this many tiles plus one)"
+        ReadSettings.read_ahead,
+        help="Tiles read ahead of the engine (memory holds this many tiles plus one)",
+        label="Tiles read ahead",
+        advanced=True,
     )
     read_cache_mb: int = param(
         ReadSettings.cache_mb,
         help="Downloaded COG byte ranges GDAL keeps in memory (reused by later tiles)",
         unit="MB",
+        label="Download cache (MB)",
+        advanced=True,
     )
     allow_any_asset_href: bool = param(
         False,

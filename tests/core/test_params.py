@@ -113,3 +113,18 @@ def test_the_map_command_takes_every_declared_map_option() -> None:
 
     flags = {flag_for(map_command, d.name) for d in declared(MapConfig) if d.param.cli and d.param.api}
     assert None not in flags and "--max-cloud" in flags and "--read-cache-mb" in flags
+
+
+def test_the_qgis_plugins_table_is_the_declarations() -> None:
+    """The plugin cannot import geocrop: its parameters come from a generated table, kept current here
+    (regenerate with ``python -m geocrop.cli.declared``)."""
+    from geocrop.cli.declared import QGIS_TABLE, qgis_table, qgis_table_text
+
+    assert QGIS_TABLE.read_text(encoding="utf-8") == qgis_table_text()
+    entries = {e["name"]: e for e in qgis_table()["map"]}
+    assert entries["max_cloud"]["default"] == 60.0 and (
+        entries["max_cloud"]["min"],
+        entries["max_cloud"]["max"],
+    ) == (0, 100)
+    assert entries["out"]["qgis"] == "OUTPUT" and entries["out"]["type"] == "raster_out"
+    assert "aoi" not in entries and "max_pixels" not in entries  # the plugin's own area; an internal limit

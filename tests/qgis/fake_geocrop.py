@@ -81,7 +81,7 @@ def _map(args: list[str], mode: str, record: Path | None) -> int:
     parser = argparse.ArgumentParser(prog="geocrop map")
     parser.add_argument("--aoi")
     parser.add_argument("--bbox")
-    parser.add_argument("--stac", required=True)
+    parser.add_argument("--stac", default="https://earth-search.aws.element84.com/v1")  # geocrop's default
     parser.add_argument("--start", required=True)
     parser.add_argument("--end", required=True)
     parser.add_argument("--model")
@@ -128,7 +128,8 @@ def _map(args: list[str], mode: str, record: Path | None) -> int:
         return 0
 
     print("geocrop: warning: 3 of 12 scenes are cloudier than --max-cloud", file=sys.stderr, flush=True)
-    _emit({"event": "warning", "message": "3 of 12 scenes are cloudier than --max-cloud"})
+    text = "3 of 12 scenes are cloudier than `max_cloud`"  # geocrop's warning event: flags and library terms
+    _emit({"event": "warning", "message": "3 of 12 scenes are cloudier than --max-cloud", "text": text})
     for step in range(1, 5):
         _emit({"event": "progress", "fraction": step / 5, "message": f"Mapping block {step} of 4"})
         time.sleep(0.05)
