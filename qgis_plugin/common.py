@@ -35,7 +35,6 @@ from .runner import (
     RunResult,
     check_version,
     error_in_labels,
-    in_labels,
     resolve_command,
     run_geocrop,
 )
@@ -121,7 +120,8 @@ def run_with_feedback(
             args,
             on_progress=on_progress,
             on_log=on_log,
-            on_warning=lambda message: feedback.pushWarning(in_labels(message, message, labels or {})),
+            on_warning=feedback.pushWarning,
+            labels=labels,
             is_canceled=feedback.isCanceled,
             cleanup=list(outputs),
         )

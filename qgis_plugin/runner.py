@@ -225,6 +225,7 @@ def run_geocrop(
     on_log: Callable[[str], None],
     is_canceled: Callable[[], bool],
     on_warning: Callable[[str], None] | None = None,
+    labels: Mapping[str, str] | None = None,
     cleanup: Sequence[Path] = (),
     poll_interval: float = 0.1,
     grace_period: float = 10.0,
@@ -232,7 +233,8 @@ def run_geocrop(
     """Run `geocrop ARGS` (which should include `--progress json`) and stream its progress until it ends.
 
     `on_progress(fraction 0..1, message)` gets each progress event, `on_warning(message)` each warning
-    event (default: `on_log`), `on_log(line)` every other line of stdout/stderr. `is_canceled()` is
+    event (default: `on_log`; in `labels`' words where it comes in library terms, see `in_labels`),
+    `on_log(line)` every other line of stdout/stderr. `is_canceled()` is
     polled every `poll_interval` seconds, even while geocrop prints nothing; on cancel the process group
     gets SIGINT (geocrop stops and cleans up), then SIGTERM/SIGKILL after `grace_period`, and
     `GeocropCanceled` is raised. On cancel or failure, every entry created during the run beside a
@@ -297,7 +299,8 @@ def run_geocrop(
             if kind == "progress":
                 on_progress(_fraction(event.get("fraction")), str(event.get("message", "")))
             elif kind == "warning":
-                (on_warning or on_log)(str(event.get("message", "")))
+                message, text = str(event.get("message", "")), _optional_text(event.get("text"))
+                (on_warning or on_log)(in_labels(message, text, labels or {}))
             elif kind == "done":
                 raw = event.get("outputs") or {}
                 outputs = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}

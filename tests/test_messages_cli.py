@@ -8,6 +8,7 @@ The library says `` `corruption_rate` `` (`tests/test_messages.py`); ``geocrop p
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import click
@@ -17,7 +18,7 @@ from click.testing import CliRunner
 from geocrop.cli import progress
 from geocrop.cli.flags import FLAG_ALIASES, in_flags
 from geocrop.cli.main import _one_line_warning, cli
-from geocrop.errors import InputError
+from geocrop.errors import GeocropWarning, InputError
 
 
 def _command(name: str) -> click.Command:
@@ -75,3 +76,16 @@ def test_the_json_error_event_has_flags_and_the_library_text(capsys: pytest.Capt
     error = next(e for e in events if e.get("event") == "error")
     assert error["message"] == "--corruption 2 is not a fraction"
     assert error["param"] == "corruption_rate" and error["text"] == "`corruption_rate` 2 is not a fraction"
+
+
+def test_a_warning_in_a_reporting_block_names_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    """The terminal line says the flag; the JSON event adds the library-terms text for a front end."""
+    with click.Context(_command("pretrain")), progress.reporting("json") as reporter:
+        warnings.warn("lower `corruption_rate` to keep more of each pixel", GeocropWarning, stacklevel=1)
+        reporter.done({})
+    captured = capsys.readouterr()
+    assert "geocrop: warning: lower --corruption to keep more of each pixel" in captured.err
+    events = [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")]
+    warning = next(e for e in events if e.get("event") == "warning")
+    assert warning["message"] == "lower --corruption to keep more of each pixel"
+    assert warning["text"] == "lower `corruption_rate` to keep more of each pixel"

@@ -209,14 +209,16 @@ class Reporter:
             self._json({"event": name, **fields})
 
     def warning(self, message: str) -> None:
-        message = plain_text(message)
+        """One warning line in this command's flags; the JSON event adds the library-terms ``text``."""
+        text = plain_text(message)
+        message = in_flags(text)
 
         def write() -> None:
             self._stop()
             self.err.write(f"geocrop: warning: {message}\n")
             self.err.flush()
             if self.mode == "json":
-                self._json({"event": "warning", "message": message})
+                self._json({"event": "warning", "message": message, "text": text})
 
         show_or_hold(write)
 

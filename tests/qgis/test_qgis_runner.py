@@ -112,6 +112,21 @@ def test_progress_lines_are_streamed_and_outputs_returned(tmp_path: Path) -> Non
     assert "PYTHONPATH" not in env and "GDAL_DATA" not in env
 
 
+def test_warning_events_are_worded_in_the_labels_given(tmp_path: Path) -> None:
+    command = resolve_command(str(fake_geocrop(tmp_path / "bin")))
+    warnings: list[str] = []
+    run_geocrop(
+        command,
+        _map_args(tmp_path / "crops.tif"),
+        on_progress=lambda f, m: None,
+        on_log=lambda line: None,
+        on_warning=warnings.append,
+        labels={"max_cloud": "Maximum cloud cover"},
+        is_canceled=lambda: False,
+    )
+    assert warnings == ["3 of 12 scenes are cloudier than 'Maximum cloud cover'"]
+
+
 def test_error_event_becomes_the_exception_message(tmp_path: Path) -> None:
     command = resolve_command(str(fake_geocrop(tmp_path / "bin", mode="error")))
     with pytest.raises(GeocropRunError, match=r"^no Sentinel-2 scenes in x between the dates$"):
