@@ -22,6 +22,7 @@ from geocrop.api_types import (
     train_config,
 )
 from geocrop.errors import InputError
+from geocrop.models.registry import DeepFamily, HeadName, TreeFamily, check_head_options
 
 if TYPE_CHECKING:
     from geocrop.inference.predict import PredictResult
@@ -31,11 +32,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DeepFamily", "HeadFamily", "SplitScheme", "TreeFamily", "evaluate", "predict", "train"]
 
-#: Temporal head families (`geocrop.models.registry`), the tree baselines, and ``auto`` (the one of
-#: TempCNN, InceptionTime and gradient boosting, or the mean of two, that wins on inner validation).
-HeadFamily = Literal["auto", "lstm", "inception", "transformer", "tempcnn", "rf", "gbm"]
-DeepFamily = Literal["lstm", "inception", "transformer", "tempcnn"]
-TreeFamily = Literal["rf", "gbm"]
+#: Temporal head families, the tree baselines, and ``auto`` (the one of TempCNN, InceptionTime and
+#: gradient boosting, or the mean of two, that wins on inner validation): `geocrop.models.registry`'s.
+HeadFamily = HeadName
 #: Parcel split: 70 % training / 30 % validation, or the paper's 70-21-9.
 SplitScheme = Literal["70-30", "70-21-9"]
 
@@ -64,7 +63,7 @@ def train(
     val_pixels: int = 1000,
     epochs: int | None = None,
     batch_size: int | None = None,
-    lr: float = 1e-3,
+    lr: float | None = None,
     final_lr: float | None = None,
     seed: int = 0,
     device: Device = "auto",
@@ -81,14 +80,15 @@ def train(
     (`geocrop.training.auto`; ``head_params={"candidates": [...]}`` narrows the choice).
     ``head_params`` override the family's default configuration (e.g. ``{"d_model": 32}``);
     ``backbone`` is a pretrained bundle (path or `PretrainResult`), else raw bands. ``epochs`` and
-    ``batch_size`` None adapt to the data. ``init``: a pretrained head (``head.safetensors`` of
-    `pretrain` with ``mode="temporal"``) the head starts from, with its architecture (``head`` ``"auto"``
-    takes its family); ``freeze_init`` trains only the classifier layer on top of it
-    (`geocrop.training.head_init`). The returned `TrainResult` (``.bundle``, ``.scores``) can be
-    passed as ``model=`` to `map_aoi` and `predict`.
+    ``batch_size`` None adapt to the data; ``lr`` (initial) None is 1e-3. Options that do not apply to
+    ``head`` are refused (`geocrop.models.registry.check_head_options`). ``init``: a pretrained head
+    (``head.safetensors`` of `pretrain` with ``mode="temporal"``) the head starts from, with its
+    architecture (``head`` ``"auto"`` takes its family); ``freeze_init`` trains only the classifier
+    layer on top of it (`geocrop.training.head_init`). The returned `TrainResult` (``.bundle``,
+    ``.scores``) can be passed as ``model=`` to `map_aoi` and `predict`.
     """
     from geocrop.io.stac import trust_any_asset_href
-    from geocrop.training.hparams import DEFAULT_FINAL_LR, TREE_FAMILIES, HeadConfig, default_config
+    from geocrop.training.hparams import DEFAULT_FINAL_LR, HeadConfig, default_config
     from geocrop.training.train import TrainJob, train_model
 
     pretrained = None
@@ -108,18 +108,8 @@ def train(
     if pretrained is not None:
         defaults = HeadConfig(head, {**defaults.params, **pretrained.head_params()}, defaults.lr)
     extra = dict(head_params or {})
-    unknown = sorted(set(extra) - set(defaults.params))
-    if unknown:
-        known = ", ".join(sorted(defaults.params)) or "none (tree heads take no options)"
-        raise InputError(
-            f"`head_params` {unknown} do not apply to head {head!r}; its options are: {known}",
-            param="head_params",
-        )
-    if head in TREE_FAMILIES and (epochs is not None or batch_size is not None or final_lr is not None):
-        raise InputError(
-            f"`epochs`, `batch_size` and `final_lr` apply to deep heads only, not {head!r}; drop them",
-            param="epochs",
-        )
+    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "final_lr": final_lr}
+    check_head_options(head, {**extra, **settings})
     job = TrainJob(
         source=label_source(
             labels,
@@ -142,7 +132,9 @@ def train(
         ),
         backbone=None if backbone is None else as_bundle(backbone, "backbone"),
         config=dataclasses.replace(
-            train_config(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device),
+            train_config(
+                epochs=epochs, batch_size=batch_size, lr=1e-3 if lr is None else lr, seed=seed, device=device
+            ),
             init=None if init is None else os.fspath(as_path(init, "init")),
             freeze_init=freeze_init,
         ),

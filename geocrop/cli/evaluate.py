@@ -17,6 +17,7 @@ from geocrop.cli.label_options import label_options
 from geocrop.cli.progress import ProgressMode, progress_option, reporting
 from geocrop.cli.run_grid import GridReporter
 from geocrop.errors import InputError
+from geocrop.models.registry import deep_families, tree_families
 
 
 @click.command("evaluate")
@@ -48,12 +49,10 @@ from geocrop.errors import InputError
 @click.option(
     "--folds", type=click.IntRange(min=1), default=5, show_default=True, help="Grouped folds (1: one split)."
 )
-@click.option(
-    "--families", default="lstm,inception,transformer,tempcnn", show_default=True, help="Deep head families."
-)
+@click.option("--families", default=",".join(deep_families()), show_default=True, help="Deep head families.")
 @click.option(
     "--baselines",
-    default="rf,gbm",
+    default=",".join(tree_families()),
     show_default=True,
     help="Tree baselines run beside them ('none': no trees).",
 )

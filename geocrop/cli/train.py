@@ -7,6 +7,7 @@ same command after an interruption resumes from the last finished epoch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,24 @@ import click
 
 from geocrop.cli.label_options import label_options
 from geocrop.cli.progress import ProgressMode, progress_option, reporting
-from geocrop.errors import InputError
+from geocrop.models.registry import HEAD_FAMILIES, HEAD_OPTIONS, deep_families, tree_families
 
-#: Options that shape a deep head (they mean nothing to the tree baselines).
-_HEAD_FLAGS = ("hidden", "layers", "kernel_size", "d_model", "heads", "pooling", "dense")
+#: The tree baselines as ``--head``'s help names them (``rf: RandomForest, ...``).
+_TREES = ", ".join(f"{f}: {HEAD_FAMILIES[f].label}" for f in tree_families())
+
+
+def head_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that shape a deep head (`geocrop.models.registry.HEAD_OPTIONS`), as click options;
+    which head each applies to is checked by the library."""
+    for option in reversed(HEAD_OPTIONS.values()):
+        kind = click.Choice(option.choices) if option.choices else option.type
+        command = click.option(
+            "--" + option.name.replace("_", "-"),
+            type=kind,
+            default=None,
+            help=option.help[0].upper() + option.help[1:] + ".",
+        )(command)
+    return command
 
 
 @click.command("train")
@@ -32,21 +47,13 @@ _HEAD_FLAGS = ("hidden", "layers", "kernel_size", "d_model", "heads", "pooling",
 )
 @click.option(
     "--head",
-    type=click.Choice(["auto", "lstm", "inception", "transformer", "tempcnn", "rf", "gbm"]),
+    type=click.Choice(list(HEAD_FAMILIES)),
     default="auto",
     show_default=True,
-    help="Temporal head family, a tree baseline (rf: RandomForest, gbm: gradient boosting), or auto: the "
+    help=f"Temporal head family ({', '.join(deep_families())}), a tree baseline ({_TREES}), or auto: the "
     "one of tempcnn, inception and gbm (or the mean of two) that wins on inner validation.",
 )
-@click.option(
-    "--hidden", type=int, default=None, help="lstm: hidden size; inception, tempcnn: convolution channels."
-)
-@click.option("--layers", type=int, default=None, help="Layers (lstm, transformer) or modules (inception).")
-@click.option("--kernel-size", type=int, default=None, help="inception: longest kernel; tempcnn: kernel.")
-@click.option("--dense", type=int, default=None, help="tempcnn: width of the dense layer.")
-@click.option("--d-model", type=int, default=None, help="transformer: model width.")
-@click.option("--heads", type=int, default=None, help="transformer: attention heads.")
-@click.option("--pooling", type=click.Choice(["mean", "cls"]), default=None, help="transformer: pooling.")
+@head_options
 @click.option("--lr", type=float, default=None, help="Initial learning rate [default: 1e-3].")
 @click.option("--final-lr", type=float, default=None, help="Where the linear schedule ends [default: 1e-5].")
 @click.option(
@@ -71,29 +78,14 @@ _HEAD_FLAGS = ("hidden", "layers", "kernel_size", "d_model", "heads", "pooling",
 def train(progress_mode: ProgressMode, **kw: Any) -> None:
     """Train a crop classifier head and write a map-ready bundle (backbone + head + classes + grid)."""
     import geocrop.api as api
-    from geocrop.training.hparams import TREE_FAMILIES, default_config
 
-    head = kw.pop("head")
-    defaults = default_config(head).params
-    given = {flag: kw.pop(flag) for flag in _HEAD_FLAGS}
-    if head in TREE_FAMILIES:
-        deep = [
-            f for f in (*_HEAD_FLAGS, "epochs", "batch_size", "lr", "final_lr") if kw.get(f, given.get(f))
-        ]
-        if deep:
-            shown = ", ".join("--" + f.replace("_", "-") for f in deep)
-            raise InputError(f"{shown} only apply to deep heads, not --head {head}; drop them")
-    for flag, value in given.items():
-        if value is not None and flag not in defaults:
-            raise InputError(f"--{flag.replace('_', '-')} does not apply to --head {head}; drop it")
-    backbone, lr = kw.pop("backbone"), kw.pop("lr")
+    given = {name: kw.pop(name) for name in HEAD_OPTIONS}
+    backbone = kw.pop("backbone")
     with reporting(progress_mode) as reporter:
         result = api.train(
             **kw,
-            head=head,
-            head_params={flag: value for flag, value in given.items() if value is not None},
+            head_params={name: value for name, value in given.items() if value is not None},
             backbone=None if backbone.lower() == "none" else backbone,
-            lr=1e-3 if lr is None else lr,
             progress=reporter.progress_event,
         )
         reporter.done({"bundle": result.bundle})

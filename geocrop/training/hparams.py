@@ -9,7 +9,8 @@ tuner is a sampler here, not an optimiser). Spaces, as printed:
 - Transformer: d_model in {32, 64, 128}, heads in {2, 4, 8}, layers 2..6, learning rate 1e-5..1e-3.
 
 geocrop adds TempCNN (Pelletier et al., 2019; not in the paper): hidden in {32, 64, 128}, dense in {128,
-256, 512}, kernel in {3, 5, 7}, the same learning-rate range.
+256, 512}, kernel in {3, 5, 7}, the same learning-rate range. The families, their defaults and these
+spaces are declared once, in `geocrop.models.registry.HEAD_FAMILIES`; this module draws from them.
 
 The paper also says training starts at 1e-3 with a linear schedule. Both are honoured: the learning rate
 starts at 1e-3 and decays linearly to the sampled value (``lr``, a floor) at the last step; see
@@ -19,19 +20,20 @@ starts at 1e-3 and decays linearly to the sampled value (``lr``, a floor) at the
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 
 from geocrop.errors import InputError
+from geocrop.models.registry import HEAD_FAMILIES, deep_families, tree_families
 
-FAMILIES: tuple[str, ...] = ("lstm", "inception", "transformer", "tempcnn")
+FAMILIES: tuple[str, ...] = deep_families()
 #: Families whose spec needs the series length (they flatten time instead of pooling it).
 NEEDS_STEPS: frozenset[str] = frozenset({"tempcnn"})
 #: Tree-ensemble baselines (`geocrop.training.trees`): no hyperparameter space, one fixed configuration.
-TREE_FAMILIES: tuple[str, ...] = ("rf", "gbm")
+TREE_FAMILIES: tuple[str, ...] = tree_families()
 #: The family that picks one of `AUTO_CANDIDATES` (or the average of the best two) by grouped inner
 #: validation on the training part (`geocrop.training.auto`); `geocrop train`'s default.
 AUTO = "auto"
@@ -39,12 +41,7 @@ AUTO = "auto"
 #: (docs/evaluation): TempCNN and InceptionTime, and gradient boosting (trees: raw bands only).
 AUTO_CANDIDATES: tuple[str, ...] = ("tempcnn", "inception", "gbm")
 #: The configuration `geocrop train` uses for each deep family when no option is given.
-DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
-    "lstm": {"hidden": 128, "layers": 2},
-    "inception": {"layers": 4, "hidden": 128, "kernel_size": 40},
-    "transformer": {"d_model": 64, "heads": 4, "layers": 2, "pooling": "mean"},
-    "tempcnn": {"hidden": 64, "dense": 256, "kernel_size": 5},
-}
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {f: dict(HEAD_FAMILIES[f].defaults) for f in FAMILIES}
 #: Where the linear learning-rate schedule of a default configuration ends.
 DEFAULT_FINAL_LR = 1e-5
 LR_RANGE = (1e-5, 1e-3)
@@ -86,48 +83,20 @@ class HeadConfig:
         return f"{self.family}({', '.join(args)})"
 
 
-def _lstm(trial: optuna.Trial) -> dict[str, Any]:
-    return {
-        "hidden": trial.suggest_categorical("hidden", [32, 64, 128, 256]),
-        "layers": trial.suggest_int("layers", 2, 6),
-    }
-
-
-def _inception(trial: optuna.Trial) -> dict[str, Any]:
-    return {
-        "layers": trial.suggest_categorical("layers", [2, 4, 8]),
-        "hidden": trial.suggest_categorical("hidden", [128, 256, 512, 1024]),
-        "kernel_size": trial.suggest_categorical("kernel_size", [40, 80, 120, 136]),
-    }
-
-
-def _transformer(trial: optuna.Trial) -> dict[str, Any]:
-    return {
-        "d_model": trial.suggest_categorical("d_model", [32, 64, 128]),
-        "heads": trial.suggest_categorical("heads", [2, 4, 8]),
-        "layers": trial.suggest_int("layers", 2, 6),
-    }
-
-
-def _tempcnn(trial: optuna.Trial) -> dict[str, Any]:
-    # not in the paper: Pelletier et al. (2019) used 64 filters of width 5 and a 256-wide dense layer
-    return {
-        "hidden": trial.suggest_categorical("hidden", [32, 64, 128]),
-        "dense": trial.suggest_categorical("dense", [128, 256, 512]),
-        "kernel_size": trial.suggest_categorical("kernel_size", [3, 5, 7]),
-    }
-
-
-SPACES: dict[str, Callable[[optuna.Trial], dict[str, Any]]] = {
-    "lstm": _lstm,
-    "inception": _inception,
-    "transformer": _transformer,
-    "tempcnn": _tempcnn,
-}
+def _draw(trial: optuna.Trial, family: str) -> dict[str, Any]:
+    """One configuration of ``family`` from its registry space, in the space's order (the order of the
+    sampler's calls decides the draw)."""
+    params: dict[str, Any] = {}
+    for name, values in HEAD_FAMILIES[family].space.items():
+        if isinstance(values, range):
+            params[name] = trial.suggest_int(name, values.start, values.stop - 1)
+        else:
+            params[name] = trial.suggest_categorical(name, list(values))
+    return params
 
 
 def check_family(family: str) -> str:
-    if family not in SPACES and family not in TREE_FAMILIES and family != AUTO:
+    if family not in HEAD_FAMILIES:
         known = ", ".join((*FAMILIES, *TREE_FAMILIES, AUTO))
         raise InputError(f"head family {family!r} is unknown; choose one of {known}")
     return family
@@ -172,7 +141,7 @@ def sample_configs(family: str, n: int, *, seed: int = 0) -> list[HeadConfig]:
     configs = []
     for _ in range(n):
         trial = study.ask()
-        params = SPACES[family](trial)
+        params = _draw(trial, family)
         lr = trial.suggest_float("lr", *LR_RANGE, log=True)
         configs.append(HeadConfig(family, params, lr))
     return configs
