@@ -27,14 +27,12 @@ from qgis.PyQt.QtCore import QDate, Qt
 from qgis.PyQt.QtGui import QIcon
 
 from .common import EXECUTABLE_PARAMETER, executable_parameter, prepare_geocrop, run_with_feedback
+from .declared import SEASON_RULE
 from .runner import RunResult, in_labels
 
 ICON = Path(__file__).resolve().parent / "icon.svg"
 HELP_URL = "https://github.com/geocrop/geocrop/blob/main/docs/qgis.md"
 
-#: geocrop's season rule (`geocrop.api_types.check_season`), in its own words: the end may not be before
-#: the start (a one-day season passes this check). Argument names in backticks become parameter labels.
-SEASON_RULE = "`end` {end} is not after `start` {start}; give start < end"
 
 #: What a parameter label loses to name an argument in a sentence: "…or " and a trailing "(…)".
 _LABEL_NOISE = re.compile(r"^…or\s+|\s*\([^()]*\)\s*$")

@@ -43,9 +43,18 @@ _FILTERS = {
 }
 
 
+def _table() -> dict[str, Any]:
+    return dict(json.loads(TABLE.read_text(encoding="utf-8")))
+
+
 def table(command: str) -> list[dict[str, Any]]:
     """The declared parameters of one geocrop command."""
-    return list(json.loads(TABLE.read_text(encoding="utf-8"))[command])
+    return list(_table()["commands"][command])
+
+
+#: geocrop's season rule in its own words (`geocrop.core.temporal.SEASON_RULE`): argument names in
+#: backticks, which an algorithm turns into its labels.
+SEASON_RULE: str = _table()["season_rule"]
 
 
 @dataclass(frozen=True)

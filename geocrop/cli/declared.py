@@ -159,16 +159,19 @@ def qgis_entry(item: Declared) -> dict[str, Any]:
     return entry
 
 
-def qgis_table() -> dict[str, list[dict[str, Any]]]:
-    """Per command, the QGIS parameters of its config's declared fields (`qgis_plugin/declared.json`)."""
+def qgis_table() -> dict[str, Any]:
+    """Per command, the QGIS parameters of its config's declared fields, and the season rule's message
+    (`qgis_plugin/declared.json`)."""
     import importlib
 
-    table = {}
+    from geocrop.core.temporal import SEASON_RULE
+
+    commands = {}
     for command, target in QGIS_COMMANDS.items():
         module, name = target.split(":")
         config = getattr(importlib.import_module(module), name)
-        table[command] = [qgis_entry(d) for d in declared(config) if d.param.qgis and d.param.api]
-    return table
+        commands[command] = [qgis_entry(d) for d in declared(config) if d.param.qgis and d.param.api]
+    return {"commands": commands, "season_rule": SEASON_RULE}
 
 
 def qgis_table_text() -> str:

@@ -56,11 +56,15 @@ def as_date(value: Any, param: str = "date") -> dt.date:
     )
 
 
+#: The season rule's one message (the QGIS plugin, which cannot import geocrop, reads it from its table).
+SEASON_RULE = "`end` {end} is not after `start` {start}; give start < end"
+
+
 def check_season(start: dt.date | None, end: dt.date | None) -> None:
     """The one season rule: ``end`` after ``start`` (a season has at least two days); else `InputError`
     (``param="end"``). Either may be None (not given: nothing to compare)."""
     if start is not None and end is not None and end <= start:
-        raise InputError(f"`end` {end} is not after `start` {start}; give start < end", param="end")
+        raise InputError(SEASON_RULE.format(start=start, end=end), param="end")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import os
@@ -11,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from geocrop.core.temporal import as_date, check_season
 from geocrop.errors import InputError, OutputError
 from geocrop.models.contrastive import ContrastiveMode
 
@@ -164,17 +164,10 @@ def validate(config: PretrainConfig) -> None:
         raise InputError(
             f"`device` {config.device!r} is not one of auto, cpu, cuda; choose one of those", param="device"
         )
-    for name in ("start", "end"):
-        value = getattr(config, name)
-        if value is not None:
-            try:
-                dt.date.fromisoformat(str(value)[:10])
-            except ValueError:
-                raise InputError(f"`{name}` {value!r} is not a date; give YYYY-MM-DD", param=name) from None
-    if config.start is not None and config.end is not None and str(config.end)[:10] <= str(config.start)[:10]:
-        raise InputError(
-            f"`end` {config.end} is not after `start` {config.start}; give start < end", param="end"
-        )
+    first, last = (
+        None if v is None else as_date(v, n) for n, v in (("start", config.start), ("end", config.end))
+    )
+    check_season(first, last)  # the one date parser and season rule (geocrop.core.temporal)
     if not 0 <= config.corruption < 1:
         raise InputError(
             f"`corruption_rate` {config.corruption} is not a fraction in [0, 1); give e.g. 0.2 or 0.6 as in "

@@ -121,7 +121,7 @@ def test_the_qgis_plugins_table_is_the_declarations() -> None:
     from geocrop.cli.declared import QGIS_TABLE, qgis_table, qgis_table_text
 
     assert QGIS_TABLE.read_text(encoding="utf-8") == qgis_table_text()
-    entries = {e["name"]: e for e in qgis_table()["map"]}
+    entries = {e["name"]: e for e in qgis_table()["commands"]["map"]}
     assert entries["max_cloud"]["default"] == 60.0 and (
         entries["max_cloud"]["min"],
         entries["max_cloud"]["max"],
