@@ -3,6 +3,7 @@ temporal pretraining of a head (masked reconstruction of observations)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -108,14 +109,7 @@ def pretrain(
     elif isinstance(area, os.PathLike):
         area = os.fspath(area)
     if mode == "temporal":
-        return _pretrain_temporal(
-            out=out, s2=s2, planet=planet, second_modality=second_modality, s1=s1, aoi=aoi, fields=fields,
-            head=head, head_params=head_params, steps=steps, objective=objective, temperature=temperature,
-            mask_ratio=mask_ratio,
-            second_weight=second_weight, date_dropout=date_dropout, resample_dates=resample_dates,
-            epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, threads=threads,
-            bars=bars, progress=progress,
-        )  # fmt: skip
+        return _pretrain_temporal(dict(locals()))
     if date_dropout or resample_dates:
         raise InputError(
             f"`date_dropout` and `resample_dates` act on series; `mode` {mode} pairs single dates: use "
@@ -162,7 +156,7 @@ def pretrain(
         message = f"epoch {epoch}/{epochs}: loss {float(record.get('loss', float('nan'))):.4f}"
         if "retrieval_top1" in record:
             message += f", held-out retrieval {float(record['retrieval_top1']):.3f}"
-        emit(progress, "pretrain", epoch / epochs, message, log=True)
+        emit(progress, "pretrain", epoch / epochs, message, log=True, epoch=epoch, epochs=epochs)
 
     emit(progress, "pretrain", 0.0, "pairing pixels" if s2 is not None else "reading the pairs")
     with trust_any_asset_href(allow_any_asset_href):
@@ -171,78 +165,47 @@ def pretrain(
     return result
 
 
-def _pretrain_temporal(
-    *,
-    out: PathLike,
-    s2: PathLike | None,
-    planet: PathLike | None,
-    second_modality: SecondModality,
-    s1: PathLike | None,
-    aoi: AoiLike | None,
-    fields: PathLike | None,
-    head: str,
-    head_params: Mapping[str, Any] | None,
-    steps: int | Literal["auto"],
-    objective: Literal["masked", "contrastive"],
-    temperature: float,
-    mask_ratio: float,
-    second_weight: float,
-    date_dropout: float | None,
-    resample_dates: bool | None,
-    epochs: int | None,
-    batch_size: int | None,
-    lr: float,
-    seed: int,
-    device: Device,
-    threads: int | None,
-    bars: bool,
-    progress: Progress | None,
-) -> PretrainResult:
+def _pretrain_temporal(arguments: Mapping[str, Any]) -> PretrainResult:
+    """`pretrain` with ``mode="temporal"``: ``arguments`` are `pretrain`'s own; each one that names a
+    field of `TemporalPretrainConfig` (the same names) goes to it, and the contrastive modes' inputs must
+    be unset."""
     from geocrop.training.temporal_config import TemporalPretrainConfig
     from geocrop.training.temporal_pretrain import pretrain_temporal
 
-    if s2 is None:
+    if arguments["s2"] is None:
         raise InputError("`mode` temporal needs `s2`: a samples table or imagery with series", param="s2")
-    for name, value in (("planet", planet), ("aoi", aoi), ("fields", fields)):
-        if value is not None:
+    for name in ("planet", "aoi", "fields"):
+        if arguments[name] is not None:
             raise InputError(
                 f"`{name}` does not apply to `mode` temporal (it reads every series of `s2`); drop it",
                 param=name,
             )
-    if second_modality == "planetscope":
+    if arguments["second_modality"] == "planetscope":
         raise InputError(
             "`second_modality` planetscope cannot be read as series; use s1, none or auto with `mode` "
             "temporal",
             param="second_modality",
         )
+    names = {f.name for f in dataclasses.fields(TemporalPretrainConfig)}
+    given = {name: value for name, value in arguments.items() if name in names}
+    s1, head_params = given["s1"], given["head_params"]
     config = TemporalPretrainConfig(
-        out=as_path(out, "out"),
-        s2=as_source(s2, "s2"),
-        head=head,
-        head_params=dict(head_params) if head_params else None,
-        steps=steps,
-        second_modality=second_modality,
-        s1=None if s1 is None else as_source(s1, "s1"),
-        objective=objective,
-        temperature=temperature,
-        mask_ratio=mask_ratio,
-        second_weight=second_weight,
-        date_dropout=date_dropout,
-        resample_dates=resample_dates,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        device=device,
-        threads=threads,
+        **given
+        | {
+            "out": as_path(given["out"], "out"),
+            "s2": as_source(given["s2"], "s2"),
+            "s1": None if s1 is None else as_source(s1, "s1"),
+            "head_params": dict(head_params) if head_params else None,
+        }
     )
+    progress: Progress | None = arguments["progress"]
 
     def epoch_done(epoch: int, record: Mapping[str, Any]) -> None:
         from geocrop.training.temporal_pretrain import describe_epoch
 
-        emit(progress, "pretrain", None, describe_epoch(record), log=True)
+        emit(progress, "pretrain", None, describe_epoch(record), log=True, epoch=epoch)
 
     emit(progress, "pretrain", 0.0, f"reading the series of {config.s2}")
-    result = pretrain_temporal(config, progress=bars, on_epoch_end=epoch_done)
+    result = pretrain_temporal(config, progress=arguments["bars"], on_epoch_end=epoch_done)
     emit(progress, "pretrain", 1.0, f"wrote {result.bundle}")
     return result

@@ -9,14 +9,16 @@ writes the outputs.
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import click
 
 from geocrop.cli.options import DATE, allow_any_asset_href_option
+
+#: The head options `--mode temporal` takes (those of `geocrop train` but --pooling).
+_HEAD_OPTIONS = ("d_model", "heads", "layers", "hidden", "kernel_size", "dense")
 
 
 @click.command("pretrain")
@@ -104,8 +106,7 @@ from geocrop.cli.options import DATE, allow_any_asset_href_option
 @click.option(
     "--resample-dates/--no-resample-dates",
     default=None,
-    help="temporal: keep a random subset of each series' dates, jittered by a step, then regrid "
-    "[on].",
+    help="temporal: keep a random subset of each series' dates, jittered by a step, then regrid [on].",
 )
 @click.option(
     "--corruption",
@@ -135,49 +136,7 @@ from geocrop.cli.options import DATE, allow_any_asset_href_option
 @click.option("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice).")
 @click.option("--progress/--no-progress", default=True, help="Progress bars on a terminal.")
 @allow_any_asset_href_option()
-def pretrain(
-    s2: str | None,
-    planet: str | None,
-    second_modality: str,
-    s1: str | None,
-    s1_collection: str,
-    s1_window: int,
-    out: Path,
-    aoi: str | None,
-    start: dt.date | None,
-    end: dt.date | None,
-    fields: str | None,
-    s2_collection: str,
-    planet_collection: str,
-    mode: str,
-    head: str,
-    d_model: int | None,
-    heads: int | None,
-    layers: int | None,
-    hidden: int | None,
-    kernel_size: int | None,
-    dense: int | None,
-    steps: str,
-    objective: str,
-    mask_ratio: float,
-    second_weight: float,
-    date_dropout: float | None,
-    resample_dates: bool | None,
-    corruption_rate: float,
-    epochs: int | None,
-    batch_size: int | None,
-    lr: float,
-    temperature: float,
-    seed: int,
-    device: str,
-    pixels_per_date: int | None,
-    tolerance_days: int,
-    width: int,
-    depth: int,
-    threads: int | None,
-    progress: bool,
-    allow_any_asset_href: bool,
-) -> None:
+def pretrain(**kw: Any) -> None:
     """Pretrain pixel encoders on S2 + Planet or S2 + S1 pairs (the paper's Eq. 1), or on S2 alone (SCARF);
     or (--mode temporal) a temporal head on unlabelled series, for `geocrop train --init
     OUT/head.safetensors`.
@@ -187,45 +146,12 @@ def pretrain(
     import geocrop.api as api
     from geocrop.io.atomic import remove_stale_partials
 
+    out, mode, progress = kw["out"], kw["mode"], kw.pop("progress")
     remove_stale_partials(out, recursive=True)  # temporaries of a killed run (pair shards, checkpoints)
+    head_params = {name: kw.pop(name) for name in _HEAD_OPTIONS}
     result = api.pretrain(
-        out=out,
-        s2=s2,
-        planet=planet,
-        second_modality=second_modality,  # type: ignore[arg-type]
-        s1=s1,
-        s1_collection=s1_collection,
-        s1_window=s1_window,
-        aoi=aoi,
-        start=start,
-        end=end,
-        fields=fields,
-        s2_collection=s2_collection,
-        planet_collection=planet_collection,
-        mode=mode,  # type: ignore[arg-type]
-        head=head,  # type: ignore[arg-type]
-        head_params=_head_params(
-            d_model=d_model, heads=heads, layers=layers, hidden=hidden, kernel_size=kernel_size, dense=dense
-        ),
-        steps=_steps(steps),
-        objective=objective,  # type: ignore[arg-type]
-        mask_ratio=mask_ratio,
-        second_weight=second_weight,
-        date_dropout=date_dropout,
-        resample_dates=resample_dates,
-        corruption_rate=corruption_rate,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        temperature=temperature,
-        seed=seed,
-        device=device,  # type: ignore[arg-type]
-        pixels_per_date=pixels_per_date,
-        tolerance_days=tolerance_days,
-        width=width,
-        depth=depth,
-        threads=threads,
-        allow_any_asset_href=allow_any_asset_href,
+        **kw | {"steps": _steps(kw["steps"])},
+        head_params={k: v for k, v in head_params.items() if v is not None} or None,
         bars=progress and sys.stderr.isatty(),
     )
     if result.is_main and result.history and mode == "temporal":
@@ -243,12 +169,6 @@ def pretrain(
             f"pretrained {len(result.history)} epochs: loss {last['loss']:.4f}, held-out retrieval "
             f"{last['retrieval_top1']:.3f}{back} (chance {last['chance']:.4f}){rank}; bundle {result.bundle}"
         )
-
-
-def _head_params(**given: int | None) -> dict[str, int] | None:
-    """The head options given on the command line (None when none was)."""
-    chosen = {k: v for k, v in given.items() if v is not None}
-    return chosen or None
 
 
 def _steps(text: str) -> int | Literal["auto"]:
