@@ -9,6 +9,7 @@ from .assess_accuracy import AssessAccuracyAlgorithm
 from .base import ICON
 from .common import PROCESSING_SETTING
 from .field_results import FieldResultsAlgorithm
+from .inspect_samples import InspectSamplesAlgorithm
 from .map_crops import MapCropsAlgorithm
 from .sample_points import SamplePointsAlgorithm
 from .smooth_map import SmoothMapAlgorithm
@@ -76,5 +77,6 @@ class GeocropProvider(QgsProcessingProvider):
             SmoothMapAlgorithm(),
             SamplePointsAlgorithm(),
             AssessAccuracyAlgorithm(),
+            InspectSamplesAlgorithm(),
         ):
             self.addAlgorithm(algorithm)
