@@ -16,7 +16,7 @@ in the same order. ``--write`` also redraws docs/img/real_area_belgium.png (here
 (the ``inspect`` block's NDVI panels), real_area_qgis.png (``real_area_qgis.py``, the system Python's
 PyQGIS), real_area_page.png (the page's Chromium command) and smoothing_belgium.png
 (``docs/img/make_smoothing_figures.py``). ``--keep DIR --only NAME`` reruns one block in a folder an
-earlier ``--keep DIR`` run filled (the other blocks' outputs stay the page's).
+earlier ``--keep DIR`` run filled (the other blocks' outputs are those it saved there, else the page's).
 """
 
 from __future__ import annotations
@@ -111,6 +111,9 @@ def run_blocks(
         if done.returncode != 0:
             raise SystemExit(f"block {name!r} failed ({done.returncode}):\n{done.stdout}")
         outputs[name] = normalise(done.stdout, realdata, work)
+        saved = work / "page_outputs"  # what --only reuses for the blocks it does not rerun
+        saved.mkdir(exist_ok=True)
+        (saved / f"{name}.txt").write_text(outputs[name], encoding="utf-8")
         print(f"{name}: {seconds[name]:.1f} s", file=sys.stderr)
     return outputs, seconds
 
@@ -256,7 +259,9 @@ def main() -> int:
         load = os.getloadavg()[0]
         only = frozenset(args.only) if args.only else None
         outputs, seconds = run_blocks(shown.runs, realdata=realdata, work=work, figures=args.write, only=only)
-        outputs = {**{k: v for k, v in shown.outputs.items() if only is not None}, **outputs}
+        if only is not None:  # the other blocks: as an earlier run in this folder saved them, else the page's
+            saved = {p.stem: p.read_text(encoding="utf-8") for p in (work / "page_outputs").glob("*.txt")}
+            outputs = {**shown.outputs, **saved, **outputs}
         table, values = map_figures(work)
         values |= train_figures(outputs)
         values |= smoothing_figures(work, draw=args.write)
