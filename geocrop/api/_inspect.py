@@ -35,13 +35,16 @@ def inspect_labels(
     scale: float | None = None,
     min_parcels: int | Literal["auto"] = 0,
     variables: Sequence[str] = VARIABLES,
+    colors: PathLike | None = None,
     progress: Progress | None = None,
 ) -> InspectResult:
     """Read ``labels`` as `train` would and write, to the folder ``out``, each class's temporal profile
     (median and 10-90 % band of NDVI and each band, or of ``variables``), the series and parcels per
     class, and ``index.html`` showing them (`geocrop.viz.profiles`). Nothing is written when the labels
-    cannot be read; ``min_parcels`` is 0 here, so every class shows."""
+    cannot be read; ``min_parcels`` is 0 here, so every class shows. ``colors``: a class colour table
+    (`geocrop.io.colour_table`: CSV, JSON or a QGIS ``.qml``) for the classes it names."""
     from geocrop.data.labelled import LabelSource, load_labelled
+    from geocrop.io.colour_table import read_colour_table, with_colours
     from geocrop.viz.profiles import inspect_labels as write_inspection
 
     config = InspectConfig(**config_args(InspectConfig, locals()))
@@ -64,6 +67,7 @@ def inspect_labels(
         nodata=tuple(float(v) for v in config.nodata),
         scale=config.scale,
     )
+    table = None if config.colors is None else read_colour_table(config.colors)
     emit(progress, "inspect", 0.0, f"reading the labelled series from {config.labels.name}")
     series = load_labelled(source)
     return write_inspection(
@@ -71,5 +75,6 @@ def inspect_labels(
         config.out,
         title=f"{config.labels.name}: {config.class_column}",
         variables=config.variables,
+        colours=with_colours(series.class_names, table),
         progress=None if progress is None else (lambda f, m: emit(progress, "inspect", 0.1 + 0.9 * f, m)),
     )

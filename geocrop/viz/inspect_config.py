@@ -103,6 +103,13 @@ class InspectConfig:
         check=_variables_problem,
         metavar="NDVI,B04,...",
     )
+    colors: Path | None = param(
+        None,
+        help="Class colours: CSV (class, color), JSON ({class: #rrggbb}) or a QGIS .qml style; "
+        "classes it does not name keep geocrop's colours",
+        convert=as_path,
+        kind="file",
+    )
 
     def __post_init__(self) -> None:
         settle(self)

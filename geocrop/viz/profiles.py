@@ -78,8 +78,9 @@ def ndvi(values: np.ndarray, bands: Sequence[str]) -> np.ndarray:
         return np.where(total > 0, (nir - red) / total, np.nan)
 
 
-def class_profiles(series: LabelledSeries) -> ClassProfiles:
-    """Median and 10-90 % band of NDVI and every band, per class and step (`ClassProfiles`)."""
+def class_profiles(series: LabelledSeries, *, colours: Sequence[str] | None = None) -> ClassProfiles:
+    """Median and 10-90 % band of NDVI and every band, per class and step (`ClassProfiles`); ``colours``
+    (one per class) default to the colours geocrop gives the classes on a map."""
     bands = tuple(series.bands)
     stacked = np.concatenate([ndvi(series.values, bands)[..., None], series.values], axis=-1)
     k, steps, v = len(series.class_names), stacked.shape[1], stacked.shape[2]
@@ -90,7 +91,7 @@ def class_profiles(series: LabelledSeries) -> ClassProfiles:
             median[c], low[c], high[c] = np.nanpercentile(rows, [50, LOW, HIGH], axis=0)
     return ClassProfiles(
         class_names=series.class_names,
-        colours=class_colours(series.class_names),
+        colours=tuple(colours) if colours is not None else class_colours(series.class_names),
         variables=("NDVI", *bands),
         dates=series.grid.dates,
         median=median,
@@ -193,11 +194,12 @@ def inspect_labels(
     *,
     title: str = "Labelled samples",
     variables: Sequence[str] | None = None,
+    colours: Sequence[str] | None = None,
     progress: Callable[[float, str], None] | None = None,
 ) -> InspectResult:
     """Write ``series``' per-class profiles (NDVI and every band, or ``variables``), counts and a page to
     the folder ``out`` (see the module docstring); each file appears whole or not at all."""
-    profiles = class_profiles(series)
+    profiles = class_profiles(series, colours=colours)
     names = list(variables) if variables is not None else list(profiles.variables)
     out.mkdir(parents=True, exist_ok=True)
     figures = [plot_counts(profiles, out / "counts.png")]

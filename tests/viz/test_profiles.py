@@ -96,3 +96,16 @@ def test_a_bad_variable_or_column_is_one_line_and_writes_nothing(tmp_path: Path)
     bad_column = CliRunner().invoke(cli, [*base, "--class-column", "kind"])
     assert bad_column.exit_code == 2 and len(bad_column.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_a_colour_table_sets_the_page_colours(tmp_path: Path) -> None:
+    from geocrop.cli.main import cli
+
+    table = write_table(tmp_path / "samples.csv", parcels=3, pixels=2)
+    (tmp_path / "colours.csv").write_text("class,color\nmaize,#123456\n", encoding="utf-8")
+    out = tmp_path / "look"
+    args = ["inspect", "--labels", str(table), "--class-column", "crop", "--group-column", "parcel",
+            "--variables", "NDVI", "--colors", str(tmp_path / "colours.csv"), "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(cli, [*args, "--progress", "none"])
+    assert result.exit_code == 0, result.output
+    assert "color:#123456'>&#9632;</span> maize" in (out / "index.html").read_text(encoding="utf-8")
