@@ -29,7 +29,8 @@ from geocrop.data.labelled import LabelledSeries, LabelSource, load_labelled, sp
 from geocrop.errors import GeocropWarning, InputError
 from geocrop.io.bundle import save_bundle
 from geocrop.io.bundle_metadata import ClassifierMetadata, Normalization, read_backbone_source
-from geocrop.io.classes import class_colours, classes_from_names
+from geocrop.io.classes import classes_from_names
+from geocrop.io.colour_table import with_colours
 from geocrop.io.provenance import training_provenance
 from geocrop.models.device import resolve_device
 from geocrop.models.registry import state_to_numpy
@@ -130,6 +131,9 @@ class TrainJob:
     n_train: int = 5000
     n_val: int = 1000
     scheme: str = "70-30"
+    #: Class name -> "#rrggbb" for the classes a user's colour table names (`geocrop.io.colour_table`);
+    #: the others keep geocrop's colours. Every map made with the bundle draws these.
+    colours: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -257,7 +261,7 @@ def train_model(
     ids = series.ids if series.ids is not None else None
     info = ModelBundleInfo(
         class_names=series.class_names,
-        class_colours=class_colours(series.class_names),
+        class_colours=with_colours(series.class_names, job.colours),
         grid=series.grid,
         missing_bands=series.missing_bands,
         extra={

@@ -49,3 +49,17 @@ def test_a_tree_head_has_no_epochs_so_no_curve(tmp_path: Path) -> None:
     )
     assert [p.name for p in written] == ["rf_confusion.png", "rf_confusion.csv"]
     assert not (tmp_path / "rf_curve.png").exists()
+
+
+def test_train_writes_the_figures_and_a_users_colours_reach_the_bundle(tmp_path: Path) -> None:
+    from geocrop.io.bundle import load_bundle
+    from geocrop.training.hparams import HeadConfig
+    from geocrop.training.train import train_model
+    from tests.training.test_train import _job
+
+    job = _job(tmp_path, head=HeadConfig("rf", {}, 1e-3), colours={"maize": "#123456"})
+    result = train_model(job)
+    assert [p.name for p in result.figures] == ["model_confusion.png", "model_confusion.csv"]
+    assert pd.read_csv(result.figures[1], index_col="true").to_numpy().sum() == result.n_val
+    classes = {c["name"]: c["color"] for c in load_bundle(job.out).metadata["classes"]}
+    assert classes["maize"] == "#123456" and classes["wheat"] != "#123456"
