@@ -7,7 +7,7 @@ Library terms: an error about one argument carries its name in ``param`` (as a P
 ``"end"``, ``"out"``) and writes argument names in its message between backticks (`` `end` ``); no message
 below `geocrop.cli` spells a command-line flag (``tests/test_messages.py`` holds this). Each edge
 translates the names (`translate_arguments`): the CLI to the running command's flags
-(`geocrop.cli.main.in_flags`: `` `end` `` -> ``--end``), the QGIS plugin to its parameter labels.
+(`geocrop.cli.flags.in_flags`: `` `end` `` -> ``--end``), the QGIS plugin to its parameter labels.
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ class GeocropError(Exception):
     def __init__(self, *args: object, param: str | None = None) -> None:
         super().__init__(*args)
         self.param = param
+
+
+def as_flag(name: str) -> str:
+    """The CLI flag of a library argument name: ``max_cloud`` -> ``--max-cloud``."""
+    return "--" + name.replace("_", "-")
 
 
 def as_flag(name: str) -> str:

@@ -243,9 +243,10 @@ class _StderrHandler(logging.Handler):
 class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = " ".join(record.getMessage().split())
-        if record.name.split(".")[0] == "geocrop":
-            message = in_flags(message)
-        if record.levelno >= logging.WARNING and record.name.split(".")[0] == "geocrop":
+        if record.name.split(".")[0] != "geocrop":
+            return f"{record.levelname} {record.name}: {message}"
+        message = in_flags(message)  # geocrop's records name arguments (`planet`); show this command's flags
+        if record.levelno >= logging.WARNING:
             return f"geocrop: {record.levelname.lower()}: {message}"
         return f"{record.levelname} {record.name}: {message}"
 
