@@ -37,11 +37,6 @@ def as_flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def as_flag(name: str) -> str:
-    """The CLI flag of a library argument name: ``max_cloud`` -> ``--max-cloud``."""
-    return "--" + name.replace("_", "-")
-
-
 def translate_arguments(text: str, name_for: Callable[[str], str]) -> str:
     """``text`` with every `` `argument` `` replaced by ``name_for(argument)`` (a flag, a label)."""
     return _PARAM.sub(lambda m: name_for(m.group(1)), text)
