@@ -20,6 +20,7 @@ batch's shape).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import torch
@@ -27,6 +28,8 @@ import torch
 from geocrop.errors import InputError
 
 __all__ = ["TrainStep"]
+
+log = logging.getLogger(__name__)
 
 
 class TrainStep:
@@ -103,8 +106,8 @@ class TrainStep:
                 loss = self._eager(a, b)
             torch.cuda.current_stream(self.device).wait_stream(side)
             return loss
-        if self._graph is None:
-            self._capture(a, b)
+        if self._graph is None and not self._capture(a, b):
+            return self._eager(a, b)
         assert self._inputs is not None and self._graph is not None and self._loss is not None
         if a.shape != self._inputs[0].shape or b.shape != self._inputs[1].shape:
             return self._eager(a, b)  # a short last batch: its own shapes, not the graph's
@@ -113,14 +116,27 @@ class TrainStep:
         self._graph.replay()
         return self._loss.clone()
 
-    def _capture(self, a: torch.Tensor, b: torch.Tensor) -> None:
-        """Record one step on fixed input buffers (nothing runs during capture; the caller replays)."""
+    def _capture(self, a: torch.Tensor, b: torch.Tensor) -> bool:
+        """Record one step on fixed input buffers (nothing runs during capture; the caller replays).
+
+        False, with a warning, when the step cannot be captured: training goes on eagerly (capture runs
+        nothing, so no step was lost)."""
         self._inputs = (a.detach().clone(), b.detach().clone())
         self.optimizer.zero_grad(set_to_none=True)  # backward inside the graph writes fresh gradients
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            loss = self.loss_fn(*self._inputs)
-            loss.backward()
-            self.optimizer.step()
+        try:
+            with torch.cuda.graph(graph):
+                loss = self.loss_fn(*self._inputs)
+                loss.backward()
+                self.optimizer.step()
+        except RuntimeError as exc:
+            log.warning(
+                "the training step could not be captured in a CUDA graph (%s); running it eagerly", exc
+            )
+            self.uses_graph = False
+            self._inputs = None
+            self.optimizer.zero_grad(set_to_none=True)
+            return False
         self._loss = loss.detach()
         self._graph = graph
+        return True

@@ -47,6 +47,7 @@ from geocrop.models.device import resolve_device
 from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from geocrop.training.corruption import ScarfCorruption
 from geocrop.training.distributed import DistInfo, cleanup_distributed, gather_with_offset, init_distributed
+from geocrop.training.graph_step import TrainStep
 from geocrop.training.losses import ContrastiveLoss
 from geocrop.training.pretrain_config import PretrainConfig, PretrainResult, validate
 from geocrop.training.pretrain_outputs import Progress, write_bundle, write_history
@@ -174,7 +175,9 @@ def _run(
     model = ContrastiveModel(
         mode=config.mode, width=config.width, depth=config.depth, second_features=n_second or PLANET_FEATURES
     ).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    # capturable: Adam's step counters on the GPU, so one process's step can replay from a CUDA graph.
+    graphed = device.type == "cuda" and info.world_size == 1
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, capturable=graphed)
     generator = torch.Generator(device=device)
     history: list[dict[str, Any]] = []
     start_epoch = 0
@@ -224,6 +227,17 @@ def _run(
             ).accuracy
         return record
 
+    def step_loss(view_a: torch.Tensor, view_b: torch.Tensor) -> torch.Tensor:
+        z_a, z_b = ddp(view_a, view_b)
+        if info.world_size > 1:
+            all_a, offset = gather_with_offset(z_a)
+            all_b, _ = gather_with_offset(z_b)
+            return loss_fn(z_a, z_b, negatives_a=all_a, negatives_b=all_b, offset=offset)
+        return loss_fn(z_a, z_b)
+
+    # On one GPU the step replays from a CUDA graph (at the paper's batch it is bound by kernel launches,
+    # geocrop.training.graph_step); under DDP and on the CPU it runs eagerly.
+    train_step = TrainStep(step_loss, optimizer, device=device, graph=graphed)
     initial = ckpt.extra.get("initial") if ckpt is not None else (evaluate() if info.is_main else None)
     bar = Progress(enabled=progress and info.is_main)
     for epoch in range(start_epoch, config.epochs):
@@ -238,17 +252,7 @@ def _run(
             else:
                 view_a = corrupt(x, generator=generator)[lo:hi]
                 view_b = corrupt(x, generator=generator)[lo:hi]
-            z_a, z_b = ddp(view_a, view_b)
-            if info.world_size > 1:
-                all_a, offset = gather_with_offset(z_a)
-                all_b, _ = gather_with_offset(z_b)
-                loss = loss_fn(z_a, z_b, negatives_a=all_a, negatives_b=all_b, offset=offset)
-            else:
-                loss = loss_fn(z_a, z_b)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach()
+            total += train_step(view_a, view_b)
             bar.advance()
         if info.world_size > 1:
             dist.all_reduce(total)
