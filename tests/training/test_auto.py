@@ -10,6 +10,7 @@ import datetime as dt
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from geocrop.data.splits import SamplingWarning
 from geocrop.io.bundle import load_bundle
 from geocrop.models.registry import build_head, load_state
 from geocrop.training import auto
-from geocrop.training.any_head import fit_any_head, head_logits, inner_split
+from geocrop.training.any_head import FittedHead, fit_any_head, head_logits, inner_split
 from geocrop.training.auto import choose, fit_auto, paired_se, plan_auto
 from geocrop.training.calibration import correction, softmax
 from geocrop.training.fit import TrainConfig
@@ -177,18 +178,29 @@ def test_fit_auto_records_what_it_tried_and_its_head_maps(tmp_path: Path) -> Non
     assert not list(tmp_path.glob("*.safetensors"))  # the candidates' checkpoints are gone
 
 
-def test_a_mean_of_two_decides_under_the_training_frequencies_with_its_own_temperature(
+def test_a_mean_of_two_decides_under_the_training_frequencies_with_its_members_temperatures(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(auto, "choose", _force("gbm+tempcnn"))
     series = _series(seed=3)
     train_idx, val_idx = _split(series)
+    members: dict[str, FittedHead] = {}
+
+    def keeping(head: HeadConfig, *args: Any, **kwargs: Any) -> FittedHead:
+        members[head.family] = fit_any_head(head, *args, **kwargs)
+        return members[head.family]
+
     fitted = fit_auto(
-        TWO, series, _values(series), train_idx, val_idx, fit=fit_any_head, split=inner_split,
+        TWO, series, _values(series), train_idx, val_idx, fit=keeping, split=inner_split,
         outputs=head_logits, config=ADAPTIVE,
     )  # fmt: skip
     assert fitted.spec["name"] == "ensemble" and fitted.head_prior == "training"
-    assert fitted.temperature is not None and fitted.temperature > 0
+    assert fitted.temperature is None  # its members keep theirs: the mean gets none of its own
+    expected = [members[m].temperature or 1.0 for m in ("gbm", "tempcnn")]
+    assert fitted.spec["temperatures"] == pytest.approx(expected)
+    # the mean of what each member predicts at defaults, exactly
+    mean = np.mean([m.val_proba for m in (members["gbm"], members["tempcnn"])], axis=0)
+    np.testing.assert_allclose(fitted.val_proba, mean, atol=1e-5)
     assert {"ece_before", "ece_after"} <= set(fitted.calibration)
     np.testing.assert_allclose(fitted.val_proba.sum(axis=1), 1, atol=1e-5)
 
