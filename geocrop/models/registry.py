@@ -7,8 +7,8 @@ section 5.1 search space. The CLI's ``--head`` choices and head options, the API
 `DeepFamily` / `TreeFamily` (spelled out for type checkers, checked against the table at import), the
 training defaults and drawn configurations (`geocrop.training.hparams`), the QGIS algorithm's list and
 docs/training.md's table (`head_table`) all come from it; `check_head_options` is the one check of
-which options apply to which head. Importing this module does not import torch (the builders and the
-state conversion do, when called).
+which options apply to which head. Importing this module imports neither numpy nor torch (the builders
+and the state conversion do, when called).
 
 A bundle's metadata stores each module as a JSON spec ``{"name": "resmlp", "in_features": 12, ...}``; the
 ``name`` picks a registered builder and the other keys are its keyword arguments. Heads register
@@ -24,12 +24,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
-import numpy as np
-import numpy.typing as npt
-
 from geocrop.errors import BundleError, InputError
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     from torch import nn
 
 __all__ = [
@@ -430,6 +429,7 @@ def load_state(
             f"expected {_expected_architecture(module)}, "
             f"found {found_text} ({'; '.join(problems)}); use a bundle made for this model or retrain"
         )
+    import numpy as np
     import torch
 
     with torch.no_grad():

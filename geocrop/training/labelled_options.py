@@ -1,0 +1,166 @@
+"""The options `train` and `evaluate` share, declared once: where the labelled series come from, the split,
+and the optimisation settings.
+
+`LabelledOptions` is the one declaration (`geocrop.core.params`): name, type, default, help and check of
+each option. `geocrop.api.train` and `geocrop.api.evaluate` take these keywords (a test holds both
+signatures equal to its fields) and pass them on as one `LabelledOptions` (`config_args`), which builds the
+`LabelSource` and the `TrainConfig` the pipelines read; the CLI's shared options
+(`geocrop.cli.label_options`) take their flags, defaults and help from the same fields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from geocrop.core.params import Device, as_floats, as_path, as_source, param, settle
+from geocrop.core.temporal import as_date, check_season
+from geocrop.errors import InputError
+
+if TYPE_CHECKING:  # the API imports this module: no numpy or torch until a config is used
+    from geocrop.data.labelled import LabelSource
+    from geocrop.training.fit import TrainConfig
+
+__all__ = ["LabelledOptions", "SplitScheme"]
+
+#: Parcel split: 70 % training / 30 % validation, or the paper's 70-21-9.
+SplitScheme = Literal["70-30", "70-21-9"]
+
+
+def _auto_or_at_least(low: int) -> Any:
+    def check(value: Any) -> str | None:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= low):
+            return None
+        return f"is neither 'auto' nor a whole number >= {low}; give auto or a number"
+
+    return check
+
+
+def _at_least_or_none(low: int) -> Any:
+    def check(value: Any) -> str | None:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= low:
+            return None
+        return f"is below {low}; give at least {low}, or leave it unset to adapt it to the data"
+
+    return check
+
+
+def _column(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"`{name}` {value!r} is not a column name; give one", param=name)
+    return value
+
+
+def _date(value: Any, name: str) -> dt.date:
+    return as_date(value, name)
+
+
+def _text(value: Any, name: str) -> str:
+    """A path or a ``path:KEY`` text as a string."""
+    return os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+
+
+def _device(value: Any) -> str | None:
+    if value in ("auto", "cpu", "cuda") or (isinstance(value, str) and value.startswith("cuda:")):
+        return None
+    return "is not auto, cpu or cuda[:N]; choose one of those"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabelledOptions:
+    """`train`'s and `evaluate`'s shared options, checked and converted on creation (library terms)."""
+
+    labels: Path = param(
+        help="Parcels (GeoJSON/GPKG/GeoParquet/Shapefile, any CRS) or a samples table (Parquet/CSV)",
+        convert=as_path,
+        kind="file",
+    )
+    class_column: str = param(help="Column holding the crop type", convert=_column)
+    group_column: str | None = param(None, help="Samples table: parcel id column used for splitting")
+    id_column: str | None = param(None, help="Parcels: parcel id column (default: row number)")
+    s2: str | None = param(
+        None, help="S2 source for parcels: STAC API URL, catalog.json or folder", convert=as_source
+    )
+    start: dt.date | None = param(None, help="Season start (YYYY-MM-DD)", convert=_date)
+    end: dt.date | None = param(None, help="Season end (YYYY-MM-DD)", convert=_date)
+    steps: int | Literal["auto"] = param(
+        "auto",
+        help="Temporal grid steps: a number, or auto (a table's own cadence; 144 for imagery)",
+        check=_auto_or_at_least(2),
+    )
+    class_map: str | None = param(
+        None,
+        help="Code -> name table for coded labels: JSON (file.json:KEY for one of several tables) or CSV",
+        convert=_text,
+    )
+    drop_unmapped: bool = param(False, help="Leave out samples whose code the `class_map` lacks")
+    nodata: tuple[float, ...] = param(
+        (), help="Table value that means 'no observation' (repeatable; 65535 always is)", convert=as_floats
+    )
+    scale: float | None = param(
+        None,
+        help="Multiply table values by this to get reflectance (default: DN tables are detected)",
+        check=lambda v: None if isinstance(v, int | float) and v > 0 else "is not positive; give e.g. 0.0001",
+    )
+    min_parcels: int | Literal["auto"] = param(
+        "auto",
+        help="Leave out crop types with fewer parcels/samples (a warning names them); 0 keeps all; "
+        "auto: 10 (3 where fewer than two classes have 10)",
+        check=_auto_or_at_least(0),
+    )
+    split: SplitScheme = param(
+        "70-30", help="Parcel split: 70-30 (train/validation) or 70-21-9 (21 % train, 9 % validation)"
+    )
+    train_pixels: int = param(5000, help="Train pixels/class", check=_at_least_or_none(1))
+    val_pixels: int = param(1000, help="Val pixels/class", check=_at_least_or_none(1))
+    epochs: int | None = param(
+        None,
+        help="Epochs (default: enough for ~1,000 steps, best inner-validation epoch kept; paper: 20)",
+        check=_at_least_or_none(1),
+    )
+    batch_size: int | None = param(
+        None,
+        help="Batch size (default: ~1/10 of the training series, 16..256; paper: 256)",
+        check=_at_least_or_none(2),
+    )
+    seed: int = param(0, help="Seed of the split, the pixel draw and the weights")
+    device: Device = param("auto", help="auto, cpu or cuda", check=_device)
+    allow_any_asset_href: bool = param(
+        False, help="Read assets wherever the imagery's catalog points (not only beside it)"
+    )
+
+    def __post_init__(self) -> None:
+        settle(self)
+        check_season(self.start, self.end)
+
+    def source(self) -> LabelSource:
+        """Where the labelled series come from, as the loaders read it."""
+        from geocrop.data.labelled import LabelSource
+
+        return LabelSource(
+            path=self.labels,
+            class_column=self.class_column,
+            group_column=self.group_column,
+            id_column=self.id_column,
+            s2=self.s2,
+            start=self.start,
+            end=self.end,
+            steps=self.steps,
+            min_parcels=self.min_parcels,
+            class_map=self.class_map,
+            drop_unmapped=self.drop_unmapped,
+            nodata=self.nodata,
+            scale=self.scale,
+            allow_any_asset_href=self.allow_any_asset_href,
+        )
+
+    def train_config(self, lr: float) -> TrainConfig:
+        """The optimisation settings, starting at learning rate ``lr``."""
+        from geocrop.training.fit import TrainConfig
+
+        return TrainConfig(
+            epochs=self.epochs, batch_size=self.batch_size, initial_lr=lr, seed=self.seed, device=self.device
+        )
