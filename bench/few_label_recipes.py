@@ -33,6 +33,12 @@ def _counts(text: str) -> tuple[int | None, ...]:
     return tuple(None if c == "all" else int(c) for c in text.split(","))
 
 
+def _say(event: object) -> None:
+    """Print the evaluation's log lines (a progress event's message, or a plain line), not its epochs."""
+    if getattr(event, "log", True):
+        print(getattr(event, "message", event), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--temporal", type=Path, action="append", required=True, help="pretrained head (repeat)")
@@ -56,7 +62,7 @@ def main() -> None:
         draws=args.draws,
         temporal=tuple(args.temporal),
     )
-    result = evaluate(job, progress=lambda line: print(line, flush=True))
+    result = evaluate(job, progress=_say)
     print(f"{result.trained} runs trained, {result.reused} reused")
 
 

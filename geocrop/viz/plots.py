@@ -12,6 +12,7 @@ Every function writes a PNG atomically (temporary file renamed into place) and r
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -192,7 +193,7 @@ def plot_learning_curves(
     names = list(panels)
     cols = max(len(names), 1)
     fig, axes = plt.subplots(1, cols, figsize=(4.6 * cols, 3.9), sharey=True, squeeze=False)
-    colours = iter(plt.get_cmap("tab10")(np.arange(10)))
+    colours = itertools.cycle(plt.get_cmap("tab20")(np.arange(20)))  # more inputs than tab10 has colours
     colour_of: dict[str, Any] = {}
     for ax, panel in zip(axes[0], names, strict=False):
         for method, (x, mean, std) in panels[panel].items():
