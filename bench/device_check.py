@@ -63,14 +63,16 @@ class Sizes:
 
 SIZES = {
     "cuda": Sizes(256, 1 << 18, ((2048, "fp32,tf32,bf16", 20),), None,
-                  ("--rows", str(1 << 22), "--size", "256", "--batch", "2048", "--steps", "20"),
+                  ("--rows", str(1 << 22), "--size", "256", "--batch", "2048", "--steps", "20",
+                   "--map-side", "512", "--dates", "36"),
                   ("--workers", "1,4,8", "--size", "96", "--chunk-size", "24")),
     "cpu": Sizes(8, 64, ((256, "fp32,bf16", 2),), 1024,
-                 ("--rows", str(1 << 14), "--size", "8", "--batch", "256", "--steps", "2"),
+                 ("--rows", str(1 << 14), "--size", "8", "--batch", "256", "--steps", "2",
+                  "--map-side", "64", "--dates", "12"),
                  ("--workers", "1,2", "--size", "32", "--chunk-size", "16")),
     "smoke": Sizes(4, 16, ((64, "fp32", 1),), 256,
                    ("--rows", "4096", "--size", "4", "--batch", "64", "--steps", "2", "--reps", "2",
-                    "--width", "32", "--depth", "2"),
+                    "--width", "32", "--depth", "2", "--map-side", "16", "--dates", "2"),
                    ("--workers", "1", "--size", "16", "--chunk-size", "16")),
 }  # fmt: skip
 
@@ -277,6 +279,13 @@ def target_rows(t: dict[str, Any], status: str) -> list[str]:
                 f"{_duration(v['epoch_s'])}; 100 epochs "
                 f"{_duration(v['paper_s'])} vs <= 15 min: {_verdict(v['paper_s'], PRETRAIN_TARGET_S)} |"
             )
+    if m := t.get("map"):
+        rows.append(
+            f"| geocrop map (map_aoi), {m['side']} x {m['side']} px, {m['dates']} scenes of local COGs, "
+            f"{m['head']} | {status} | {m['seconds']:.1f} s for {m['pixels']:,} px; a DENETHOR tile-year "
+            f"(2400 x 2400 px) by area {_duration(m['denethor_tile_s'])} vs < 5 min: "
+            f"{_verdict(m['denethor_tile_s'], 300.0)} |"
+        )
     return rows or [f"| device targets | {status} | |"]
 
 

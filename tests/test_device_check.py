@@ -88,6 +88,11 @@ def test_table_from_canned_results(tmp_path: Path) -> None:
         in text
     )
     assert "35.2 min vs <= 15 min: **missed**" in text
+    # 12 s for 512 x 512 px: 263.7 s for 2400 x 2400 px, under 5 min.
+    assert (
+        "12.0 s for 262,144 px; a DENETHOR tile-year (2400 x 2400 px) by area 4.4 min vs < 5 min: **met**"
+        in text
+    )
     # scale-out: 4x at 4 workers (met), 4x at 8 (missed) and a differing map said so.
     assert "4.00x one worker (100% per worker) vs >= 3x: **met**; map identical to local threads: yes" in text
     assert (
@@ -118,7 +123,9 @@ def canned_targets() -> dict[str, object]:
                           "paper_s": 1.44e9 * 9e-3 / 2048, "graph": False},
                 "graph": {"step_s": step, "pairs_s": 2048 / step, "epoch_s": 14.4e6 * step / 2048,
                           "paper_s": 1.44e9 * step / 2048, "graph": True}}  # fmt: skip
-    return {"backbone": backbone, "feed": feed, "pretrain": pretrain}
+    mapped = {"side": 512, "dates": 36, "head": "transformer", "seconds": 12.0, "pixels": 262144,
+              "denethor_tile_s": 12.0 * 2400**2 / 512**2}  # fmt: skip
+    return {"backbone": backbone, "feed": feed, "pretrain": pretrain, "map": mapped}
 
 
 def test_dry_run_without_steps_writes_the_table(tmp_path: Path) -> None:
@@ -149,6 +156,7 @@ def test_cpu_smoke_dry_run(tmp_path: Path) -> None:
     assert "host feed | ok" in text and "device feed | ok" in text
     assert "host- and device-fed maps identical | ok | yes" in text
     assert "pretraining step, batch 64, fp32, step wrapper, eager | ok" in text
+    assert "geocrop map (map_aoi), 16 x 16 px, 2 scenes of local COGs, transformer | ok" in text
     assert "scale-out, LocalCluster, 1 worker process x 1 thread | ok" in text
     assert "map identical to local threads: yes" in text
 
