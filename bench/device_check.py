@@ -218,6 +218,9 @@ def _fact_text(test: str, facts: dict[str, list[dict[str, Any]]], device: str) -
     if "compiled_backbone" in test and (f := pick("compiled")) is not None:
         return (f"{f['pixels']:,} px: max abs Δp {f['max_prob_diff']:.4f} vs eager, "
                 f"same class on {f['class_agreement']:.2%}")  # fmt: skip
+    if "cuda_graph" in test and (f := pick("graph")) is not None:
+        return (f"{f['steps']} steps per epoch, replayed after 3 eager ones; loss {f['loss']:.3f}, held-out "
+                f"retrieval {f['retrieval_top1']:.3f}")  # fmt: skip
     if "geocrop_map" in test and (f := pick("map")) is not None:
         return f"{f['pixels']:,} px: same class as the CPU map on {f['class_agreement']:.2%}"
     if "pretraining_epoch" in test and (f := pick("pretrain")) is not None:

@@ -254,3 +254,39 @@ def test_compiled_backbone_on_cuda_matches_the_eager_one() -> None:
     assert isinstance(backbone, FusedBackbone) and backbone.compiled  # no fallback to eager happened
     facts = compare(got, eager)
     record("compiled", **facts)
+
+
+@pytest.mark.gpu
+def test_pretraining_replays_its_step_from_a_cuda_graph(
+    sample_area: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Small batches, so an epoch has more steps than the three warm-up ones: the step is captured and
+    replayed inside `geocrop pretrain` (no fallback warning) and the run ends with finite losses."""
+    cat = str(sample_area / "catalog.json")
+    out = tmp_path / "run"
+    args = [
+        "pretrain",
+        "--s2",
+        cat,
+        "--planet",
+        cat,
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--out",
+        str(out),
+    ]
+    with caplog.at_level(logging.WARNING, logger="geocrop.training.graph_step"):
+        result = CliRunner().invoke(main_module.cli, [*args, "--device", "cuda", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    epochs = json.loads((out / "history.json").read_text())["epochs"]
+    assert len(epochs) == 2 and all(np.isfinite(e["loss"]) for e in epochs)
+    assert epochs[0]["steps"] > 4, epochs[0]["steps"]  # warm-up, capture and replays in one epoch
+    assert "could not be captured" not in caplog.text
+    record(
+        "graph",
+        steps=epochs[0]["steps"],
+        loss=epochs[-1]["loss"],
+        retrieval_top1=epochs[-1]["retrieval_top1"],
+    )
