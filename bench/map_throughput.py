@@ -251,7 +251,7 @@ def child_map(args: dict[str, Any]) -> dict[str, Any]:
         aoi=args["bbox"], start=dt.date(2021, 3, 1), end=dt.date(2021, 10, 28), out=Path(args["out"]),
         model=Path(args["bundle"]), stac=args["catalog"], chunk_size=args["chunk"],
         device=args.get("device", "cpu"),
-        max_cloud=None, yes=True,
+        max_cloud=None, yes=True, allow_any_asset_href=args.get("allow_any_asset_href", False),
     )  # fmt: skip
     t = time.perf_counter()
     result = map_aoi(cfg)

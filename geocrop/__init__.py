@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from geocrop._version import __version__
 from geocrop.errors import GeocropError, GeocropWarning
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     )
     from geocrop.api_types import Progress, ProgressEvent
 
-__version__ = "0.1.0"
 __all__ = [
     "GeocropError",
     "GeocropWarning",

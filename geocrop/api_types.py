@@ -91,6 +91,7 @@ def label_source(
     drop_unmapped: bool,
     nodata: Sequence[float],
     scale: float | None,
+    allow_any_asset_href: bool = False,
 ) -> LabelSource:
     from geocrop.data.labelled import LabelSource
 
@@ -114,6 +115,7 @@ def label_source(
         drop_unmapped=drop_unmapped,
         nodata=tuple(float(v) for v in nodata),
         scale=scale,
+        allow_any_asset_href=allow_any_asset_href,
     )
 
 

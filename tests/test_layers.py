@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1] / "geocrop"
 #: Bottom first. A unit is a subpackage (``io``) or a top-level module (``geocrop.errors``, ``geocrop``
 #: for the package root). ``api_types``, ``api`` and ``demo`` sit above the pipelines and below the CLI.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("geocrop.errors",),
-    ("geocrop",),  # __version__ and the lazy facade (its PEP 562 __getattr__ names modules as strings)
+    ("geocrop.errors", "geocrop._version"),  # the version: a leaf any layer may import
+    ("geocrop",),  # the lazy facade (its PEP 562 __getattr__ names modules as strings)
     ("core",),
     ("io",),
     ("data",),

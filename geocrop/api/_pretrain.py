@@ -97,7 +97,6 @@ def pretrain(
     ``bars`` draws the library's own progress bars on the terminal (off: ``progress`` gets the epochs);
     ``threads`` sets torch's thread count for the whole process (None: left alone).
     """
-    from geocrop.io.stac import trust_any_asset_href
     from geocrop.training.pretrain import PretrainConfig
     from geocrop.training.pretrain import pretrain as run_pretrain
 
@@ -150,6 +149,7 @@ def pretrain(
         width=width,
         depth=depth,
         threads=threads,
+        allow_any_asset_href=allow_any_asset_href,
     )
 
     def epoch_done(epoch: int, record: Mapping[str, Any]) -> None:
@@ -159,8 +159,7 @@ def pretrain(
         emit(progress, "pretrain", epoch / epochs, message, log=True, epoch=epoch, epochs=epochs)
 
     emit(progress, "pretrain", 0.0, "pairing pixels" if s2 is not None else "reading the pairs")
-    with trust_any_asset_href(allow_any_asset_href):
-        result = run_pretrain(config, progress=bars, on_epoch_end=epoch_done)
+    result = run_pretrain(config, progress=bars, on_epoch_end=epoch_done)
     emit(progress, "pretrain", 1.0, f"wrote {result.bundle}")
     return result
 

@@ -7,7 +7,7 @@ import platform
 
 import click
 
-from geocrop import __version__
+from geocrop._version import __version__
 
 
 def _environment() -> dict[str, object]:

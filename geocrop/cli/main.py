@@ -32,7 +32,7 @@ from typing import Any, NoReturn
 
 import click
 
-from geocrop import __version__
+from geocrop._version import __version__
 from geocrop.cli.flags import in_flags
 from geocrop.errors import GeocropError
 
@@ -48,7 +48,6 @@ _COMMANDS: dict[str, str] = {
     "fields": "geocrop.cli.fields:fields",
     "smooth": "geocrop.cli.smooth:smooth",
     "assess": "geocrop.cli.assess:assess",
-    "inspect": "geocrop.cli.inspect:inspect",
     "inspect": "geocrop.cli.inspect:inspect",
     "demo": "geocrop.cli.demo:demo",
     "info": "geocrop.cli.info:info",

@@ -144,10 +144,8 @@ def pretrain(**kw: Any) -> None:
     Without --s2, the pairs already in OUT/pairs are reused (contrastive modes).
     """
     import geocrop.api as api
-    from geocrop.io.atomic import remove_stale_partials
 
-    out, mode, progress = kw["out"], kw["mode"], kw.pop("progress")
-    remove_stale_partials(out, recursive=True)  # temporaries of a killed run (pair shards, checkpoints)
+    mode, progress = kw["mode"], kw.pop("progress")
     head_params = {name: kw.pop(name) for name in _HEAD_OPTIONS}
     result = api.pretrain(
         **kw | {"steps": _steps(kw["steps"])},

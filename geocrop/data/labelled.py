@@ -72,6 +72,8 @@ class LabelSource:
     drop_unmapped: bool = False
     nodata: tuple[float, ...] = ()
     scale: float | None = None
+    #: Read assets wherever the imagery's catalog points (`geocrop.io.stac.check_asset_hrefs`).
+    allow_any_asset_href: bool = False
 
     def __post_init__(self) -> None:
         if self.steps != "auto" and (not isinstance(self.steps, int) or self.steps < 2):
@@ -335,7 +337,14 @@ def _from_parcels(source: LabelSource, *, max_per_class: int | None, seed: int) 
     grid = TemporalGrid(source.start, source.end, DEFAULT_STEPS if source.steps == "auto" else source.steps)
     aoi = read_aoi(gdf.to_crs(4326).geometry.union_all())
     try:
-        items = search(source.s2, collection="sentinel-2-l2a", bbox=aoi, start=source.start, end=source.end)
+        items = search(
+            source.s2,
+            collection="sentinel-2-l2a",
+            bbox=aoi,
+            start=source.start,
+            end=source.end,
+            allow_any_asset_href=source.allow_any_asset_href,
+        )
     except NoDataError as exc:
         raise NoDataError(
             f"labels {path} lie outside the imagery of {source.s2} between {source.start} and {source.end} "

@@ -54,6 +54,7 @@ def open_pair_sources(
     second_modality: str | None = None,
     s1: str | Path | None = None,
     s1_collection: str = "sentinel-1",
+    allow_any_asset_href: bool = False,
 ) -> PairSources:
     """Search both sources, load them lazily on co-registered grids and rasterise the parcels if given.
 
@@ -71,11 +72,14 @@ def open_pair_sources(
     from geocrop.io.cube import load_planet, load_s1, load_s2
     from geocrop.io.stac import search
 
+    trust = allow_any_asset_href  # read assets wherever the catalogs point
     t0, t1 = start or _ALL_TIME[0], end or _ALL_TIME[1]
     area = read_aoi(aoi) if aoi is not None else None
     bbox = area.bbox if area is not None else (-180.0, -90.0, 180.0, 90.0)
     try:
-        s2_items = search(s2, collection=s2_collection, bbox=area or bbox, start=t0, end=t1)
+        s2_items = search(
+            s2, collection=s2_collection, bbox=area or bbox, start=t0, end=t1, allow_any_asset_href=trust
+        )
     except NoDataError as exc:
         where = f"the AOI {area.name} {tuple(round(v, 4) for v in bbox)}" if area else "any area"
         raise NoDataError(
@@ -108,7 +112,9 @@ def open_pair_sources(
         p0 = _shift(t0, -pad)
         p1 = _shift(t1, pad)
         try:
-            planet_items = search(planet, collection=planet_collection, bbox=area, start=p0, end=p1)
+            planet_items = search(
+                planet, collection=planet_collection, bbox=area, start=p0, end=p1, allow_any_asset_href=trust
+            )
         except NoDataError as exc:
             raise NoDataError(
                 f"no {planet_collection} scenes in {planet} overlap the Sentinel-2 data "
@@ -128,7 +134,12 @@ def open_pair_sources(
         pad = dt.timedelta(days=tolerance_days)
         try:
             s1_items = search(
-                s1_source, collection=s1_collection, bbox=area, start=_shift(t0, -pad), end=_shift(t1, pad)
+                s1_source,
+                collection=s1_collection,
+                bbox=area,
+                start=_shift(t0, -pad),
+                end=_shift(t1, pad),
+                allow_any_asset_href=trust,
             )
         except NoDataError as exc:
             raise NoDataError(

@@ -411,6 +411,7 @@ def build_pairs(
     s1: str | Path | None = None,
     s1_collection: str = "sentinel-1",
     s1_window: int = 1,
+    allow_any_asset_href: bool = False,
 ) -> PairSet:
     """Pairs from an S2 source and a second view (any `geocrop.io.sources` kind, or a samples table).
 
@@ -467,6 +468,7 @@ def build_pairs(
         second_modality=second_modality,
         s1=s1,
         s1_collection=s1_collection,
+        allow_any_asset_href=allow_any_asset_href,
     )
     return build_pairs_from_arrays(
         s2=src.s2,

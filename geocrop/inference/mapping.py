@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geocrop import __version__
+from geocrop._version import __version__
 from geocrop.core.progress import Progress, emit, within
 from geocrop.core.temporal import TemporalGrid, regrid
 from geocrop.errors import GeocropWarning, NoDataError

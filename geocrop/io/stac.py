@@ -22,13 +22,12 @@ Items from a STAC API may point only at remote assets (``http``, ``https``, ``s3
 loopback/link-local ones (the API's own host excepted); a static catalog may point at files under its own
 folder, or at such remote assets. Anything else (``file://`` or plain paths elsewhere, ``../`` escaping
 the folder, GDAL ``/vsi...`` paths, loopback hosts) is refused with an `InputError` naming the item, the
-asset and the way out: ``allow_any_asset_href=True`` (``--allow-any-asset-href`` on the command line, or
-the `trust_any_asset_href` context for code that calls `search` indirectly).
+asset and the way out: ``allow_any_asset_href=True``, a setting every config that reads a catalog carries
+(`MapConfig`, the training and pretraining sources) and hands to `search`; no module state holds it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import ipaddress
 import os
@@ -54,21 +53,8 @@ RETRY_AFTER_MAX = 60.0
 API_TIMEOUT = 30.0
 #: Refused connections and unknown hosts are rarely transient: fewer retries, so a wrong URL fails fast.
 API_CONNECT_RETRIES = 3
-#: Asset href schemes a STAC API (or a static catalog) may point at without --allow-any-asset-href.
+#: Asset href schemes a STAC API (or a static catalog) may point at without `allow_any_asset_href`.
 REMOTE_SCHEMES = frozenset({"http", "https", "s3"})
-_TRUST_ANY = False
-
-
-@contextlib.contextmanager
-def trust_any_asset_href(enabled: bool = True) -> Iterator[None]:
-    """Within the block, `search` accepts any asset href (for callers that reach it indirectly)."""
-    global _TRUST_ANY
-    before = _TRUST_ANY
-    _TRUST_ANY = enabled or before
-    try:
-        yield
-    finally:
-        _TRUST_ANY = before
 
 
 def _local_host(host: str) -> bool:
@@ -116,7 +102,7 @@ def check_asset_hrefs(
     ``source`` is the STAC API URL or the static catalog's path (its folder bounds local hrefs).
     """
     items = list(items)
-    if allow_any or _TRUST_ANY:
+    if allow_any:
         return items
     is_api = source.startswith(("http://", "https://"))
     api_host = (urlparse(source).hostname or "") if is_api else None

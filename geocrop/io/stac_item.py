@@ -29,7 +29,7 @@ from pystac.extensions.classification import Classification, ClassificationExten
 from pystac.extensions.projection import ProjectionExtension
 from rasterio.warp import transform_bounds
 
-from geocrop import __version__
+from geocrop._version import __version__
 from geocrop.errors import InputError, SourceError
 from geocrop.io.atomic import write_json_atomic
 from geocrop.io.classes import NODATA, ClassInfo, check_classes

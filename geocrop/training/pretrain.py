@@ -42,6 +42,7 @@ from torch import nn
 from geocrop.core.bands import PLANET_FEATURES, S2_BANDS
 from geocrop.data.pairs import PairSet, build_pairs, second_features
 from geocrop.errors import BundleError, InputError
+from geocrop.io.atomic import remove_stale_partials
 from geocrop.models.contrastive import ContrastiveModel
 from geocrop.models.device import resolve_device
 from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
@@ -93,6 +94,7 @@ def _pairs(config: PretrainConfig, info: DistInfo) -> PairSet:
             seed=config.seed,
             s2_collection=config.s2_collection,
             planet_collection=config.planet_collection,
+            allow_any_asset_href=config.allow_any_asset_href,
         )
     if info.world_size > 1:
         dist.barrier()
@@ -126,8 +128,10 @@ def pretrain(
     A `TemporalPretrainConfig` runs temporal pretraining of a head instead
     (`geocrop.training.temporal_pretrain`). ``on_epoch_end(epoch, record)`` is called after each epoch's
     checkpoint is on disk (tests use it to simulate a kill). Raises `InputError`/`SourceError`/`NoDataError`
-    for bad input and `BundleError` when ``config.out`` holds a run made with other settings.
+    for bad input and `BundleError` when ``config.out`` holds a run made with other settings. Temporaries
+    a killed run left in ``config.out`` (pair shards, checkpoints) are removed first.
     """
+    remove_stale_partials(config.out, recursive=True)
     if isinstance(config, TemporalPretrainConfig):
         return pretrain_temporal(config, progress=progress, on_epoch_end=on_epoch_end)
     validate(config)

@@ -67,6 +67,8 @@ class PretrainConfig:
     s1_collection: str = "sentinel-1"
     #: Side k of the Sentinel-1 neighbourhood paired with each S2 pixel (1: the pixel's own VV/VH).
     s1_window: int = 1
+    #: Read assets wherever the sources' catalogs point (`geocrop.io.stac.check_asset_hrefs`).
+    allow_any_asset_href: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out).expanduser())

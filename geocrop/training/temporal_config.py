@@ -70,6 +70,8 @@ class TemporalPretrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
+    #: Read assets wherever the imagery's catalog points (`geocrop.io.stac.check_asset_hrefs`).
+    allow_any_asset_href: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out).expanduser())

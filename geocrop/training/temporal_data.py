@@ -111,7 +111,7 @@ def _table(path: Path, *, steps: int | Literal["auto"], second: Second) -> Unlab
 
 
 def _image(
-    source: str, *, steps: int | Literal["auto"], second: Second, seed: int, s1: str | None
+    source: str, *, steps: int | Literal["auto"], second: Second, seed: int, s1: str | None, trust: bool
 ) -> UnlabelledSeries:
     from geocrop.data.pair_sources import open_pair_sources
 
@@ -124,11 +124,14 @@ def _image(
             end=None,
             second_modality="sentinel-1" if second != "none" else None,
             s1=s1,
+            allow_any_asset_href=trust,
         )
     except GeocropError:
         if second != "auto":  # auto: imagery without Sentinel-1 is pretrained on S2 alone
             raise
-        cubes = open_pair_sources(s2=source, planet=None, aoi=None, start=None, end=None)
+        cubes = open_pair_sources(
+            s2=source, planet=None, aoi=None, start=None, end=None, allow_any_asset_href=trust
+        )
     dates = cubes.s2_dates
     cadence = float(np.median(np.diff(np.unique(dates)).astype(float))) if len(np.unique(dates)) > 1 else 0.0
     grid = _grid(dates, cadence, steps, source, table=False)
@@ -155,6 +158,7 @@ def load_series(
     second: Second = "auto",
     s1: str | None = None,
     seed: int = 0,
+    allow_any_asset_href: bool = False,
 ) -> UnlabelledSeries:
     """The unlabelled series of ``source`` (samples table or imagery), binned on the grid (see module).
 
@@ -167,7 +171,7 @@ def load_series(
     if path.exists() and is_samples_table(path):
         data = _table(path, steps=steps, second=second)
     else:
-        data = _image(source, steps=steps, second=second, seed=seed, s1=s1)
+        data = _image(source, steps=steps, second=second, seed=seed, s1=s1, trust=allow_any_asset_href)
     usable = data.observed.sum(axis=1) >= 2
     if not usable.any():
         raise InputError(

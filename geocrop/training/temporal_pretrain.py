@@ -157,7 +157,14 @@ def pretrain_temporal(
     if config.threads:
         torch.set_num_threads(config.threads)
     second = config.second_modality if config.objective == "masked" else "none"  # contrastive: S2 views
-    data = load_series(config.s2, steps=config.steps, second=second, s1=config.s1, seed=config.seed)
+    data = load_series(
+        config.s2,
+        steps=config.steps,
+        second=second,
+        s1=config.s1,
+        seed=config.seed,
+        allow_any_asset_href=config.allow_any_asset_href,
+    )
     n = len(data.values)
     order = np.random.default_rng([config.seed, 0x4E1D]).permutation(n)
     n_held = round(config.heldout * n) if n >= 10 else 0

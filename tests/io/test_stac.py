@@ -15,7 +15,7 @@ from affine import Affine
 
 from geocrop.errors import InputError, NoDataError, SourceError
 from geocrop.io.aoi import read_aoi
-from geocrop.io.stac import search, trust_any_asset_href
+from geocrop.io.stac import search
 from tests.io.stac_fixtures import (
     ORIGIN,
     PLANET_COLLECTION,
@@ -157,10 +157,15 @@ def test_rustac_api_search_and_client_side_cloud_filter(stac_api: str) -> None:
     )
     assert [it.datetime.date() for it in got] == DATES[:3]
     # rustac's memory backend ignores `query`: the 80 % scene must still be dropped (client-side filter).
-    with trust_any_asset_href():
-        got = search(
-            stac_api, collection=S2_COLLECTION, bbox=bbox, start="2021-01-01", end="2021-12-31", max_cloud=25
-        )
+    got = search(
+        stac_api,
+        collection=S2_COLLECTION,
+        bbox=bbox,
+        start="2021-01-01",
+        end="2021-12-31",
+        max_cloud=25,
+        allow_any_asset_href=True,
+    )
     assert [it.properties["eo:cloud_cover"] for it in got] == [5.0, 20.0, 1.0]
     assert all(Path(it.assets["blue"].href).is_file() for it in got)
     with pytest.raises(NoDataError):
