@@ -54,7 +54,7 @@ def default_bundle() -> Path:
     if not path.is_file():
         raise BundleError(
             f"no `model` given and the demo bundle {path} does not exist; rebuild it with "
-            "geocrop demo with `rebuild_model`, or give a `model` bundle",
+            "geocrop demo, or give a `model` bundle",
             param="model",
         )
     return path

@@ -196,7 +196,7 @@ def stratified_estimates(
             raise InputError(
                 f"map class {names[i]!r} has {int(n_i[i])} reference point(s); the variance estimator "
                 "divides by n_i - 1, so every mapped class needs at least 2: label more points in it "
-                "(e.g. sample again with `stratified` and `min_per_class`)",
+                "(e.g. a stratified sample with a minimum per class)",
                 param="reference",
             )
     stratum = big_n > 0

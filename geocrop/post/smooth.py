@@ -171,7 +171,7 @@ def _check(layers: MapLayers, method: str, window: int, smoothness: float, frac:
     if method == "bayes" and not layers.has_probabilities:
         raise InputError(
             f"`map` {layers.path.name} has no probability bands, which Bayesian smoothing needs; rerun "
-            "the map with `probabilities`, or use the modal method (`method` modal)",
+            "geocrop map with probabilities on, or use the modal method (`method` modal)",
             param="map",
         )
 

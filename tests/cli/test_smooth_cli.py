@@ -40,7 +40,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     cases = [
         (
             ["--map", bare],
-            "rerun the map with --probabilities, or use the modal method (--method modal)",
+            "rerun geocrop map with probabilities on, or use the modal method (--method modal)",
         ),
         (["--map", bare, "--method", "modal", "--window", "4"], "--window 4: give an odd number"),
         (["--map", bare, "--method", "median"], "--method"),

@@ -188,7 +188,7 @@ def test_bad_inputs_write_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out.tif"
     out.write_text("keep me")
     cases = [
-        (dict(map=bare), "map", "rerun the map with `probabilities`, or use the modal method"),
+        (dict(map=bare), "map", "rerun geocrop map with probabilities on, or use the modal method"),
         (dict(map=bare, method="modal", window=4), "window", "odd number"),
         (dict(map=bare, method="median"), "method", "choose one of"),
         (dict(map=bare, method="modal", out=bare), "out", "overwrite the input"),
