@@ -1,9 +1,10 @@
 """The library speaks one dialect: argument names in backticks, never a command-line flag.
 
 Every string literal in `geocrop` outside `geocrop.cli` (f-string parts too; docstrings excepted, they
-document) is read from the source with `ast`, and none may spell a flag such as ``--out``: the CLI turns
-`` `out` `` into its own flag (`geocrop.cli.main.in_flags`), the QGIS plugin into a parameter label, and a
-Python caller reads the argument it wrote. Errors whose message names an argument also carry it in
+document, and a declaration's ``flag=`` override, which is the CLI's name for a parameter, not a message)
+is read from the source with `ast`, and none may spell a flag such as ``--out``: the CLI turns `` `out` ``
+into its own flag (`geocrop.cli.flags.in_flags`), the QGIS plugin into a parameter label, and a Python
+caller reads the argument it wrote. Errors whose message names an argument also carry it in
 ``param``, so the edges know which input to point at.
 """
 
@@ -57,13 +58,23 @@ def _docstrings(tree: ast.AST) -> set[int]:
     return found
 
 
+def _flag_overrides(tree: ast.AST) -> set[int]:
+    """The ``flag="--column"`` values of declarations (`geocrop.core.params.param`): CLI names."""
+    return {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.keyword) and node.arg == "flag" and isinstance(node.value, ast.Constant)
+    }
+
+
 def flag_spellings(source: str) -> list[tuple[int, str, str]]:
-    """(line, flag, string) for every flag spelled in a string literal of ``source`` (docstrings excepted)."""
+    """(line, flag, string) for every flag spelled in a string literal of ``source`` (docstrings and
+    declarations' ``flag=`` overrides excepted)."""
     tree = ast.parse(source)
-    docs = _docstrings(tree)
+    skipped = _docstrings(tree) | _flag_overrides(tree)
     found = []
     for node in ast.walk(tree):  # f-strings' literal parts are Constant nodes too
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skipped:
             found.extend((node.lineno, flag, node.value) for flag in FLAG.findall(node.value))
     return found
 
@@ -136,7 +147,8 @@ def f(out, n):
     if n:
         raise InputError(f"--out {out} is a file; " "give --max-cloud 50", param="out")
     x = "a -- b, a--b, --, -v"
+    columns = param(None, help="Parcel attribute to keep", flag="--column")
     raise InputError(f"`out` {out} is a folder")
 '''
     assert [(flag, line) for line, flag, _ in flag_spellings(source)] == [("--out", 5), ("--max-cloud", 5)]
-    assert [(fn, line) for fn, line, _ in errors_without_param(source)] == [("f", 7)]
+    assert [(fn, line) for fn, line, _ in errors_without_param(source)] == [("f", 8)]
