@@ -27,7 +27,7 @@ from qgis.PyQt.QtCore import QDate, Qt
 from qgis.PyQt.QtGui import QIcon
 
 from .common import EXECUTABLE_PARAMETER, executable_parameter, prepare_geocrop, run_with_feedback
-from .declared import SEASON_RULE
+from .declared import SEASON_RULE, DeclaredParameters
 from .runner import RunResult, in_labels
 
 ICON = Path(__file__).resolve().parent / "icon.svg"
@@ -66,6 +66,8 @@ class GeocropAlgorithm(QgsProcessingAlgorithm):
     #: Library argument name -> the parameter it comes from; a geocrop error about `end` then names the
     #: 'End date' parameter (see `argument_labels`).
     ARGUMENTS: ClassVar[Mapping[str, str]] = {}
+    #: The parameters of `COMMAND` read from geocrop's declarations (`declared.py`), if built from them.
+    DECLARED: ClassVar[DeclaredParameters | None] = None
     #: (start, end) parameter names when the algorithm takes a season.
     SEASON: ClassVar[tuple[str, str] | None] = None
 
@@ -187,8 +189,11 @@ class GeocropAlgorithm(QgsProcessingAlgorithm):
         call: GeocropCall,
         result: RunResult,
     ) -> dict[str, Any]:
-        """The algorithm's results after a successful run (and which outputs QGIS loads, styled)."""
-        raise NotImplementedError
+        """The algorithm's results after a successful run (and which outputs QGIS loads, styled); an
+        algorithm built from geocrop's declarations (`DECLARED`) gets them from there."""
+        if self.DECLARED is None:
+            raise NotImplementedError
+        return self.DECLARED.finish(self, context, call.values, result.outputs)
 
     @staticmethod
     def written(path: str | Path, what: str) -> None:

@@ -33,6 +33,8 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
+from .common import load_styled_on_completion
+
 TABLE = Path(__file__).resolve().with_name("declared.json")
 #: Types whose value is an output path (the algorithm's results).
 OUTPUTS = ("raster_out", "page_out", "table_out", "vector_out", "folder_out")
@@ -107,6 +109,20 @@ class DeclaredParameters:
     def results(self, values: dict[str, Any]) -> dict[str, Any]:
         """The algorithm's results: each output parameter's path (None where not asked for)."""
         return {e["qgis"]: values.get(e["name"]) or None for e in table(self.command) if e["type"] in OUTPUTS}
+
+    def finish(
+        self, algorithm: Any, context: QgsProcessingContext, values: dict[str, Any], outputs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """After a run: each raster output written (else `QgsProcessingException`) and loaded with the
+        style geocrop wrote beside it (``outputs["qml"]``, else NAME.qml); the `results`. ``values``:
+        the output paths the algorithm asked for, by argument name."""
+        for entry in table(self.command):
+            path = values.get(entry["name"])
+            if entry["type"] == "raster_out" and path:
+                algorithm.written(path, entry["label"].lower())
+                qml = Path(outputs.get("qml") or Path(outputs.get("cog", path)).with_suffix(".qml"))
+                load_styled_on_completion(context, path, qml=qml, name=entry["label"])
+        return self.results(values)
 
 
 def _value(algorithm: Any, entry: dict[str, Any], parameters: dict[str, Any], context: Any) -> Any:

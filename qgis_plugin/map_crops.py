@@ -18,9 +18,8 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QDate
 
 from .base import GeocropAlgorithm, GeocropCall, date_parameter, given, output_path
-from .common import aoi_problem, load_styled_on_completion, write_aoi_geojson
+from .common import aoi_problem, write_aoi_geojson
 from .declared import DeclaredParameters
-from .runner import RunResult
 
 #: geocrop's default Sentinel-2 source (its declared `stac` default).
 DEFAULT_STAC = DeclaredParameters("map").entry("stac")["default"]
@@ -131,22 +130,7 @@ class MapCropsAlgorithm(GeocropAlgorithm):
             args += ["--html", html]
         siblings = [out.with_name(f"{out.stem}_confidence.tif"), Path(f"{output}.aux.xml")]
         cleanup = [out, *siblings, *([Path(html)] if html else [])]
-        return GeocropCall(args, cleanup, {"output": output, "html": html})
-
-    def finish(
-        self,
-        parameters: dict[str, Any],
-        context: QgsProcessingContext,
-        feedback: QgsProcessingFeedback,
-        call: GeocropCall,
-        result: RunResult,
-    ) -> dict[str, Any]:
-        output, html = call.values["output"], call.values["html"]
-        cog = result.outputs.get("cog", output)
-        qml = Path(result.outputs.get("qml") or Path(cog).with_suffix(".qml"))
-        self.written(output, "crop map")
-        load_styled_on_completion(context, output, qml=qml, name="Crop map")
-        return self.DECLARED.results({"out": output, "html": html})
+        return GeocropCall(args, cleanup, {"out": output, "html": html})
 
     def _area_args(
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
