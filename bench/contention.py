@@ -23,10 +23,11 @@ weights are random (a speed instrument); the command line jobs read the real tab
     python bench/contention.py [--quick] [--jobs engine-tempcnn,train-gbm,...] [--seconds 12]
                                [--env NAME=VALUE ...] [--json PATH]
 
-``--env`` sets variables for the measured job and its copy (e.g. ``OMP_WAIT_POLICY=PASSIVE``, or
-``GEOCROP_THREADS=1``); with ``--ab``, every measurement is taken both without and with them, alternating,
-and both are printed (an A/B within one run). ``--quick``: 3 s engine loops, TempCNN for 2 epochs, only
-the 2-thread busy process and the copy (about 3 minutes): a smoke run, not the figures to quote.
+``--env`` sets variables for the measured job and its copy (e.g. ``OMP_WAIT_POLICY=PASSIVE``; or
+``BENCH_ENGINE_THREADS=2``: the engine jobs on a fixed thread count, as every engine ran before it chose
+one or all cores batch by batch); with ``--ab``, every measurement is taken both without and with them,
+alternating, and both are printed (an A/B within one run). ``--quick``: 3 s engine loops, TempCNN for 2
+epochs, only the 2-thread busy process and the copy: a smoke run, not the figures to quote.
 Not a test: run it by hand on a quiet machine and copy the table into docs/performance.md.
 """
 
@@ -58,7 +59,8 @@ CONDITIONS = ("alone", "busy-1", "busy-2", "copy")
 
 @dataclass
 class Sample:
-    """One measured run of a job: its rate, wall and CPU seconds, and the competitor's CPU seconds."""
+    """One measured run of a job: its rate, wall and CPU seconds (over the timed part), and the
+    competitor's CPU seconds over ``span``, the job process's whole life."""
 
     job: str
     condition: str
@@ -68,6 +70,7 @@ class Sample:
     wall: float
     cpu: float
     other_cpu: float
+    span: float
 
 
 # -- what runs in the child processes ----------------------------------------------------------------
@@ -96,11 +99,13 @@ def engine_job(name: str, seconds: float) -> None:
     bundle = spec_for_modules(
         bands=[f"b{i}" for i in range(12)], classes=[f"c{i}" for i in range(9)], steps=steps
     )
+    fixed = int(os.environ.get("BENCH_ENGINE_THREADS", "0")) or None  # None: the engine's own choice
     predictor = Predictor.from_modules(
         backbone=build_backbone(backbone) if backbone else None,
         head=build_head(spec),
         spec=bundle,
         device="cpu",
+        num_threads=fixed,
     )
     block = np.random.default_rng(0).uniform(0.0, 0.4, (steps, 12, side, side)).astype(np.float32)
     predictor.predict_block(block)  # warm-up: first-call allocations and oneDNN kernel choice
@@ -204,9 +209,9 @@ def measure(job: str, condition: str, variant: str, env: dict[str, str], opts: a
         sys.exit(f"{job} ({condition}) failed:\n{stderr[-2000:]}")
     if reports:
         got = json.loads(stdout.strip().splitlines()[-1])
-        return Sample(job, condition, variant, got["speed"], "px/s", got["wall"], got["cpu"], other)
+        return Sample(job, condition, variant, got["speed"], "px/s", got["wall"], got["cpu"], other, wall)
     cpu = usage.ru_utime + usage.ru_stime
-    return Sample(job, condition, variant, 1.0 / wall, "runs/s", wall, cpu, other)
+    return Sample(job, condition, variant, 1.0 / wall, "runs/s", wall, cpu, other, wall)
 
 
 def run_all(opts: argparse.Namespace) -> list[Sample]:
@@ -226,7 +231,7 @@ def run_all(opts: argparse.Namespace) -> list[Sample]:
                 samples.append(sample)
                 print(f"{job} {condition} [{variant}]: {sample.speed:.4g} {sample.unit}, wall "
                       f"{sample.wall:.1f} s, CPU {sample.cpu / sample.wall:.2f}, other "
-                      f"{sample.other_cpu / sample.wall:.2f}", file=sys.stderr)  # fmt: skip
+                      f"{sample.other_cpu / sample.span:.2f}", file=sys.stderr)  # fmt: skip
     return samples
 
 
@@ -246,7 +251,7 @@ def table(samples: list[Sample], opts: argparse.Namespace) -> str:
             cells = []
             for condition in opts.conditions:
                 s = next(s for s in mine if s.condition == condition)
-                cells.append(f"{s.speed / base:.0%}, {s.cpu / s.wall:.2f} \\| {s.other_cpu / s.wall:.2f}")
+                cells.append(f"{s.speed / base:.0%}, {s.cpu / s.wall:.2f} \\| {s.other_cpu / s.span:.2f}")
             spread = f" ({min(s.speed for s in alone):.4g}-{max(s.speed for s in alone):.4g})"
             lines.append(
                 f"| {job} | {variant} | {base:.4g} {alone[0].unit}{spread} | " + " | ".join(cells) + " |"

@@ -2,31 +2,27 @@
 
 Two torch threads that meet at the end of every parallel region (every matmul, convolution and
 optimiser update) lose their turn whenever another process holds one of the cores: the thread that
-finished first spins, then waits for the other to be scheduled again, and the whole job runs at the pace
-of its slowest thread. On a machine shared with other work that collapses a job to a fraction of its
-share (`bench/contention.py`); for small regions a second thread never paid even on an idle machine.
-The rules, arithmetic on core counts only (the callers hand the result to torch):
+finished first spins, then waits for the other to be scheduled again, and the job runs at the pace of
+its slowest thread. Which count is faster for the same batch therefore depends on the machine's load at
+the time: on the shared 2-core development machine two threads ran an engine batch of 42 pixels 0.06-0.15x
+as fast as one in one run and 1.0-2.0x in another (docs/performance.md, "Sharing the machine"). So the
+rules are measured or counted, not a fixed size threshold:
 
 * **cores**: the cores this process may run on (its CPU affinity, as a container or ``taskset`` sets
-  it), not the machine's count;
-* **by the size of the work**: one intra-op thread for a batch whose work per step is below
-  `SERIAL_FLOP`, every usable core above it (`threads_for_work`);
+  it), not the machine's count (`usable_cores`);
+* **repeated like steps** (the engine's pixel batches): one thread or every usable core, whichever the
+  recent steps measured faster (`ThreadChooser`);
 * **Dask workers**: threads per worker process x worker processes on a host <= the host's cores
   (`threads_per_worker`); an explicit count always wins.
+
+Arithmetic only: the callers hand the counts to torch.
 """
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["SERIAL_FLOP", "threads_for_work", "threads_per_worker", "usable_cores"]
-
-#: Floating-point operations per step (one engine batch, one training step) under which one thread is
-#: used. Measured on the 2-core development CPU (bench/contention.py and the A/B in docs/performance.md,
-#: "Sharing the machine"): a TempCNN training step of 32 series x 52 dekads (~0.2 GFLOP forward and
-#: backward) ran no faster on two threads than on one when idle, and lost most of its speed beside a busy
-#: process; engine batches of 42 pixels x 144 steps (0.7-8 GFLOP) kept the second thread's gain.
-SERIAL_FLOP = 0.5e9
+__all__ = ["ThreadChooser", "threads_per_worker", "usable_cores"]
 
 
 def usable_cores() -> int:
@@ -37,15 +33,6 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def threads_for_work(flop_per_step: float, *, cores: int | None = None) -> int:
-    """Intra-op threads for steps of ``flop_per_step`` operations: 1 below `SERIAL_FLOP`, else every core.
-
-    ``cores``: the cores to spread over (default: `usable_cores`).
-    """
-    available = usable_cores() if cores is None else max(1, cores)
-    return 1 if flop_per_step < SERIAL_FLOP else available
-
-
 def threads_per_worker(workers_on_host: int, cores_on_host: int) -> int:
     """Intra-op threads for each of ``workers_on_host`` worker processes sharing ``cores_on_host`` cores.
 
@@ -53,3 +40,52 @@ def threads_per_worker(workers_on_host: int, cores_on_host: int) -> int:
     (four threads on two cores, every parallel region waiting for a descheduled thread).
     """
     return max(1, cores_on_host // max(1, workers_on_host))
+
+
+class ThreadChooser:
+    """Chooses, step after step, between one thread and every core by the time each took per unit of work.
+
+    For a loop of like steps (the engine's pixel batches): both counts are timed once after a warm-up
+    step each, then the faster runs, and the other is tried again now and then to notice a change in the
+    machine's load. It is tried less often the slower it was (every ``explore_every`` x its slowdown
+    steps), so exploring costs about 1 / ``explore_every`` of the time whichever way the load goes: on an
+    idle machine the second thread pays, beside a busy process it can make a step ten times slower.
+    Timings are smoothed (each new one weighs ``1 / 2``) so that one step disturbed by the OS moves the
+    choice by half only.
+    """
+
+    def __init__(self, cores: int, *, explore_every: int = 32) -> None:
+        self.options: tuple[int, ...] = (1, cores) if cores > 1 else (1,)
+        self.explore_every = explore_every
+        self._per_unit: dict[int, float] = {}
+        self._seen: dict[int, int] = dict.fromkeys(self.options, 0)
+        self._since_explore = 0
+
+    @property
+    def best(self) -> int:
+        """The thread count with the lower smoothed time per unit so far (the first option untimed)."""
+        timed = [n for n in self.options if n in self._per_unit]
+        return min(timed, key=self._per_unit.__getitem__) if timed else self.options[0]
+
+    def next(self) -> int:
+        """The thread count for the next step."""
+        for n in self.options:  # a warm-up step, then one timed step, for each count
+            if self._seen[n] < 2:
+                return n
+        best = self.best
+        other = next(n for n in self.options if n != best) if len(self.options) > 1 else best
+        slowdown = self._per_unit.get(other, 0.0) / max(self._per_unit[best], 1e-12)
+        if other != best and self._since_explore >= self.explore_every * max(1.0, slowdown):
+            self._since_explore = 0
+            return other
+        self._since_explore += 1
+        return best
+
+    def record(self, threads: int, seconds: float, units: int) -> None:
+        """Report that a step of ``units`` units of work took ``seconds`` on ``threads`` threads."""
+        self._seen[threads] = self._seen.get(threads, 0) + 1
+        if self._seen[threads] < 2 or units <= 0:  # the warm-up step: allocations, kernel choice
+            return
+        rate = seconds / units
+        old = self._per_unit.get(threads)
+        self._per_unit[threads] = rate if old is None else (old + rate) / 2

@@ -14,8 +14,8 @@ occurs; `geocrop.inference.priors`, derivation in `geocrop.training.calibration`
 confidence, probabilities and the uncertainty derived from them) comes from these corrected probabilities.
 
 Speed: ``torch.inference_mode``; on CUDA bfloat16 (the backbone on a bfloat16 copy of its weights, the head
-under bf16 autocast) and a batch size that halves on out-of-memory and stays halved; on the CPU all cores
-(``torch.set_num_threads``), batches of ~40 pixels whose features stay in cache between backbone and
+under bf16 autocast) and a batch size that halves on out-of-memory and stays halved; on the CPU one or all
+cores, whichever is faster now, batches of ~40 pixels whose features stay in cache between backbone and
 head, and freed memory kept in the heap instead of page-faulting back in. On CUDA by default the ResMLP
 runs through ``torch.compile`` (`geocrop.models.fused`), each block is copied to the GPU once and masked,
 gathered and normalised there (``feed``, `geocrop.inference.device_feed`), and the batch grows once to the
@@ -35,6 +35,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from geocrop.core.threads import ThreadChooser, usable_cores
 from geocrop.errors import BundleError, InputError
 from geocrop.inference.device_feed import BatchGrowth, StagedBlock, stage_block
 from geocrop.inference.flops import count_flops_per_pixel
@@ -122,8 +124,9 @@ class Predictor:
     ``Predictor(bundle_path, device="auto")`` loads the bundle once (header first, never unpickles);
     `Predictor.from_modules` wraps modules built in memory (tests, benchmarks).
 
-    ``tune_process`` (on the CPU): give torch every core (``torch.set_num_threads``) and tune glibc's
-    malloc (`_tune_allocator`). Both change the whole process, so the command line asks for them and the
+    ``tune_process`` (on the CPU): let torch use one thread or every usable core, chosen batch by batch by
+    their measured speed (`geocrop.core.threads.ThreadChooser`), and tune glibc's malloc
+    (`_tune_allocator`). Both change the whole process, so the command line asks for them and the
     Python API (`geocrop.api`) does not unless its caller does; an explicit ``num_threads`` is always set.
 
     ``class_priors``: the class shares to correct the logits for (`geocrop.inference.priors`; None: the
@@ -225,8 +228,16 @@ class Predictor:
         self.precision: Precision = (
             ("bf16" if self.device.type == "cuda" else "fp32") if precision == "auto" else precision
         )
-        if self.device.type == "cpu" and (tune_process or num_threads):
-            torch.set_num_threads(num_threads or os.cpu_count() or 1)
+        # Threads: a fixed count when asked for; with tune_process, one thread or every usable core, batch
+        # by batch, whichever runs faster now (beside a busy process two threads that wait for each other
+        # at every parallel region can be ten times slower than one; docs/performance.md, "Sharing the
+        # machine").
+        self._threads: ThreadChooser | None = None
+        if self.device.type == "cpu" and num_threads:
+            torch.set_num_threads(num_threads)
+        elif self.device.type == "cpu" and tune_process:
+            torch.set_num_threads(usable_cores())
+            self._threads = ThreadChooser(usable_cores()) if usable_cores() > 1 else None
         if self.device.type == "cpu" and tune_process:
             _tune_allocator()
         self.backbone = backbone.to(self.device).eval() if backbone is not None else None
@@ -382,7 +393,13 @@ class Predictor:
             stop = min(start + per_batch, n)
             try:
                 self._growth.before()
+                threads = self._threads.next() if self._threads is not None else 0
+                if threads:
+                    torch.set_num_threads(threads)
+                began = time.perf_counter()
                 out[start:stop] = self._run_batch(gather(start, stop))
+                if self._threads is not None:
+                    self._threads.record(threads, time.perf_counter() - began, stop - start)
                 self.batch_rows = self._growth.after((stop - start) * steps, self.batch_rows, steps)
             except torch.cuda.OutOfMemoryError:
                 if per_batch == 1:

@@ -7,7 +7,11 @@ import os
 import pytest
 
 from geocrop.core import threads
-from geocrop.core.threads import SERIAL_FLOP, threads_for_work, threads_per_worker, usable_cores
+from geocrop.core.threads import (
+    ThreadChooser,
+    threads_per_worker,
+    usable_cores,
+)
 
 
 def test_usable_cores_follow_the_affinity_mask(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,14 +28,6 @@ def test_usable_cores_fall_back_to_the_machine_count(monkeypatch: pytest.MonkeyP
     assert usable_cores() == 1
 
 
-def test_small_steps_run_on_one_thread_large_ones_on_every_core() -> None:
-    assert threads_for_work(SERIAL_FLOP / 10, cores=8) == 1
-    assert threads_for_work(SERIAL_FLOP * 0.99, cores=8) == 1
-    assert threads_for_work(SERIAL_FLOP, cores=8) == 8
-    assert threads_for_work(SERIAL_FLOP * 100, cores=0) == 1  # a nonsense core count still gives a thread
-    assert threads_for_work(SERIAL_FLOP * 100) == usable_cores()
-
-
 @pytest.mark.parametrize(
     ("workers", "cores", "expected"), [(1, 2, 2), (2, 2, 1), (3, 2, 1), (2, 16, 8), (3, 16, 5), (0, 4, 4)]
 )
@@ -43,3 +39,47 @@ def test_workers_times_threads_stay_within_the_cores(workers: int, cores: int, e
 
 def test_this_process_has_at_least_one_core() -> None:
     assert 1 <= usable_cores() <= (os.cpu_count() or 1)
+
+
+def _run(chooser: ThreadChooser, cost: dict[int, float], steps: int) -> tuple[list[int], float]:
+    """Drive ``chooser`` for ``steps`` steps whose time per unit is ``cost[threads]``; (choices, seconds)."""
+    picked, total = [], 0.0
+    for _ in range(steps):
+        n = chooser.next()
+        picked.append(n)
+        total += cost[n] * 42
+        chooser.record(n, cost[n] * 42, 42)
+    return picked, total
+
+
+def test_chooser_keeps_the_second_thread_when_it_pays() -> None:
+    chooser = ThreadChooser(2)
+    cost = {1: 1.0, 2: 0.55}  # an idle machine: the second core nearly halves a step
+    picked, total = _run(chooser, cost, 2000)
+    assert chooser.best == 2
+    assert picked[-200:].count(1) <= 200 / 32 + 1
+    assert total <= 1.03 * 2000 * 42 * cost[2]  # exploring costs a few percent at most
+
+
+def test_chooser_drops_to_one_thread_beside_a_busy_process() -> None:
+    chooser = ThreadChooser(2)
+    cost = {1: 1.0, 2: 10.0}  # a busy machine: two threads wait for each other at every region
+    _, total = _run(chooser, cost, 2000)
+    assert chooser.best == 1
+    assert total <= 1.05 * 2000 * 42 * cost[1]
+
+
+def test_chooser_follows_a_change_of_load() -> None:
+    chooser = ThreadChooser(2)
+    _run(chooser, {1: 1.0, 2: 0.55}, 300)
+    assert chooser.best == 2
+    _run(chooser, {1: 1.0, 2: 8.0}, 300)  # another process starts
+    assert chooser.best == 1
+    _run(chooser, {1: 1.0, 2: 0.55}, 2000)  # and ends
+    assert chooser.best == 2
+
+
+def test_chooser_on_one_core_never_asks_for_two() -> None:
+    chooser = ThreadChooser(1)
+    picked, _ = _run(chooser, {1: 1.0}, 50)
+    assert set(picked) == {1}
