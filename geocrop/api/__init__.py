@@ -34,8 +34,9 @@ from geocrop.api._post import (
     stratified_sample,
     uncertain_sample,
 )
+from geocrop.api._predict import predict
 from geocrop.api._pretrain import PretrainMode, SecondModality, pretrain
-from geocrop.api._train import DeepFamily, HeadFamily, SplitScheme, TreeFamily, evaluate, predict, train
+from geocrop.api._train import DeepFamily, HeadFamily, SplitScheme, TreeFamily, evaluate, train
 from geocrop.api_types import Device, Progress, ProgressEvent
 
 __all__ = [

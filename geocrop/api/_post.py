@@ -1,17 +1,18 @@
 """After the map (`geocrop.post`): reference samples, accuracy and area estimates, fields, smoothing.
 
 Each verb takes the map COG `map_aoi` wrote (a path, or its `MapResult`) and returns the step's frozen
-result, which says where its outputs went.
+result, which says where its outputs went. Its arguments are the fields of its config in
+`geocrop.post.configs` (declared once there, with their help, units and bounds; a test holds each
+signature equal to them), which converts and checks them before the stage runs.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from geocrop.api_types import PathLike, Progress, as_optional_path, as_path
+from geocrop.api_types import PathLike, Progress
+from geocrop.core.params import config_args, values
 
 if TYPE_CHECKING:
     from geocrop.post.assess_report import Assessment
@@ -29,12 +30,6 @@ SmoothMethod = Literal["bayes", "modal"]
 MapLike = Any
 
 
-def as_map(value: MapLike, param: str = "map") -> Path:
-    """The class COG of a map given as a path or as the result of `geocrop.map_aoi` (``.cog``)."""
-    cog = getattr(value, "cog", None)
-    return as_path(cog if isinstance(cog, str | os.PathLike) else value, param)
-
-
 def stratified_sample(
     *,
     map: MapLike,
@@ -47,15 +42,11 @@ def stratified_sample(
     """``n`` reference points drawn at random within the map's classes (strata), written to ``out``
     (.gpkg) with an empty ``reference`` column to fill in; every class gets at least ``min_per_class``,
     the rest is shared in proportion to area (docs/area-estimation.md). Label them, then `assess`."""
+    from geocrop.post.configs import StratifiedSampleConfig
     from geocrop.post.sampling import stratified_sample as run
 
     return run(
-        map=as_map(map),
-        n=n,
-        out=as_path(out, "out"),
-        min_per_class=min_per_class,
-        seed=seed,
-        progress=progress,
+        **values(StratifiedSampleConfig(**config_args(StratifiedSampleConfig, locals()))), progress=progress
     )
 
 
@@ -70,15 +61,11 @@ def uncertain_sample(
 ) -> SampleResult:
     """The ``n`` pixels where the map is least sure (highest uncertainty), at least ``min_distance``
     metres apart, written to ``out`` (.gpkg) to label next: the points that teach a model most."""
+    from geocrop.post.configs import UncertainSampleConfig
     from geocrop.post.sampling import uncertain_sample as run
 
     return run(
-        map=as_map(map),
-        n=n,
-        out=as_path(out, "out"),
-        min_distance=min_distance,
-        seed=seed,
-        progress=progress,
+        **values(UncertainSampleConfig(**config_args(UncertainSampleConfig, locals()))), progress=progress
     )
 
 
@@ -94,14 +81,9 @@ def assess(
     error matrix in counts and area proportions, overall/user's/producer's accuracy and class areas with
     95 % confidence intervals; a report (markdown, plots, JSON, CSV) in the folder ``out`` when given."""
     from geocrop.post.assess_report import assess as run
+    from geocrop.post.configs import AssessConfig
 
-    return run(
-        map=as_map(map),
-        reference=as_path(reference, "reference"),
-        class_column=class_column,
-        out=as_optional_path(out, "out"),
-        progress=progress,
-    )
+    return run(**values(AssessConfig(**config_args(AssessConfig, locals()))), progress=progress)
 
 
 def field_results(
@@ -116,16 +98,10 @@ def field_results(
     """One row per parcel of ``parcels`` (any vector file, any CRS) written to ``out`` (.gpkg or .parquet):
     its majority class and share, mean confidence, pixel count and clear share, and with a probability
     map the mean class probabilities; ``columns`` the parcel attributes to keep (default: all)."""
+    from geocrop.post.configs import FieldsConfig
     from geocrop.post.fields import field_results as run
 
-    return run(
-        map=as_map(map),
-        parcels=as_path(parcels, "parcels"),
-        out=as_path(out, "out"),
-        columns=None if columns is None else list(columns),
-        batch_size=batch_size,
-        progress=progress,
-    )
+    return run(**values(FieldsConfig(**config_args(FieldsConfig, locals()))), progress=progress)
 
 
 def smooth_map(
@@ -141,15 +117,7 @@ def smooth_map(
 ) -> SmoothResult:
     """The map with its salt-and-pepper removed, as a new class COG at ``out`` (+ confidence COG, style,
     STAC item) in `map_aoi`'s layout; docs/fields-and-smoothing.md explains the parameters."""
+    from geocrop.post.configs import SmoothConfig
     from geocrop.post.smooth import smooth_map as run
 
-    return run(
-        map=as_map(map),
-        out=as_path(out, "out"),
-        method=method,
-        window=window,
-        smoothness=smoothness,
-        neigh_fraction=neigh_fraction,
-        sieve=sieve,
-        progress=progress,
-    )
+    return run(**values(SmoothConfig(**config_args(SmoothConfig, locals()))), progress=progress)

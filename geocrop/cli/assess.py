@@ -7,24 +7,19 @@ from typing import Any
 
 import click
 
+from geocrop.cli.declared import declared_options, help_text
 from geocrop.cli.progress import ProgressMode, progress_option, reporting
+from geocrop.core.params import declared
+from geocrop.post.configs import AssessConfig
+
+_OUT = help_text({d.name: d for d in declared(AssessConfig)}["out"])
 
 
 @click.command("assess")
-@click.option(
-    "--map", "map", required=True, type=click.Path(path_type=Path), help="Class COG of `geocrop map`."
-)
-@click.option(
-    "--reference", required=True, type=click.Path(path_type=Path),
-    help="Labelled points (.gpkg, any CRS), e.g. from `geocrop sample --stratified`.",
-)  # fmt: skip
-@click.option(
-    "--class-column", default="reference", show_default=True,
-    help="Column with each point's reference class: a map class name (any case) or value; another name "
-    "(a crop the map lacks, 'other') is kept as a reference-only class.",
-)  # fmt: skip
-@click.option(
-    "--out", required=True, type=click.Path(path_type=Path), help="Report folder (created if missing)."
+@declared_options(
+    AssessConfig,
+    skip=["out"],  # the command always writes the report: its folder is required here
+    after={"out": [click.option("--out", required=True, type=click.Path(path_type=Path), help=_OUT)]},
 )
 @progress_option()
 def assess(progress_mode: ProgressMode, **kw: Any) -> None:

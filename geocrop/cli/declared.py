@@ -52,6 +52,11 @@ def _click_type(item: Declared) -> Any:
         return DATE
     if base is Path:
         return click.Path(dir_okay=kind != "file", path_type=Path)
+    low = getattr(item.param.check, "low", None)
+    if base in (int, float) and low is not None and not hasattr(item.param.check, "high"):
+        strict = bool(getattr(item.param.check, "strict", False))
+        ranged = click.IntRange if base is int else click.FloatRange
+        return ranged(min=low, min_open=True) if strict else ranged(min=low)
     if base in (int, float):
         return base
     return str
@@ -82,11 +87,16 @@ def declared_options(
     *,
     after: Mapping[str, Sequence[Decorator[Any]]] | None = None,
     skip: Iterable[str] = (),
+    only: Iterable[str] | None = None,
 ) -> Decorator[F]:
-    """Add the CLI options of ``config``'s declared fields (and ``after``'s own options) to a command."""
+    """Add the CLI options of ``config``'s declared fields (and ``after``'s own options) to a command;
+    ``skip`` leaves fields out, ``only`` takes just those."""
     left_out = set(skip)
+    taken = None if only is None else set(only)
     decorators: list[Decorator[Any]] = []
     for item in declared(config):
+        if taken is not None and item.name not in taken:
+            continue
         if item.param.cli and item.param.api and item.name not in left_out:
             decorators.append(option_for(item))
         decorators.extend((after or {}).get(item.name, ()))

@@ -2,35 +2,38 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
+from geocrop.cli.declared import declared_options
 from geocrop.cli.flags import FLAG_ALIASES
 from geocrop.cli.progress import ProgressMode, progress_option, reporting
+from geocrop.post.configs import StratifiedSampleConfig, UncertainSampleConfig
 
 
 @click.command("sample")
-@click.option(
-    "--map", "map", required=True, type=click.Path(path_type=Path), help="Class COG of `geocrop map`."
+@declared_options(
+    StratifiedSampleConfig,
+    skip=["n", "seed"],  # n: --stratified N or --uncertain N
+    after={
+        "map": [
+            click.option(
+                "--stratified",
+                type=click.IntRange(min=1),
+                default=None,
+                help="N points, stratified by map class.",
+            ),
+            click.option(
+                "--uncertain",
+                type=click.IntRange(min=1),
+                default=None,
+                help="N most uncertain pixels, spread out.",
+            ),
+        ]
+    },
 )
-@click.option(
-    "--stratified", type=click.IntRange(min=1), default=None, help="N points, stratified by map class."
-)
-@click.option(
-    "--uncertain", type=click.IntRange(min=1), default=None, help="N most uncertain pixels, spread out."
-)
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Points to label (.gpkg).")
-@click.option(
-    "--min-per-class", type=click.IntRange(min=2), default=50, show_default=True,
-    help="--stratified: the least points any mapped class gets; the rest go in proportion to area.",
-)  # fmt: skip
-@click.option(
-    "--min-distance", type=click.FloatRange(min=0), default=None,
-    help="--uncertain: least distance between points, in map units (m); default: ~10 cells per point.",
-)  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same points).")
+@declared_options(UncertainSampleConfig, only=["min_distance", "seed"])
 @progress_option()
 def sample(progress_mode: ProgressMode, **kw: Any) -> None:
     """Draw reference points to label in QGIS: fill their `reference` column, then run `geocrop assess`."""

@@ -65,6 +65,7 @@ __all__ = [
     "param",
     "same_arguments_as",
     "settle",
+    "values",
     "within",
 ]
 
@@ -158,20 +159,21 @@ class Declared:
         return type(None) in typing.get_args(self.type)
 
     @property
-    def base(self) -> Any:
-        """The type without ``None`` (``float | None`` -> ``float``); a repeatable option's item type."""
+    def _plain(self) -> Any:
+        """The type without ``None`` (``float | None`` -> ``float``)."""
         args = [a for a in typing.get_args(self.type) if a is not type(None)]
-        if _is_union(self.type) and len(args) == 1:
-            return args[0]
-        if typing.get_origin(self.type) is tuple and len(args) == 2 and args[1] is Ellipsis:
-            return args[0]
-        return self.type
+        return args[0] if _is_union(self.type) and len(args) == 1 else self.type
+
+    @property
+    def base(self) -> Any:
+        """The type without ``None``; a repeatable option's item type (``tuple[float, ...]`` -> float)."""
+        return typing.get_args(self._plain)[0] if self.multiple else self._plain
 
     @property
     def multiple(self) -> bool:
-        """A repeatable option (``tuple[X, ...]``)."""
-        args = typing.get_args(self.type)
-        return typing.get_origin(self.type) is tuple and len(args) == 2 and args[1] is Ellipsis
+        """A repeatable option (``tuple[X, ...]``, or ``None`` besides)."""
+        args = typing.get_args(self._plain)
+        return typing.get_origin(self._plain) is tuple and len(args) == 2 and args[1] is Ellipsis
 
     @property
     def choices(self) -> tuple[Any, ...]:
@@ -232,6 +234,11 @@ def settle(config: Any) -> None:
             raise InputError(f"`{item.name}` {show(value)} {problem}", param=item.name)
 
 
+def values(config: Any) -> dict[str, Any]:
+    """A config's declared verb arguments and their (converted, checked) values, to call a stage with."""
+    return {d.name: getattr(config, d.name) for d in declared(config) if d.param.api}
+
+
 def config_args(config: type, arguments: Mapping[str, Any]) -> dict[str, Any]:
     """The arguments of ``config`` among a verb's (its ``locals()``): the declared fields it takes."""
     names = {d.name for d in declared(config) if d.param.api}
@@ -282,15 +289,25 @@ class within:  # lower case: it reads as a check, check=within(0, 100)
         return self.problem or f"is outside {self.low:g}..{self.high:g}; give a value in that range"
 
 
-def at_least(low: float, problem: str | None = None) -> Check:
-    """A number >= ``low``; ``problem`` words a miss (default "is below ...")."""
+@dataclass(frozen=True)
+class at_least:  # lower case: it reads as a check, check=at_least(1)
+    """A number >= ``low`` (> ``low`` when ``strict``); ``problem`` words a miss (default "is below ...").
+    The bound is data: the CLI shows it as the option's range."""
 
-    def check(value: Any) -> str | None:
-        if isinstance(value, int | float) and value >= low:
+    low: float
+    problem: str | None = None
+    strict: bool = False
+
+    def __call__(self, value: Any) -> str | None:
+        if isinstance(value, int | float) and (value > self.low if self.strict else value >= self.low):
             return None
-        return problem or f"is below {low:g}; give at least {low:g}"
-
-    return check
+        if self.problem:
+            return self.problem
+        return (
+            f"is not above {self.low:g}; give more"
+            if self.strict
+            else f"is below {self.low:g}; give at least {self.low:g}"
+        )
 
 
 def one_of(*choices: Any) -> Check:

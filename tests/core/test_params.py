@@ -18,11 +18,25 @@ from geocrop.cli.declared import declared_options, flag_for
 from geocrop.core.params import as_path, config_args, declared, param, settle, within
 from geocrop.errors import InputError
 from geocrop.inference.map_config import MapConfig
+from geocrop.inference.predict_config import PredictConfig
+from geocrop.post.configs import (
+    AssessConfig,
+    FieldsConfig,
+    SmoothConfig,
+    StratifiedSampleConfig,
+    UncertainSampleConfig,
+)
 
 #: Each public verb, the config that declares its arguments, and the verb's own keywords (not settings).
 VERBS: list[tuple[Any, type, set[str]]] = [
     (geocrop.map_aoi, MapConfig, {"tune_process", "progress"}),
     (geocrop.plan_map, MapConfig, {"tune_process", "progress"}),
+    (geocrop.field_results, FieldsConfig, {"progress"}),
+    (geocrop.smooth_map, SmoothConfig, {"progress"}),
+    (geocrop.assess, AssessConfig, {"progress"}),
+    (geocrop.stratified_sample, StratifiedSampleConfig, {"progress"}),
+    (geocrop.uncertain_sample, UncertainSampleConfig, {"progress"}),
+    (geocrop.predict, PredictConfig, {"tune_process", "progress"}),
 ]
 
 

@@ -1,0 +1,54 @@
+"""`PredictConfig`: the one declaration of every `geocrop predict` option (`geocrop.core.params`).
+
+`geocrop.predict`'s arguments (a test holds its signature equal to these fields) and ``geocrop predict``'s
+flags come from it; building one converts what a caller gives and checks it, season included.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from geocrop.core.params import as_bundle, as_floats, as_path, at_least, param, settle
+from geocrop.core.temporal import as_date, check_season
+from geocrop.inference.priors import PriorChoice, read_class_priors
+
+__all__ = ["PredictConfig"]
+
+
+def _device_problem(value: Any) -> str | None:
+    if value in ("auto", "cpu") or str(value).startswith("cuda"):
+        return None
+    return "is not auto, cpu or cuda[:N]; choose one of those"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PredictConfig:
+    """One `geocrop predict` run (field order is ``geocrop predict --help``'s)."""
+
+    model: Path = param(help="Bundle (.safetensors)", convert=as_bundle)
+    samples: Path = param(help="Samples table (Parquet/CSV)", convert=as_path)
+    out: Path = param(help="Predictions, .csv or .parquet", convert=as_path, kind="table_out")
+    id_column: str = param("sample_id", help="Sample id column (long tables)")
+    class_column: str | None = param(None, help="Copy this label column beside the predictions")
+    nodata: tuple[float, ...] = param(
+        (), help="Value meaning 'no observation' (65535 always is)", convert=as_floats
+    )
+    scale: float | None = param(None, help="Value -> reflectance", check=at_least(0, strict=True))
+    start: dt.date | None = param(None, help="The table's season start, if not the bundle's", convert=as_date)
+    end: dt.date | None = param(None, help="The table's season end, if not the bundle's", convert=as_date)
+    device: str = param("auto", help="auto, cpu or cuda", check=_device_problem)
+    class_priors: PriorChoice = param(
+        None,
+        help="Class shares to correct the probabilities for: train (default: the training frequencies, "
+        "best for areas), uniform (all classes equally common: favours rare ones) or a CSV/JSON of shares",
+        convert=lambda value, name: read_class_priors(value),
+        metavar="train|uniform|FILE",
+        kind="text",
+    )
+
+    def __post_init__(self) -> None:
+        settle(self)
+        check_season(self.start, self.end)
