@@ -140,13 +140,30 @@ def main(runs: Path, journal: Path | None) -> None:
     print("\n| fixed rule on the same folds | macro-F1 | OA |")
     print("|---|---|---|")
     for deep in ("tempcnn", "inception"):
-        f1s, oas = [], []
-        for f in folds:
-            mean = (_proba(table["gbm"][f], calibrated=True) + _proba(table[deep][f], calibrated=True)) / 2
-            sc = scores(np.asarray(table[deep][f]["val_true"]), mean.argmax(axis=1), mean.shape[1])
-            f1s.append(sc["macro_f1"])
-            oas.append(sc["oa"])
-        print(f"| always gbm + {deep} | {np.mean(f1s):.3f} ± {np.std(f1s):.3f} | {np.mean(oas):.3f} |")
+        for where in ("default", "uniform"):
+            f1s, oas = [], []
+            for f in folds:
+                mean = _mean_of_two(table["gbm"][f], table[deep][f], where)
+                sc = scores(np.asarray(table[deep][f]["val_true"]), mean.argmax(axis=1), mean.shape[1])
+                f1s.append(sc["macro_f1"])
+                oas.append(sc["oa"])
+            how = "" if where == "default" else ", uniform-prior posteriors averaged, then corrected"
+            cells = f"{np.mean(f1s):.3f} ± {np.std(f1s):.3f} | {np.mean(oas):.3f}"
+            print(f"| always gbm + {deep}{how} | {cells} |")
+
+
+def _mean_of_two(a: dict[str, Any], b: dict[str, Any], where: str) -> np.ndarray:
+    """The mean of two lines' probabilities: of their defaults (what auto maps), or of their uniform-prior
+    posteriors corrected for the training frequencies once afterwards (auto's mean before this one)."""
+    if where == "default":
+        return (_proba(a, calibrated=True) + _proba(b, calibrated=True)) / 2
+    shares = np.asarray(a["class_shares"], dtype=np.float64)
+    uniform = []
+    for line in (a, b):
+        fix = correction(None, frequencies=shares, head_prior=line["head_prior"])
+        z = np.asarray(line["log_p"], dtype=np.float64)
+        uniform.append(calibrated_proba(z, temperature=line["temperature"] or 1.0, shares=fix))
+    return calibrated_proba(np.log(np.clip(np.mean(uniform, axis=0), 1e-300, None)), shares=shares)
 
 
 if __name__ == "__main__":
