@@ -61,6 +61,7 @@ __all__ = [
     "at_least",
     "config_args",
     "declared",
+    "device_check",
     "one_of",
     "param",
     "same_arguments_as",
@@ -308,6 +309,13 @@ class at_least:  # lower case: it reads as a check, check=at_least(1)
             if self.strict
             else f"is below {self.low:g}; give at least {self.low:g}"
         )
+
+
+def device_check(value: Any) -> str | None:
+    """A torch device geocrop runs on: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    if value in ("auto", "cpu") or str(value).startswith("cuda"):
+        return None
+    return "is not auto, cpu or cuda[:N]; choose one of those"
 
 
 def one_of(*choices: Any) -> Check:

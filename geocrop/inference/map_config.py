@@ -21,6 +21,7 @@ from geocrop.core.params import (
     as_path,
     as_source,
     at_least,
+    device_check,
     param,
     settle,
     within,
@@ -34,12 +35,6 @@ __all__ = ["COG_SUFFIXES", "EARTH_SEARCH", "HTML_SUFFIXES", "MapConfig", "check_
 
 #: The public Earth Search v1 STAC API (collection ``sentinel-2-l2a``).
 EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
-
-
-def _device_problem(value: Any) -> str | None:
-    if value in ("auto", "cpu") or str(value).startswith("cuda"):
-        return None
-    return "is not auto, cpu or cuda[:N]; choose one of those"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,7 +97,7 @@ class MapConfig:
         None, help="dask.distributed scheduler address (default: local threads)", qgis=False
     )
     device: Device = param(
-        "auto", help="Where the model runs", check=_device_problem, label="Device", advanced=True
+        "auto", help="Where the model runs", check=device_check, label="Device", advanced=True
     )
     yes: bool = param(False, help="Run even when the AOI exceeds the size limits", qgis=False)
     allow_simulated_model: bool = param(

@@ -9,19 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from geocrop.core.params import as_bundle, as_floats, as_path, at_least, param, settle
+from geocrop.core.params import as_bundle, as_floats, as_path, at_least, device_check, param, settle
 from geocrop.core.temporal import as_date, check_season
 from geocrop.inference.priors import PriorChoice, read_class_priors
 
 __all__ = ["PredictConfig"]
-
-
-def _device_problem(value: Any) -> str | None:
-    if value in ("auto", "cpu") or str(value).startswith("cuda"):
-        return None
-    return "is not auto, cpu or cuda[:N]; choose one of those"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,7 +32,7 @@ class PredictConfig:
     scale: float | None = param(None, help="Value -> reflectance", check=at_least(0, strict=True))
     start: dt.date | None = param(None, help="The table's season start, if not the bundle's", convert=as_date)
     end: dt.date | None = param(None, help="The table's season end, if not the bundle's", convert=as_date)
-    device: str = param("auto", help="auto, cpu or cuda", check=_device_problem)
+    device: str = param("auto", help="auto, cpu or cuda", check=device_check)
     class_priors: PriorChoice = param(
         None,
         help="Class shares to correct the probabilities for: train (default: the training frequencies, "
