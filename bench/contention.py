@@ -15,10 +15,10 @@ the machine's other load touches both sides. Printed per job and condition:
 
 Jobs (``--jobs``, comma-separated): ``engine-tempcnn`` (`Predictor.predict_block` on a 32 x 32 px block of
 144 steps, TempCNN at defaults on the bands: what ``geocrop train``'s tables give), ``engine-resmlp+
-transformer`` (the paper's ResMLP-8x256 before a default Transformer, on 16 x 16 px blocks), ``train-tempcnn`` and ``train-gbm``
-(``geocrop train`` on the France LPIS table, TempCNN for a fixed number of epochs), ``pretrain`` (one
-epoch of ``geocrop pretrain --mode temporal`` on the same table, Transformer). The engine's block and
-weights are random (a speed instrument); the command line jobs read the real table.
+transformer`` (the paper's ResMLP-8x256 before a default Transformer, 16 x 16 px blocks), ``train-tempcnn``
+and ``train-gbm`` (``geocrop train`` on the France LPIS table, TempCNN for a fixed number of epochs),
+``pretrain`` (one epoch of ``geocrop pretrain --mode temporal`` on the same table, Transformer). The
+engine's block and weights are random (a speed instrument); the command line jobs read the real table.
 
     python bench/contention.py [--quick] [--jobs engine-tempcnn,train-gbm,...] [--seconds 12]
                                [--env NAME=VALUE ...] [--json PATH]
