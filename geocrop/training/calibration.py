@@ -72,6 +72,7 @@ __all__ = [
     "log_shares",
     "nll",
     "prior_exponent",
+    "separated",
     "softmax",
 ]
 
@@ -187,7 +188,8 @@ def fit_temperature(
     """The ``T`` in [`T_MIN`, `T_MAX`] minimising ``nll(logits / T + log(shares), labels)``.
 
     ``T > 1`` softens an over-confident model, ``T < 1`` sharpens an under-confident one. Returns 1.0 for
-    an empty set. Golden-section search on ``beta = 1 / T`` (the NLL is convex in beta).
+    an empty set, and for held-out labels that all win already (`separated`). Golden-section search on
+    ``beta = 1 / T`` (the NLL is convex in beta).
     """
     z = np.asarray(logits, dtype=np.float64)
     bias = np.zeros(z.shape[1]) if shares is None else log_shares(shares)
@@ -199,10 +201,18 @@ def _fit_beta(z: np.ndarray, y: np.ndarray, bias: np.ndarray) -> tuple[float, fl
     # a label whose class has share 0 would have infinite NLL at every T: leave such rows out
     keep = np.isfinite(bias[y]) if len(y) else np.zeros(0, dtype=bool)
     z, y = z[keep], y[keep]
-    if len(y) == 0:
+    if len(y) == 0 or separated(z, y):
         return 1.0, 0.0
     beta, loss = _golden(lambda b: nll(z * b + bias, y), 1.0 / T_MAX, 1.0 / T_MIN)
     return float(1.0 / beta), loss
+
+
+def separated(logits: np.ndarray, labels: np.ndarray) -> bool:
+    """True when every held-out label already has the highest logit: then a smaller T always lowers the NLL
+    (towards 0 as T -> 0) and nothing bounds the fit. On a small, easy selection split (one class
+    dominant, a few rare parcels all right) that sent T to the bracket's end (0.05) and the probabilities
+    to 0 and 1; such a split is no evidence, and the fits keep T = 1 (and a balanced head's prior)."""
+    return bool(len(labels)) and bool(np.all(np.asarray(logits).argmax(axis=1) == labels))
 
 
 def fit_calibration(
@@ -213,11 +223,12 @@ def fit_calibration(
     ``softmax(logits / T + (1 - s) log frequencies)`` (see the module docstring).
 
     The NLL is jointly convex in ``(1 / T, 1 - s)`` (a log-sum-exp of affine terms), so a golden-section
-    search over ``s`` of the best ``T`` at each ``s`` finds the optimum. (1, 0) for an empty set.
+    search over ``s`` of the best ``T`` at each ``s`` finds the optimum. (1, 0) for an empty set and for
+    held-out labels that all win already (`separated`: no evidence; the head taken as balanced).
     """
     z = np.asarray(logits, dtype=np.float64)
     y = np.asarray(labels, dtype=np.int64)
-    if len(y) == 0:
+    if len(y) == 0 or separated(z, y):
         return 1.0, 0.0
     freq = np.asarray(frequencies, dtype=np.float64)
     log_freq = np.log(np.maximum(freq / freq.sum(), 1e-6 * freq.max() / freq.sum()))

@@ -156,3 +156,15 @@ def test_fit_calibration_recovers_temperature_and_prior_strength() -> None:
     assert nll(np.log(both), labels) < nll(np.log(alone), labels)
     assert expected_calibration_error(both, labels) < expected_calibration_error(alone, labels)
     assert fit_calibration(raw[:0], labels[:0], frequencies=shares) == (1.0, 0.0)
+
+
+def test_a_split_whose_labels_all_win_already_keeps_t_one_and_a_balanced_prior() -> None:
+    """Every held-out label has the top logit: any smaller T lowers the NLL without bound, so the split
+    says nothing; T stays 1 (not the bracket's 0.05) and a deep head keeps the full prior correction."""
+    logits = np.array([[3.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.5, 0.0, 1.0], [4.0, 1.0, 0.0]])
+    labels = np.array([0, 1, 2, 0])
+    assert fit_temperature(logits, labels) == 1.0
+    assert fit_temperature(logits, labels, shares=[0.7, 0.2, 0.1]) == 1.0
+    assert fit_calibration(logits, labels, frequencies=[0.7, 0.2, 0.1]) == (1.0, 0.0)
+    wrong = np.array([0, 1, 2, 1])  # one label loses: a finite optimum, inside the bracket
+    assert 0.05 < fit_temperature(logits, wrong) < 20
