@@ -88,7 +88,7 @@ def declared_options(
     after: Mapping[str, Sequence[Decorator[Any]]] | None = None,
     skip: Iterable[str] = (),
     only: Iterable[str] | None = None,
-) -> Decorator[F]:
+) -> Callable[[F], F]:
     """Add the CLI options of ``config``'s declared fields (and ``after``'s own options) to a command;
     ``skip`` leaves fields out, ``only`` takes just those."""
     left_out = set(skip)

@@ -28,7 +28,7 @@ from geocrop.core.params import (
 )
 from geocrop.core.temporal import as_date, check_season
 from geocrop.errors import InputError
-from geocrop.inference.priors import PriorChoice, read_class_priors
+from geocrop.inference.priors import PriorChoice, priors_param
 from geocrop.io.reading import ReadSettings
 
 __all__ = ["COG_SUFFIXES", "EARTH_SEARCH", "HTML_SUFFIXES", "MapConfig", "check_output_names", "output_paths"]
@@ -121,15 +121,8 @@ class MapConfig:
         label="Mask values (space-separated; empty: any non-zero value)",
         advanced=True,
     )  # fmt: skip
-    class_priors: PriorChoice = param(
-        None,
-        help="Class shares to correct the probabilities for: train (default: the training frequencies, "
-        "best for areas), uniform (all classes equally common: favours rare ones) or a CSV/JSON of shares",
-        convert=lambda value, name: read_class_priors(value),
-        metavar="train|uniform|FILE",
-        kind="text",
-        label="Class priors: train, uniform or a CSV/JSON file of shares",
-        advanced=True,
+    class_priors: PriorChoice = priors_param(
+        label="Class priors: train, uniform or a CSV/JSON file of shares", advanced=True
     )
     read_threads: int = param(
         ReadSettings.threads,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from geocrop.core.params import as_bundle, as_floats, as_path, at_least, device_check, param, settle
 from geocrop.core.temporal import as_date, check_season
-from geocrop.inference.priors import PriorChoice, read_class_priors
+from geocrop.inference.priors import PriorChoice, priors_param
 
 __all__ = ["PredictConfig"]
 
@@ -33,14 +33,7 @@ class PredictConfig:
     start: dt.date | None = param(None, help="The table's season start, if not the bundle's", convert=as_date)
     end: dt.date | None = param(None, help="The table's season end, if not the bundle's", convert=as_date)
     device: str = param("auto", help="auto, cpu or cuda", check=device_check)
-    class_priors: PriorChoice = param(
-        None,
-        help="Class shares to correct the probabilities for: train (default: the training frequencies, "
-        "best for areas), uniform (all classes equally common: favours rare ones) or a CSV/JSON of shares",
-        convert=lambda value, name: read_class_priors(value),
-        metavar="train|uniform|FILE",
-        kind="text",
-    )
+    class_priors: PriorChoice = priors_param()
 
     def __post_init__(self) -> None:
         settle(self)

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from geocrop.core.params import param
 from geocrop.errors import GeocropWarning, InputError
 from geocrop.inference.schema import BundleSpec
 from geocrop.training.calibration import correction
@@ -52,6 +53,20 @@ __all__ = [
 ClassPriors = Literal["train", "uniform"] | str | os.PathLike[str] | Mapping[str, float] | None
 
 _FIX = "give 'train', 'uniform', or a CSV/JSON file of class name -> share"
+
+
+def priors_param(**edges: Any) -> Any:
+    """The declared ``class_priors`` option of a stage config (`geocrop.core.params`): a caller's value
+    read into a `PriorChoice` (None: the training frequencies); ``edges``: a QGIS label, ``advanced``."""
+    return param(
+        None,
+        help="Class shares to correct the probabilities for: train (default: the training frequencies, "
+        "best for areas), uniform (all classes equally common: favours rare ones) or a CSV/JSON of shares",
+        convert=lambda value, name: read_class_priors(value),
+        metavar="train|uniform|FILE",
+        kind="text",
+        **edges,
+    )
 
 
 @dataclass(frozen=True)
