@@ -136,8 +136,8 @@ def test_dry_run_without_steps_writes_the_table(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_cpu_smoke_dry_run(tmp_path: Path) -> None:
-    """The whole script on the CPU at the smallest sizes (~3 min on 2 cores, a minute of it compiling):
-    tests, engine, pretraining, device targets and a one-worker scale-out."""
+    """The whole script on the CPU at the smallest sizes (9 min on the shared 2-core machine at load 20):
+    tests, engine, pretraining, device targets (compiling included) and a one-worker scale-out."""
     env_out = tmp_path / "out"
     proc = subprocess.run(
         ["bash", "bench/device_check.sh", "--device", "cpu", "--smoke", "--out", str(env_out)],
