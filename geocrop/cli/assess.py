@@ -9,10 +9,10 @@ import click
 
 from geocrop.cli.declared import declared_options, help_text
 from geocrop.cli.progress import ProgressMode, progress_option, reporting
-from geocrop.core.params import declared
+from geocrop.core.params import declaration
 from geocrop.post.configs import AssessConfig
 
-_OUT = help_text({d.name: d for d in declared(AssessConfig)}["out"])
+_OUT = help_text(declaration(AssessConfig, "out"))
 
 
 @click.command("assess")

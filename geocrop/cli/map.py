@@ -9,13 +9,13 @@ import click
 from geocrop.cli.declared import declared_options, help_text
 from geocrop.cli.options import BBOX
 from geocrop.cli.progress import ProgressMode, progress_option, reporting
-from geocrop.core.params import config_args, declared
+from geocrop.core.params import config_args, declaration
 from geocrop.errors import InputError
 from geocrop.inference.map_config import MapConfig
 
 __all__ = ["map_command"]
 
-_AOI = {d.name: d for d in declared(MapConfig)}["aoi"]
+_AOI = declaration(MapConfig, "aoi")
 
 
 @click.command("map")

@@ -60,6 +60,7 @@ __all__ = [
     "as_source",
     "at_least",
     "config_args",
+    "declaration",
     "declared",
     "device_check",
     "one_of",
@@ -212,6 +213,14 @@ def declared(config: type | Any) -> tuple[Declared, ...]:
             default = dataclasses.MISSING
         found.append(Declared(f.name, hints[f.name], default, meta))
     return tuple(found)
+
+
+def declaration(config: type | Any, name: str) -> Declared:
+    """The declaration of one field of a config (`KeyError` when it declares no such field)."""
+    for item in declared(config):
+        if item.name == name:
+            return item
+    raise KeyError(name)
 
 
 def settle(config: Any) -> None:
