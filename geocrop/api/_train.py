@@ -14,29 +14,23 @@ from geocrop.api_types import (
     PathLike,
     Progress,
     as_bundle,
-    as_optional_date,
     as_path,
-    check_season,
     emit,
-    label_source,
-    train_config,
 )
+from geocrop.core.params import config_args
 from geocrop.errors import InputError
 from geocrop.models.registry import DeepFamily, HeadName, TreeFamily, check_head_options
+from geocrop.training.labelled_options import LabelledOptions, SplitScheme
 
 if TYPE_CHECKING:
-    from geocrop.inference.predict import PredictResult
-    from geocrop.inference.priors import ClassPriors
     from geocrop.training.evaluate import EvaluateResult
     from geocrop.training.train import TrainResult
 
-__all__ = ["DeepFamily", "HeadFamily", "SplitScheme", "TreeFamily", "evaluate", "predict", "train"]
+__all__ = ["DeepFamily", "HeadFamily", "SplitScheme", "TreeFamily", "evaluate", "train"]
 
 #: Temporal head families, the tree baselines, and ``auto`` (the one of TempCNN, InceptionTime and
 #: gradient boosting, or the mean of two, that wins on inner validation): `geocrop.models.registry`'s.
 HeadFamily = HeadName
-#: Parcel split: 70 % training / 30 % validation, or the paper's 70-21-9.
-SplitScheme = Literal["70-30", "70-21-9"]
 
 
 def train(
@@ -87,10 +81,10 @@ def train(
     layer on top of it (`geocrop.training.head_init`). The returned `TrainResult` (``.bundle``,
     ``.scores``) can be passed as ``model=`` to `map_aoi` and `predict`.
     """
-    from geocrop.io.stac import trust_any_asset_href
     from geocrop.training.hparams import DEFAULT_FINAL_LR, HeadConfig, default_config
     from geocrop.training.train import TrainJob, train_model
 
+    options = LabelledOptions(**config_args(LabelledOptions, locals()))
     pretrained = None
     if init is not None:  # the pretrained head decides the family (for auto) and the architecture
         from geocrop.training.head_init import check_init, check_params, read_init
@@ -111,39 +105,22 @@ def train(
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "final_lr": final_lr}
     check_head_options(head, {**extra, **settings})
     job = TrainJob(
-        source=label_source(
-            labels,
-            class_column,
-            s2=s2,
-            start=start,
-            end=end,
-            group_column=group_column,
-            id_column=id_column,
-            steps=steps,
-            min_parcels=min_parcels,
-            class_map=class_map,
-            drop_unmapped=drop_unmapped,
-            nodata=nodata,
-            scale=scale,
-        ),
+        source=options.source(),
         out=as_path(out, "out"),
         head=HeadConfig(
             head, {**defaults.params, **extra}, DEFAULT_FINAL_LR if final_lr is None else final_lr
         ),
         backbone=None if backbone is None else as_bundle(backbone, "backbone"),
         config=dataclasses.replace(
-            train_config(
-                epochs=epochs, batch_size=batch_size, lr=1e-3 if lr is None else lr, seed=seed, device=device
-            ),
+            options.train_config(1e-3 if lr is None else lr),
             init=None if init is None else os.fspath(as_path(init, "init")),
             freeze_init=freeze_init,
         ),
-        n_train=train_pixels,
-        n_val=val_pixels,
-        scheme=split,
+        n_train=options.train_pixels,
+        n_val=options.val_pixels,
+        scheme=options.split,
     )
-    with trust_any_asset_href(allow_any_asset_href):
-        result = train_model(job, progress=progress)
+    result = train_model(job, progress=progress)
     emit(progress, "train", 1.0, f"wrote {result.bundle}")
     return result
 
@@ -200,12 +177,12 @@ def evaluate(
     already in ``out``'s journal. ``simulated`` labels the report as made from simulated data. Reruns
     resume; see `geocrop.training.evaluate`.
     """
-    from geocrop.io.stac import trust_any_asset_href
     from geocrop.training.evaluate import EvaluateJob
     from geocrop.training.evaluate import evaluate as run_evaluate
     from geocrop.training.label_draws import check_draws, check_labels_per_class
     from geocrop.training.report import SIMULATED_CAVEAT
 
+    options = LabelledOptions(**config_args(LabelledOptions, locals()))
     if isinstance(families, str) or isinstance(baselines, str):
         which = "families" if isinstance(families, str) else "baselines"
         raise InputError(f"`{which}` is a string; give a list such as ['lstm', 'transformer']", param=which)
@@ -217,21 +194,7 @@ def evaluate(
     counts = (None,) if labels_per_class is None else check_labels_per_class(labels_per_class)
     check_draws(draws, counts)
     job = EvaluateJob(
-        source=label_source(
-            labels,
-            class_column,
-            s2=s2,
-            start=start,
-            end=end,
-            group_column=group_column,
-            id_column=id_column,
-            steps=steps,
-            min_parcels=min_parcels,
-            class_map=class_map,
-            drop_unmapped=drop_unmapped,
-            nodata=nodata,
-            scale=scale,
-        ),
+        source=options.source(),
         out=as_path(out, "out"),
         bimodal=tuple(as_bundle(b, "bimodal") for b in bimodal),
         unimodal=tuple(as_bundle(b, "unimodal") for b in unimodal),
@@ -240,71 +203,21 @@ def evaluate(
         **families_and_baselines,
         n_configs=configs,
         folds=folds,
-        config=train_config(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device),
-        n_train=train_pixels,
-        n_val=val_pixels,
-        scheme=split,
+        config=options.train_config(lr),
+        n_train=options.train_pixels,
+        n_val=options.val_pixels,
+        scheme=options.split,
         hparam_seed=hparam_seed,
         data_note=SIMULATED_CAVEAT if simulated else None,
         labels_per_class=counts,
         draws=draws if isinstance(draws, int) else tuple(draws),
         report_only=report_only,
     )
-    with trust_any_asset_href(allow_any_asset_href):
-        result = run_evaluate(job, progress=progress)
+    result = run_evaluate(job, progress=progress)
     emit(
         progress,
         "evaluate",
         1.0,
         f"{result.trained} run(s) trained, {result.reused} reused; report {result.report}",
     )
-    return result
-
-
-def predict(
-    *,
-    model: BundleLike,
-    samples: PathLike,
-    out: PathLike,
-    id_column: str = "sample_id",
-    class_column: str | None = None,
-    nodata: Sequence[float] = (),
-    scale: float | None = None,
-    start: DateLike | None = None,
-    end: DateLike | None = None,
-    class_priors: ClassPriors = None,
-    device: Device = "auto",
-    tune_process: bool = False,
-    progress: Progress | None = None,
-) -> PredictResult:
-    """Classify every series of the samples table ``samples`` with ``model`` (a bundle path or a
-    `TrainResult`) and write one row per sample to ``out`` (.csv or .parquet): the predicted class, its
-    probability and one ``p_<class>`` column per class; see `geocrop.inference.predict`. ``start``/``end``:
-    the table's season when it is not the bundle's (another year, on the bundle's steps).
-    ``class_priors``: the class shares the probabilities are corrected for, as in `map_aoi` (None: the
-    training class frequencies; ``"uniform"``: every class equally common; or a CSV/JSON file or dict of
-    class -> share)."""
-    from geocrop.inference.predict import predict_table
-    from geocrop.inference.priors import read_class_priors
-
-    bundle = as_bundle(model, "model")
-    emit(progress, "predict", 0.0, f"classifying {os.fspath(samples)} with {bundle.name}")
-    first, last = as_optional_date(start, "start"), as_optional_date(end, "end")
-    check_season(first, last)
-    priors = read_class_priors(class_priors)
-    result = predict_table(
-        model=bundle,
-        samples=as_path(samples, "samples"),
-        out=as_path(out, "out"),
-        id_column=id_column,
-        class_column=class_column,
-        nodata=tuple(float(v) for v in nodata),
-        scale=scale,
-        start=first,
-        end=last,
-        device=device,
-        tune_process=tune_process,
-        class_priors=priors,
-    )
-    emit(progress, "predict", 1.0, f"wrote {result.out} ({result.n_samples} samples)")
     return result
