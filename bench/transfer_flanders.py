@@ -62,8 +62,8 @@ def main() -> None:
     import torch
 
     import geocrop
-    from geocrop.api_types import label_source
     from geocrop.io.bundle import read_bundle_metadata
+    from geocrop.training.labelled_options import LabelledOptions
     from geocrop.training.train import prepare_data
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -94,11 +94,10 @@ def main() -> None:
     if args.france_encoder is not None:
         runs["tempcnn (SCARF, French table)"] = ("tempcnn", args.france_encoder)
     # the held-out parcels of `geocrop train`'s 70-30 split (seed 0), as train_model draws them
-    source = label_source(
-        france, "ewoc_code", s2=None, start=None, end=None, group_column=None, id_column=None,
-        steps="auto", min_parcels="auto", class_map=f"{wc / 'class_mappings.json'}:CROPTYPE28",
-        drop_unmapped=True, nodata=(), scale=None,
-    )  # fmt: skip
+    source = LabelledOptions(
+        labels=france, class_column="ewoc_code", class_map=f"{wc / 'class_mappings.json'}:CROPTYPE28",
+        drop_unmapped=True,
+    ).source()  # fmt: skip
     series, _, val_idx = prepare_data(source, scheme="70-30", n_train=5000, n_val=1000, seed=0)
     val_ids = {str(g) for g in series.groups[val_idx]}  # one sample per parcel on this table
     rows = []

@@ -11,9 +11,7 @@ The input normalisers (`as_path`, `as_aoi`, `as_bundle` from `geocrop.core.param
 season rule `check_season` from `geocrop.core.temporal`, the one date parser) turn the forms people have
 (ISO strings or `date` objects, ``str`` or `os.PathLike` paths, bboxes or anything with
 ``__geo_interface__``, a bundle path or the result object that wrote it) into the one form the library's
-config objects take, and raise an `InputError` naming the argument as the caller wrote it;
-`label_source` and `train_config` build the typed objects `geocrop.api.train` and `geocrop.api.evaluate`
-share. Torch-free.
+config objects take, and raise an `InputError` naming the argument as the caller wrote it. Torch-free.
 """
 
 from __future__ import annotations
@@ -22,16 +20,11 @@ import datetime as dt
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from geocrop.core.params import Device, as_aoi, as_bundle, as_path, as_source
 from geocrop.core.progress import Progress, ProgressEvent, Stage, emit
 from geocrop.core.temporal import DateLike, as_date, check_season
-from geocrop.errors import InputError
-
-if TYPE_CHECKING:
-    from geocrop.data.labelled import LabelSource
-    from geocrop.training.fit import TrainConfig
 
 __all__ = [
     "AoiLike",
@@ -74,54 +67,3 @@ def as_optional_date(value: Any, param: str) -> dt.date | None:
 
 def as_optional_path(value: Any, param: str) -> Path | None:
     return None if value is None else as_path(value, param)
-
-
-def label_source(
-    labels: PathLike,
-    class_column: str,
-    *,
-    s2: PathLike | None,
-    start: DateLike | None,
-    end: DateLike | None,
-    group_column: str | None,
-    id_column: str | None,
-    steps: int | Literal["auto"],
-    min_parcels: int | Literal["auto"],
-    class_map: PathLike | None,
-    drop_unmapped: bool,
-    nodata: Sequence[float],
-    scale: float | None,
-    allow_any_asset_href: bool = False,
-) -> LabelSource:
-    from geocrop.data.labelled import LabelSource
-
-    first, last = as_optional_date(start, "start"), as_optional_date(end, "end")
-    check_season(first, last)
-    if not isinstance(class_column, str) or not class_column.strip():
-        raise InputError(
-            f"`class_column` {class_column!r} is not a column name; give one", param="class_column"
-        )
-    return LabelSource(
-        path=as_path(labels, "labels"),
-        class_column=class_column,
-        group_column=group_column,
-        id_column=id_column,
-        s2=None if s2 is None else as_source(s2, "s2"),
-        start=first,
-        end=last,
-        steps=steps,
-        min_parcels=min_parcels,
-        class_map=None if class_map is None else os.fspath(class_map),
-        drop_unmapped=drop_unmapped,
-        nodata=tuple(float(v) for v in nodata),
-        scale=scale,
-        allow_any_asset_href=allow_any_asset_href,
-    )
-
-
-def train_config(
-    *, epochs: int | None, batch_size: int | None, lr: float, seed: int, device: Device
-) -> TrainConfig:
-    from geocrop.training.fit import TrainConfig
-
-    return TrainConfig(epochs=epochs, batch_size=batch_size, initial_lr=lr, seed=seed, device=device)
