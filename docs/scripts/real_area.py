@@ -166,17 +166,20 @@ def map_figures(work: Path) -> tuple[str, dict[str, str]]:
     return "\n".join(rows) + "\n", values
 
 
-def train_figures(outputs: dict[str, str]) -> dict[str, str]:
-    """OA, macro-F1, kappa and kept epoch from the ``wrote ... (...)`` lines of the training runs."""
+def train_figures(work: Path) -> dict[str, str]:
+    """OA, macro-F1, kappa and kept epoch of every bundle the page trained, from the bundles themselves."""
+    from geocrop.io.bundle import load_bundle
+
     values = {}
-    pattern = r"wrote runs/(\w+)\.safetensors .*?(?:epoch (\d+) kept)?; "
-    pattern += r"validation OA ([\d.]+), macro-F1 ([\d.]+), kappa ([\d.]+)"
-    for text in outputs.values():
-        for name, epoch, oa, f1, kappa in re.findall(pattern, text):
-            prefix = "" if name == "france" else f"{name}_"
-            values.update(
-                {f"{prefix}epoch": epoch, f"{prefix}oa": oa, f"{prefix}f1": f1, f"{prefix}kappa": kappa}
-            )
+    for bundle in sorted((work / "runs").glob("*.safetensors")):
+        training = load_bundle(bundle).metadata.get("training", {})
+        scores = training.get("val_scores") or {}
+        prefix = "" if bundle.stem == "france" else f"{bundle.stem}_"
+        for key, name in (("oa", "oa"), ("macro_f1", "f1"), ("kappa", "kappa")):
+            if scores.get(key) is not None:
+                values[f"{prefix}{name}"] = f"{scores[key]:.3f}"
+        if training.get("best_epoch"):
+            values[f"{prefix}epoch"] = str(training["best_epoch"])
     return values
 
 
@@ -186,6 +189,7 @@ def smoothing_figures(work: Path, *, draw: bool) -> dict[str, str]:
 
     figures = _module(IMG / "make_smoothing_figures.py", "make_smoothing_figures")
     source = work / "runs" / "belgium.tif"
+    (work / "smooth").mkdir(exist_ok=True)
     values = {}
     for name, options, _title in figures.RUNS:
         result = smooth_map(map=source, out=work / "smooth" / f"{name}.tif", **options)
@@ -263,7 +267,7 @@ def main() -> int:
             saved = {p.stem: p.read_text(encoding="utf-8") for p in (work / "page_outputs").glob("*.txt")}
             outputs = {**shown.outputs, **saved, **outputs}
         table, values = map_figures(work)
-        values |= train_figures(outputs)
+        values |= train_figures(work)
         values |= smoothing_figures(work, draw=args.write)
         values |= {f"t_{name}": f"{s:.0f} s" for name, s in seconds.items()}
         values["t_load"] = f"{max(load, os.getloadavg()[0]):.1f}"
