@@ -18,7 +18,8 @@ How to declare an option (all a stage needs)::
   ones); `settle` raises ``InputError("`name` VALUE <problem>", param="name")``. A ``Literal`` type is
   checked against its choices without one. Checks across fields stay in ``__post_init__`` after `settle`.
 - **convert**: (value, name) -> value, the forms a caller may give normalised before the check
-  (`as_path`, `as_source`, `as_aoi`, `as_bundle`; dates: `geocrop.core.temporal.as_date`). None is never
+  (`as_path`, `as_source`, `as_aoi`, `as_bundle`, `as_floats` from `geocrop.core.inputs`, re-exported
+  here; dates: `geocrop.core.temporal.as_date`). None is never
   converted.
 - **flag** / **label**: the CLI flag and the QGIS label when the derived ones (``--max-cloud``, the help
   text) do not fit; **kind** what a text or path value is to an edge (``file``, ``bundle``, ``text``...);
@@ -37,15 +38,14 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import os
 import sys
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeAlias, TypeVar
 
+from geocrop.core.inputs import as_aoi, as_bundle, as_floats, as_path, as_source
 from geocrop.errors import InputError
 
 __all__ = [
@@ -336,79 +336,3 @@ def one_of(*choices: Any) -> Check:
         return f"is not one of {', '.join(map(str, choices))}; choose one of those"
 
     return check
-
-
-# -- the forms a caller may give ----------------------------------------------------------------------------
-def as_path(value: Any, name: str) -> Path:
-    """A `Path` from a ``str`` or an `os.PathLike` (``~`` expanded)."""
-    if isinstance(value, str | os.PathLike) and str(os.fspath(value)).strip():
-        return Path(os.fspath(value)).expanduser()
-    raise InputError(
-        f"`{name}` {value!r} is not a path; give a file name as a str or pathlib.Path", param=name
-    )
-
-
-def as_floats(value: Any, name: str) -> tuple[float, ...]:
-    """A tuple of numbers from any iterable of numbers (a repeatable option's values)."""
-    try:
-        return tuple(float(v) for v in ([value] if isinstance(value, int | float) else value))
-    except (TypeError, ValueError):
-        raise InputError(f"`{name}` {value!r} is not a list of numbers; give numbers", param=name) from None
-
-
-def as_source(value: Any, name: str) -> str:
-    """A data source (STAC API URL, ``catalog.json``, GeoTIFF folder) as the string the readers take."""
-    if isinstance(value, os.PathLike):
-        return str(Path(os.fspath(value)).expanduser())
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    raise InputError(
-        f"`{name}` {value!r} is not a source; give a STAC API URL, a catalog.json or a GeoTIFF folder",
-        param=name,
-    )
-
-
-class _GeoJSON:
-    """A GeoJSON mapping seen through ``__geo_interface__`` (what `geocrop.io.aoi.read_aoi` reads)."""
-
-    def __init__(self, data: Mapping[str, Any]) -> None:
-        self.__geo_interface__ = dict(data)
-
-    def __repr__(self) -> str:
-        return f"GeoJSON {self.__geo_interface__.get('type', '?')}"
-
-
-def as_aoi(value: Any, name: str = "aoi") -> Any:
-    """An AOI in a form `geocrop.io.aoi.read_aoi` reads: a `Path`, a bbox tuple or string, a geometry."""
-    if isinstance(value, os.PathLike):
-        return Path(os.fspath(value)).expanduser()
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    if hasattr(value, "__geo_interface__"):
-        return value
-    if isinstance(value, Mapping) and "type" in value:
-        return _GeoJSON(value)
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 4:
-        try:
-            return tuple(float(v) for v in value)
-        except (TypeError, ValueError):
-            pass
-    raise InputError(
-        f"`{name}` {value!r} is not an area; give a vector file, a (minx, miny, maxx, maxy) lon/lat bbox, "
-        "a GeoJSON mapping or an object with __geo_interface__",
-        param=name,
-    )
-
-
-def as_bundle(value: Any, name: str) -> Path:
-    """A bundle path from a path, or from a result object that wrote one (``.bundle``)."""
-    bundle = getattr(value, "bundle", None)
-    if isinstance(bundle, str | os.PathLike):
-        return Path(os.fspath(bundle))
-    if isinstance(value, str | os.PathLike):
-        return as_path(value, name)
-    raise InputError(
-        f"`{name}` {value!r} is not a model bundle; give a .safetensors path or the result of "
-        "geocrop.train / geocrop.pretrain",
-        param=name,
-    )
