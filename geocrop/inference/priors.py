@@ -4,8 +4,8 @@ A head trained with class-balanced weights decides as if every class were equall
 are corrected to the shares expected where the model is applied by adding ``log(share)`` per class, and
 in general ``log(share / head prior)`` (`geocrop.training.calibration` derives it; the tree heads' outputs
 follow the training frequencies, so their default is their raw output; a deep head records the partial
-prior fitted with its temperature, so its default adds only part of ``log(share)``). `read_class_priors` turns what a
-caller gives into a `PriorChoice`:
+prior fitted with its temperature, so its default adds only part of ``log(share)``).
+`read_class_priors` turns what a caller gives into a `PriorChoice`:
 
 - None (the default): the shares of the model's training series before class balancing, recorded in the
   bundle (``class_frequencies``); a bundle written before geocrop recorded them maps uncorrected, silently;
