@@ -114,6 +114,7 @@ def run_blocks(
         saved = work / "page_outputs"  # what --only reuses for the blocks it does not rerun
         saved.mkdir(exist_ok=True)
         (saved / f"{name}.txt").write_text(outputs[name], encoding="utf-8")
+        (saved / f"{name}.seconds").write_text(f"{seconds[name]:.1f}", encoding="utf-8")
         print(f"{name}: {seconds[name]:.1f} s", file=sys.stderr)
     return outputs, seconds
 
@@ -266,6 +267,8 @@ def main() -> int:
         if only is not None:  # the other blocks: as an earlier run in this folder saved them, else the page's
             saved = {p.stem: p.read_text(encoding="utf-8") for p in (work / "page_outputs").glob("*.txt")}
             outputs = {**shown.outputs, **saved, **outputs}
+            took = {p.stem: float(p.read_text()) for p in (work / "page_outputs").glob("*.seconds")}
+            seconds = {**took, **seconds}
         table, values = map_figures(work)
         values |= train_figures(work)
         values |= smoothing_figures(work, draw=args.write)
