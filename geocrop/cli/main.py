@@ -318,7 +318,20 @@ def _one_line_warning(
 
 def main() -> None:
     """Console-script entry point."""
+    _choose_wait_policy()
     cli(prog_name="geocrop")
+
+
+def _choose_wait_policy() -> None:
+    """OpenMP reads its wait policy once, when torch or scikit-learn first loads it: set it before then
+    (`geocrop.core.threads.wait_policy`); worker processes this one starts inherit it."""
+    import os
+
+    from geocrop.core.threads import wait_policy
+
+    policy = wait_policy(dict(os.environ), os.getloadavg()[0])
+    if policy is not None:
+        os.environ["OMP_WAIT_POLICY"] = policy
 
 
 if __name__ == "__main__":  # `python -m geocrop.cli.main`, and `torchrun -m geocrop.cli.main pretrain ...`

@@ -7,7 +7,8 @@
   ``total``, ``epoch`` and ``epochs``, ``initial_lr``, and for ``evaluate`` the ``runs`` whose state
   changed (``key``, ``fold``, ``folds``, ``method``, ``status``, ``seconds``, ``macro_f1``);
 * ``{"event": "log", "message": str}`` for a line of the command's log that is not a progress step;
-* ``{"event": "warning", "message": str}`` for a degraded but usable result (also on stderr);
+* ``{"event": "warning", "message": str, "text": str}`` for a degraded but usable result (also on stderr;
+  ``text`` is the same line in argument names, for front ends with labels of their own);
 * ``{"event": "plan", "lines": [str, ...]}`` for ``--dry-run`` (what would be read and computed);
 * ``{"event": "done", "outputs": {"cog": path, ...}}`` once, at the end;
 * ``{"event": "error", "message": str, "param": str | null, "text": str}`` instead of ``done`` when a

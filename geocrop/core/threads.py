@@ -89,3 +89,19 @@ class ThreadChooser:
         rate = seconds / units
         old = self._per_unit.get(threads)
         self._per_unit[threads] = rate if old is None else (old + rate) / 2
+
+
+def wait_policy(environ: dict[str, str], load_average: float) -> str | None:
+    """The OpenMP wait policy a new process should start with, or None to keep the runtime's default.
+
+    By default OpenMP threads spin after a parallel region until the others arrive. Alone on the machine
+    that is fastest; beside another busy process the spinning thread waits for a descheduled one at every
+    region, and training collapsed to 12 % of its idle speed beside one busy thread on 2 cores
+    (`bench/contention.py`). Passive threads sleep at once: there it kept 86 %, but alone it costs 10-25 %
+    of the speed of two threads (docs/performance.md, "Sharing the machine"). So: passive when the
+    1-minute load average says at least one other process was running, spinning otherwise, and never
+    over a policy the user set. The policy changes only when threads wait, never what they compute.
+    """
+    if "OMP_WAIT_POLICY" in environ:
+        return None
+    return "PASSIVE" if load_average >= 1.0 else None

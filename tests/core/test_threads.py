@@ -11,6 +11,7 @@ from geocrop.core.threads import (
     ThreadChooser,
     threads_per_worker,
     usable_cores,
+    wait_policy,
 )
 
 
@@ -83,3 +84,25 @@ def test_chooser_on_one_core_never_asks_for_two() -> None:
     chooser = ThreadChooser(1)
     picked, _ = _run(chooser, {1: 1.0}, 50)
     assert set(picked) == {1}
+
+
+@pytest.mark.parametrize(
+    ("environ", "load", "expected"),
+    [({}, 0.3, None), ({}, 1.0, "PASSIVE"), ({}, 7.5, "PASSIVE"), ({"OMP_WAIT_POLICY": "ACTIVE"}, 7.5, None)],
+)
+def test_wait_policy_is_passive_only_on_a_busy_machine_and_never_over_the_users(
+    environ: dict[str, str], load: float, expected: str | None
+) -> None:
+    assert wait_policy(environ, load) == expected
+
+
+def test_the_console_script_sets_the_policy_before_openmp_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from geocrop.cli.main import _choose_wait_policy
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.0, 2.0, 1.0))
+    _choose_wait_policy()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    _choose_wait_policy()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
