@@ -12,6 +12,7 @@ recipe) with the same report code, so the figures stay reproducible without them
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -50,6 +51,17 @@ def _numbered(records: list[RunRecord]) -> list[RunRecord]:
     return out
 
 
+def unpacked_journal(folder: Path) -> Path:
+    """The folder's journal, unpacked from the ``results.jsonl.gz`` the repository keeps (the plain file,
+    6 MB of validation logits, stays out of git) when only that is there; `geocrop evaluate` then resumes
+    into the folder as usual."""
+    journal = folder / JOURNAL
+    packed = journal.with_name(JOURNAL + ".gz")
+    if not journal.exists() and packed.exists():
+        journal.write_bytes(gzip.decompress(packed.read_bytes()))
+    return journal
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--labels-per-class", type=_counts, default=(5, 10, None))
@@ -73,7 +85,7 @@ def main() -> None:
     )  # fmt: skip
     records = [
         r
-        for r in _numbered(list(read_journal(args.out / JOURNAL).values()))
+        for r in _numbered(list(read_journal(unpacked_journal(args.out)).values()))
         if r.labels_per_class in args.labels_per_class
         and (r.labels_per_class is None or r.draw < n_draws[r.labels_per_class])
     ]
