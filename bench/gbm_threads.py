@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +23,8 @@ import torch
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_time import find_realdata
+from train_time import find_realdata, france_series
 
-from geocrop.data.labelled import LabelSource, load_labelled
 from geocrop.training.trees import fit_trees
 
 
@@ -37,16 +35,7 @@ def main() -> None:
     root = find_realdata()
     if root is None:
         sys.exit("shared/realdata not found (set GEOCROP_REALDATA)")
-    folder = root / "worldcereal"
-    source = LabelSource(
-        folder / "extractions_2023_FRA_LPIS_dekad.geoparquet",
-        "ewoc_code",
-        class_map=f"{folder / 'class_mappings.json'}:CROPTYPE28",
-        drop_unmapped=True,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # unmapped codes, filled bands: known for this table
-        series = load_labelled(source)
+    series = france_series(root)
     x = np.nan_to_num(series.values.astype(np.float32))
     y = series.labels.astype(np.int64)
     outputs = {}

@@ -42,7 +42,6 @@ import os
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +51,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from map_throughput import BACKBONE, matmul_peak
-from train_time import find_realdata
+from train_time import find_realdata, france_series
 
 DEEP_HEADS = ("tempcnn", "inception", "transformer", "lstm")
 PAPER_HEADS = ("lstm", "inception", "transformer")
@@ -94,18 +93,7 @@ def real_shape(side: int) -> Shape | None:
     root = find_realdata()
     if root is None:
         return None
-    from geocrop.data.labelled import LabelSource, load_labelled
-
-    folder = root / "worldcereal"
-    source = LabelSource(
-        folder / "extractions_2023_FRA_LPIS_dekad.geoparquet",
-        "ewoc_code",
-        class_map=f"{folder / 'class_mappings.json'}:CROPTYPE28",
-        drop_unmapped=True,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # unmapped codes, filled bands: known for this table
-        series = load_labelled(source)
+    series = france_series(root)
     x = series.values.astype(np.float32)
     block = tile_block(x, side, np.random.default_rng(0))
     return Shape("real", x, series.labels, len(series.class_names), block)

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HEADS = ("rf", "gbm", "lstm", "inception", "transformer", "tempcnn")
 
@@ -33,6 +34,25 @@ def find_realdata() -> Path | None:
     return next(
         (p / "shared" / "realdata" for p in here.parents if (p / "shared" / "realdata").is_dir()), None
     )
+
+
+def france_series(root: Path) -> Any:
+    """The France LPIS table's `LabelledSeries` as `geocrop train` reads it (CROPTYPE28 classes, unmapped
+    codes dropped), its known warnings silenced."""
+    import warnings
+
+    from geocrop.data.labelled import LabelSource, load_labelled
+
+    folder = root / "worldcereal"
+    source = LabelSource(
+        folder / "extractions_2023_FRA_LPIS_dekad.geoparquet",
+        "ewoc_code",
+        class_map=f"{folder / 'class_mappings.json'}:CROPTYPE28",
+        drop_unmapped=True,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unmapped codes, filled bands: known for this table
+        return load_labelled(source)
 
 
 def _defaults() -> tuple[str, str, str]:
