@@ -6,7 +6,7 @@ so one auto run per fold also yields the single heads' held-out predictions: thi
 normalisation), with a fitting function that keeps each candidate's `FittedHead`, and appends one JSON
 line per method and fold (held-out labels, log-probabilities, temperature, head prior, class shares,
 default predictions; ``auto``'s line also its selection record). Folds already in ``--out`` are skipped;
-an interrupted fold resumes from its candidates' checkpoints (``--work``). `bench/auto_table.py` reads
+an interrupted fold resumes from its candidates' checkpoints (``--work``). `bench/auto_report.py` reads
 the lines into the report's tables.
 
     OMP_NUM_THREADS=1 python bench/auto_folds.py --folds 0,2,4 --out runs.jsonl

@@ -31,6 +31,9 @@ from geocrop.training.calibration import (
 )
 from geocrop.training.metrics import scores
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from auto_table import print_method_table
+
 ORDER = ("majority", "rf", "gbm", "tempcnn", "inception", "auto")
 
 
@@ -90,14 +93,7 @@ def main(runs: Path, journal: Path | None) -> None:
     f1 = {m: np.array([table[m][f]["scores"]["macro_f1"] for f in folds]) for m in methods}
     oa = {m: np.array([table[m][f]["scores"]["oa"] for f in folds]) for m in methods}
     print(f"{len(folds)} folds ({', '.join(map(str, folds))})\n")
-    print("| method | macro-F1 | OA | auto − method, macro-F1 (paired) | folds auto >= method |")
-    print("|---|---|---|---|---|")
-    for m in methods:
-        diff = f1["auto"] - f1[m]
-        paired = "" if m == "auto" else f"{diff.mean():+.3f} ± {diff.std():.3f}"
-        wins = "" if m == "auto" else f"{int((diff >= -1e-12).sum())}/{len(folds)}"
-        cells = f"{f1[m].mean():.3f} ± {f1[m].std():.3f} | {oa[m].mean():.3f} ± {oa[m].std():.3f}"
-        print(f"| {m} | {cells} | {paired} | {wins} |")
+    print_method_table(f1, oa, methods)
     singles = [m for m in ("gbm", "tempcnn", "inception") if m in f1]
     best = max(singles, key=lambda m: f1[m].mean())
     auto, top = f1["auto"].mean(), f1[best].mean()
