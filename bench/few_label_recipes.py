@@ -8,9 +8,16 @@ same folder, so that its runs pair with the raw-band runs already there:
 - ``--body-lr F``: the pretrained body learns at F times the classifier's rate
   (`geocrop.training.fit.TrainConfig.body_lr`); the runs' keys and report names carry it
   (``tempcnn (temporal, body lr 0.1)``).
+- ``--resample-dates``, ``--date-dropout P``: the series augmentations of temporal pretraining on every
+  labelled training batch (`TrainConfig.resample_dates`, ``date_dropout``), for the raw-band head and
+  each pretrained one (``tempcnn (resampled dates)``, ``tempcnn (temporal 3, resampled dates)``).
+- ``--probe S``: linear probe, then fine-tuning: the first S of the planned epochs train the classifier
+  layer alone on the pretrained body (`TrainConfig.probe`; ``tempcnn (temporal 3, probe 0.1)``).
 
     python bench/few_label_recipes.py --body-lr 0.1 --labels-per-class 5,10 \\
         --temporal runs/temporal/tempcnn/head.safetensors
+    python bench/few_label_recipes.py --resample-dates --labels-per-class 10 \\
+        --temporal runs/temporal/tempcnn-resample/head.safetensors
 
 Prints one line per finished run; rebuild the report afterwards with the README's ``--report-only``
 command (this script's runs are in the journal with the others).
@@ -43,6 +50,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--temporal", type=Path, action="append", required=True, help="pretrained head (repeat)")
     ap.add_argument("--body-lr", type=float, default=1.0, help="the body's share of the learning rate")
+    ap.add_argument("--resample-dates", action="store_true", help="resample the labelled series' dates")
+    ap.add_argument("--date-dropout", type=float, default=0.0, help="blank this share of their dates")
+    ap.add_argument(
+        "--probe", type=float, default=0.0, help="share of the epochs that train the classifier alone"
+    )
+    ap.add_argument("--frozen", action="store_true", help="the pretrained heads with their body frozen")
     ap.add_argument("--labels-per-class", type=_counts, default=(5, 10))
     ap.add_argument("--draws", type=int, default=3)
     ap.add_argument("--family", default="tempcnn")
@@ -57,10 +70,16 @@ def main() -> None:
         families=(args.family,),
         baselines=(),
         folds=5,
-        config=TrainConfig(body_lr=args.body_lr),
+        config=TrainConfig(
+            body_lr=args.body_lr,
+            probe=args.probe,
+            resample_dates=args.resample_dates,
+            date_dropout=args.date_dropout,
+        ),
         labels_per_class=args.labels_per_class,
         draws=args.draws,
-        temporal=tuple(args.temporal),
+        temporal=() if args.frozen else tuple(args.temporal),
+        temporal_frozen=tuple(args.temporal) if args.frozen else (),
     )
     result = evaluate(job, progress=_say)
     print(f"{result.trained} runs trained, {result.reused} reused")

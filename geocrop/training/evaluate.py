@@ -231,8 +231,8 @@ def evaluate(job: EvaluateJob, *, progress: Progress | None = None) -> EvaluateR
         "folds": job.folds,
         "scheme": job.scheme,
         "pixels_per_class": [job.n_train, job.n_val],
-        # body_lr changes only fine-tuned pretrained heads, whose run keys and names carry it
-        "train": {k: v for k, v in asdict(job.config).items() if k not in ("device", "body_lr")},
+        # the fine-tuning recipe's settings are carried by the run keys and names of the heads they change
+        "train": {k: v for k, v in asdict(job.config).items() if k not in ("device", *RECIPE_SETTINGS)},
         "hparam_seed": job.hparam_seed,
         "n_configs": job.n_configs,
     }
@@ -265,7 +265,7 @@ def evaluate(job: EvaluateJob, *, progress: Progress | None = None) -> EvaluateR
                 )  # fmt: skip
                 append_journal(journal, done[key])
                 board.majority(key, done[key].scores["macro_f1"])
-        for variant, k, path, pre, runs, keys, recipe in groups:
+        for variant, k, path, pre, runs, keys, recipes in groups:
             wanted += keys
             pending = [(key, run) for key, run in zip(keys, runs, strict=True) if key not in done]
             reused += len(runs) - len(pending)
@@ -304,7 +304,7 @@ def evaluate(job: EvaluateJob, *, progress: Progress | None = None) -> EvaluateR
                     key, family, i, cfg, variant, path, k, fold, y_va, fitted.val_proba.argmax(axis=1),
                     time.perf_counter() - t0, n_classes, fitted.best_epoch, draw=draw,
                 )  # fmt: skip
-                record = replace(with_both_sides(record, fitted, n_classes), recipe=recipe)  # + logits, T
+                record = replace(with_both_sides(record, fitted, n_classes), recipe=recipes[family][0])
                 append_journal(journal, record)
                 done[key] = record
                 trained += 1
@@ -338,9 +338,25 @@ def evaluate(job: EvaluateJob, *, progress: Progress | None = None) -> EvaluateR
     return EvaluateResult(out, report, records, trained, reused)
 
 
-def _recipe(config: TrainConfig, variant: str) -> str:
-    """The fine-tuning recipe a run's name carries: a fine-tuned pretrained head with a body lr share."""
-    return f"body lr {config.body_lr:g}" if variant == "temporal" and config.body_lr != 1 else ""
+#: Training settings a run's key and name carry (`_recipe`) instead of the folder's fingerprint.
+RECIPE_SETTINGS = ("body_lr", "probe", "resample_dates", "date_dropout")
+
+
+def _recipe(config: TrainConfig, variant: str, family: str) -> tuple[str, str]:
+    """(name, key suffix) of the training recipe of one run, when not geocrop's plain way: a fine-tuned
+    pretrained head's body lr share and probe, and the series augmentations of a deep head's batches."""
+    if family in TREE_FAMILIES:
+        return "", ""
+    parts = []
+    if variant == "temporal" and config.body_lr != 1:
+        parts.append((f"body lr {config.body_lr:g}", f"-body{config.body_lr:g}"))
+    if variant == "temporal" and config.probe:
+        parts.append((f"probe {config.probe:g}", f"-probe{config.probe:g}"))
+    if config.resample_dates:
+        parts.append(("resampled dates", "-resample"))
+    if config.date_dropout:
+        parts.append((f"date dropout {config.date_dropout:g}", f"-dropout{config.date_dropout:g}"))
+    return ", ".join(name for name, _ in parts), "".join(suffix for _, suffix in parts)
 
 
 def _fold_groups(
@@ -350,8 +366,8 @@ def _fold_groups(
     draws: list[LabelDraw],
     fold: int,
 ) -> list[tuple[Any, ...]]:
-    """Each input variant of one fold as (variant, k, path, pre, runs, keys, recipe):
-    the runs it trains and their keys."""
+    """Each input variant of one fold as (variant, k, path, pre, runs, keys, recipes):
+    the runs it trains, their keys, and each family's recipe (name, key suffix)."""
     groups: list[tuple[Any, ...]] = []
     for variant, k, path in _variants(job, heads):
         bid = "raw" if path is None else bundle_id(path)
@@ -363,12 +379,12 @@ def _fold_groups(
             for i, c in enumerate(configs[f])
             if pre is None or f == pre.family  # a pretrained head starts its own family only
         ]
-        recipe = _recipe(job.config, variant)
-        suffix = f"-body{job.config.body_lr:g}" if recipe else ""
+        recipes = {f: _recipe(job.config, variant, f) for f in (*job.families, *job.baselines)}
         keys = [
-            run_key(f"{f}-{i:03d}-{variant}-{bid}{suffix}", fold, d.labels, d.draw) for d, f, i, _ in runs
+            run_key(f"{f}-{i:03d}-{variant}-{bid}{recipes[f][1]}", fold, d.labels, d.draw)
+            for d, f, i, _ in runs
         ]
-        groups.append((variant, k, path, pre, runs, keys, recipe))
+        groups.append((variant, k, path, pre, runs, keys, recipes))
     return groups
 
 

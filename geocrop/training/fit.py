@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from geocrop.core.params import param, settle
 from geocrop.errors import GeocropWarning, InputError
 from geocrop.models.device import resolve_device
 from geocrop.models.registry import build_head
@@ -44,6 +45,7 @@ from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, sav
 from geocrop.training.head_bundle import CLASSIFIER_PREFIX
 from geocrop.training.head_init import apply_init, check_init, freeze_body, hold_body_eval, read_init
 from geocrop.training.metrics import macro_f1
+from geocrop.training.series_augment import FilledSeriesAugment
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,13 @@ MAX_EPOCHS = 200
 
 class UnderfitWarning(GeocropWarning):
     """A head still improved at its last epoch or fits its own training data poorly."""
+
+
+def _share(value: float) -> str | None:
+    return None if 0 <= value < 1 else "is not a share in [0, 1); give 0 (off) or a share such as 0.2"
+
+
+_dropout_rate = _share
 
 
 @dataclass(frozen=True)
@@ -76,8 +85,22 @@ class TrainConfig:
     #: With ``init`` (fine-tuned): the pretrained body's learning rate as a share of the classifier's,
     #: so a few labelled series adjust the pretrained weights instead of overwriting them (1: one rate).
     body_lr: float = 1.0
+    #: The series augmentations of temporal pretraining (`geocrop.training.series_augment`) on every
+    #: training batch of a deep head, before the shift and noise of ``augment``.
+    resample_dates: bool = param(
+        False, help="Resample each training series' dates (a random subset, moved by a step)", api=False
+    )
+    date_dropout: float = param(
+        0.0, help="Share of each training series' dates blanked", check=_dropout_rate, api=False
+    )
+    #: With ``init`` (fine-tuned): this share of the planned epochs trains the classifier layer alone on
+    #: the pretrained body (a linear probe, body frozen as with ``freeze_init``) before every weight trains.
+    probe: float = param(
+        0.0, help="Share of the planned epochs that train the classifier alone first", check=_share, api=False
+    )
 
     def __post_init__(self) -> None:
+        settle(self)
         if self.init is not None:
             object.__setattr__(self, "init", str(self.init))  # JSON-ready in fingerprints and bundles
         if self.freeze_init and self.init is None:
@@ -308,12 +331,17 @@ def fit_head(
     xs, ys = (_tensor(select[0], np.float32, device), select[1]) if selecting and select else (None, None)
     per_epoch = math.ceil(len(xt) / plan.batch_size)
     total = per_epoch * plan.epochs
+    labelled_augment = FilledSeriesAugment(config.date_dropout, config.resample_dates)
+    probe_epochs = (
+        round(config.probe * plan.epochs) if config.init is not None and not config.freeze_init else 0
+    )
     for epoch in range(start_epoch, plan.epochs):
         if plan.patience and best_epoch and epoch - best_epoch >= plan.patience:
             break
         t0 = time.perf_counter()
         head.train()
-        if config.freeze_init:
+        probing = epoch < probe_epochs
+        if config.freeze_init or probing:
             hold_body_eval(head)
         order = torch.randperm(len(xt), generator=generator).to(device)
         loss_sum, seen, lr = 0.0, 0, config.initial_lr
@@ -323,8 +351,9 @@ def fit_head(
                 continue
             lr = linear_lr(epoch * per_epoch + b, total, initial=config.initial_lr, final=end_lr)
             for group in optimizer.param_groups:
-                group["lr"] = lr * group["lr_share"]
-            batch = augment_batch(xt[idx], generator) if config.augmenting else xt[idx]
+                group["lr"] = 0.0 if probing and group.get("body") else lr * group["lr_share"]
+            batch = labelled_augment(xt[idx], generator) if labelled_augment.active else xt[idx]
+            batch = augment_batch(batch, generator) if config.augmenting else batch
             loss = nn.functional.cross_entropy(head(batch), yt[idx], weight=weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -394,12 +423,16 @@ def _param_groups(
     head: nn.Module, trainable: list[nn.Parameter], config: TrainConfig
 ) -> list[dict[str, Any]]:
     """Optimiser groups with their share of the scheduled lr: a fine-tuned pretrained body at
-    ``config.body_lr``, everything else (and every head without ``init``) at 1."""
-    if config.init is None or config.freeze_init or config.body_lr == 1:
-        return [{"params": trainable, "lr_share": 1.0}]
+    ``config.body_lr`` (``body``: held at 0 while ``probe`` lasts), everything else (and every head
+    without ``init``) at 1."""
+    if config.init is None or config.freeze_init or (config.body_lr == 1 and not config.probe):
+        return [{"params": trainable, "lr_share": 1.0, "body": False}]
     body = [p for n, p in head.named_parameters() if not n.startswith(CLASSIFIER_PREFIX)]
     rest = [p for n, p in head.named_parameters() if n.startswith(CLASSIFIER_PREFIX)]
-    return [{"params": body, "lr_share": config.body_lr}, {"params": rest, "lr_share": 1.0}]
+    return [
+        {"params": body, "lr_share": config.body_lr, "body": True},
+        {"params": rest, "lr_share": 1.0, "body": False},
+    ]
 
 
 def _warn_if_underfit(

@@ -53,8 +53,8 @@ class RunRecord:
     temperature: float | None = None
     class_shares: list[float] | None = None
     head_prior: str | float | None = None
-    #: How a pretrained head was fine-tuned when not geocrop's plain way (e.g. ``body lr 0.1``, see
-    #: `geocrop.training.fit.TrainConfig.body_lr`); part of the report's method name.
+    #: How a deep head was trained when not geocrop's plain way (e.g. ``body lr 0.1``, ``resampled
+    #: dates``: `geocrop.training.evaluate._recipe`); part of the report's method name.
     recipe: str = ""
 
     @property
@@ -65,7 +65,7 @@ class RunRecord:
     def method(self) -> str:
         """The report's name of the method: ``rf``, ``majority``, ``lstm``, ``lstm (bi-modal)``..."""
         if self.variant == "supervised":
-            return self.family
+            return f"{self.family} ({self.recipe})" if self.recipe else self.family
         number = f" {self.bundle_index + 1}" if self.bundle_index else ""
         recipe = f", {self.recipe}" if self.recipe else ""
         return f"{self.family} ({VARIANTS[self.variant]}{number}{recipe})"

@@ -17,6 +17,11 @@ Both draw from a ``torch.Generator`` on the CPU so a resumed run repeats them. D
 (`SeriesAugment()`); `geocrop pretrain` takes ``date_dropout`` and ``resample_dates`` for both the temporal
 and the contrastive temporal objectives.
 
+Labelled series reach a classifier already filled on the grid, their gaps unmarked: `FilledSeriesAugment`
+applies the same two augmentations to them with every step counted as observed (`TrainConfig`'s
+``resample_dates`` and ``date_dropout``), so a step filled by interpolation may be dropped and filled again
+from its neighbours, which gives it the value it had.
+
 `fill_gaps` is `geocrop.core.temporal.regrid`'s fill step in torch, for batches already on the grid.
 """
 
@@ -26,7 +31,15 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["RESAMPLE_JITTER", "RESAMPLE_KEEP", "SeriesAugment", "drop_dates", "fill_gaps", "resample_dates"]
+__all__ = [
+    "RESAMPLE_JITTER",
+    "RESAMPLE_KEEP",
+    "FilledSeriesAugment",
+    "SeriesAugment",
+    "drop_dates",
+    "fill_gaps",
+    "resample_dates",
+]
 
 #: Lowest share of a series' observations kept by date resampling (the share is drawn in [this, 1]).
 RESAMPLE_KEEP = 0.5
@@ -119,3 +132,13 @@ class SeriesAugment:
 
     def to_dict(self) -> dict[str, float | bool]:
         return {"date_dropout": self.date_dropout, "resample_dates": self.resample_dates}
+
+
+class FilledSeriesAugment(SeriesAugment):
+    """`SeriesAugment` for series already filled on the grid (no gaps marked): every step is observed."""
+
+    def __call__(  # type: ignore[override]
+        self, x: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
+        observed = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+        return super().__call__(x, observed, generator)

@@ -436,3 +436,24 @@ def test_a_training_setting_added_later_at_its_default_keeps_the_folder() -> Non
     assert same_setup(before, {"data": "x", "train": {"epochs": None, "seed": 0, "init": None}})
     assert not same_setup(before, {"data": "x", "train": {"epochs": None, "seed": 0, "init": "h.st"}})
     assert not same_setup(before, {"data": "y", "train": {"epochs": None, "seed": 0}})
+
+
+def test_a_training_recipe_names_and_keys_the_deep_runs_it_changes() -> None:
+    from geocrop.training.evaluate import _recipe
+    from geocrop.training.records import RunRecord
+
+    both = TrainConfig(resample_dates=True, date_dropout=0.2, body_lr=0.1, probe=0.1)
+    assert _recipe(both, "temporal", "tempcnn") == (
+        "body lr 0.1, probe 0.1, resampled dates, date dropout 0.2",
+        "-body0.1-probe0.1-resample-dropout0.2",
+    )
+    assert _recipe(both, "supervised", "tempcnn") == (
+        "resampled dates, date dropout 0.2",
+        "-resample-dropout0.2",
+    )
+    assert _recipe(both, "supervised", "gbm") == ("", "")  # the trees train on no batches
+    assert _recipe(TrainConfig(), "temporal", "tempcnn") == ("", "")
+    record = RunRecord(
+        "k", "tempcnn", 0, {}, "supervised", "", 0, 0, {}, [], [], 0.0, recipe="resampled dates"
+    )
+    assert record.method == "tempcnn (resampled dates)"

@@ -74,3 +74,34 @@ def test_inner_selection_keeps_the_best_epoch_and_stops_early() -> None:
     assert result.val_proba is not None and result.val_proba.shape == (30, 3)
     assert result.kept is not None and result.val_accuracy == history[result.best_epoch].val_accuracy
     assert result.val_accuracy > 0.8
+
+
+def test_series_augmentations_of_labelled_batches_are_declared_and_change_the_fit() -> None:
+    from geocrop.core.params import declared
+    from geocrop.errors import InputError
+
+    assert {"resample_dates", "date_dropout"} <= {d.name for d in declared(TrainConfig)}
+    with pytest.raises(InputError, match=r"`date_dropout` 1 is not a share in \[0, 1\)") as err:
+        TrainConfig(date_dropout=1)
+    assert err.value.param == "date_dropout"
+    torch.set_num_threads(1)
+    spec = {
+        "name": "tempcnn",
+        "in_features": 4,
+        "n_classes": 3,
+        "steps": 8,
+        "hidden": 4,
+        "dense": 8,
+        "kernel_size": 3,
+    }
+    train, val = _separable(48, 0), _separable(12, 1)
+    plain, augmented, again = (
+        fit_head(spec, train, val, config=TrainConfig(epochs=2, seed=0, device="cpu", **kw))
+        for kw in (
+            {},
+            {"resample_dates": True, "date_dropout": 0.2},
+            {"resample_dates": True, "date_dropout": 0.2},
+        )
+    )
+    assert not np.allclose(plain.val_proba, augmented.val_proba)  # the batches were augmented
+    assert np.allclose(augmented.val_proba, again.val_proba)  # with seeded draws

@@ -10,6 +10,7 @@ import torch
 from geocrop.core.temporal import TemporalGrid, regrid
 from geocrop.training.series_augment import (
     RESAMPLE_JITTER,
+    FilledSeriesAugment,
     SeriesAugment,
     drop_dates,
     fill_gaps,
@@ -86,3 +87,19 @@ def test_no_augmentation_by_default() -> None:
     aug = SeriesAugment()
     assert not aug.active and aug.to_dict() == {"date_dropout": 0.0, "resample_dates": False}
     assert torch.equal(aug(x, observed, torch.Generator()), fill_gaps(x, observed))
+
+
+def test_filled_series_are_augmented_as_fully_observed() -> None:
+    """Labelled series come filled: every step counts as observed, so resampling keeps a subset of the
+    steps (moved by up to a step) and fills the rest again, and dropout blanks whole dates."""
+    x = torch.randn(64, 30, 4) + 10  # no value is 0 by chance
+    g = torch.Generator().manual_seed(3)
+    out = FilledSeriesAugment(resample_dates=True)(x, g)
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    assert not torch.equal(out, x)
+    # every value lies between the series' own values of that band: moved or interpolated, never made up
+    low, high = x.min(dim=1, keepdim=True).values, x.max(dim=1, keepdim=True).values
+    assert ((out >= low - 1e-5) & (out <= high + 1e-5)).all()
+    assert torch.equal(FilledSeriesAugment()(x, g), x)  # off: the series as it was
+    blanked = FilledSeriesAugment(date_dropout=0.3)(x, torch.Generator().manual_seed(0))
+    assert abs(float((blanked == 0).all(dim=-1).float().mean()) - 0.3) < 0.05

@@ -187,6 +187,14 @@ def test_train_starts_from_the_pretrained_body(tmp_path: Path) -> None:
         )
 
     assert 0 < moved(gentle) < 0.5 * moved(tuned)
+    # a linear probe first: while it lasts (here the whole run) the body stays as pretrained
+    probed = fit_head(spec, (x, y), (x[:8], y[:8]), config=TrainConfig(epochs=3, init=str(bundle), probe=0.9))
+    assert moved(probed) == 0
+    assert not np.array_equal(
+        probed.head.state_dict()["classifier.weight"].numpy(), state["classifier.weight"].numpy()
+    )
+    short = fit_head(spec, (x, y), (x[:8], y[:8]), config=TrainConfig(epochs=3, init=str(bundle), probe=0.3))
+    assert moved(short) > 0  # one epoch of probe, then the body trains too
     with pytest.raises(InputError, match="0 < body_lr <= 1"):
         TrainConfig(init=str(bundle), body_lr=0)
     with pytest.raises(InputError, match="10-step grid"):
