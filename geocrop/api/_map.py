@@ -28,6 +28,7 @@ def map_aoi(
     model: BundleLike | None = None,
     out: PathLike,
     html: PathLike | None = None,
+    colors: PathLike | None = None,
     probabilities: bool = False,
     chunk_size: int = 256,
     scheduler: str | None = None,
@@ -45,7 +46,8 @@ def map_aoi(
     progress: Progress | None = None,
 ) -> MapResult:
     """The crop map of ``aoi`` for the season ``start``..``end``, as a COG at ``out`` (+ style, STAC item,
-    confidence COG, optional ``html`` page); see `geocrop.inference.mapping`.
+    confidence COG, optional ``html`` page); see `geocrop.inference.mapping`. ``colors``: a class colour
+    table (CSV, JSON or a QGIS ``.qml``; `geocrop.io.colour_table`) for the classes it names, in every output.
 
     The arguments are `geocrop.inference.map_config.MapConfig`'s fields (their help, units and checks
     are declared there). ``model``: a bundle path or a `TrainResult` (default: the demo bundle, trained on

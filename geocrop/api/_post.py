@@ -8,11 +8,13 @@ signature equal to them), which converts and checks them before the stage runs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from geocrop.api_types import PathLike, Progress
+from geocrop.api_types import PathLike, Progress, emit
 from geocrop.core.params import config_args, values
+from geocrop.core.progress import Stage
 
 if TYPE_CHECKING:
     from geocrop.post.assess_report import Assessment
@@ -93,15 +95,26 @@ def field_results(
     out: PathLike,
     columns: Sequence[str] | None = None,
     batch_size: int = 10_000,
+    html: PathLike | None = None,
     progress: Progress | None = None,
 ) -> FieldsResult:
     """One row per parcel of ``parcels`` (any vector file, any CRS) written to ``out`` (.gpkg or .parquet):
     its majority class and share, mean confidence, pixel count and clear share, and with a probability
-    map the mean class probabilities; ``columns`` the parcel attributes to keep (default: all)."""
+    map the mean class probabilities; ``columns`` the parcel attributes to keep (default: all);
+    ``html``: also an offline web page of the map with each parcel filled in its majority class's colour
+    (`geocrop.viz.result_page`), its path in the result's ``html``."""
     from geocrop.post.configs import FieldsConfig
     from geocrop.post.fields import field_results as run
+    from geocrop.viz.result_page import write_fields_page
 
-    return run(**values(FieldsConfig(**config_args(FieldsConfig, locals()))), progress=progress)
+    arguments = values(FieldsConfig(**config_args(FieldsConfig, locals())))
+    return _with_page(
+        run,
+        arguments,
+        progress,
+        "fields",
+        lambda page, r: write_fields_page(page, cog=arguments["map"], fields=r.out),
+    )
 
 
 def smooth_map(
@@ -113,11 +126,35 @@ def smooth_map(
     smoothness: float = 10.0,
     neigh_fraction: float = 0.5,
     sieve: int = 0,
+    html: PathLike | None = None,
+    colors: PathLike | None = None,
     progress: Progress | None = None,
 ) -> SmoothResult:
     """The map with its salt-and-pepper removed, as a new class COG at ``out`` (+ confidence COG, style,
-    STAC item) in `map_aoi`'s layout; docs/fields-and-smoothing.md explains the parameters."""
+    STAC item) in `map_aoi`'s layout; docs/fields-and-smoothing.md explains the parameters. ``html``: also
+    an offline web page of the smoothed map (its path in the result's ``html``); ``colors``: a class
+    colour table (CSV, JSON or QGIS ``.qml``) for the classes it names, in every output."""
     from geocrop.post.configs import SmoothConfig
     from geocrop.post.smooth import smooth_map as run
+    from geocrop.viz.result_page import write_map_page
 
-    return run(**values(SmoothConfig(**config_args(SmoothConfig, locals()))), progress=progress)
+    arguments = values(SmoothConfig(**config_args(SmoothConfig, locals())))
+    return _with_page(
+        run, arguments, progress, "smooth", lambda page, r: write_map_page(page, cog=r.cog, title=_SMOOTHED)
+    )
+
+
+_SMOOTHED = "geocrop smoothed crop map"
+
+
+def _with_page(
+    run: Callable[..., Any], arguments: dict[str, Any], progress: Progress | None, stage: Stage, page: Any
+) -> Any:
+    """Run the stage without its ``html`` argument, then write its web page there (``page(path, result)``)
+    when one was asked for, and return the result with the page's path in ``html``."""
+    html = arguments.pop("html")
+    result = run(**arguments, progress=progress)
+    if html is None:
+        return result
+    emit(progress, stage, 1.0, "writing the web page")
+    return replace(result, html=page(html, result))

@@ -20,7 +20,9 @@ def fields(progress_mode: ProgressMode, **arguments: Any) -> None:
 
     with reporting(progress_mode) as reporter:
         result = api.field_results(**arguments, progress=reporter.progress_event)
-        reporter.done({"fields": result.out})
+        reporter.done({"fields": result.out} | ({"html": result.html} if result.html else {}))
     if progress_mode != "json":
         probs = ", mean probabilities" if result.probabilities else ""
         click.echo(f"wrote {result.out} ({result.parcels} parcels, {result.with_pixels} with a class{probs})")
+        if result.html is not None:
+            click.echo(f"web page: {result.html}")

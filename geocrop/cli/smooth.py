@@ -21,10 +21,13 @@ def smooth(progress_mode: ProgressMode, **arguments: Any) -> None:
     with reporting(progress_mode) as reporter:
         result = api.smooth_map(**arguments, progress=reporter.progress_event)
         outputs = {"cog": result.cog, "confidence": result.confidence, "qml": result.qml}
-        reporter.done(outputs | ({"stac_item": result.stac_item} if result.stac_item else {}))
+        optional = {"stac_item": result.stac_item, "html": result.html}
+        reporter.done(outputs | {role: path for role, path in optional.items() if path is not None})
     if progress_mode != "json":
         share = result.changed_pixels / result.clear_pixels if result.clear_pixels else 0.0
         click.echo(
             f"smoothed map: {result.cog} ({result.method}; {result.changed_pixels} of {result.clear_pixels} "
             f"pixels changed class, {share:.1%})"
         )
+        if result.html is not None:
+            click.echo(f"web page: {result.html}")

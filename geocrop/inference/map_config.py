@@ -29,6 +29,7 @@ from geocrop.core.params import (
 from geocrop.core.temporal import as_date, check_season
 from geocrop.errors import InputError
 from geocrop.inference.priors import PriorChoice, priors_param
+from geocrop.io.colour_table import colours_param
 from geocrop.io.reading import ReadSettings
 
 __all__ = ["COG_SUFFIXES", "EARTH_SEARCH", "HTML_SUFFIXES", "MapConfig", "check_output_names", "output_paths"]
@@ -82,6 +83,7 @@ class MapConfig:
     html: Path | None = param(
         None, help="Also write an offline web map", convert=as_path, kind="page_out", label="Web page"
     )
+    colors: Path | None = colours_param(label="Class colours (CSV, JSON or QGIS .qml)", advanced=True)
     probabilities: bool = param(
         False, help="Add one probability band per class", label="Add class probability bands"
     )

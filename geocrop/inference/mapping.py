@@ -11,6 +11,7 @@ page are written beside it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -174,6 +175,7 @@ def _map_aoi(
     tune_process: bool = True,
 ) -> MapResult:
     from geocrop.io.cog import CogWriter, confidence_path, sidecar_path
+    from geocrop.io.colour_table import recoloured
     from geocrop.io.cube import load_s2
     from geocrop.io.provenance import file_sha256, public_source, read_provenance
     from geocrop.io.reading import NetworkCounter
@@ -185,7 +187,7 @@ def _map_aoi(
     read_before = network.totals()
     _cap_gdal_cache()
     plan = plan_map(config, progress=progress, exact_flops=False, clock=clock)
-    spec = plan.spec
+    spec = dataclasses.replace(plan.spec, classes=recoloured(plan.spec.classes, config.colors))
     if plan.notice:
         warnings.warn(plan.notice, GeocropWarning, stacklevel=2)
     provenance = read_provenance(spec.metadata)

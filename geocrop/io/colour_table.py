@@ -7,26 +7,42 @@
   e.g. the ``.qml`` geocrop writes beside a map, edited in QGIS.
 
 `read_colour_table` gives ``{class name: "#rrggbb"}``; `with_colours` lays it over the colours geocrop
-would choose (`geocrop.io.classes.class_colours`), so a table may name only the classes it cares about.
-Names match in any case. A class the table names that the data lacks is left out with a warning (a
-misspelt name would otherwise be silently ignored).
+would choose (`geocrop.io.classes.class_colours`), so a table may name only the classes it cares about;
+`recoloured` lays it over the colours a map's classes already have. Names match in any case.
+A class the table names that the data lacks is left out with a warning (a misspelt name would otherwise
+be silently ignored). `colours_param` declares the ``colors`` option of every stage that draws classes
+(map, smooth, train, inspect): the table is read when the config is built, so that a bad one is refused
+before anything is written.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
-import pandas as pd
-
+from geocrop.core.params import as_path, param
 from geocrop.errors import GeocropWarning, InputError, SourceError
-from geocrop.io.classes import class_colours
+from geocrop.io.classes import ClassInfo, class_colours
 
-__all__ = ["read_colour_table", "with_colours"]
+__all__ = [
+    "COLOURS_HELP",
+    "as_colour_table",
+    "colours_param",
+    "read_colour_table",
+    "recoloured",
+    "with_colours",
+]
+
+COLOURS_HELP = (
+    "Class colours: CSV (class, color), JSON ({class: #rrggbb}) or a QGIS .qml style; "
+    "classes it does not name keep geocrop's colours"
+)
 
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})(?:[0-9a-fA-F]{2})?$")  # QGIS writes #rrggbb or #rrggbbaa
 
@@ -42,6 +58,8 @@ def _hex(value: object, name: str, path: Path, param: str) -> str:
 
 
 def _from_csv(path: Path, param: str) -> dict[str, str]:
+    import pandas as pd  # only here: the configs that declare `colors` load with the CLI
+
     frame = pd.read_csv(path)
     columns = {c.lower().strip(): c for c in frame.columns}
     name = next((columns[c] for c in ("class", "name", "label") if c in columns), None)
@@ -88,7 +106,7 @@ def _from_qml(path: Path, param: str) -> dict[str, str]:
     return table
 
 
-def read_colour_table(path: str | Path, *, param: str = "colors") -> dict[str, str]:
+def read_colour_table(path: str | os.PathLike[str], *, param: str = "colors") -> dict[str, str]:
     """``{class name: "#rrggbb"}`` from a CSV, JSON or QGIS ``.qml`` file (see the module docstring)."""
     p = Path(path)
     if not p.is_file():
@@ -101,13 +119,40 @@ def read_colour_table(path: str | Path, *, param: str = "colors") -> dict[str, s
         return reader(p, param)
     except InputError:
         raise
-    except (ValueError, OSError, ElementTree.ParseError, pd.errors.ParserError) as exc:
+    except (ValueError, OSError, ElementTree.ParseError) as exc:  # pandas' ParserError is a ValueError
         raise SourceError(f"`{param}` {p.name} cannot be read ({exc}); check the file", param=param) from exc
+
+
+def as_colour_table(value: Any, name: str = "colors") -> Path:
+    """A colour table's path, read once here so that a bad table is refused before a stage writes."""
+    path = as_path(value, name)
+    read_colour_table(path, param=name)
+    return path
+
+
+def colours_param(**extra: Any) -> Any:
+    """The ``colors`` option of a stage config: a colour table file, or None for the colours classes have."""
+    return param(None, help=COLOURS_HELP, convert=as_colour_table, kind="file", **extra)
 
 
 def with_colours(names: Sequence[str], table: dict[str, str] | None) -> tuple[str, ...]:
     """A colour per class: the table's where it names the class (any case), else geocrop's own choice."""
-    chosen = list(class_colours(names))
+    return _laid_over(names, class_colours(names), table)
+
+
+def recoloured(
+    classes: Sequence[ClassInfo], colors: str | os.PathLike[str] | None, *, param: str = "colors"
+) -> tuple[ClassInfo, ...]:
+    """``classes`` with the colours the table file ``colors`` names (any case); the others keep theirs."""
+    if colors is None:
+        return tuple(classes)
+    table = read_colour_table(colors, param=param)
+    chosen = _laid_over([c.name for c in classes], [c.color for c in classes], table)
+    return tuple(ClassInfo(c.value, c.name, colour) for c, colour in zip(classes, chosen, strict=True))
+
+
+def _laid_over(names: Sequence[str], base: Sequence[str], table: dict[str, str] | None) -> tuple[str, ...]:
+    chosen = list(base)
     if not table:
         return tuple(chosen)
     by_name = {k.lower(): v for k, v in table.items()}
@@ -120,6 +165,6 @@ def with_colours(names: Sequence[str], table: dict[str, str] | None) -> tuple[st
             f"the colour table names {len(unknown)} class(es) the data does not have ({shown}); "
             "check their spelling",
             GeocropWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     return tuple(chosen)

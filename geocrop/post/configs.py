@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from geocrop.core.params import as_path, at_least, param, settle
+from geocrop.errors import InputError
+from geocrop.io.colour_table import colours_param
 
 __all__ = [
     "AssessConfig",
@@ -40,6 +42,17 @@ def _columns(value: Any, name: str) -> tuple[str, ...] | None:
 _MAP = "Class COG of `geocrop map`"
 
 
+def _page(value: Any, name: str) -> Path:
+    """A web page's path: it must end in .html or .htm (checked before the stage writes anything)."""
+    path = as_path(value, name)
+    if path.suffix.lower() not in (".html", ".htm"):
+        fixed = path.with_suffix(".html") if path.suffix else Path(f"{path}.html")
+        raise InputError(
+            f"`{name}` {path}: a web page's name must end in .html; give e.g. {fixed}", param=name
+        )
+    return path
+
+
 @dataclass(frozen=True, kw_only=True)
 class FieldsConfig:
     """One `geocrop fields` run."""
@@ -51,6 +64,12 @@ class FieldsConfig:
         None, help="Parcel attribute to keep (repeat; default: all)", convert=_columns, flag="--column"
     )
     batch_size: int = param(10_000, help="Parcels read at a time", check=at_least(1))
+    html: Path | None = param(
+        None,
+        help="Also write an offline web page of the map with each parcel in its majority class's colour",
+        convert=_page,
+        kind="page_out",
+    )
 
     def __post_init__(self) -> None:
         settle(self)
@@ -70,6 +89,10 @@ class SmoothConfig:
     smoothness: float = param(10.0, help="bayes: logit variance; larger smooths more")
     neigh_fraction: float = param(0.5, help="bayes: share of neighbours in the prior")
     sieve: int = param(0, help="Merge patches below this many pixels (0: off)")
+    html: Path | None = param(
+        None, help="Also write an offline web page of the smoothed map", convert=_page, kind="page_out"
+    )
+    colors: Path | None = colours_param()
 
     def __post_init__(self) -> None:
         settle(self)

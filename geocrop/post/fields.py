@@ -70,6 +70,8 @@ class FieldsResult:
     parcels: int
     with_pixels: int
     probabilities: bool
+    #: The web page (``html`` of `geocrop.api.field_results`), None when none was asked for.
+    html: Path | None = None
 
 
 def _window_of(geom: Any, layers: MapLayers) -> Window:

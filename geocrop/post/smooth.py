@@ -34,6 +34,7 @@ The output is written like ``geocrop map`` writes (`geocrop.io.cog.CogWriter`: c
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -51,6 +52,7 @@ from geocrop.core.progress import Progress, emit
 from geocrop.errors import InputError
 from geocrop.io.classes import NODATA
 from geocrop.io.cog import CogWriter, confidence_path, sidecar_path
+from geocrop.io.colour_table import recoloured
 from geocrop.io.map_reader import MapLayers, MapSource, open_map
 
 __all__ = ["METHODS", "SmoothResult", "bayes_smooth", "modal_filter", "smooth_map"]
@@ -74,6 +76,8 @@ class SmoothResult:
     method: str
     changed_pixels: int
     clear_pixels: int
+    #: The web page (``html`` of `geocrop.api.smooth_map`), None when none was asked for.
+    html: Path | None = None
 
 
 def _windows(arr: npt.NDArray[Any], size: int) -> npt.NDArray[Any]:
@@ -203,12 +207,16 @@ def smooth_map(
     smoothness: float = 10.0,
     neigh_fraction: float = 0.5,
     sieve: int = 0,
+    colors: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
 ) -> SmoothResult:
     """Smooth the crop map ``map`` into ``out`` (a new class COG with its confidence COG, style and STAC
-    item); see the module docstring for the methods and their parameters. Nothing is written when an input
-    is refused; an existing ``out`` is replaced only once the new map is complete."""
+    item); see the module docstring for the methods and their parameters. ``colors``: a class colour
+    table (`geocrop.io.colour_table`) for the classes it names; the others keep the map's colours.
+    Nothing is written when an input is refused; an existing ``out`` is replaced only once the new map
+    is complete."""
     layers = open_map(map)
+    layers = dataclasses.replace(layers, classes=recoloured(layers.classes, colors))
     _check(layers, method, window, smoothness, neigh_fraction, sieve)
     path = _out_path(out, layers)
     halo = window // 2 + sieve

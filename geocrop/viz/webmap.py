@@ -407,6 +407,7 @@ def write_webmap(
     query_size: int = 512,
     tiles: str | None = None,
     leaflet_dir: str | os.PathLike[str] | None = None,
+    parcels: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the offline crop-map page (one HTML file, Leaflet inlined) atomically; returns its path.
 
@@ -415,7 +416,8 @@ def write_webmap(
     values in the popup). ``notice``: a warning shown as a red banner (e.g. "model trained on simulated
     data"); ``provenance``: one line on what trained the model, shown in the banner. ``query_size``: the
     largest side of the grid the click popup reads. ``tiles``: an optional online base layer (folium tile
-    name or URL template); default none.
+    name or URL template); default none. ``parcels``: a GeoJSON FeatureCollection (EPSG:4326) drawn as a
+    layer, each polygon filled with its ``color`` property and showing its ``tooltip`` property on hover.
     """
     items = check_classes(classes)
     leaflet = find_leaflet(leaflet_dir)
@@ -473,6 +475,18 @@ def write_webmap(
         name="AOI",
         style_function=lambda _feature: {"color": "#000000", "weight": 2, "fill": False},
     ).add_to(fmap)
+    if parcels is not None:
+        folium.GeoJson(
+            dict(parcels),
+            name="parcels",
+            style_function=lambda f: {
+                "color": "#222222",
+                "weight": 1,
+                "fillColor": f["properties"]["color"],
+                "fillOpacity": 0.6,
+            },
+            tooltip=folium.GeoJsonTooltip(fields=["tooltip"], labels=False),
+        ).add_to(fmap)
     folium.LayerControl(collapsed=False, position="bottomleft").add_to(fmap)
     legend = _legend_html(items, "Crop classes")
     legend = legend.replace("</div>", "", 0)
