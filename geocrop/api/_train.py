@@ -5,73 +5,110 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Required, TypedDict, Unpack
 
-from geocrop.api_types import (
-    BundleLike,
-    DateLike,
-    Device,
-    PathLike,
-    Progress,
-    as_bundle,
-    as_path,
-    emit,
-)
-from geocrop.core.params import config_args
+from geocrop.api_types import BundleLike, DateLike, Device, PathLike, Progress, emit
+from geocrop.core.params import config_args, signature_from
 from geocrop.errors import InputError
 from geocrop.models.registry import DeepFamily, HeadName, TreeFamily, check_head_options
-from geocrop.training.labelled_options import LabelledOptions, SplitScheme
+from geocrop.training.labelled_options import (
+    EvaluateOptions,
+    SplitScheme,
+    TrainOptions,
+)
 
 if TYPE_CHECKING:
     from geocrop.training.evaluate import EvaluateResult
     from geocrop.training.train import TrainResult
 
-__all__ = ["DeepFamily", "HeadFamily", "SplitScheme", "TreeFamily", "evaluate", "train"]
+__all__ = [
+    "DeepFamily",
+    "EvaluateArguments",
+    "HeadFamily",
+    "LabelledArguments",
+    "SplitScheme",
+    "TrainArguments",
+    "TreeFamily",
+    "evaluate",
+    "train",
+]
 
-#: Temporal head families, the tree baselines, and ``auto`` (the one of TempCNN, InceptionTime and
-#: gradient boosting, or the mean of two, that wins on inner validation): `geocrop.models.registry`'s.
+#: Temporal head families, the tree baselines, and ``auto`` (`geocrop.training.auto`'s choice among
+#: TempCNN, InceptionTime and gradient boosting, or the mean of gbm and a deep head):
+#: `geocrop.models.registry`'s.
 HeadFamily = HeadName
 
 
-def train(
-    *,
-    labels: PathLike,
-    class_column: str,
-    out: PathLike,
-    head: HeadFamily = "auto",
-    head_params: Mapping[str, Any] | None = None,
-    backbone: BundleLike | None = None,
-    s2: PathLike | None = None,
-    start: DateLike | None = None,
-    end: DateLike | None = None,
-    group_column: str | None = None,
-    id_column: str | None = None,
-    steps: int | Literal["auto"] = "auto",
-    min_parcels: int | Literal["auto"] = "auto",
-    class_map: PathLike | None = None,
-    drop_unmapped: bool = False,
-    nodata: Sequence[float] = (),
-    scale: float | None = None,
-    split: SplitScheme = "70-30",
-    train_pixels: int = 5000,
-    val_pixels: int = 1000,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    lr: float | None = None,
-    final_lr: float | None = None,
-    seed: int = 0,
-    device: Device = "auto",
-    init: PathLike | None = None,
-    freeze_init: bool = False,
-    allow_any_asset_href: bool = False,
-    progress: Progress | None = None,
-) -> TrainResult:
+class LabelledArguments(TypedDict, total=False):
+    """The keywords `train` and `evaluate` share, typed as callers may give them; their defaults, help
+    and checks are `LabelledOptions`' declarations (`signature_from` holds the two in step)."""
+
+    labels: Required[PathLike]
+    class_column: Required[str]
+    group_column: str | None
+    id_column: str | None
+    s2: PathLike | None
+    start: DateLike | None
+    end: DateLike | None
+    steps: int | Literal["auto"]
+    class_map: PathLike | None
+    drop_unmapped: bool
+    nodata: Sequence[float]
+    scale: float | None
+    min_parcels: int | Literal["auto"]
+    split: SplitScheme
+    train_pixels: int
+    val_pixels: int
+    epochs: int | None
+    batch_size: int | None
+    seed: int
+    device: Device
+    allow_any_asset_href: bool
+
+
+class TrainArguments(LabelledArguments, total=False):
+    """`train`'s keywords (`TrainOptions`)."""
+
+    backbone: BundleLike | None
+    head: HeadFamily
+    head_params: Mapping[str, Any] | None
+    lr: float | None
+    final_lr: float | None
+    init: PathLike | None
+    freeze_init: bool
+    out: Required[PathLike]
+
+
+class EvaluateArguments(LabelledArguments, total=False):
+    """`evaluate`'s keywords (`EvaluateOptions`)."""
+
+    bimodal: Sequence[BundleLike]
+    unimodal: Sequence[BundleLike]
+    temporal: Sequence[PathLike]
+    temporal_frozen: Sequence[PathLike]
+    configs: int | None
+    folds: int
+    families: Sequence[DeepFamily] | None
+    baselines: Sequence[TreeFamily] | None
+    hparam_seed: int
+    labels_per_class: Sequence[int | Literal["all"] | None] | None
+    draws: int | Sequence[int]
+    report_only: bool
+    simulated: bool
+    lr: float
+    out: Required[PathLike]
+
+
+@signature_from(TrainOptions, TrainArguments)
+def train(*, progress: Progress | None = None, **arguments: Unpack[TrainArguments]) -> TrainResult:
     """Train a ``head`` on ``labels`` (parcels + an ``s2`` source, or a samples table) and write a
     map-ready bundle at ``out`` (``.safetensors``); see `geocrop.training.train`.
 
-    ``head`` ``"auto"`` (default) chooses among TempCNN, InceptionTime and gradient boosting (or the mean
-    of the best two) by grouped inner validation on the training parcels and records why in the bundle
-    (`geocrop.training.auto`; ``head_params={"candidates": [...]}`` narrows the choice).
+    ``head`` ``"auto"`` (default) fits TempCNN, InceptionTime and gradient boosting once each and chooses
+    on a held-out 20 % selection split of the training parcels: the mean of gbm and one deep head, unless
+    a single head wins by more than 2 paired bootstrap standard errors, and never a head below the
+    majority class's OA; the bundle records why (`geocrop.training.auto`; ``head_params={"candidates":
+    [...]}`` narrows the choice).
     ``head_params`` override the family's default configuration (e.g. ``{"d_model": 32}``);
     ``backbone`` is a pretrained bundle (path or `PretrainResult`), else raw bands. ``epochs`` and
     ``batch_size`` None adapt to the data; ``lr`` (initial) None is 1e-3. Options that do not apply to
@@ -84,16 +121,17 @@ def train(
     from geocrop.training.hparams import DEFAULT_FINAL_LR, HeadConfig, default_config
     from geocrop.training.train import TrainJob, train_model
 
-    options = LabelledOptions(**config_args(LabelledOptions, locals()))
+    options = TrainOptions(**config_args(TrainOptions, arguments))
+    head, head_params = options.head, dict(options.head_params or {})
     pretrained = None
-    if init is not None:  # the pretrained head decides the family (for auto) and the architecture
+    if options.init is not None:  # the pretrained head decides the family (for auto) and the architecture
         from geocrop.training.head_init import check_init, check_params, read_init
 
-        pretrained = read_init(as_path(init, "init"))
+        pretrained = read_init(options.init)
         head = pretrained.family if head == "auto" else head  # type: ignore[assignment]
         check_init(pretrained, family=head)
-        check_params(pretrained, dict(head_params or {}))
-    elif freeze_init:
+        check_params(pretrained, head_params)
+    elif options.freeze_init:
         raise InputError(
             "`freeze_init` needs a pretrained head to freeze; give `init` HEAD.safetensors or drop it",
             param="freeze_init",
@@ -101,20 +139,18 @@ def train(
     defaults = default_config(head)
     if pretrained is not None:
         defaults = HeadConfig(head, {**defaults.params, **pretrained.head_params()}, defaults.lr)
-    extra = dict(head_params or {})
-    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "final_lr": final_lr}
-    check_head_options(head, {**extra, **settings})
+    settings = {name: getattr(options, name) for name in ("epochs", "batch_size", "lr", "final_lr")}
+    check_head_options(head, {**head_params, **settings})
+    final_lr = DEFAULT_FINAL_LR if options.final_lr is None else options.final_lr
     job = TrainJob(
         source=options.source(),
-        out=as_path(out, "out"),
-        head=HeadConfig(
-            head, {**defaults.params, **extra}, DEFAULT_FINAL_LR if final_lr is None else final_lr
-        ),
-        backbone=None if backbone is None else as_bundle(backbone, "backbone"),
+        out=options.out,
+        head=HeadConfig(head, {**defaults.params, **head_params}, final_lr),
+        backbone=options.backbone,
         config=dataclasses.replace(
-            options.train_config(1e-3 if lr is None else lr),
-            init=None if init is None else os.fspath(as_path(init, "init")),
-            freeze_init=freeze_init,
+            options.train_config(1e-3 if options.lr is None else options.lr),
+            init=None if options.init is None else os.fspath(options.init),
+            freeze_init=options.freeze_init,
         ),
         n_train=options.train_pixels,
         n_val=options.val_pixels,
@@ -125,46 +161,8 @@ def train(
     return result
 
 
-def evaluate(
-    *,
-    labels: PathLike,
-    class_column: str,
-    out: PathLike,
-    families: Sequence[DeepFamily] | None = None,
-    baselines: Sequence[TreeFamily] | None = None,
-    bimodal: Sequence[BundleLike] = (),
-    unimodal: Sequence[BundleLike] = (),
-    temporal: Sequence[PathLike] = (),
-    temporal_frozen: Sequence[PathLike] = (),
-    configs: int | None = None,
-    folds: int = 5,
-    hparam_seed: int = 0,
-    labels_per_class: Sequence[int | Literal["all"] | None] | None = None,
-    draws: int | Sequence[int] = 3,
-    report_only: bool = False,
-    simulated: bool = False,
-    s2: PathLike | None = None,
-    start: DateLike | None = None,
-    end: DateLike | None = None,
-    group_column: str | None = None,
-    id_column: str | None = None,
-    steps: int | Literal["auto"] = "auto",
-    min_parcels: int | Literal["auto"] = "auto",
-    class_map: PathLike | None = None,
-    drop_unmapped: bool = False,
-    nodata: Sequence[float] = (),
-    scale: float | None = None,
-    split: SplitScheme = "70-30",
-    train_pixels: int = 5000,
-    val_pixels: int = 1000,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    lr: float = 1e-3,
-    seed: int = 0,
-    device: Device = "auto",
-    allow_any_asset_href: bool = False,
-    progress: Progress | None = None,
-) -> EvaluateResult:
+@signature_from(EvaluateOptions, EvaluateArguments)
+def evaluate(*, progress: Progress | None = None, **arguments: Unpack[EvaluateArguments]) -> EvaluateResult:
     """Every head family beside the majority class and the tree baselines on grouped ``folds``, plus the
     paper's protocol when ``bimodal``/``unimodal`` backbones are given; the report goes into the folder
     ``out``. ``families``/``baselines`` None: every deep family / both tree baselines (an empty list: none).
@@ -182,36 +180,34 @@ def evaluate(
     from geocrop.training.label_draws import check_draws, check_labels_per_class
     from geocrop.training.report import SIMULATED_CAVEAT
 
-    options = LabelledOptions(**config_args(LabelledOptions, locals()))
-    if isinstance(families, str) or isinstance(baselines, str):
-        which = "families" if isinstance(families, str) else "baselines"
-        raise InputError(f"`{which}` is a string; give a list such as ['lstm', 'transformer']", param=which)
+    options = EvaluateOptions(**config_args(EvaluateOptions, arguments))
     families_and_baselines = {
-        name: tuple(value)
-        for name, value in (("families", families), ("baselines", baselines))
-        if value is not None
+        name: getattr(options, name)
+        for name in ("families", "baselines")
+        if getattr(options, name) is not None
     }
-    counts = (None,) if labels_per_class is None else check_labels_per_class(labels_per_class)
+    counts = (None,) if options.labels_per_class is None else check_labels_per_class(options.labels_per_class)
+    draws = options.draws
     check_draws(draws, counts)
     job = EvaluateJob(
         source=options.source(),
-        out=as_path(out, "out"),
-        bimodal=tuple(as_bundle(b, "bimodal") for b in bimodal),
-        unimodal=tuple(as_bundle(b, "unimodal") for b in unimodal),
-        temporal=tuple(as_path(p, "temporal") for p in temporal),
-        temporal_frozen=tuple(as_path(p, "temporal_frozen") for p in temporal_frozen),
+        out=options.out,
+        bimodal=options.bimodal,
+        unimodal=options.unimodal,
+        temporal=options.temporal,
+        temporal_frozen=options.temporal_frozen,
         **families_and_baselines,
-        n_configs=configs,
-        folds=folds,
-        config=options.train_config(lr),
+        n_configs=options.configs,
+        folds=options.folds,
+        config=options.train_config(options.lr),
         n_train=options.train_pixels,
         n_val=options.val_pixels,
         scheme=options.split,
-        hparam_seed=hparam_seed,
-        data_note=SIMULATED_CAVEAT if simulated else None,
+        hparam_seed=options.hparam_seed,
+        data_note=SIMULATED_CAVEAT if options.simulated else None,
         labels_per_class=counts,
         draws=draws if isinstance(draws, int) else tuple(draws),
-        report_only=report_only,
+        report_only=options.report_only,
     )
     result = run_evaluate(job, progress=progress)
     emit(

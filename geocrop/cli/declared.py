@@ -62,24 +62,31 @@ def _click_type(item: Declared) -> Any:
     return str
 
 
-def option_for(item: Declared) -> Decorator[Any]:
-    """The click option of one declared field."""
+def option_for(item: Declared, *, kind: Any = None, text: str | None = None) -> Decorator[Any]:
+    """The click option of one declared field; ``kind`` a click type of the CLI's own reading of it,
+    ``text`` (with its default) makes it one text value the command itself reads (a comma list)."""
     extra: dict[str, Any] = {"help": help_text(item)}
     if item.param.metavar:
         extra["metavar"] = item.param.metavar
     names = [item.flag, item.name]
+    if text is not None:
+        return click.option(*names, type=kind or str, default=text, show_default=True, **extra)
     if item.base is bool and not item.multiple:
+        if item.optional:  # unset (None) is a third value: the library's choice
+            extra["default"] = None
         return click.option(*names, is_flag=True, **extra)
+    kind = kind or _click_type(item)
     if item.multiple:
-        return click.option(*names, type=_click_type(item), multiple=True, **extra)
+        return click.option(*names, type=kind, multiple=True, **extra)
     if item.required:
-        return click.option(*names, type=_click_type(item), required=True, **extra)
+        return click.option(*names, type=kind, required=True, **extra)
     default = item.default
     shown = (default is not None and item.base in (int, float, str)) or bool(item.choices)
     if item.param.convert is not None and not isinstance(default, int | float | str):
         default = None  # a converted default (None -> a library object) is the library's to fill in
         shown = False
-    return click.option(*names, type=_click_type(item), default=default, show_default=shown, **extra)
+    shown = shown or isinstance(default, str)
+    return click.option(*names, type=kind, default=default, show_default=shown, **extra)
 
 
 def declared_options(
@@ -88,17 +95,22 @@ def declared_options(
     after: Mapping[str, Sequence[Decorator[Any]]] | None = None,
     skip: Iterable[str] = (),
     only: Iterable[str] | None = None,
+    types: Mapping[str, Any] | None = None,
+    texts: Mapping[str, str] | None = None,
 ) -> Callable[[F], F]:
     """Add the CLI options of ``config``'s declared fields (and ``after``'s own options) to a command;
-    ``skip`` leaves fields out, ``only`` takes just those."""
+    ``skip`` leaves fields out, ``only`` takes just those. Where the CLI reads a value its own way,
+    ``types`` gives the click type (``auto`` or a number, a free-text device) and ``texts`` the default of
+    a value the command parses from one text (``5,10,all``; ``none``) before calling the library."""
     left_out = set(skip)
     taken = None if only is None else set(only)
+    kinds, text_defaults = types or {}, texts or {}
     decorators: list[Decorator[Any]] = []
     for item in declared(config):
         if taken is not None and item.name not in taken:
             continue
         if item.param.cli and item.param.api and item.name not in left_out:
-            decorators.append(option_for(item))
+            decorators.append(option_for(item, kind=kinds.get(item.name), text=text_defaults.get(item.name)))
         decorators.extend((after or {}).get(item.name, ()))
 
     def apply(f: F) -> F:
@@ -124,8 +136,17 @@ def defaults(config: type) -> dict[str, Any]:
 
 
 # -- the QGIS plugin's table ---------------------------------------------------------------------------------
-#: The commands whose QGIS algorithm reads its parameters from `qgis_plugin/declared.json`.
-QGIS_COMMANDS: dict[str, str] = {"map": "geocrop.inference.map_config:MapConfig"}
+#: The commands whose QGIS algorithm reads its parameters from `qgis_plugin/declared.json`, and the
+#: configs that declare them (several: their fields together, the first declaration of a name kept).
+QGIS_COMMANDS: dict[str, tuple[str, ...]] = {
+    "map": ("geocrop.inference.map_config:MapConfig",),
+    "train": ("geocrop.training.labelled_options:LabelledOptions",),
+    "inspect": ("geocrop.viz.inspect_config:InspectConfig",),
+    "fields": ("geocrop.post.configs:FieldsConfig",),
+    "smooth": ("geocrop.post.configs:SmoothConfig",),
+    "sample": ("geocrop.post.configs:StratifiedSampleConfig", "geocrop.post.configs:UncertainSampleConfig"),
+    "assess": ("geocrop.post.configs:AssessConfig",),
+}
 QGIS_TABLE = Path(__file__).resolve().parents[2] / "qgis_plugin" / "declared.json"
 
 
@@ -141,14 +162,25 @@ def _qgis_type(item: Declared) -> str:
         return "integer" if base is int else "number"
     if item.multiple:
         return "numbers" if base in (int, float) else "strings"
+    if base is Path:
+        return kind or "file"
     return kind or "text"
+
+
+def _qgis_name(name: str) -> str:
+    """A QGIS parameter name as Processing spells them: ``max_cloud`` -> ``MAX_CLOUD``, an output ``out``
+    -> ``OUTPUT``, a ``*_column`` -> ``*_FIELD`` (QGIS's word for a column)."""
+    upper = name.upper()
+    if upper == "OUT":
+        return "OUTPUT"
+    return upper.removesuffix("_COLUMN") + "_FIELD" if upper.endswith("_COLUMN") else upper
 
 
 def qgis_entry(item: Declared) -> dict[str, Any]:
     """One parameter of the QGIS table: what the plugin (which cannot import geocrop) needs to build it."""
     entry: dict[str, Any] = {
         "name": item.name,
-        "qgis": item.param.qgis if isinstance(item.param.qgis, str) else item.name.upper(),
+        "qgis": item.param.qgis if isinstance(item.param.qgis, str) else _qgis_name(item.name),
         "flag": item.flag,
         "type": _qgis_type(item),
         "label": item.label,
@@ -164,8 +196,10 @@ def qgis_entry(item: Declared) -> dict[str, Any]:
         entry["choices"] = [str(c) for c in item.choices]
     check = item.param.check
     low, high = getattr(check, "low", None), getattr(check, "high", None)
-    if low is not None and high is not None:
-        entry["min"], entry["max"] = low, high
+    if low is not None and not getattr(check, "strict", False):
+        entry["min"] = low
+    if high is not None:
+        entry["max"] = high
     return entry
 
 
@@ -177,10 +211,14 @@ def qgis_table() -> dict[str, Any]:
     from geocrop.core.temporal import SEASON_RULE
 
     commands = {}
-    for command, target in QGIS_COMMANDS.items():
-        module, name = target.split(":")
-        config = getattr(importlib.import_module(module), name)
-        commands[command] = [qgis_entry(d) for d in declared(config) if d.param.qgis and d.param.api]
+    for command, targets in QGIS_COMMANDS.items():
+        entries: dict[str, dict[str, Any]] = {}
+        for target in targets:
+            module, name = target.split(":")
+            for item in declared(getattr(importlib.import_module(module), name)):
+                if item.param.qgis and item.param.api and item.name not in entries:
+                    entries[item.name] = qgis_entry(item)
+        commands[command] = list(entries.values())
     return {"commands": commands, "season_rule": SEASON_RULE}
 
 

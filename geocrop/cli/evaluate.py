@@ -13,69 +13,30 @@ from typing import Any, Literal
 
 import click
 
-from geocrop.cli.label_options import label_options
+from geocrop.cli.declared import declared_options
+from geocrop.cli.label_options import LABEL_TYPES
 from geocrop.cli.progress import ProgressMode, progress_option, reporting
 from geocrop.cli.run_grid import GridReporter
 from geocrop.errors import InputError
 from geocrop.models.registry import deep_families, tree_families
+from geocrop.training.labelled_options import EvaluateOptions
+
+#: The options the command reads from one text (a comma list, ``default``) before calling the library.
+_TEXTS = {
+    "configs": "default",
+    "families": ",".join(deep_families()),
+    "baselines": ",".join(tree_families()),
+    "labels_per_class": "all",
+    "draws": "3",
+}
 
 
 @click.command("evaluate")
-@label_options
-@click.option(
-    "--bimodal", multiple=True, type=click.Path(path_type=Path), help="Bi-modal backbone bundle (repeat)."
+@declared_options(
+    EvaluateOptions,
+    types={**LABEL_TYPES, "out": click.Path(file_okay=False, path_type=Path)},
+    texts=_TEXTS,
 )
-@click.option(
-    "--unimodal", multiple=True, type=click.Path(path_type=Path), help="Uni-modal backbone bundle (repeat)."
-)
-@click.option(
-    "--temporal",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Pretrained temporal head (pretrain --mode temporal; repeat): its family fine-tuned from it.",
-)
-@click.option(
-    "--temporal-frozen",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Pretrained temporal head whose body stays frozen (only the classifier trains; repeat).",
-)
-@click.option(
-    "--configs",
-    default="default",
-    show_default=True,
-    help="'default' (each family's default configuration) or N configurations drawn per family (paper: 10).",
-)
-@click.option(
-    "--folds", type=click.IntRange(min=1), default=5, show_default=True, help="Grouped folds (1: one split)."
-)
-@click.option("--families", default=",".join(deep_families()), show_default=True, help="Deep head families.")
-@click.option(
-    "--baselines",
-    default=",".join(tree_families()),
-    show_default=True,
-    help="Tree baselines run beside them ('none': no trees).",
-)
-@click.option("--hparam-seed", type=int, default=0, show_default=True, help="Seed of the configuration draw.")
-@click.option(
-    "--labels-per-class",
-    default="all",
-    show_default=True,
-    help="Labelled parcels per class to train on, comma-separated (e.g. 5,10,20,50,all): learning curves.",
-)
-@click.option(
-    "--draws",
-    default="3",
-    show_default=True,
-    help="Seeded draws of the parcels per count and fold: one number, or one per count (e.g. 3,3,1).",
-)
-@click.option(
-    "--report-only",
-    is_flag=True,
-    help="Train nothing: report the runs of this setup already in --out (others may be filling it).",
-)
-@click.option("--simulated", is_flag=True, help="Label the report as made from simulated data.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
 @progress_option()
 def evaluate(progress_mode: ProgressMode, **kw: Any) -> None:
     """Compare every head with the majority class and tree baselines (and pretrained inputs) by folds."""

@@ -1,22 +1,15 @@
-"""Options shared by `geocrop train` and `geocrop evaluate`: where the labelled data comes from, the split
-and the optimisation settings. Their names, defaults and help are `geocrop.training.labelled_options.
-LabelledOptions`'s declarations; this module adds only how the CLI parses some of them (`_TYPES`). The
-options keep `geocrop.api`'s argument names, so a command passes them on as keywords."""
+"""How `geocrop train` and `geocrop evaluate` read the options they share (where the labelled data comes
+from, the split and the optimisation settings) where the CLI's reading is not the declared type's plain
+one (`LABEL_TYPES`, for `geocrop.cli.declared.declared_options`). Their names, defaults and help are
+`geocrop.training.labelled_options.LabelledOptions`'s declarations; the options keep `geocrop.api`'s
+argument names, so a command passes them on as keywords."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-
-from geocrop.cli.declared import help_text
-from geocrop.cli.options import DATE, allow_any_asset_href_option
-from geocrop.core.params import Declared, declared
-from geocrop.training.labelled_options import LabelledOptions
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class MinParcelsType(click.ParamType):
@@ -51,10 +44,8 @@ class StepsType(click.ParamType):
 
 #: How the CLI parses the options whose text is not the declared type's plain reading (refusing bad values
 #: before anything runs); the others read as their declared type.
-_TYPES: dict[str, Any] = {
+LABEL_TYPES: dict[str, Any] = {
     "labels": click.Path(path_type=Path),
-    "start": DATE,
-    "end": DATE,
     "steps": StepsType(),
     "scale": click.FloatRange(min=0, min_open=True),
     "min_parcels": MinParcelsType(),
@@ -62,31 +53,3 @@ _TYPES: dict[str, Any] = {
     "batch_size": click.IntRange(min=2),
     "device": str,  # free text, not the declared choices: cuda:1 is a device too
 }
-
-
-def _option(item: Declared) -> Callable[[F], F]:
-    """One shared option from its declaration: flag, default, help; the type from `_TYPES`."""
-    if item.name == "allow_any_asset_href":
-        return allow_any_asset_href_option()
-    extra: dict[str, Any] = {"help": help_text(item)}
-    names = [item.flag, item.name]
-    if item.base is bool:
-        return click.option(*names, is_flag=True, **extra)
-    plain = click.Choice(item.choices) if item.choices else item.base
-    kind = _TYPES.get(item.name, plain)
-    if item.multiple:
-        return click.option(*names, type=kind, multiple=True, **extra)
-    if item.required:
-        return click.option(*names, type=kind, required=True, **extra)
-    shown = item.default is not None
-    return click.option(*names, type=kind, default=item.default, show_default=shown, **extra)
-
-
-_OPTIONS = [_option(item) for item in declared(LabelledOptions)]
-
-
-def label_options(func: F) -> F:
-    """Decorate a click command with the shared options (in the order listed above)."""
-    for option in reversed(_OPTIONS):
-        func = option(func)
-    return func

@@ -7,75 +7,35 @@ same command after an interruption resumes from the last finished epoch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
 
-from geocrop.cli.label_options import label_options
+from geocrop.cli.declared import declared_options
+from geocrop.cli.label_options import LABEL_TYPES
 from geocrop.cli.progress import ProgressMode, progress_option, reporting
-from geocrop.models.registry import HEAD_FAMILIES, HEAD_OPTIONS, deep_families, tree_families
-
-#: The tree baselines as ``--head``'s help names them (``rf: RandomForest, ...``).
-_TREES = ", ".join(f"{f}: {HEAD_FAMILIES[f].label}" for f in tree_families())
+from geocrop.models.registry import HEAD_OPTIONS
+from geocrop.training.labelled_options import TrainOptions
 
 
-def head_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options that shape a deep head (`geocrop.models.registry.HEAD_OPTIONS`), as click options;
-    which head each applies to is checked by the library."""
-    for option in reversed(HEAD_OPTIONS.values()):
-        kind = click.Choice(option.choices) if option.choices else option.type
-        command = click.option(
-            "--" + option.name.replace("_", "-"),
-            type=kind,
+def head_options(names: Iterable[str] = tuple(HEAD_OPTIONS)) -> list[Callable[[Any], Any]]:
+    """The options that shape a deep head (`geocrop.models.registry.HEAD_OPTIONS`, those ``names``), as
+    click options; which head each applies to is checked by the library."""
+    return [
+        click.option(
+            "--" + name.replace("_", "-"),
+            type=click.Choice(option.choices) if option.choices else option.type,
             default=None,
             help=option.help[0].upper() + option.help[1:] + ".",
-        )(command)
-    return command
+        )
+        for name, option in ((name, HEAD_OPTIONS[name]) for name in names)
+    ]
 
 
 @click.command("train")
-@label_options
-@click.option(
-    "--backbone",
-    default="none",
-    show_default=True,
-    help="Pretrained backbone bundle, or 'none' for raw bands. On real labels pretraining has not "
-    "helped yet; with 5-10 parcels per class --head rf won (docs/pretraining.md): measure yours with "
-    "geocrop evaluate --labels-per-class.",
-)
-@click.option(
-    "--head",
-    type=click.Choice(list(HEAD_FAMILIES)),
-    default="auto",
-    show_default=True,
-    help=f"Temporal head family ({', '.join(deep_families())}), a tree baseline ({_TREES}), or auto: the "
-    "one of tempcnn, inception and gbm (or the mean of two) that wins on inner validation.",
-)
-@head_options
-@click.option("--lr", type=float, default=None, help="Initial learning rate [default: 1e-3].")
-@click.option("--final-lr", type=float, default=None, help="Where the linear schedule ends [default: 1e-5].")
-@click.option(
-    "--init",
-    default=None,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Start the head from a pretrained one (OUT/head.safetensors of `geocrop pretrain --mode temporal`, "
-    "pretrained on your unlabelled series). On the France table it lifted TempCNN by +0.06 macro-F1 at 5 "
-    "labelled parcels per class and +0.01-0.04 from 10 to all labels, InceptionTime by +0.05 at 10 and "
-    "+0.11 with all labels; a RandomForest (--head rf) stayed better up to 20 per class "
-    "(docs/pretraining.md).",
-)
-@click.option(
-    "--freeze-init/--fine-tune-init",
-    "freeze_init",
-    default=False,
-    show_default=True,
-    help="With --init: train only the classifier layer (frozen) or every weight (fine-tune; frozen "
-    "InceptionTime lost 0.1-0.2 macro-F1 on the France table).",
-)
-@click.option(
-    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Bundle .safetensors."
+@declared_options(
+    TrainOptions, types=LABEL_TYPES, texts={"backbone": "none"}, after={"head_params": head_options()}
 )
 @progress_option()
 def train(progress_mode: ProgressMode, **kw: Any) -> None:

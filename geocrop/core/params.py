@@ -67,6 +67,7 @@ __all__ = [
     "param",
     "same_arguments_as",
     "settle",
+    "signature_from",
     "values",
     "within",
 ]
@@ -270,6 +271,53 @@ def same_arguments_as(verb: Callable[_P, Any]) -> Callable[[Callable[..., _R]], 
         return f
 
     return adopt
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def signature_from(config: type, arguments: type) -> Callable[[_F], _F]:
+    """Give a verb ``f(*, own=..., **options: Unpack[Arguments])`` the signature users read in ``help()``:
+    ``config``'s declared arguments in field order, typed as the `TypedDict` ``arguments`` types them (the
+    forms a caller may give) and defaulted as ``config`` declares them, then the verb's own keywords.
+    mypy checks a call against ``arguments``; verbs that share a group of keywords (`train` and
+    `evaluate`) state it once, as a base `TypedDict`. ``arguments`` must name the config's arguments in
+    its order and require exactly its required ones: a `TypeError` at import says where they drifted."""
+    fields = [d for d in declared(config) if d.param.api]
+    written = {name: _as_written(a) for name, a in arguments.__annotations__.items()}
+    names, wanted = list(written), [d.name for d in fields]
+    if names != wanted:
+        raise TypeError(f"{arguments.__name__} lists {names}; {config.__name__} declares {wanted}")
+    required = [d.name for d in fields if d.required]
+    if [name for name, (_, needed) in written.items() if needed] != required:
+        raise TypeError(f"{arguments.__name__} must mark exactly {required} Required[...]")
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    declared_keywords = [
+        inspect.Parameter(
+            d.name,
+            keyword,
+            default=inspect.Parameter.empty if d.required else d.default,
+            annotation=written[d.name][0],
+        )
+        for d in fields
+    ]
+
+    def adopt(f: _F) -> _F:
+        signature = inspect.signature(f)
+        own = [p for p in signature.parameters.values() if p.kind is keyword]
+        f.__signature__ = signature.replace(parameters=[*declared_keywords, *own])  # type: ignore[attr-defined]
+        return f
+
+    return adopt
+
+
+def _as_written(annotation: Any) -> tuple[str, bool]:
+    """A `TypedDict` key's annotation as its module wrote it, without ``Required[...]``, and whether it is
+    required (read from the text: under postponed annotations Python cannot tell it at run time)."""
+    text = annotation.__forward_arg__ if isinstance(annotation, typing.ForwardRef) else str(annotation)
+    if text.startswith("Required[") and text.endswith("]"):
+        return text[len("Required[") : -1], True
+    return text, False
 
 
 def show(value: Any) -> str:

@@ -34,8 +34,8 @@ FAMILIES: tuple[str, ...] = deep_families()
 NEEDS_STEPS: frozenset[str] = frozenset({"tempcnn"})
 #: Tree-ensemble baselines (`geocrop.training.trees`): no hyperparameter space, one fixed configuration.
 TREE_FAMILIES: tuple[str, ...] = tree_families()
-#: The family that picks one of `AUTO_CANDIDATES` (or the average of the best two) by grouped inner
-#: validation on the training part (`geocrop.training.auto`); `geocrop train`'s default.
+#: The family that picks one of `AUTO_CANDIDATES` (or the mean of gbm and a deep head) on a held-out
+#: selection split of the training parcels (`geocrop.training.auto`); `geocrop train`'s default.
 AUTO = "auto"
 #: What ``auto`` chooses among, each at its default configuration: the heads that led on real tables
 #: (docs/evaluation): TempCNN and InceptionTime, and gradient boosting (trees: raw bands only).

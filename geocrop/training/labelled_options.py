@@ -12,19 +12,30 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from geocrop.core.params import Device, as_floats, as_path, as_source, param, settle
+from geocrop.core.params import (
+    Device,
+    as_bundle,
+    as_floats,
+    as_path,
+    as_source,
+    at_least,
+    param,
+    settle,
+)
 from geocrop.core.temporal import as_date, check_season
 from geocrop.errors import InputError
+from geocrop.models.registry import HEAD_FAMILIES, HeadName, deep_families, tree_families
 
 if TYPE_CHECKING:  # the API imports this module: no numpy or torch until a config is used
     from geocrop.data.labelled import LabelSource
     from geocrop.training.fit import TrainConfig
 
-__all__ = ["LabelledOptions", "SplitScheme"]
+__all__ = ["EvaluateOptions", "LabelledOptions", "SplitScheme", "TrainOptions"]
 
 #: Parcel split: 70 % training / 30 % validation, or the paper's 70-21-9.
 SplitScheme = Literal["70-30", "70-21-9"]
@@ -164,3 +175,118 @@ class LabelledOptions:
         return TrainConfig(
             epochs=self.epochs, batch_size=self.batch_size, initial_lr=lr, seed=self.seed, device=self.device
         )
+
+
+def _bundles(value: Any, name: str) -> tuple[Path, ...]:
+    return tuple(as_bundle(v, name) for v in _sequence(value, name))
+
+
+def _paths(value: Any, name: str) -> tuple[Path, ...]:
+    return tuple(as_path(v, name) for v in _sequence(value, name))
+
+
+def _sequence(value: Any, name: str) -> tuple[Any, ...]:
+    """A list of names or paths as a tuple; a lone string is refused (it would read as its letters)."""
+    if isinstance(value, str | os.PathLike):
+        raise InputError(
+            f"`{name}` is a string; give a list such as {_EXAMPLES.get(name, '[...]')}", param=name
+        )
+    return tuple(value)
+
+
+_EXAMPLES = {"families": "['lstm', 'transformer']", "baselines": "['rf', 'gbm']"}
+
+#: The tree baselines as `head`'s help names them (``rf: RandomForest, ...``).
+_TREES = ", ".join(f"{f}: {HEAD_FAMILIES[f].label}" for f in tree_families())
+#: `auto`'s rule, as the help of `head` says it (`geocrop.training.auto`).
+AUTO_RULE = (
+    "auto: TempCNN, InceptionTime and gbm each fitted once and chosen on a held-out 20 % selection split "
+    "of the training parcels; the mean of gbm and one deep head unless a single head wins by more than "
+    "2 paired bootstrap standard errors, and never below the majority class"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainOptions(LabelledOptions):
+    """`train`'s options: the shared ones, then the head and where the bundle goes."""
+
+    backbone: Path | None = param(
+        None,
+        help="Pretrained backbone bundle (none: raw bands). On real labels pretraining has not helped yet; "
+        "with 5-10 parcels per class `head` rf won (docs/pretraining.md): measure yours with evaluate's "
+        "`labels_per_class`",
+        convert=as_bundle,
+        kind="bundle",
+    )
+    head: HeadName = param(
+        "auto",
+        help=f"Temporal head family ({', '.join(deep_families())}), a tree baseline ({_TREES}), "
+        f"or {AUTO_RULE}",
+    )
+    head_params: Mapping[str, Any] | None = param(
+        None,
+        help="Options of the head family over its defaults (e.g. {'d_model': 32}; auto: 'candidates')",
+        cli=False,
+    )
+    lr: float | None = param(None, help="Initial learning rate [default: 1e-3]")
+    final_lr: float | None = param(None, help="Where the linear schedule ends [default: 1e-5]")
+    init: Path | None = param(
+        None,
+        help="Start the head from a pretrained one (OUT/head.safetensors of pretrain with `mode` temporal, "
+        "pretrained on your unlabelled series). On the France table it lifted TempCNN by +0.06 macro-F1 at "
+        "5 labelled parcels per class and +0.01-0.04 from 10 to all labels, InceptionTime by +0.05 at 10 "
+        "and +0.11 with all labels; a RandomForest (`head` rf) stayed better up to 20 per class "
+        "(docs/pretraining.md)",
+        convert=as_path,
+        kind="file",
+    )
+    freeze_init: bool = param(
+        False,
+        help="With `init`: train only the classifier layer (frozen) or every weight (fine-tune; frozen "
+        "InceptionTime lost 0.1-0.2 macro-F1 on the France table)",
+        flag="--freeze-init/--fine-tune-init",
+    )
+    out: Path = param(help="Bundle .safetensors", convert=as_path, kind="file")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluateOptions(LabelledOptions):
+    """`evaluate`'s options: the shared ones, then the methods compared, the folds and the report."""
+
+    bimodal: tuple[Path, ...] = param((), help="Bi-modal backbone bundle (repeat)", convert=_bundles)
+    unimodal: tuple[Path, ...] = param((), help="Uni-modal backbone bundle (repeat)", convert=_bundles)
+    temporal: tuple[Path, ...] = param(
+        (),
+        help="Pretrained temporal head (pretrain with `mode` temporal; repeat): its family fine-tuned "
+        "from it",
+        convert=_paths,
+    )
+    temporal_frozen: tuple[Path, ...] = param(
+        (),
+        help="Pretrained temporal head whose body stays frozen (only the classifier trains; repeat)",
+        convert=_paths,
+    )
+    configs: int | None = param(
+        None,
+        help="default (each family's default configuration) or N configurations drawn per family (paper: 10)",
+    )
+    folds: int = param(5, help="Grouped folds (1: one split)", check=at_least(1))
+    families: tuple[str, ...] | None = param(None, help="Deep head families", convert=_sequence)
+    baselines: tuple[str, ...] | None = param(
+        None, help="Tree baselines run beside them (none: no trees)", convert=_sequence
+    )
+    hparam_seed: int = param(0, help="Seed of the configuration draw")
+    labels_per_class: tuple[int | Literal["all"] | None, ...] | None = param(
+        None,
+        help="Labelled parcels per class to train on (e.g. 5,10,20,50,all): learning curves",
+    )
+    draws: int | tuple[int, ...] = param(
+        3, help="Seeded draws of the parcels per count and fold: one number, or one per count (e.g. 3,3,1)"
+    )
+    report_only: bool = param(
+        False, help="Train nothing: report the runs of this setup already in `out` (others may be filling it)"
+    )
+    simulated: bool = param(False, help="Label the report as made from simulated data")
+    lr: float = param(1e-3, help="Learning rate", cli=False)
+    out: Path = param(help="Report folder", convert=as_path, kind="folder_out")
+

@@ -15,7 +15,15 @@ from click.testing import CliRunner
 
 import geocrop
 from geocrop.cli.declared import declared_options, flag_for
-from geocrop.core.params import as_path, config_args, declared, param, settle, within
+from geocrop.core.params import (
+    as_path,
+    config_args,
+    declared,
+    param,
+    settle,
+    signature_from,
+    within,
+)
 from geocrop.errors import InputError
 from geocrop.inference.map_config import MapConfig
 from geocrop.inference.predict_config import PredictConfig
@@ -26,6 +34,8 @@ from geocrop.post.configs import (
     StratifiedSampleConfig,
     UncertainSampleConfig,
 )
+from geocrop.training.labelled_options import EvaluateOptions, TrainOptions
+from geocrop.training.pretrain_options import PretrainOptions
 
 #: Each public verb, the config that declares its arguments, and the verb's own keywords (not settings).
 VERBS: list[tuple[Any, type, set[str]]] = [
@@ -37,6 +47,9 @@ VERBS: list[tuple[Any, type, set[str]]] = [
     (geocrop.stratified_sample, StratifiedSampleConfig, {"progress"}),
     (geocrop.uncertain_sample, UncertainSampleConfig, {"progress"}),
     (geocrop.predict, PredictConfig, {"tune_process", "progress"}),
+    (geocrop.train, TrainOptions, {"progress"}),
+    (geocrop.evaluate, EvaluateOptions, {"progress"}),
+    (geocrop.pretrain, PretrainOptions, {"bars", "progress"}),
 ]
 
 
@@ -142,3 +155,37 @@ def test_the_qgis_plugins_table_is_the_declarations() -> None:
     ) == (0, 100)
     assert entries["out"]["qgis"] == "OUTPUT" and entries["out"]["type"] == "raster_out"
     assert "aoi" not in entries and "max_pixels" not in entries  # the plugin's own area; an internal limit
+
+
+def test_a_keyword_group_must_name_the_configs_arguments_in_order_and_require_the_required() -> None:
+    """`signature_from` (train's and evaluate's shared keywords, stated once as a `TypedDict`) refuses a
+    `TypedDict` that drifted from the config: a field missing or out of order, or a required one optional."""
+    from typing import Required, TypedDict
+
+    class Right(TypedDict, total=False):
+        size: int
+        mode: str
+        out: Required[str]
+        weights: tuple[float, ...]
+
+    class Missing(TypedDict, total=False):
+        size: int
+        out: Required[str]
+        weights: tuple[float, ...]
+
+    class Optional(TypedDict, total=False):
+        size: int
+        mode: str
+        out: str
+        weights: tuple[float, ...]
+
+    @signature_from(_Example, Right)
+    def verb(*, progress: object = None, **arguments: Any) -> None: ...
+
+    signature = inspect.signature(verb)
+    assert list(signature.parameters) == ["size", "mode", "out", "weights", "progress"]
+    assert signature.parameters["size"].default == 8 and signature.parameters["size"].annotation == "int"
+    assert signature.parameters["out"].default is inspect.Parameter.empty
+    for wrong in (Missing, Optional):
+        with pytest.raises(TypeError):
+            signature_from(_Example, wrong)
