@@ -3,8 +3,8 @@
 A setting in a module global (a flag a context manager flips, a default a caller overwrites) reaches code
 that never asked for it, leaks between calls and threads, and is a second channel beside the config that
 should carry it (`io/stac.py`'s ``_TRUST_ANY`` was one: ``MapConfig.allow_any_asset_href`` carries it now).
-Read with `ast` over every module under ``geocrop/`` except ``cli/`` (the command line's own process-wide
-output choices, such as ``-q``, live at that edge):
+Read with `ast` over every module under ``geocrop/``, the command line's included (its ``-q`` and the
+warnings it holds while a command runs live in the run's click context, `geocrop.cli.progress.Output`):
 
 - no ``global`` statement: rebinding a module name from a function is how such a setting is set;
 - a module-level container that starts empty and is filled while running is a cache or a registry, never
@@ -30,7 +30,7 @@ _EMPTY_FACTORIES = {"set", "dict", "list", "defaultdict", "OrderedDict", "WeakVa
 
 
 def _library() -> list[Path]:
-    return sorted(p for p in ROOT.rglob("*.py") if p.relative_to(ROOT).parts[0] != "cli")
+    return sorted(ROOT.rglob("*.py"))
 
 
 def _starts_empty(value: ast.expr) -> bool:

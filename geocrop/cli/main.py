@@ -21,6 +21,7 @@ metadata) is still the only line; a command that fails shows none.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import logging
@@ -28,13 +29,16 @@ import sys
 import warnings
 from collections.abc import Sequence
 from importlib.metadata import entry_points
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from geocrop._version import __version__
 from geocrop.cli.flags import in_flags
 from geocrop.errors import GeocropError
+
+if TYPE_CHECKING:
+    from geocrop.cli.progress import Output
 
 #: subcommand name -> "module:attribute" of its click command; imported lazily so `geocrop --help` is fast.
 _COMMANDS: dict[str, str] = {
@@ -92,31 +96,32 @@ class _ErrorHandlingGroup(_LazyGroup):
         crashes), dropped when it ends in a `GeocropError` or a usage error, whose one line stands alone."""
         from geocrop.cli import progress
 
+        state = progress.output()  # this run's: held warnings, -q
         with warnings.catch_warnings():
-            warnings.showwarning = _hold_warning  # warnings outside `reporting` blocks wait too
+            warnings.showwarning = functools.partial(_hold_warning, state=state)  # outside `reporting` too
             for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
                 warnings.simplefilter("ignore", category)  # dependencies' own future, not the user's data
-            progress.hold_warnings()
+            progress.hold_warnings(state)
             try:
                 rv = super().invoke(ctx)
             except GeocropError as exc:
-                progress.drop_warnings()
+                progress.drop_warnings(state)
                 name = ctx.invoked_subcommand
                 _fail(in_flags(str(exc), self.get_command(ctx, name) if name else None, ctx))
             except click.exceptions.Exit:
-                progress.release_warnings()
+                progress.release_warnings(state)
                 raise
             except click.ClickException:
-                progress.drop_warnings()
+                progress.drop_warnings(state)
                 raise
             except KeyboardInterrupt:
-                progress.release_warnings()
+                progress.release_warnings(state)
                 click.echo("geocrop: interrupted; rerun the same command to resume.", err=True)
                 sys.exit(130)
             except BaseException:
-                progress.release_warnings()
+                progress.release_warnings(state)
                 raise
-            progress.release_warnings()
+            progress.release_warnings(state)
             return rv
 
     def main(
@@ -220,14 +225,19 @@ _GEOCROP_LEVEL = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}
 
 class _StderrHandler(logging.Handler):
     """Writes to whatever ``sys.stderr`` is at the time (click's test runner swaps it); warnings wait
-    with the others while a command runs (`geocrop.cli.progress.hold_warnings`)."""
+    with the others while a command runs (`geocrop.cli.progress.hold_warnings`): ``state`` is the run's
+    `Output`, so a record logged from a worker thread waits too."""
+
+    def __init__(self, state: Output) -> None:
+        super().__init__()
+        self.state = state
 
     def emit(self, record: logging.LogRecord) -> None:
         from geocrop.cli import progress
 
         line = self.format(record) + "\n"
         if record.levelno >= logging.WARNING:
-            progress.show_or_hold(lambda: self._write(line, record))
+            progress.show_or_hold(lambda: self._write(line, record), self.state)
         else:
             self._write(line, record)
 
@@ -258,7 +268,7 @@ def configure_logging(verbose: int = 0, quiet: bool = False) -> None:
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
         root.removeHandler(handler)
-    handler = _StderrHandler()
+    handler = _StderrHandler(progress.output())
     handler.setFormatter(_Formatter())
     root.addHandler(handler)
     root.setLevel(_THIRD_PARTY_LEVEL[level])
@@ -289,8 +299,11 @@ def _hold_warning(
     lineno: int,
     file: Any = None,
     line: str | None = None,
+    *,
+    state: Output | None = None,
 ) -> None:
-    """`warnings.showwarning` while a command runs: the one-line warning waits with the others."""
+    """`warnings.showwarning` while a command runs: the one-line warning waits with the others of the
+    run (``state``, its `geocrop.cli.progress.Output`)."""
     from geocrop.cli import progress
 
     text = warnings.formatwarning(message, category, filename, lineno, line)
@@ -303,7 +316,7 @@ def _hold_warning(
         except Exception:  # a closed stream must never turn a warning into a crash
             pass
 
-    progress.show_or_hold(write)
+    progress.show_or_hold(write, state)
 
 
 def _one_line_warning(

@@ -42,10 +42,12 @@ from geocrop.errors import GeocropError
 
 __all__ = [
     "PROGRESS_OPTION",
+    "Output",
     "ProgressMode",
     "Reporter",
     "drop_warnings",
     "hold_warnings",
+    "output",
     "plain_text",
     "progress_option",
     "release_warnings",
@@ -56,20 +58,39 @@ __all__ = [
 
 ProgressMode = Literal["rich", "json", "none"]
 PROGRESS_OPTION = click.Choice(["rich", "json", "none"])
-#: False under ``geocrop -q``: warnings, the bar and log lines are not shown (errors still are).
-_SHOW_WARNINGS = True
+#: Where a command run keeps its `Output` in click's context (shared by the group's and the command's).
+_OUTPUT_KEY = "geocrop.output"
+
+
+@dataclasses.dataclass
+class Output:
+    """What one command run shows: ``quiet`` under ``geocrop -q`` (warnings, the bar and log lines are not
+    shown; errors still are), and the warnings ``held`` while it runs (None: shown at once)."""
+
+    quiet: bool = False
+    held: list[Callable[[], None]] | None = None
+
+
+def output() -> Output:
+    """This command run's `Output`, kept in click's context from the group to the command; outside a
+    command (the Python API, a test) a fresh one: nothing hidden, nothing held."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return Output()
+    state: Output = ctx.meta.setdefault(_OUTPUT_KEY, Output())
+    return state
 
 
 def shows_output() -> bool:
     """False under ``geocrop -q`` (see `set_warnings_shown`)."""
-    return _SHOW_WARNINGS
+    return not output().quiet
 
 
 def set_warnings_shown(shown: bool) -> None:
-    """Show (default) or hide the library's one-line warnings in `reporting` blocks (``-q`` hides them,
-    and with them the bar and the log lines, e.g. the epochs: errors only; JSON events are unchanged)."""
-    global _SHOW_WARNINGS
-    _SHOW_WARNINGS = shown
+    """Show (default) or hide the library's one-line warnings in this run's `reporting` blocks (``-q``
+    hides them, and with them the bar and the log lines, e.g. the epochs: errors only; JSON events are
+    unchanged)."""
+    output().quiet = not shown
 
 
 _NUMPY_REPR = re.compile(
@@ -85,38 +106,34 @@ def plain_text(message: str) -> str:
     return _NUMPY_REPR.sub(lambda m: next(g for g in m.groups() if g is not None), message)
 
 
-#: Warnings held back while a command runs (see `hold_warnings`); None when they are shown at once.
-_HELD: list[Callable[[], None]] | None = None
+def hold_warnings(state: Output | None = None) -> None:
+    """From now on this run's warnings wait (`show_or_hold`) until `release_warnings` shows them or
+    `drop_warnings` drops them: the command group holds them while a command runs, so that bad input
+    found late (a truncated scene, a bundle whose tensors disagree with its metadata) ends in its one
+    error line alone."""
+    (state or output()).held = []
 
 
-def hold_warnings() -> None:
-    """From now on warnings wait (`show_or_hold`) until `release_warnings` shows them or `drop_warnings`
-    drops them: the command group holds them while a command runs, so that bad input found late (a
-    truncated scene, a bundle whose tensors disagree with its metadata) ends in its one error line alone."""
-    global _HELD
-    _HELD = []
-
-
-def show_or_hold(write: Callable[[], None]) -> None:
+def show_or_hold(write: Callable[[], None], state: Output | None = None) -> None:
     """Call ``write`` (which prints one warning) now, or keep it for `release_warnings`."""
-    if _HELD is None:
+    held = (state or output()).held
+    if held is None:
         write()
     else:
-        _HELD.append(write)
+        held.append(write)
 
 
-def release_warnings() -> None:
+def release_warnings(state: Output | None = None) -> None:
     """Show the held warnings in order and stop holding (the checks passed: the result stands)."""
-    global _HELD
-    held, _HELD = _HELD or [], None
+    state = state or output()
+    held, state.held = state.held or [], None
     for write in held:
         write()
 
 
-def drop_warnings() -> None:
+def drop_warnings(state: Output | None = None) -> None:
     """Forget the held warnings and stop holding (the command failed: its warnings describe nothing)."""
-    global _HELD
-    _HELD = None
+    (state or output()).held = None
 
 
 def progress_option(default: ProgressMode = "rich") -> Any:
@@ -134,8 +151,17 @@ def progress_option(default: ProgressMode = "rich") -> Any:
 class Reporter:
     """Callable as ``reporter(fraction, message)``; ``done(outputs)`` and ``error(message)`` end the run."""
 
-    def __init__(self, mode: ProgressMode, *, out: TextIO | None = None, err: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        mode: ProgressMode,
+        *,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        state: Output | None = None,
+    ) -> None:
         self.mode = mode
+        #: This run's output settings (``-q``, held warnings); read once, so threads that warn share them.
+        self.state = state or output()
         self._out = out
         self._err = err
         self._bar: Any = None
@@ -156,7 +182,7 @@ class Reporter:
 
     def __call__(self, fraction: float, message: str, **fields: Any) -> None:
         fraction = min(max(float(fraction), 0.0), 1.0)
-        if not _SHOW_WARNINGS and self.mode != "json":
+        if self.state.quiet and self.mode != "json":
             return  # geocrop -q: errors only, no bar
         if self.mode == "json":
             self._json({"event": "progress", "fraction": round(fraction, 4), "message": message, **fields})
@@ -201,7 +227,7 @@ class Reporter:
         above the bar, which lives on stderr), or a ``log`` event in JSON mode."""
         if self.mode == "json":
             self._json({"event": "log", "message": message})
-        elif _SHOW_WARNINGS:  # geocrop -q: errors only, no log lines
+        elif not self.state.quiet:  # geocrop -q: errors only, no log lines
             click.echo(message, file=self.out)
 
     def event(self, name: str, **fields: Any) -> None:
@@ -221,16 +247,16 @@ class Reporter:
             if self.mode == "json":
                 self._json({"event": "warning", "message": message, "text": text})
 
-        show_or_hold(write)
+        show_or_hold(write, self.state)
 
     def done(self, outputs: Mapping[str, Any]) -> None:
-        release_warnings()  # every check has passed; warnings come before the "done" event
+        release_warnings(self.state)  # every check has passed; warnings come before the "done" event
         self._stop()
         if self.mode == "json":
             self._json({"event": "done", "outputs": {k: str(v) for k, v in outputs.items()}})
 
     def error(self, message: str, *, param: str | None = None, text: str | None = None) -> None:
-        drop_warnings()
+        drop_warnings(self.state)
         self._stop()
         if self.mode == "json":
             message, text = plain_text(message), plain_text(text or message)
@@ -273,7 +299,7 @@ def reporting(mode: ProgressMode, *, kind: type[Reporter] = Reporter) -> Iterato
         # GDAL says this of every NetCDF variable it opens; geocrop places a cube by its own x/y
         # coordinates and CRS (geocrop.io.cube_file), so it is noise here.
         warnings.filterwarnings("ignore", message="Dataset has no geotransform")
-        if not _SHOW_WARNINGS:
+        if reporter.state.quiet:
             warnings.simplefilter("ignore")
         warnings.showwarning = show
         try:

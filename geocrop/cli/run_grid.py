@@ -144,15 +144,13 @@ class GridReporter(Reporter):
         self._live.update(self._render(), refresh=True)
 
     def _start_live(self) -> bool:
-        from geocrop.cli import progress as progress_module
-
         if self._live is not None:
             return True
         from rich.console import Console
         from rich.live import Live
 
         console = Console(file=self.err)
-        if not console.is_terminal or not progress_module.shows_output():
+        if not console.is_terminal or self.state.quiet:
             self._plain = True
             return False
         self._live = Live(self._render(), console=console, transient=True, auto_refresh=False)

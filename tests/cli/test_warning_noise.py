@@ -77,15 +77,13 @@ def _train(tmp_path: Path, *flags: str) -> subprocess.CompletedProcess[str]:
 def test_quiet_reporter_writes_no_bar_and_no_log_lines(capsys: pytest.CaptureFixture[str]) -> None:
     from geocrop.cli import progress
 
-    try:
-        progress.set_warnings_shown(False)  # what `geocrop -q` sets
-        reporter = progress.Reporter("rich")
-        reporter(0.5, "training")
-        reporter.note("epoch 1/2: train loss 0.9")
-        json_reporter = progress.Reporter("json")
-        json_reporter.note("epoch 1/2")  # JSON events are the protocol: unchanged
-    finally:
-        progress.set_warnings_shown(True)
+    quiet = progress.Output(quiet=True)  # what `geocrop -q` sets for its run
+    reporter = progress.Reporter("rich", state=quiet)
+    reporter(0.5, "training")
+    reporter.note("epoch 1/2: train loss 0.9")
+    json_reporter = progress.Reporter("json", state=quiet)
+    json_reporter.note("epoch 1/2")  # JSON events are the protocol: unchanged
+    assert not progress.Reporter("rich").state.quiet  # outside a command nothing is hidden
     out = capsys.readouterr()
     assert out.out == '{"event": "log", "message": "epoch 1/2"}\n' and out.err == ""
 
