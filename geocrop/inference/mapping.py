@@ -178,13 +178,14 @@ def _map_aoi(
     from geocrop.io.colour_table import recoloured
     from geocrop.io.cube import load_s2
     from geocrop.io.provenance import file_sha256, public_source, read_provenance
+    from geocrop.io.read_cache import cache_counts
     from geocrop.io.reading import NetworkCounter
     from geocrop.io.stac_item import write_output_item
     from geocrop.io.style import qml_path_for, write_qml
 
     clock = StageClock()
     network = NetworkCounter()
-    read_before = network.totals()
+    read_before, cached_before = network.totals(), cache_counts()
     _cap_gdal_cache()
     plan = plan_map(config, progress=progress, exact_flops=False, clock=clock)
     spec = dataclasses.replace(plan.spec, classes=recoloured(plan.spec.classes, config.colors))
@@ -271,7 +272,7 @@ def _map_aoi(
         emit(progress, "map", _TILES_END, "writing the COG (overviews)")
         closing = time.perf_counter()
     clock.add("write", closing, time.perf_counter())  # the COGs' overviews, written as the writer closes
-    read = network.totals() - read_before
+    read, cached = network.totals() - read_before, cache_counts() - cached_before
     journal.remove()
     with clock.span("write"):
         qml = write_qml(qml_path_for(config.out), spec.classes)
@@ -284,9 +285,22 @@ def _map_aoi(
     if html is not None:
         extra["webmap"] = html
     stages = clock.summary(
-        read_bytes=read.bytes, read_requests=read.requests, tiles=len(run.computed), pixels=height * width
+        read_bytes=read.bytes,
+        read_requests=read.requests,
+        tiles=len(run.computed),
+        pixels=height * width,
+        extra={"disk_cache_reads": cached.hits, "disk_cache_bytes": cached.hit_bytes},
     )
     log.info("%s: %s", config.out.name, stages.describe())
+    if cached.hits or cached.misses:
+        log.info(
+            "%s: %d of %d remote reads from the disk cache (%.1f MB), %s",
+            config.out.name,
+            cached.hits,
+            cached.hits + cached.misses,
+            cached.hit_bytes / 1e6,
+            config.read.disk_cache_dir or "in the user's cache folder",
+        )
     item = write_output_item(
         config.out.with_suffix(".json"),
         cog=config.out,

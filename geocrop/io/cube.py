@@ -43,6 +43,7 @@ from geocrop.io.bandmap import (
 )
 from geocrop.io.cube_file import is_cube_item, load_cube
 from geocrop.io.grid import S2_RESOLUTION, aoi_mask, planet_geobox, s2_geobox
+from geocrop.io.read_cache import DiskCache
 from geocrop.io.reading import ReadSettings
 
 _SCL = "SCL"
@@ -50,9 +51,26 @@ _UDM2_CLEAR = "udm2_clear"
 
 
 class _CheckedReader(RioReader):
-    """odc-loader's rasterio reader, with read failures turned into a SourceError naming the file."""
+    """odc-loader's rasterio reader, with read failures turned into a SourceError naming the file, and
+    reads of remote assets kept in (and taken from) the on-disk read cache when there is one."""
+
+    def __init__(self, src: Any, ctx: Any, cache: DiskCache | None = None) -> None:
+        super().__init__(src, ctx)
+        self._cache = cache
 
     def read(self, cfg: Any, dst_geobox: GeoBox, **kw: Any) -> Any:
+        cache = self._cache if kw.get("dst") is None else None  # odc-stac's loads pass no dst
+        key = cache.key(self._src, cfg, dst_geobox, kw.get("selection")) if cache is not None else None
+        if cache is not None and key is not None:
+            hit = cache.get(key)
+            if hit is not None:
+                return hit
+        roi, pixels = self._read(cfg, dst_geobox, **kw)
+        if cache is not None and key is not None:
+            cache.put(key, roi, pixels)
+        return roi, pixels
+
+    def _read(self, cfg: Any, dst_geobox: GeoBox, **kw: Any) -> Any:
         try:
             return super().read(cfg, dst_geobox, **kw)
         except rasterio.errors.RasterioError as exc:
@@ -73,17 +91,19 @@ class CheckedRioDriver(RioDriver):
 
     ``gdal_options`` (`geocrop.io.reading.ReadSettings.gdal_options`) join the GDAL environment odc-stac
     captures when the cube is built and restores around every read, in whichever thread or worker reads.
+    ``cache``: the on-disk cache of remote reads (`geocrop.io.read_cache`), None for none.
     """
 
-    def __init__(self, gdal_options: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, gdal_options: Mapping[str, Any] | None = None, cache: DiskCache | None = None) -> None:
         super().__init__()
         self.gdal_options = dict(gdal_options or {})
+        self.cache = cache
 
     def capture_env(self) -> dict[str, Any]:
         return {**super().capture_env(), **self.gdal_options}
 
     def open(self, src: Any, ctx: Any) -> RioReader:
-        return _CheckedReader(src, ctx)
+        return _CheckedReader(src, ctx, self.cache)
 
 
 def _solar_day(item: pystac.Item, lon: float) -> dt.date:
@@ -140,7 +160,9 @@ def _dtype(asset: pystac.Asset, default: str) -> str:
 def _odc_load(items: Sequence[pystac.Item], read: ReadSettings | None = None, **kw: Any) -> xr.Dataset:
     import odc.stac
 
-    driver = CheckedRioDriver(read.gdal_options() if read is not None else None)
+    driver = CheckedRioDriver(
+        read.gdal_options() if read is not None else None, read.disk_cache() if read is not None else None
+    )
     try:
         return odc.stac.load(items, driver=driver, fail_on_error=True, **kw)
     except SourceError:

@@ -1,10 +1,12 @@
 """How a map reads its imagery: concurrency, GDAL's HTTP settings and cache, and a count of what was read.
 
 `ReadSettings` is the user's say over reading (``MapConfig.read`` carries it; `geocrop map --read-threads
-/ --read-ahead / --read-cache-mb`): how many scene/band reads of one tile run at once, how many tiles are
-read ahead of the engine, and how much GDAL keeps of what it downloaded. `ReadSettings.gdal_options` turns
-it into GDAL configuration options that travel with each read task (`geocrop.io.cube.CheckedRioDriver`
-restores them in the thread that reads), never into process-wide state.
+/ --read-ahead / --read-cache-mb / --read-disk-cache-mb / --read-disk-cache`): how many scene/band reads
+of one tile run at once, how many tiles are read ahead of the engine, how much GDAL keeps in memory of
+what it downloaded, and the on-disk cache a rerun reads from (`geocrop.io.read_cache`).
+`ReadSettings.gdal_options` turns the GDAL part into configuration options that travel with each read
+task (`geocrop.io.cube.CheckedRioDriver` restores them in the thread that reads), never into process-wide
+state.
 
 `NetworkCounter` reads GDAL's own network statistics (requests and bytes of ``/vsicurl/``, ``/vsis3/``...)
 through the GDAL library that rasterio loaded, so a map can say how many requests and bytes its read took.
@@ -23,9 +25,11 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from geocrop.errors import InputError
+from geocrop.io.read_cache import DiskCache, default_cache_dir
 
 __all__ = ["NetworkCounter", "NetworkTotals", "ReadSettings"]
 
@@ -44,19 +48,37 @@ class ReadSettings:
     the same scenes in one process (Python, the QGIS plugin) reads from memory; a new process starts
     empty. Set in the first map of a process: GDAL sizes the cache once. It is memory: 64 MB keeps a map's
     peak RSS within 1.3x from 1x to 16x area (256 MB held a 16x map's whole download: 1.38x).
+
+    ``disk_cache_mb``: size of the on-disk cache of remote reads that a rerun of the same map reads
+    instead of the network (`geocrop.io.read_cache`; 0: none), in ``disk_cache_dir`` (None: the user's
+    cache folder, `geocrop.io.read_cache.default_cache_dir`).
     """
 
     threads: int = 16
     read_ahead: int = 2
     cache_mb: int = 64
+    disk_cache_mb: int = 2048
+    disk_cache_dir: str | None = None
 
     def __post_init__(self) -> None:
-        checks = (("read_threads", self.threads, 1, 256), ("read_ahead", self.read_ahead, 1, 64))
-        for name, value, low, high in (*checks, ("read_cache_mb", self.cache_mb, 0, 1 << 20)):
+        checks = (
+            ("read_threads", self.threads, 1, 256),
+            ("read_ahead", self.read_ahead, 1, 64),
+            ("read_cache_mb", self.cache_mb, 0, 1 << 20),
+            ("read_disk_cache_mb", self.disk_cache_mb, 0, 1 << 30),
+        )
+        for name, value, low, high in checks:
             if not isinstance(value, int) or not low <= value <= high:
                 raise InputError(
                     f"`{name}` {value!r} is outside {low}..{high}; give a whole number", param=name
                 )
+
+    def disk_cache(self) -> DiskCache | None:
+        """The on-disk read cache these settings ask for, or None (``disk_cache_mb`` 0)."""
+        if self.disk_cache_mb == 0:
+            return None
+        folder = Path(self.disk_cache_dir).expanduser() if self.disk_cache_dir else default_cache_dir()
+        return DiskCache(str(folder.absolute()), self.disk_cache_mb)
 
     def gdal_options(self) -> dict[str, Any]:
         """GDAL configuration options for the reads (see docs/performance.md, "Remote reads").
