@@ -52,9 +52,10 @@ class MapConfig:
     end: dt.date = param(help="Last date of the season", convert=as_date, label="End date")
     stac: str = param(
         EARTH_SEARCH,
-        help="STAC API URL, a static catalog.json, or a folder",
+        help="STAC API URL, a static catalog.json, a folder of GeoTIFFs, a NetCDF/Zarr cube, or a raster "
+        "stack: a GeoTIFF with its band-date CSV, or a folder of GeoTIFFs named by date",
         convert=as_source,
-        label="STAC source (API URL or catalog.json)",
+        label="Imagery: STAC API URL, catalog.json, folder, cube or raster stack",
     )
     collection: str = param("sentinel-2-l2a", help="Sentinel-2 L2A collection", qgis=False)
     planet: str | None = param(

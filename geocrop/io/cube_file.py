@@ -87,6 +87,10 @@ def s1_band_name(name: str) -> str | None:
 
 @functools.lru_cache(maxsize=8)
 def _open(path: str, mtime: float) -> xr.Dataset:
+    from geocrop.io.raster_stack import is_stack_path, open_stack
+
+    if is_stack_path(Path(path)):  # a GeoTIFF stack read into the same layout (geocrop.io.raster_stack)
+        return open_stack(path)
     try:
         if Path(path).is_dir():
             return xr.open_zarr(path)

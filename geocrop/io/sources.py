@@ -9,7 +9,9 @@ loads any of them into the same ``(time, band, y, x)`` reflectance cube. The kin
 ``static-catalog`` a ``catalog.json``/``collection.json`` (or a folder holding one), or an item JSON
 ``item-collection`` a saved search result: a GeoJSON FeatureCollection of STAC items (``.json``)
 ``geotiff-folder`` a folder of provider-named GeoTIFFs (`geocrop.io.folder_items`)
-``cube``           a local NetCDF (``.nc``) or Zarr (``.zarr``) cube (`geocrop.io.cube_file`)
+``cube``           a local NetCDF (``.nc``) or Zarr (``.zarr``) cube (`geocrop.io.cube_file`), or a raster
+                   stack read into the same layout (`geocrop.io.raster_stack`): a GeoTIFF with its
+                   band-date CSV, or a folder of GeoTIFFs named by date
 ``table``          a samples table (``.parquet``/``.csv``, `geocrop.data.samples`): pretraining only
 =================  ===========================================================================
 
@@ -36,6 +38,7 @@ _KINDS = (
     "a saved ItemCollection (.json FeatureCollection of STAC items)",
     "a folder of GeoTIFFs",
     "a NetCDF (.nc) or Zarr (.zarr) cube",
+    "a raster stack (a GeoTIFF with its band-date CSV, or a folder of date-named GeoTIFFs)",
 )
 _TABLE_KIND = "a samples table (.parquet or .csv)"
 
@@ -75,6 +78,7 @@ def detect_source(source: str | Path, *, tables: bool = False) -> SourceKind:
     message saying where tables go.
     """
     from geocrop.io.cube_file import is_cube_path
+    from geocrop.io.raster_stack import is_stack_path
 
     text = str(source).strip()
     if text.startswith(("http://", "https://")):
@@ -85,7 +89,7 @@ def detect_source(source: str | Path, *, tables: bool = False) -> SourceKind:
             f"source {source} is neither a URL nor an existing file or folder; give "
             f"{accepted_kinds(tables=tables)}"
         )
-    if is_cube_path(path):
+    if is_cube_path(path) or is_stack_path(path):
         return "cube"
     if path.is_dir():
         if any((path / n).is_file() for n in ("catalog.json", "collection.json")):
