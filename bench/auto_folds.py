@@ -5,7 +5,9 @@ so one auto run per fold also yields the single heads' held-out predictions: thi
 `geocrop.training.auto.fit_auto` on the folds `geocrop evaluate --folds K` draws (same seed, classes and
 normalisation), with a fitting function that keeps each candidate's `FittedHead`, and appends one JSON
 line per method and fold (held-out labels, log-probabilities, temperature, head prior, class shares,
-default predictions; ``auto``'s line also its selection record). Folds already in ``--out`` are skipped;
+default predictions; a candidate's line also its predictions of the selection split, where it was
+calibrated and ``auto`` chose, so that `bench/auto_calibration.py` can compare ways of calibrating the
+mean without refitting; ``auto``'s line also its selection record). Folds already in ``--out`` are skipped;
 an interrupted fold resumes from its candidates' checkpoints (``--work``). `bench/auto_report.py` reads
 the lines into the report's tables.
 
@@ -44,24 +46,41 @@ def find_realdata() -> Path:
     return root / "worldcereal"
 
 
-def _line(method: str, fold: int, y: np.ndarray, fitted: FittedHead, seconds: float) -> dict[str, Any]:
-    z = np.asarray(fitted.val_logits, dtype=np.float64)
+def _log_p(logits: np.ndarray) -> list[list[float]]:
+    """Row-normalised log-probabilities at T = 1, 4 decimals (any temperature's softmax is the same on
+    them as on the logits)."""
+    z = np.asarray(logits, dtype=np.float64)
     top = z.max(axis=1, keepdims=True)
-    log_p = z - top - np.log(np.exp(z - top).sum(axis=1, keepdims=True))  # temperature-free form
+    return np.round(z - top - np.log(np.exp(z - top).sum(axis=1, keepdims=True)), 4).tolist()
+
+
+def _line(
+    method: str, fold: int, y: np.ndarray, fitted: FittedHead, seconds: float, series: Any = None
+) -> dict[str, Any]:
+    z = np.asarray(fitted.val_logits, dtype=np.float64)
     pred = fitted.val_proba.argmax(axis=1)
+    held_out: dict[str, Any] = {}
+    if series is not None and fitted.held_out is not None:  # a candidate's selection-split predictions
+        rows, logits = fitted.held_out
+        held_out = {
+            "select_true": [int(v) for v in series.labels[rows]],
+            "select_groups": [str(g) for g in series.groups[rows]],
+            "select_log_p": _log_p(logits),
+        }
     return {
         "method": method,
         "fold": fold,
         "val_true": [int(v) for v in y],
         "val_pred": [int(v) for v in pred],
         "scores": scores(y, pred, z.shape[1]),
-        "log_p": np.round(log_p, 4).tolist(),
+        "log_p": _log_p(z),
         "temperature": fitted.temperature,
         "head_prior": fitted.head_prior,
         "class_shares": [float(v) for v in np.asarray(fitted.class_shares)],
         "calibration": fitted.calibration,
         "seconds": round(seconds, 1),
         "best_epoch": fitted.best_epoch,
+        **held_out,
     }
 
 
@@ -138,7 +157,7 @@ def main() -> None:
         seconds = time.perf_counter() - wall
         y = series.labels[val_idx]
         assert isinstance(result, FittedHead)
-        lines = [_line(c, fold, y, f, s) for c, (f, s) in kept.items()]
+        lines = [_line(c, fold, y, f, s, series) for c, (f, s) in kept.items()]
         auto = _line("auto", fold, y, result, seconds)
         auto["selection"] = result.selection
         auto["cpu_seconds"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu, 1)

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from geocrop.training.calibration import (
+    adaptive_calibration_error,
     adjust_logits,
     calibrated_proba,
     calibration_summary,
     class_shares,
+    classwise_calibration_error,
     correction,
     ece_floor,
     expected_calibration_error,
@@ -117,6 +119,33 @@ def test_ece_floor_shrinks_with_the_sample() -> None:
     p = softmax(logits)
     small, large = ece_floor(p[:80]), ece_floor(p)
     assert small > large > 0 and large < 0.02
+
+
+def test_equal_mass_and_classwise_errors_by_hand() -> None:
+    # confidences 0.6, 0.6 (one right), 0.9, 0.9 (both right): two equal-mass bins of two rows each
+    proba = np.array([[0.6, 0.4], [0.4, 0.6], [0.9, 0.1], [0.1, 0.9]])
+    labels = np.array([0, 0, 0, 1])
+    assert adaptive_calibration_error(proba, labels, n_bins=2) == pytest.approx(
+        0.5 * abs(0.5 - 0.6) + 0.5 * abs(1.0 - 0.9)
+    )
+    # class 0 said 0.4 + 0.1 in the lower half (one class-0 label there) and 0.6 + 0.9 in the upper (two);
+    # class 1 said 0.4 + 0.1 (no label) and 0.6 + 0.9 (one): each class off by 0.5 in both bins
+    per_class = (abs(1 - 0.5) + abs(2 - 1.5)) / 4
+    assert classwise_calibration_error(proba, labels, n_bins=2) == pytest.approx(per_class)
+    assert np.isnan(adaptive_calibration_error(np.zeros((0, 2)), np.zeros(0)))
+    assert np.isnan(classwise_calibration_error(np.zeros((0, 2)), np.zeros(0)))
+
+
+def test_equal_mass_bins_see_less_noise_than_equal_width_on_a_calibrated_model() -> None:
+    logits, labels = _calibrated_sample(400, 9, scale=3.0, seed=11)
+    p = softmax(logits)
+    for error in (adaptive_calibration_error, classwise_calibration_error):
+        floor = ece_floor(p, error=error)
+        assert 0 < floor < 0.1 and error(p, labels) < 2 * floor + 0.02
+    # an over-confident model (logits doubled) is caught by every error
+    sharp = softmax(2 * logits)
+    for error in (expected_calibration_error, adaptive_calibration_error, classwise_calibration_error):
+        assert error(sharp, labels) > error(p, labels) + 0.02
 
 
 def test_class_shares_and_majority_accuracy() -> None:
