@@ -77,6 +77,7 @@ class TrainArguments(LabelledArguments, total=False):
     init: PathLike | None
     freeze_init: bool
     out: Required[PathLike]
+    colors: PathLike | None
 
 
 class EvaluateArguments(LabelledArguments, total=False):
@@ -116,8 +117,11 @@ def train(*, progress: Progress | None = None, **arguments: Unpack[TrainArgument
     (``head.safetensors`` of `pretrain` with ``mode="temporal"``) the head starts from, with its
     architecture (``head`` ``"auto"`` takes its family); ``freeze_init`` trains only the classifier
     layer on top of it (`geocrop.training.head_init`). The returned `TrainResult` (``.bundle``,
-    ``.scores``) can be passed as ``model=`` to `map_aoi` and `predict`.
+    ``.scores``) can be passed as ``model=`` to `map_aoi` and `predict`. ``colors``: a class colour table
+    (CSV, JSON or a QGIS ``.qml``; `geocrop.io.colour_table`) that the bundle carries for the classes it
+    names, so every map, style and web page made with it draws them.
     """
+    from geocrop.io.colour_table import read_colour_table
     from geocrop.training.hparams import DEFAULT_FINAL_LR, HeadConfig, default_config
     from geocrop.training.train import TrainJob, train_model
 
@@ -155,6 +159,7 @@ def train(*, progress: Progress | None = None, **arguments: Unpack[TrainArgument
         n_train=options.train_pixels,
         n_val=options.val_pixels,
         scheme=options.split,
+        colours=None if options.colors is None else read_colour_table(options.colors),
     )
     result = train_model(job, progress=progress)
     emit(progress, "train", 1.0, f"wrote {result.bundle}")

@@ -29,6 +29,7 @@ from geocrop.core.params import (
 )
 from geocrop.core.temporal import as_date, check_season
 from geocrop.errors import InputError
+from geocrop.io.colour_table import colours_param
 from geocrop.models.registry import HEAD_FAMILIES, HeadName, deep_families, tree_families
 
 if TYPE_CHECKING:  # the API imports this module: no numpy or torch until a config is used
@@ -247,6 +248,7 @@ class TrainOptions(LabelledOptions):
         flag="--freeze-init/--fine-tune-init",
     )
     out: Path = param(help="Bundle .safetensors", convert=as_path, kind="file")
+    colors: Path | None = colours_param()  # the bundle carries them to every map made with it
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -144,3 +144,29 @@ def test_map_with_a_qgis_style_as_colour_table(area: TinyArea, tmp_path: Path) -
     refused = geocrop_map(area, tmp_path / "no.tif", "--colors", str(bad))
     assert refused.exit_code == 2 and "--colors bad.csv has columns crop" in refused.output
     assert not list(tmp_path.glob("no*"))
+
+
+def test_a_trained_bundle_carries_the_chosen_colours(tmp_path: Path) -> None:
+    from geocrop.cli.main import cli
+    from geocrop.io.bundle import load_bundle
+    from tests.training.heads_synth import write_table
+
+    table = write_table(tmp_path / "samples.parquet", parcels=5, pixels=4)
+    colours = tmp_path / "colours.json"
+    colours.write_text('[{"name": "Wheat", "color": "#0a0b0c"}]', encoding="utf-8")
+    args = ["train", "--labels", str(table), "--class-column", "crop", "--group-column", "parcel"]
+    args += ["--head", "rf", "--steps", "12", "--device", "cpu", "--progress", "none"]
+    out = tmp_path / "m.safetensors"
+    result = CliRunner().invoke(cli, [*args, "--out", str(out), "--colors", str(colours)])
+    assert result.exit_code == 0, result.output
+    classes = {c["name"]: c["color"] for c in load_bundle(out).metadata["classes"]}
+    assert classes["wheat"] == "#0a0b0c" and classes["maize"] == "#ff7f00"  # maize keeps geocrop's colour
+    colours.write_text('{"wheat": "#0a0b0"}', encoding="utf-8")
+    refused = CliRunner().invoke(
+        cli, [*args, "--out", str(tmp_path / "no.safetensors"), "--colors", str(colours)]
+    )
+    assert (
+        refused.exit_code == 2
+        and "--colors colours.json: class 'wheat' has colour '#0a0b0'" in refused.output
+    )
+    assert not list(tmp_path.glob("no*"))
