@@ -9,27 +9,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from qgis.core import (
-    QgsProcessing,
-    QgsProcessingContext,
-    QgsProcessingException,
-    QgsProcessingFeedback,
-    QgsProcessingOutputFile,
-    QgsProcessingOutputHtml,
-    QgsProcessingOutputNumber,
-    QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterField,
-    QgsProcessingParameterFolderDestination,
-    QgsProcessingParameterRasterLayer,
-    QgsWkbTypes,
-)
+from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
-from .base import GeocropAlgorithm, GeocropCall
-from .layers import map_file, write_layer_gpkg
-from .runner import RunResult
+from .base import Extra, GeocropAlgorithm
+from .declared import DeclaredParameters, Shown
 
-#: The column `geocrop sample` leaves empty for the interpreter (geocrop.post.sampling.REFERENCE_COLUMN).
-REFERENCE_COLUMN = "reference"
 _POINTS_FIX = "choose the labelled points ('Points to label', stratified, with their reference column filled)"
 
 _HELP = "".join(
@@ -47,110 +31,34 @@ _HELP = "".join(
         "number), <code>per_class.csv</code> (user's and producer's accuracy, areas with their intervals), "
         "the error matrix as counts and proportions (CSV) and two charts. The overall accuracy is returned "
         "as an output, and a summary opens in the Results Viewer.</p>",
-        "<p>geocrop runs as a separate program (see <i>Map crops in area</i> for installing it).</p>",
     ]
 )
 
 
 class AssessAccuracyAlgorithm(GeocropAlgorithm):
-    """Crop map + labelled reference points -> accuracy and area estimates with 95 % CIs (a report)."""
+    """Crop map + labelled reference points -> accuracy and area estimates with 95 % CIs (a report); its
+    parameters are `geocrop assess`'s declared options (`declared.json`)."""
 
-    MAP = "MAP"
-    REFERENCE = "REFERENCE"
-    CLASS_FIELD = "CLASS_FIELD"
-    OUTPUT = "OUTPUT"
-    REPORT = "REPORT"
-    SUMMARY = "SUMMARY"
-    OVERALL_ACCURACY = "OVERALL_ACCURACY"
-    OVERALL_ACCURACY_CI95 = "OVERALL_ACCURACY_CI95"
-
-    COMMAND = "assess"
-    NAME = "assessaccuracy"
-    DISPLAY_NAME = "Assess accuracy and area"
-    HELP = _HELP
-    HELP_ANCHOR = "assess-accuracy-and-area"
+    NAME, DISPLAY_NAME, HELP = "assessaccuracy", "Assess accuracy and area", _HELP
     TAGS = ("crop", "accuracy", "area", "confidence interval", "error matrix", "validation", "olofsson")
-    ARGUMENTS: ClassVar[Mapping[str, str]] = {
-        "map": MAP,
-        "reference": REFERENCE,
-        "class_column": CLASS_FIELD,
-        "out": OUTPUT,
+    DECLARED = DeclaredParameters(
+        "assess",
+        shown={
+            "reference": Shown(label="Reference points", layer="point", fix=_POINTS_FIX),
+            "class_column": Shown(label="Reference class field", parent="reference"),
+            "out": Shown(label="Report folder", required=True),
+        },
+    )
+    EXTRA: ClassVar[Extra] = {
+        "REPORT": ("report", "Report (markdown)", "file"),
+        "SUMMARY": ("", "Accuracy and area summary", "html"),
+        "OVERALL_ACCURACY": ("", "Overall accuracy", "number"),
+        "OVERALL_ACCURACY_CI95": ("", "Overall accuracy, 95 % CI half-width", "number"),
     }
 
-    def declare(self) -> None:
-        self.addParameter(QgsProcessingParameterRasterLayer(self.MAP, "Crop map"))
-        self.addParameter(
-            QgsProcessingParameterFeatureSource(
-                self.REFERENCE, "Reference points", [QgsProcessing.TypeVectorPoint]
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterField(
-                self.CLASS_FIELD,
-                "Reference class field",
-                defaultValue=REFERENCE_COLUMN,
-                parentLayerParameterName=self.REFERENCE,
-                optional=True,  # qgis_process 3.22 asks for a mandatory field even when it has a default
-            )
-        )
-        self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT, "Report folder"))
-        self.addOutput(QgsProcessingOutputFile(self.REPORT, "Report (markdown)"))
-        self.addOutput(QgsProcessingOutputHtml(self.SUMMARY, "Accuracy and area summary"))
-        self.addOutput(QgsProcessingOutputNumber(self.OVERALL_ACCURACY, "Overall accuracy"))
-        self.addOutput(
-            QgsProcessingOutputNumber(self.OVERALL_ACCURACY_CI95, "Overall accuracy, 95 % CI half-width")
-        )
-
-    def prepare(
-        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
-    ) -> GeocropCall:
-        label = self.argument_labels()
-        crop_map = map_file(
-            self.parameterAsRasterLayer(parameters, self.MAP, context),
-            label=label["map"],
-            value=parameters.get(self.MAP),
-        )
-        source = self.parameterAsSource(parameters, self.REFERENCE, context)
-        field = self.parameterAsString(parameters, self.CLASS_FIELD, context).strip() or REFERENCE_COLUMN
-        if source is not None and source.fields().indexOf(field) < 0:
-            names = ", ".join(source.fields().names()) or "none"
-            raise QgsProcessingException(
-                f"{label['class_column']}: '{field}' is not a field of the reference points; choose one of "
-                f"{names}."
-            )
-        points = write_layer_gpkg(
-            source,
-            context=context,
-            feedback=feedback,
-            label=label["reference"],
-            geometry=QgsWkbTypes.PointGeometry,
-            fix=_POINTS_FIX,
-            stem="reference_points",
-            value=parameters.get(self.REFERENCE),
-        )
-        folder = Path(self.parameterAsString(parameters, self.OUTPUT, context))
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        args = [
-            "--map",
-            str(crop_map),
-            "--reference",
-            str(points),
-            "--class-column",
-            field,
-            "--out",
-            str(folder),
-        ]
-        return GeocropCall(args, values={"folder": folder})
-
-    def finish(
-        self,
-        parameters: dict[str, Any],
-        context: QgsProcessingContext,
-        feedback: QgsProcessingFeedback,
-        call: GeocropCall,
-        result: RunResult,
-    ) -> dict[str, Any]:
-        folder: Path = call.values["folder"]
+    def computed(self, values: dict[str, Any], feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        """The report's paths, and from its numbers the overall accuracy and a summary page."""
+        folder = Path(values["out"])
         report, numbers = folder / "report.md", folder / "assessment.json"
         if not (report.is_file() and numbers.is_file()):
             raise QgsProcessingException(f"geocrop finished but wrote no report in '{folder}'.")
@@ -163,11 +71,10 @@ class AssessAccuracyAlgorithm(GeocropAlgorithm):
                 f"Overall accuracy {accuracy:.3f} ± {ci95 or 0:.3f} (95 % CI); report: {report}"
             )
         return {
-            self.OUTPUT: str(folder),
-            self.REPORT: str(report),
-            self.SUMMARY: str(summary),
-            self.OVERALL_ACCURACY: accuracy,
-            self.OVERALL_ACCURACY_CI95: ci95,
+            "REPORT": str(report),
+            "SUMMARY": str(summary),
+            "OVERALL_ACCURACY": accuracy,
+            "OVERALL_ACCURACY_CI95": ci95,
         }
 
 

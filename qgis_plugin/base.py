@@ -1,18 +1,18 @@
 """`GeocropAlgorithm`: what every geocrop Processing algorithm shares.
 
-A subclass declares its parameters (`declare`), maps them to the flags of one `geocrop` command
-(`prepare` -> `GeocropCall`) and says what to return and load (`finish`). The base adds the advanced
-'geocrop executable' parameter, the group/id/icon/help plumbing, the season check (the library's own
-rule and words), finding and running geocrop with progress in the dialog (cancel ends its process group
-and removes partial outputs), and turns a geocrop error into a `QgsProcessingException` that names the
-algorithm's own parameter labels instead of CLI flags.
+A subclass names its `geocrop` command and reads that command's declared parameters (`DECLARED`, from
+`declared.json`: parameters, arguments, outputs and what is loaded after the run), adding only what is
+QGIS's own: its name and help, a parameter geocrop does not declare (the map's area, train's head), an
+output besides the declared ones (`EXTRA`). The base adds the advanced 'geocrop executable' parameter,
+the group/id/icon/help plumbing, the season check (the library's own rule and words), finding and
+running geocrop with progress in the dialog (cancel ends its process group and removes partial
+outputs), and turns a geocrop error into a `QgsProcessingException` that names the algorithm's own
+parameter labels instead of CLI flags.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,57 +21,88 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingOutputFile,
+    QgsProcessingOutputHtml,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputRasterLayer,
     QgsProcessingParameterDateTime,
 )
 from qgis.PyQt.QtCore import QDate, Qt
 from qgis.PyQt.QtGui import QIcon
 
 from .common import EXECUTABLE_PARAMETER, executable_parameter, prepare_geocrop, run_with_feedback
-from .declared import SEASON_RULE, DeclaredParameters
+from .declared import SEASON_RULE, DeclaredParameters, GeocropCall, output_path, short
 from .runner import RunResult, in_labels
+
+__all__ = [
+    "Extra",
+    "GeocropAlgorithm",
+    "GeocropCall",
+    "date_parameter",
+    "given",
+    "iso",
+    "output_path",
+    "short_label",
+]
+#: The label of a parameter as a sentence names it (the name algorithms have imported it by).
+short_label = short
+
+#: Outputs besides the declared ones: QGIS name -> (the key of geocrop's `done` event that gives its
+#: path, or "" when `GeocropAlgorithm.computed` gives it; label; kind: raster, html, file or number).
+Extra = Mapping[str, tuple[str, str, str]]
 
 ICON = Path(__file__).resolve().parent / "icon.svg"
 HELP_URL = "https://github.com/geocrop/geocrop/blob/main/docs/qgis.md"
-
-
-#: What a parameter label loses to name an argument in a sentence: "…or " and a trailing "(…)".
-_LABEL_NOISE = re.compile(r"^…or\s+|\s*\([^()]*\)\s*$")
-
-
-@dataclass(frozen=True)
-class GeocropCall:
-    """One `geocrop COMMAND ARGS` run: `args` after the command name (without `--progress`); `cleanup`
-    the outputs whose partial files a cancelled or failed run removes; `values` for `finish`."""
-
-    args: list[str]
-    cleanup: list[Path] = field(default_factory=list)
-    values: dict[str, Any] = field(default_factory=dict)
+#: The outputs an algorithm may add besides its declared ones (`GeocropAlgorithm.EXTRA`).
+_EXTRA_OUTPUTS = {
+    "raster": QgsProcessingOutputRasterLayer,
+    "html": QgsProcessingOutputHtml,
+    "file": QgsProcessingOutputFile,
+    "number": QgsProcessingOutputNumber,
+}
 
 
 class GeocropAlgorithm(QgsProcessingAlgorithm):
     """A Processing algorithm that runs one `geocrop` command out of process (see `runner.py`)."""
 
-    #: The geocrop subcommand (`geocrop map`, `geocrop fields`...).
+    #: The geocrop subcommand (`geocrop map`, `geocrop fields`...); default: the one `DECLARED` reads.
     COMMAND: ClassVar[str] = ""
     NAME: ClassVar[str] = ""
     DISPLAY_NAME: ClassVar[str] = ""
     HELP: ClassVar[str] = ""
-    #: The heading of this algorithm in docs/qgis.md (its anchor), for the dialog's help button.
-    HELP_ANCHOR: ClassVar[str] = ""
+    #: Ends every help but the one that says how to install geocrop.
+    HELP_END: ClassVar[str] = (
+        "<p>geocrop runs as a separate program (see <i>Map crops in area</i> for installing it).</p>"
+    )
     TAGS: ClassVar[tuple[str, ...]] = ()
     GROUP: ClassVar[str] = "Crop mapping"
     GROUP_ID: ClassVar[str] = "cropmapping"
     #: Flags after `--progress json` (e.g. `--yes`).
     TRAILING_FLAGS: ClassVar[tuple[str, ...]] = ()
-    #: Library argument name -> the parameter it comes from; a geocrop error about `end` then names the
+    #: Library argument name -> the parameter it comes from, for the parameters the algorithm builds
+    #: itself (the declared ones come with `DECLARED`); a geocrop error about `end` then names the
     #: 'End date' parameter (see `argument_labels`).
     ARGUMENTS: ClassVar[Mapping[str, str]] = {}
-    #: The parameters of `COMMAND` read from geocrop's declarations (`declared.py`), if built from them.
+    #: The parameters of `COMMAND` read from geocrop's declarations (`declared.py`); an algorithm without
+    #: them implements `declare`, `prepare` and `finish` itself.
     DECLARED: ClassVar[DeclaredParameters | None] = None
-    #: (start, end) parameter names when the algorithm takes a season.
+    #: Outputs besides the declared ones (`Extra`).
+    EXTRA: ClassVar[Extra] = {}
+    #: (start, end) parameter names when the algorithm takes a season it builds itself (a declared
+    #: season is found in `DECLARED`: see `season_parameters`).
     SEASON: ClassVar[tuple[str, str] | None] = None
 
     # -- identity -------------------------------------------------------------------------------------
+    @property
+    def declared(self) -> DeclaredParameters:
+        if self.DECLARED is None:
+            raise NotImplementedError(f"{type(self).__name__} implements declare, prepare and finish itself")
+        return self.DECLARED
+
+    @property
+    def command(self) -> str:
+        return self.COMMAND or self.declared.command
+
     def name(self) -> str:
         return self.NAME
 
@@ -85,10 +116,12 @@ class GeocropAlgorithm(QgsProcessingAlgorithm):
         return self.GROUP_ID
 
     def shortHelpString(self) -> str:
-        return self.HELP
+        return self.HELP + self.HELP_END
 
     def helpUrl(self) -> str:
-        return f"{HELP_URL}#{self.HELP_ANCHOR}" if self.HELP_ANCHOR else HELP_URL
+        """docs/qgis.md at the heading named like the algorithm ('Smooth crop map' -> #smooth-crop-map)."""
+        anchor = getattr(self, "HELP_ANCHOR", "") or "-".join(self.DISPLAY_NAME.lower().split())
+        return f"{HELP_URL}#{anchor}"
 
     def tags(self) -> list[str]:
         return list(self.TAGS)
@@ -106,18 +139,25 @@ class GeocropAlgorithm(QgsProcessingAlgorithm):
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.declare()
         self.addParameter(executable_parameter())
+        for name, (_key, label, kind) in self.EXTRA.items():
+            self.addOutput(_EXTRA_OUTPUTS[kind](name, label))
 
     def declare(self) -> None:
-        """Add this algorithm's parameters (the executable parameter is added after them)."""
-        raise NotImplementedError
+        """Add this algorithm's parameters (the executable parameter is added after them): the declared
+        ones; an algorithm with parameters of its own adds them around these."""
+        self.declared.add(self.addParameter)
+
+    def arguments(self) -> dict[str, str]:
+        """Library argument -> the parameter it comes from: the declared ones and the algorithm's own."""
+        return {**(self.DECLARED.arguments() if self.DECLARED else {}), **self.ARGUMENTS}
 
     def argument_labels(self) -> dict[str, str]:
         """Library argument -> this algorithm's label for it (`end` -> 'End date', `out` -> 'Crop map')."""
         labels = {}
-        for argument, parameter in self.ARGUMENTS.items():
+        for argument, parameter in self.arguments().items():
             definition = self.parameterDefinition(parameter)
             if definition is not None:
-                labels[argument] = short_label(definition.description())
+                labels[argument] = short(definition.description())
         return labels
 
     def in_labels(self, text: str, *, fallback: str | None = None) -> str:
@@ -145,9 +185,14 @@ class GeocropAlgorithm(QgsProcessingAlgorithm):
         """Why the values cannot be run (after Processing's checks and the season's), or None."""
         return None
 
+    def season_parameters(self) -> tuple[str, str] | None:
+        """The (start, end) parameters of the algorithm's season, or None when it takes none."""
+        return self.SEASON or (self.DECLARED.season() if self.DECLARED else None)
+
     def season(self, parameters: dict[str, Any], context: QgsProcessingContext) -> tuple[QDate, QDate]:
-        assert self.SEASON is not None
-        start, end = self.SEASON
+        names = self.season_parameters()
+        assert names is not None
+        start, end = names
         return (
             self.parameterAsDateTime(parameters, start, context).date(),
             self.parameterAsDateTime(parameters, end, context).date(),
@@ -155,7 +200,7 @@ class GeocropAlgorithm(QgsProcessingAlgorithm):
 
     def season_problem(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str | None:
         """geocrop's season rule (start < end) in its words, with this algorithm's labels."""
-        if self.SEASON is None:
+        if self.season_parameters() is None:
             return None
         start, end = self.season(parameters, context)
         if not (start.isValid() and end.isValid()):
@@ -178,8 +223,11 @@ class GeocropAlgorithm(QgsProcessingAlgorithm):
     def prepare(
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> GeocropCall:
-        """The command's arguments from the parameters (temporary input files written here)."""
-        raise NotImplementedError
+        """The command's arguments from the parameters: the season's, then the declared ones (layers
+        written to temporary files, output paths checked: `DeclaredParameters.call`)."""
+        season = self.season_args(parameters, context) if self.season_parameters() else []
+        call = self.declared.call(self, parameters, context, feedback)
+        return GeocropCall([*season, *call.args], call.cleanup, call.values)
 
     def finish(
         self,
@@ -189,11 +237,24 @@ class GeocropAlgorithm(QgsProcessingAlgorithm):
         call: GeocropCall,
         result: RunResult,
     ) -> dict[str, Any]:
-        """The algorithm's results after a successful run (and which outputs QGIS loads, styled); an
-        algorithm built from geocrop's declarations (`DECLARED`) gets them from there."""
-        if self.DECLARED is None:
-            raise NotImplementedError
-        return self.DECLARED.finish(self, context, call.values, result.outputs)
+        """The algorithm's results after a successful run (and which outputs QGIS loads, styled): the
+        declared outputs (`DeclaredParameters.finish`), the algorithm's own output parameters (each
+        checked written), each `EXTRA` output geocrop says it wrote, and the `computed` ones."""
+        results = self.declared.finish(self, context, call.values, result.outputs)
+        for argument, name in self.ARGUMENTS.items():  # an output of the algorithm's own (a bundle)
+            definition = self.parameterDefinition(name)
+            if definition is not None and definition.isDestination() and argument in call.values:
+                self.written(call.values[argument], short(definition.description()).lower())
+                results[name] = call.values[argument]
+        for name, (key, _label, _kind) in self.EXTRA.items():
+            path = result.outputs.get(key) if key else None
+            results[name] = path if path and Path(path).exists() else None
+        return {**results, **self.computed(call.values, feedback)}
+
+    def computed(self, values: dict[str, Any], feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        """The `EXTRA` outputs the algorithm computes from what geocrop wrote (``values``: the run's
+        paths by argument name), after a successful run."""
+        return {}
 
     @staticmethod
     def written(path: str | Path, what: str) -> None:
@@ -207,28 +268,21 @@ class GeocropAlgorithm(QgsProcessingAlgorithm):
         call = self.prepare(parameters, context, feedback)
         command = prepare_geocrop(self.parameterAsString(parameters, EXECUTABLE_PARAMETER, context), feedback)
         # every command speaks `--progress json`: progress events, errors with `param` and `text`
-        args = [self.COMMAND, *call.args, "--progress", "json", *self.TRAILING_FLAGS]
+        args = [self.command, *call.args, "--progress", "json", *self.TRAILING_FLAGS]
         try:
             result = run_with_feedback(
                 command, args, feedback, outputs=call.cleanup, labels=self.argument_labels()
             )
         except QgsProcessingException as exc:
-            if f"No such command '{self.COMMAND}'" not in str(exc):
+            if f"No such command '{self.command}'" not in str(exc):
                 raise
             raise QgsProcessingException(
-                f"{self.DISPLAY_NAME} needs `geocrop {self.COMMAND}`, which the geocrop at '{command}' does "
+                f"{self.DISPLAY_NAME} needs `geocrop {self.command}`, which the geocrop at '{command}' does "
                 "not have; upgrade it (`pip install --upgrade path/to/geocrop`)."
             ) from None
         results = self.finish(parameters, context, feedback, call, result)
         feedback.setProgress(100.0)
         return results
-
-
-def short_label(description: str) -> str:
-    """A parameter's label as a sentence names it: 'Maximum scene cloud cover (%)' -> 'Maximum scene
-    cloud cover', '…or area of interest (extent)' -> 'Area of interest'."""
-    text = _LABEL_NOISE.sub("", description.strip()).strip()
-    return text[:1].upper() + text[1:]
 
 
 def given(value: Any) -> bool:
@@ -242,17 +296,6 @@ def given(value: Any) -> bool:
 
 def iso(date: QDate) -> str:
     return str(date.toString(Qt.ISODate))
-
-
-def output_path(path: str, *, suffixes: Sequence[str], label: str, kind: str) -> Path:
-    """An output file name geocrop accepts (one of `suffixes`), its folder created."""
-    out = Path(path)
-    if out.suffix.lower() not in suffixes:
-        raise QgsProcessingException(
-            f"{label} '{path}': geocrop writes {kind}; use a {suffixes[0]} file name."
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def date_parameter(name: str, label: str, default: QDate) -> QgsProcessingParameterDateTime:

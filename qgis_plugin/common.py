@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
@@ -18,16 +18,15 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingFeatureSource,
     QgsProcessingFeedback,
-    QgsProcessingLayerPostProcessorInterface,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterString,
     QgsProcessingUtils,
-    QgsRasterLayer,
     QgsSettings,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import Qt
 
+from .layers import load_styled_on_completion as load_styled_on_completion  # (its old home)
 from .runner import (
     GeocropCanceled,
     GeocropCommand,
@@ -104,7 +103,8 @@ def run_with_feedback(
         feedback.setProgress(fraction * 100.0)
         if message and message != last_message[0]:
             last_message[0] = message
-            feedback.setProgressText(message)
+            # an info line, not setProgressText too: the dialog and qgis_process log a progress text
+            # themselves, so the two showed each line twice; an info line also reaches qgis_process's JSON
             feedback.pushInfo(message)
 
     def on_log(line: str) -> None:
@@ -225,43 +225,6 @@ def _describe(value: Any) -> str:
     source = getattr(value, "source", None)
     text = source.staticValue() if source is not None and hasattr(source, "staticValue") else value
     return f"'{text}'"
-
-
-class StyleLoader(QgsProcessingLayerPostProcessorInterface):
-    """Applies geocrop's `.qml` (class colours and crop names) to the crop map QGIS loads on completion."""
-
-    # Processing holds post-processors by raw pointer: keep the Python objects alive here.
-    _alive: ClassVar[list[StyleLoader]] = []
-
-    def __init__(self, qml: Path) -> None:
-        super().__init__()
-        self.qml = qml
-
-    @classmethod
-    def create(cls, qml: Path) -> StyleLoader:
-        """A loader kept alive until a few later runs have replaced it."""
-        loader = cls(qml)
-        cls._alive = [*cls._alive[-15:], loader]
-        return loader
-
-    def postProcessLayer(
-        self, layer: Any, context: QgsProcessingContext, feedback: QgsProcessingFeedback
-    ) -> None:
-        if not isinstance(layer, QgsRasterLayer) or not self.qml.is_file():
-            return
-        message, ok = layer.loadNamedStyle(str(self.qml))
-        if not ok:
-            feedback.pushWarning(f"could not apply the crop legend {self.qml}: {message}")
-        layer.triggerRepaint()
-
-
-def load_styled_on_completion(context: QgsProcessingContext, output: str, *, qml: Path, name: str) -> None:
-    """If QGIS will load `output` into the project, give it a name and geocrop's crop legend."""
-    if not context.willLoadLayerOnCompletion(output):
-        return
-    details = context.layerToLoadOnCompletionDetails(output)
-    details.name = name
-    details.setPostProcessor(StyleLoader.create(qml))
 
 
 def _strip_prefix(message: str) -> str:

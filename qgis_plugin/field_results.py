@@ -2,24 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
-
-from qgis.core import (
-    QgsProcessing,
-    QgsProcessingContext,
-    QgsProcessingFeedback,
-    QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterVectorDestination,
-    QgsWkbTypes,
-)
-
-from .base import GeocropAlgorithm, GeocropCall, output_path
-from .layers import load_vector_on_completion, map_classes, map_file, write_layer_gpkg
-from .runner import RunResult
-
-_PARCELS_FIX = "choose a polygon layer of fields (parcels)"
+from .base import GeocropAlgorithm
+from .declared import DeclaredParameters, Shown
 
 _HELP = "".join(
     [
@@ -40,71 +24,24 @@ _HELP = "".join(
         "<p>A pixel belongs to a parcel when its centre lies inside it. Parcels without a clear pixel get "
         "empty values (grey on the map). Tick <i>Selected features only</i> to summarise just the selected "
         "parcels.</p>",
-        "<p>geocrop runs as a separate program (see <i>Map crops in area</i> for installing it).</p>",
     ]
 )
 
 
 class FieldResultsAlgorithm(GeocropAlgorithm):
-    """Crop map + parcels -> the parcels with their majority crop, its share, confidence, probabilities."""
+    """Crop map + parcels -> the parcels with their majority crop, its share, confidence, probabilities;
+    its parameters are `geocrop fields`'s declared options (`declared.json`)."""
 
-    MAP = "MAP"
-    PARCELS = "PARCELS"
-    OUTPUT = "OUTPUT"
-
-    COMMAND = "fields"
-    NAME = "fieldresults"
-    DISPLAY_NAME = "Crop per field"
-    HELP = _HELP
-    HELP_ANCHOR = "crop-per-field"
+    NAME, DISPLAY_NAME, HELP = "fieldresults", "Crop per field", _HELP
     TAGS = ("crop", "field", "parcel", "zonal statistics", "majority", "agriculture")
-    ARGUMENTS: ClassVar[Mapping[str, str]] = {"map": MAP, "parcels": PARCELS, "out": OUTPUT}
-
-    def declare(self) -> None:
-        self.addParameter(QgsProcessingParameterRasterLayer(self.MAP, "Crop map"))
-        self.addParameter(
-            QgsProcessingParameterFeatureSource(self.PARCELS, "Parcels", [QgsProcessing.TypeVectorPolygon])
-        )
-        self.addParameter(
-            QgsProcessingParameterVectorDestination(
-                self.OUTPUT, "Field results", QgsProcessing.TypeVectorPolygon
-            )
-        )
-
-    def prepare(
-        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
-    ) -> GeocropCall:
-        label = self.argument_labels()
-        crop_map = map_file(
-            self.parameterAsRasterLayer(parameters, self.MAP, context),
-            label=label["map"],
-            value=parameters.get(self.MAP),
-        )
-        parcels = write_layer_gpkg(
-            self.parameterAsSource(parameters, self.PARCELS, context),
-            context=context,
-            feedback=feedback,
-            label=label["parcels"],
-            geometry=QgsWkbTypes.PolygonGeometry,
-            fix=_PARCELS_FIX,
-            stem="parcels",
-            value=parameters.get(self.PARCELS),
-        )
-        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        out = output_path(output, suffixes=(".gpkg",), label=label["out"], kind="a GeoPackage")
-        args = ["--map", str(crop_map), "--parcels", str(parcels), "--out", output]
-        return GeocropCall(args, [out], {"output": output, "map": crop_map})
-
-    def finish(
-        self,
-        parameters: dict[str, Any],
-        context: QgsProcessingContext,
-        feedback: QgsProcessingFeedback,
-        call: GeocropCall,
-        result: RunResult,
-    ) -> dict[str, Any]:
-        output = call.values["output"]
-        self.written(output, "field results")
-        classes = map_classes(call.values["map"])
-        load_vector_on_completion(context, output, name="Field results", field="class_name", classes=classes)
-        return {self.OUTPUT: output}
+    DECLARED = DeclaredParameters(
+        "fields",
+        hidden=("batch_size",),  # a memory setting; geocrop's default suits any parcel layer
+        shown={
+            "parcels": Shown(
+                label="Parcels", layer="polygon", fix="choose a polygon layer of fields (parcels)"
+            ),
+            "out": Shown(label="Field results", layer="polygon", style="class_name"),
+            "columns": Shown(label="Parcel attributes to keep (space-separated; empty: all)", advanced=True),
+        },
+    )

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from qgis.core import (
-    QgsProcessingContext,
-    QgsProcessingException,
-    QgsProcessingFeedback,
-    QgsProcessingOutputHtml,
-    QgsProcessingParameterBoolean,
-    QgsProcessingParameterFile,
-    QgsProcessingParameterFolderDestination,
-    QgsProcessingParameterString,
-)
-
-from .base import GeocropAlgorithm, GeocropCall, given
-from .runner import RunResult
+from .base import Extra, GeocropAlgorithm
+from .declared import DeclaredParameters, Shown
 
 _HELP = "".join(
     [
@@ -34,94 +21,35 @@ _HELP = "".join(
         "CSV.</p>",
         "<p>Coded labels (WorldCereal's <code>ewoc_code</code>) need a <b>Class table</b>: "
         "<code>class_mappings.json:CROPTYPE28</code> picks one table of a JSON file.</p>",
-        "<p>geocrop runs as a separate program (see <i>Map crops in area</i> for installing it).</p>",
     ]
 )
 
 
 class InspectSamplesAlgorithm(GeocropAlgorithm):
-    """Samples table -> per-class temporal profiles, counts and a page."""
+    """Samples table -> per-class temporal profiles, counts and a page; its parameters are `geocrop
+    inspect`'s declared options (`declared.json`), those for parcels with imagery left out."""
 
-    LABELS = "LABELS"
-    CLASS_FIELD = "CLASS_FIELD"
-    GROUP_FIELD = "GROUP_FIELD"
-    CLASS_MAP = "CLASS_MAP"
-    DROP_UNMAPPED = "DROP_UNMAPPED"
-    OUTPUT = "OUTPUT"
-    PAGE = "PAGE"
-
-    COMMAND = "inspect"
-    NAME = "inspectsamples"
-    DISPLAY_NAME = "Look at labelled samples"
-    HELP = _HELP
-    HELP_ANCHOR = "look-at-labelled-samples"
+    NAME, DISPLAY_NAME, HELP = "inspectsamples", "Look at labelled samples", _HELP
     TAGS = ("crop", "samples", "profiles", "ndvi", "time series", "training data", "labels")
-    ARGUMENTS: ClassVar[Mapping[str, str]] = {
-        "labels": LABELS,
-        "class_column": CLASS_FIELD,
-        "group_column": GROUP_FIELD,
-        "class_map": CLASS_MAP,
-        "drop_unmapped": DROP_UNMAPPED,
-        "out": OUTPUT,
-    }
-
-    def declare(self) -> None:
-        self.addParameter(
-            QgsProcessingParameterFile(
-                self.LABELS,
-                "Labelled samples table",
-                fileFilter="Samples tables (*.parquet *.geoparquet *.csv);;All files (*)",
-            )
-        )
-        self.addParameter(QgsProcessingParameterString(self.CLASS_FIELD, "Class column", defaultValue="crop"))
-        self.addParameter(
-            QgsProcessingParameterString(self.GROUP_FIELD, "Parcel id column (optional)", optional=True)
-        )
-        self.addParameter(
-            QgsProcessingParameterString(
-                self.CLASS_MAP, "Class table for coded labels (file.json:KEY or CSV; optional)", optional=True
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterBoolean(
-                self.DROP_UNMAPPED, "Leave out samples whose code the class table lacks", defaultValue=False
-            )
-        )
-        self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT, "Profiles folder"))
-        self.addOutput(QgsProcessingOutputHtml(self.PAGE, "Profiles page"))
-
-    def prepare(
-        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
-    ) -> GeocropCall:
-        labels = self.parameterAsFile(parameters, self.LABELS, context)
-        if not labels or not Path(labels).is_file():
-            raise QgsProcessingException(f"'Labelled samples table' {labels or '(empty)'}: choose a file.")
-        folder = self.parameterAsString(parameters, self.OUTPUT, context)
-        args = [
-            "--labels",
-            labels,
-            "--class-column",
-            self.parameterAsString(parameters, self.CLASS_FIELD, context),
-        ]
-        for parameter, flag in ((self.GROUP_FIELD, "--group-column"), (self.CLASS_MAP, "--class-map")):
-            value = parameters.get(parameter)
-            if given(value):
-                args += [flag, self.parameterAsString(parameters, parameter, context)]
-        if self.parameterAsBoolean(parameters, self.DROP_UNMAPPED, context):
-            args.append("--drop-unmapped")
-        args += ["--out", folder]
-        page = Path(folder) / "index.html"
-        return GeocropCall(args, [page], {"folder": folder, "page": page})
-
-    def finish(
-        self,
-        parameters: dict[str, Any],
-        context: QgsProcessingContext,
-        feedback: QgsProcessingFeedback,
-        call: GeocropCall,
-        result: RunResult,
-    ) -> dict[str, Any]:
-        page = call.values["page"]
-        self.written(page, "profiles page")
-        feedback.pushInfo(f"Profiles page: {page}")
-        return {self.OUTPUT: call.values["folder"], self.PAGE: str(page)}
+    DECLARED = DeclaredParameters(
+        "inspect",
+        hidden=(
+            "id_column",
+            "s2",
+            "start",
+            "end",
+        ),  # parcels with imagery: geocrop inspect's, not this dialog's
+        shown={
+            "labels": Shown(label="Labelled samples table"),
+            "class_column": Shown(label="Class column", default="crop"),
+            "out": Shown(label="Profiles folder"),
+            "group_column": Shown(label="Parcel id column (optional)"),
+            "class_map": Shown(label="Class table for coded labels (file.json:KEY or CSV; optional)"),
+            "drop_unmapped": Shown(label="Leave out samples whose code the class table lacks"),
+            **{
+                name: Shown(advanced=True)
+                for name in ("steps", "nodata", "scale", "min_parcels", "variables", "colors")
+            },
+        },
+    )
+    EXTRA: ClassVar[Extra] = {"PAGE": ("page", "Profiles page", "html")}

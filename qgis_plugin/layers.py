@@ -1,5 +1,5 @@
-"""Layers in and out of the after-the-map algorithms: the crop map as a file, a vector layer as a temporary
-GeoPackage, and the class colours of a map put on the vector layers that come back.
+"""Layers in and out of the algorithms: the crop map as a file, a vector layer as a temporary GeoPackage,
+geocrop's style on the maps that come back and the class colours of a map on the vector layers.
 
 Imports only qgis, the standard library and (for the map's class table) QGIS's own GDAL bindings.
 """
@@ -123,6 +123,43 @@ def write_layer_gpkg(
     del writer  # closes the file
     feedback.pushInfo(f"{label}: {written} feature(s) written to {path}")
     return path
+
+
+class StyleLoader(QgsProcessingLayerPostProcessorInterface):
+    """Applies geocrop's `.qml` (class colours and crop names) to the crop map QGIS loads on completion."""
+
+    # Processing holds post-processors by raw pointer: keep the Python objects alive here.
+    _alive: ClassVar[list[StyleLoader]] = []
+
+    def __init__(self, qml: Path) -> None:
+        super().__init__()
+        self.qml = qml
+
+    @classmethod
+    def create(cls, qml: Path) -> StyleLoader:
+        """A loader kept alive until a few later runs have replaced it."""
+        loader = cls(qml)
+        cls._alive = [*cls._alive[-15:], loader]
+        return loader
+
+    def postProcessLayer(
+        self, layer: Any, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> None:
+        if not isinstance(layer, QgsRasterLayer) or not self.qml.is_file():
+            return
+        message, ok = layer.loadNamedStyle(str(self.qml))
+        if not ok:
+            feedback.pushWarning(f"could not apply the crop legend {self.qml}: {message}")
+        layer.triggerRepaint()
+
+
+def load_styled_on_completion(context: QgsProcessingContext, output: str, *, qml: Path, name: str) -> None:
+    """If QGIS will load `output` into the project, give it a name and geocrop's crop legend."""
+    if not context.willLoadLayerOnCompletion(output):
+        return
+    details = context.layerToLoadOnCompletionDetails(output)
+    details.name = name
+    details.setPostProcessor(StyleLoader.create(qml))
 
 
 class CategoryStyler(QgsProcessingLayerPostProcessorInterface):

@@ -15,9 +15,8 @@ from qgis.core import (
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSource,
 )
-from qgis.PyQt.QtCore import QDate
 
-from .base import GeocropAlgorithm, GeocropCall, date_parameter, given, output_path
+from .base import GeocropAlgorithm, GeocropCall, given
 from .common import aoi_problem, write_aoi_geojson
 from .declared import DeclaredParameters
 
@@ -39,8 +38,10 @@ _HELP = "".join(
         "fields) or draw an <b>extent</b>. If both are given, the polygons are used. Start small: a few "
         "km² take minutes; imagery is streamed, so memory stays flat as the area grows.</p>",
         "<h3>Dates and sources</h3>",
-        "<p><b>Start/end date</b>: the season to map. <b>STAC source</b>: a STAC API address (default: the "
-        "free Earth Search catalogue, needs internet) or the path of a local <code>catalog.json</code>. "
+        "<p><b>Start/end date</b>: the season to map. <b>Imagery</b>: a STAC API address (default: the "
+        "free Earth Search catalogue, needs internet), the path of a local <code>catalog.json</code>, a "
+        "folder of GeoTIFFs, a NetCDF/Zarr cube (<code>.nc</code>, <code>.zarr</code>) or a raster stack "
+        "(a GeoTIFF with its band-date CSV, or a folder of GeoTIFFs named by date). "
         "<b>Planet source</b> is optional and only used by bundles trained with PlanetScope. <b>Maximum "
         "scene cloud cover</b> skips scenes cloudier than this; remaining clouds are masked per pixel.</p>",
         "<h3>Model</h3>",
@@ -62,26 +63,19 @@ _HELP = "".join(
 
 
 class MapCropsAlgorithm(GeocropAlgorithm):
-    """AOI + dates + STAC source + model bundle -> styled crop-type GeoTIFF (and optional web page).
+    """AOI + dates + imagery source + model bundle -> styled crop-type GeoTIFF (and optional web page).
 
     Its parameters besides the area are `geocrop map`'s declared options (`declared.json`)."""
 
     AOI = "AOI"
     EXTENT = "EXTENT"
-    START = "START"
-    END = "END"
-    OUTPUT = "OUTPUT"
 
-    COMMAND = "map"
-    NAME = "mapcrops"
-    DISPLAY_NAME = "Map crops in area"
-    HELP = _HELP
-    HELP_ANCHOR = "map-crops-in-area"
+    NAME, DISPLAY_NAME = "mapcrops", "Map crops in area"
+    HELP, HELP_END = _HELP, ""  # its help says how to install geocrop
     TAGS = ("crop", "classification", "sentinel-2", "planetscope", "stac", "land cover", "agriculture")
     TRAILING_FLAGS = ("--yes",)
     DECLARED = DeclaredParameters("map", own=("aoi",))
-    ARGUMENTS: ClassVar[Mapping[str, str]] = {"aoi": AOI, "bbox": EXTENT, **DECLARED.arguments()}
-    SEASON = (START, END)
+    ARGUMENTS: ClassVar[Mapping[str, str]] = {"aoi": AOI, "bbox": EXTENT}
 
     def declare(self) -> None:
         self.addParameter(
@@ -95,12 +89,7 @@ class MapCropsAlgorithm(GeocropAlgorithm):
         self.addParameter(
             QgsProcessingParameterExtent(self.EXTENT, "…or area of interest (extent)", optional=True)
         )
-        # the dialog opens on a whole season, as an example
-        self.addParameter(
-            date_parameter(self.START, self.DECLARED.entry("start")["label"], QDate(2021, 3, 1))
-        )
-        self.addParameter(date_parameter(self.END, self.DECLARED.entry("end")["label"], QDate(2021, 10, 31)))
-        self.DECLARED.add(self.addParameter, skip=("date",))
+        super().declare()
 
     def check_layers(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str | None:
         aoi = parameters.get(self.AOI)
@@ -114,23 +103,15 @@ class MapCropsAlgorithm(GeocropAlgorithm):
     def prepare(
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> GeocropCall:
-        args = self._area_args(parameters, context, feedback)
-        args += [*self.season_args(parameters, context), *self.DECLARED.args(self, parameters, context)]
+        """The area (a temporary GeoJSON of the polygons, or the extent), then the declared arguments."""
+        area = self._area_args(parameters, context, feedback)
         model = self.parameterAsFile(parameters, "MODEL", context)
         if model and not Path(model).is_file():
             raise QgsProcessingException(
                 f"Model bundle '{model}' does not exist; choose a .safetensors file."
             )
-
-        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        out = output_path(output, suffixes=(".tif", ".tiff"), label="Crop map", kind="GeoTIFF")
-        args += ["--out", output]
-        html = self.parameterAsFileOutput(parameters, "HTML", context)
-        if html:
-            args += ["--html", html]
-        siblings = [out.with_name(f"{out.stem}_confidence.tif"), Path(f"{output}.aux.xml")]
-        cleanup = [out, *siblings, *([Path(html)] if html else [])]
-        return GeocropCall(args, cleanup, {"out": output, "html": html})
+        call = super().prepare(parameters, context, feedback)
+        return GeocropCall([*area, *call.args], call.cleanup, call.values)
 
     def _area_args(
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback

@@ -11,21 +11,16 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterField,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
-    QgsProcessingParameterNumber,
-    QgsProcessingParameterString,
 )
-from qgis.PyQt.QtCore import QDate
 
-from .base import GeocropAlgorithm, GeocropCall, date_parameter
+from .base import GeocropAlgorithm, GeocropCall
 from .common import aoi_problem, write_aoi_geojson
+from .declared import DeclaredParameters, Shown
 from .map_crops import DEFAULT_STAC
-from .runner import RunResult
 
 # (value of --head, label), first the default: the same families `geocrop train --head` offers.
 HEADS = (
@@ -40,6 +35,18 @@ HEADS = (
 #: Heads trained by epochs; the others (auto's own choice, the trees) take no epoch count.
 _EPOCH_HEADS = ("tempcnn", "inception", "transformer", "lstm")
 _LABEL = "Labelled parcels"
+#: `geocrop train`'s other options for labelled parcels, shown among the advanced parameters.
+_ADVANCED = (
+    "class_map",
+    "drop_unmapped",
+    "min_parcels",
+    "split",
+    "val_pixels",
+    "batch_size",
+    "seed",
+    "device",
+    "allow_any_asset_href",
+)
 _FIX = "choose a polygon layer of parcels with a crop-type field"
 
 _HELP = "".join(
@@ -52,9 +59,9 @@ _HELP = "".join(
         "parcel becomes one training sample; train/validation splits are drawn by parcel, so pixels of one "
         "field never end up on both sides. A few parcels per crop are the minimum; dozens are better.</p>",
         "<h3>Imagery</h3>",
-        "<p><b>Sentinel-2 source</b>: a STAC API address (default: Earth Search, needs internet) or a "
-        "local <code>catalog.json</code>. <b>Start/end date</b>: the season; use the same season length "
-        "when you map with the bundle.</p>",
+        "<p><b>Sentinel-2 source</b>: a STAC API address (default: Earth Search, needs internet), a "
+        "local <code>catalog.json</code>, a folder of GeoTIFFs or a NetCDF/Zarr cube. <b>Start/end "
+        "date</b>: the season; use the same season length when you map with the bundle.</p>",
         "<h3>Model</h3>",
         "<p><b>Temporal model</b>: <i>Automatic</i> (default) compares TempCNN, InceptionTime and "
         "gradient boosting on parcels held out of the training part and keeps the best (the log says "
@@ -62,69 +69,55 @@ _HELP = "".join(
         "<b>Pretrained backbone</b> (optional): a bundle from <code>geocrop pretrain</code>; without it "
         "the model learns from the raw bands. <b>Epochs</b>: 0 (default) adapts them to the data; a "
         "number applies to TempCNN, InceptionTime, Transformer and Bi-LSTM only.</p>",
-        "<p>geocrop runs as a separate program (see <i>Map crops in area</i> for installing it). "
-        "<b>Cancel</b> stops it; rerunning the same training resumes from the last finished epoch.</p>",
+        "<p><b>Cancel</b> stops geocrop; rerunning the same training resumes from the last finished "
+        "epoch.</p>",
     ]
 )
 
 
 class TrainClassifierAlgorithm(GeocropAlgorithm):
-    """Labelled parcel layer + class field + Sentinel-2 source + season -> map-ready model bundle."""
+    """Labelled parcel layer + class field + Sentinel-2 source + season -> map-ready model bundle; its
+    labelled-data and training parameters are `geocrop train`'s declared options (`declared.json`)."""
 
     PARCELS = "PARCELS"
-    CLASS_FIELD = "CLASS_FIELD"
-    S2 = "S2"
-    START = "START"
-    END = "END"
     HEAD = "HEAD"
     BACKBONE = "BACKBONE"
-    EPOCHS = "EPOCHS"
-    TRAIN_PIXELS = "TRAIN_PIXELS"
-    STEPS = "STEPS"
     OUTPUT = "OUTPUT"
 
-    COMMAND = "train"
-    NAME = "trainclassifier"
-    DISPLAY_NAME = "Train crop classifier"
-    HELP = _HELP
-    HELP_ANCHOR = "train-crop-classifier"
+    NAME, DISPLAY_NAME, HELP = "trainclassifier", "Train crop classifier", _HELP
     TAGS = ("crop", "classification", "training", "sentinel-2", "lstm", "transformer", "model")
+    DECLARED = DeclaredParameters(
+        "train",
+        own=("labels",),
+        # samples-table settings (a layer drawn in QGIS is parcels) and the parcel id (the feature id)
+        hidden=("group_column", "id_column", "nodata", "scale"),
+        shown={
+            "labels": Shown(name=PARCELS, label=_LABEL),
+            "class_column": Shown(label="Crop type field", parent="labels"),
+            "s2": Shown(
+                label="Sentinel-2 source (STAC API URL, catalog.json, GeoTIFF folder or .nc/.zarr cube)",
+                default=DEFAULT_STAC,
+                required=True,
+            ),
+            "epochs": Shown(label="Epochs (0: adapt to the data)", unset=0),
+            "train_pixels": Shown(label="Training pixels per crop", advanced=True),
+            "steps": Shown(label="Temporal grid steps", advanced=True),
+            **{name: Shown(advanced=True) for name in _ADVANCED},
+        },
+    )
     ARGUMENTS: ClassVar[Mapping[str, str]] = {
-        "labels": PARCELS,
-        "class_column": CLASS_FIELD,
-        "s2": S2,
-        "start": START,
-        "end": END,
         "head": HEAD,
         "backbone": BACKBONE,
-        "epochs": EPOCHS,
-        "train_pixels": TRAIN_PIXELS,
-        "steps": STEPS,
         "out": OUTPUT,
     }
-    SEASON = (START, END)
 
     def declare(self) -> None:
         self.addParameter(
             QgsProcessingParameterFeatureSource(self.PARCELS, _LABEL, [QgsProcessing.TypeVectorPolygon])
         )
-        self.addParameter(
-            QgsProcessingParameterField(
-                self.CLASS_FIELD, "Crop type field", parentLayerParameterName=self.PARCELS
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterString(
-                self.S2, "Sentinel-2 source (STAC API URL or catalog.json)", DEFAULT_STAC
-            )
-        )
-        self.addParameter(date_parameter(self.START, "Start date", QDate(2021, 3, 1)))
-        self.addParameter(date_parameter(self.END, "End date", QDate(2021, 10, 31)))
-        self.addParameter(
-            QgsProcessingParameterEnum(
-                self.HEAD, "Temporal model", [label for _, label in HEADS], defaultValue=0
-            )
-        )
+        self.DECLARED.add(self.addParameter)
+        heads = [label for _, label in HEADS]
+        self.addParameter(QgsProcessingParameterEnum(self.HEAD, "Temporal model", heads, defaultValue=0))
         self.addParameter(
             QgsProcessingParameterFile(
                 self.BACKBONE,
@@ -133,25 +126,6 @@ class TrainClassifierAlgorithm(GeocropAlgorithm):
                 fileFilter="geocrop bundles (*.safetensors);;All files (*.*)",
             )
         )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                self.EPOCHS,
-                "Epochs (0: adapt to the data)",
-                QgsProcessingParameterNumber.Integer,
-                0,
-                minValue=0,
-                maxValue=1000,
-            )
-        )
-        for name, label, default, low in (
-            (self.TRAIN_PIXELS, "Training pixels per crop", 5000, 10),
-            (self.STEPS, "Temporal grid steps", 144, 4),
-        ):
-            parameter = QgsProcessingParameterNumber(
-                name, label, QgsProcessingParameterNumber.Integer, default, minValue=low
-            )
-            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-            self.addParameter(parameter)
         self.addParameter(
             QgsProcessingParameterFileDestination(
                 self.OUTPUT, "Model bundle", "geocrop bundles (*.safetensors)"
@@ -165,44 +139,33 @@ class TrainClassifierAlgorithm(GeocropAlgorithm):
     def prepare(
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> GeocropCall:
+        """The declared arguments, then the parcels (with their crop field and feature id as the parcel
+        id), the head and backbone, and the bundle."""
+        call = super().prepare(parameters, context, feedback)
         source = self.parameterAsSource(parameters, self.PARCELS, context)
-        field = self.parameterAsString(parameters, self.CLASS_FIELD, context)
-        if source is not None and source.fields().indexOf(field) < 0:
-            raise QgsProcessingException(f"Crop type field: '{field}' is not a field of the parcel layer.")
+        field = call.values["class_column"]
         labels = write_aoi_geojson(
             source, context=context, feedback=feedback, label=_LABEL, attributes=[field], fix=_FIX
         )
-        season = self.season_args(parameters, context)
         output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         if Path(output).suffix.lower() != ".safetensors":
             output = str(Path(output).with_suffix(".safetensors"))
         Path(output).parent.mkdir(parents=True, exist_ok=True)
-        s2 = self.parameterAsString(parameters, self.S2, context).strip() or DEFAULT_STAC
         head = HEADS[self.parameterAsEnum(parameters, self.HEAD, context)][0]
-        n_epochs = self.parameterAsInt(parameters, self.EPOCHS, context)
-        if n_epochs and head not in _EPOCH_HEADS:
+        if "--epochs" in call.args and head not in _EPOCH_HEADS:
+            epochs = call.args[call.args.index("--epochs") + 1]
             raise QgsProcessingException(
-                f"Epochs {n_epochs}: the chosen temporal model takes no epoch count; set Epochs to 0 or "
+                f"Epochs {epochs}: the chosen temporal model takes no epoch count; set Epochs to 0 or "
                 "choose TempCNN, InceptionTime, Transformer or Bi-LSTM."
             )
-        epochs = ["--epochs", str(n_epochs)] if n_epochs else []
         args = [
             "--labels",
             str(labels),
-            "--class-column",
-            field,
             "--id-column",
             "qgis_fid",
-            "--s2",
-            s2,
-            *season,
+            *call.args,
             "--head",
             head,
-            *epochs,
-            "--train-pixels",
-            str(self.parameterAsInt(parameters, self.TRAIN_PIXELS, context)),
-            "--steps",
-            str(self.parameterAsInt(parameters, self.STEPS, context)),
             "--out",
             output,
         ]
@@ -215,16 +178,4 @@ class TrainClassifierAlgorithm(GeocropAlgorithm):
             args += ["--backbone", backbone]
         # No cleanup on cancel: geocrop keeps a per-epoch checkpoint so that a rerun resumes; the bundle
         # itself is written atomically, so a stopped run never leaves a partial one.
-        return GeocropCall(args, values={"output": output})
-
-    def finish(
-        self,
-        parameters: dict[str, Any],
-        context: QgsProcessingContext,
-        feedback: QgsProcessingFeedback,
-        call: GeocropCall,
-        result: RunResult,
-    ) -> dict[str, Any]:
-        output = call.values["output"]
-        self.written(output, "bundle")
-        return {self.OUTPUT: output}
+        return GeocropCall(args, values={"out": output})

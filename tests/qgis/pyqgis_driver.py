@@ -46,6 +46,7 @@ class RecordingFeedback(QgsProcessingFeedback):
         super().__init__()
         self.errors: list[str] = []
         self.infos: list[str] = []
+        self.progress_texts: list[str] = []
         self.progress_values: list[float] = []
         self.progressChanged.connect(self.progress_values.append)
 
@@ -54,6 +55,9 @@ class RecordingFeedback(QgsProcessingFeedback):
 
     def pushInfo(self, info: str) -> None:
         self.infos.append(info)
+
+    def setProgressText(self, text: str) -> None:  # the dialog writes these into its log too
+        self.progress_texts.append(text)
 
 
 def _start_qgis(*, gui: bool) -> QgsApplication:
@@ -137,7 +141,7 @@ def labels() -> dict[str, Any]:
         instance = algorithm.create()
         report[algorithm.id()] = {
             "labels": instance.argument_labels(),
-            "arguments": dict(instance.ARGUMENTS),
+            "arguments": instance.arguments(),
             "parameters": [p.name() for p in instance.parameterDefinitions()],
             "help_url": instance.helpUrl(),
         }
@@ -152,6 +156,18 @@ def _selection(spec: dict[str, str]) -> QgsProcessingFeatureSourceDefinition:
     return QgsProcessingFeatureSourceDefinition(layer.id(), selectedFeaturesOnly=True)
 
 
+def _drawn(path: str) -> str:
+    """A scratch layer as one draws polygons in QGIS (a memory layer, no file behind it): the file's
+    polygons and fields copied into it; its layer id."""
+    source = QgsVectorLayer(path, "source", "ogr")
+    layer = QgsVectorLayer(f"Polygon?crs={source.crs().authid()}", "drawn parcels", "memory")
+    layer.dataProvider().addAttributes(source.fields().toList())
+    layer.updateFields()
+    layer.dataProvider().addFeatures(list(source.getFeatures()))
+    QgsProject.instance().addMapLayer(layer)
+    return str(layer.id())
+
+
 def run(
     params: dict[str, Any],
     *,
@@ -162,7 +178,7 @@ def run(
 ) -> dict[str, Any]:
     for name, value in params.items():
         if isinstance(value, dict):
-            params = {**params, name: _selection(value)}
+            params = {**params, name: _drawn(value["drawn"]) if "drawn" in value else _selection(value)}
     algorithm = QgsApplication.processingRegistry().createAlgorithmById(algorithm_id)
     context = QgsProcessingContext()
     context.setProject(QgsProject.instance())
@@ -199,6 +215,7 @@ def run(
         "results": {key: str(value) for key, value in (results or {}).items()},
         "errors": feedback.errors,
         "infos": feedback.infos,
+        "progress_texts": feedback.progress_texts,
         "progress": feedback.progress_values,
         "seconds": finished - started,
         "cancel_to_return": (finished - canceled_at[0]) if canceled_at else None,

@@ -137,6 +137,32 @@ def test_selected_features_only_and_legend_on_load(profile: QgisProfile, tmp_pat
     assert loaded["name"] == "Crop map" and loaded["renderer"] == "paletted" and loaded["labels"] == CROPS
 
 
+def test_each_progress_line_shows_once(profile: QgisProfile, tmp_path: Path) -> None:
+    """The dialog and qgis_process log a progress text (`setProgressText`) themselves; the plugin set
+    each message as progress text and pushed it as an info line, which showed every line twice."""
+    exe = fake_geocrop(tmp_path / "bin")
+    area = f"AOI={write_fields(tmp_path / 'fields.geojson')}"
+    completed = profile.run(
+        "run",
+        "geocrop:mapcrops",
+        "--",
+        area,
+        *_dates(),
+        f"OUTPUT={tmp_path / 'a.tif'}",
+        f"GEOCROP_EXECUTABLE={exe}",
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    for step in range(1, 5):
+        assert completed.stdout.count(f"Mapping block {step} of 4") == 1, completed.stdout
+
+    params = {"AOI": area[4:], "START": "2021-03-01", "END": "2021-10-01", "GEOCROP_EXECUTABLE": str(exe)}
+    report = report_of(profile.python("run", json.dumps({**params, "OUTPUT": str(tmp_path / "b.tif")})))
+    assert report["ok"], report["errors"]
+    dialog_log = report["infos"] + report["progress_texts"]  # what the Processing dialog shows
+    for step in range(1, 5):
+        assert dialog_log.count(f"Mapping block {step} of 4") == 1, dialog_log
+
+
 def test_geocrop_error_line_becomes_processing_error(profile: QgisProfile, tmp_path: Path) -> None:
     exe = fake_geocrop(tmp_path / "bin", mode="error")
     out = tmp_path / "crops.tif"
@@ -211,3 +237,28 @@ def test_train_classifier_sends_parcels_with_classes(profile: QgisProfile, tmp_p
     assert sorted(f["properties"]["name"] for f in labels["features"]) == ["north", "south"]
     assert {type(f["properties"]["qgis_fid"]) for f in labels["features"]} == {int}
     assert any(line.startswith("epoch 4/4:") for line in payload["log"]["info"])  # epochs reach the log
+
+
+def test_train_classifier_takes_parcels_drawn_in_qgis(profile: QgisProfile, tmp_path: Path) -> None:
+    """A scratch layer of polygons drawn in QGIS (a memory layer, no file) with a class field trains like
+    a file: its polygons go to geocrop with the class and the feature id."""
+    record = tmp_path / "record"
+    exe = fake_geocrop(tmp_path / "bin", record=record)
+    params = {
+        "PARCELS": {"drawn": str(write_fields(tmp_path / "fields.geojson"))},
+        "CLASS_FIELD": "name",
+        "S2": "/data/catalog.json",
+        "START": "2021-03-01",
+        "END": "2021-10-01",
+        "OUTPUT": str(tmp_path / "drawn.safetensors"),
+        "GEOCROP_EXECUTABLE": str(exe),
+    }
+    report = report_of(profile.python("run", json.dumps(params), "--algorithm", "geocrop:trainclassifier"))
+    assert report["ok"], report["errors"]
+    assert report["results"]["OUTPUT"] == str(tmp_path / "drawn.safetensors")
+    argv = next(call["argv"] for call in recorded_calls(record) if call["argv"][:1] == ["train"])
+    assert _option(argv, "--class-column") == "name" and _option(argv, "--s2") == "/data/catalog.json"
+    labels = json.loads((record / "labels.geojson").read_text())
+    assert sorted(f["properties"]["name"] for f in labels["features"]) == ["north", "south"]
+    rings = [f["geometry"]["coordinates"][0] for f in labels["features"]]
+    assert all(13.4 < x < 13.6 and 52.4 < y < 52.6 for ring in rings for x, y in ring)  # EPSG:4326
