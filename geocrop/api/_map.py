@@ -41,6 +41,8 @@ def map_aoi(
     read_threads: int = 16,
     read_ahead: int = 2,
     read_cache_mb: int = 64,
+    read_disk_cache_mb: int = 2048,
+    read_disk_cache: PathLike | None = None,
     allow_any_asset_href: bool = False,
     tune_process: bool = False,
     progress: Progress | None = None,
@@ -65,7 +67,9 @@ def map_aoi(
 
     Reading (`geocrop.io.reading.ReadSettings`): ``read_threads`` scene/band reads of a tile at once,
     ``read_ahead`` tiles read ahead of the engine (memory holds ``read_ahead + 1`` tiles),
-    ``read_cache_mb`` of downloaded byte ranges kept in this process for a rerun. The result's
+    ``read_cache_mb`` of downloaded byte ranges kept in this process for a rerun, and an on-disk cache of
+    remote reads that a rerun of the same map reads instead of the network (``read_disk_cache_mb``, 0:
+    off; in ``read_disk_cache``, default the user's cache folder; `geocrop.io.read_cache`). The result's
     ``stages`` says where the time went (search, read, regrid, engine, write).
     """
     from geocrop.inference.map_config import MapConfig

@@ -146,6 +146,20 @@ class MapConfig:
         label="Download cache (MB)",
         advanced=True,
     )
+    read_disk_cache_mb: int = param(
+        ReadSettings.disk_cache_mb,
+        help="On-disk cache of remote reads that a rerun of the same map reads instead of the network; "
+        "least recently used removed past this size; 0 turns it off",
+        unit="MB",
+        qgis=False,  # the plugin maps with the defaults: the cache is on, in the user's cache folder
+    )
+    read_disk_cache: Path | None = param(
+        None,
+        help="Folder of the on-disk read cache (default: geocrop/reads in the user's cache folder)",
+        convert=as_path,
+        kind="folder",
+        qgis=False,
+    )
     allow_any_asset_href: bool = param(
         False,
         help="Trust the catalog: read assets it points at anywhere (local files outside its folder, "
@@ -173,9 +187,13 @@ class MapConfig:
 
     @property
     def read(self) -> ReadSettings:
-        """Reader threads, tiles read ahead and GDAL's download cache (`geocrop.io.reading`)."""
+        """Reader threads, tiles read ahead, download and disk caches (`geocrop.io.reading`)."""
         return ReadSettings(
-            threads=self.read_threads, read_ahead=self.read_ahead, cache_mb=self.read_cache_mb
+            threads=self.read_threads,
+            read_ahead=self.read_ahead,
+            cache_mb=self.read_cache_mb,
+            disk_cache_mb=self.read_disk_cache_mb,
+            disk_cache_dir=str(self.read_disk_cache) if self.read_disk_cache is not None else None,
         )
 
 

@@ -14,14 +14,13 @@ from click.testing import CliRunner
 
 from geocrop.cli.main import cli
 from geocrop.errors import InputError
-from geocrop.inference.mapping import MapConfig, map_aoi
 from geocrop.inference.stages import STAGES, StageClock, StageTimes, split_spans
 from geocrop.inference.tiles import PredictorRef, Tile
 from geocrop.io.reading import ReadSettings
 from tests.inference.inference_helpers import random_block, run, write_tiny_bundle
 from tests.inference.map_fixtures import END, START, TinyArea, tiny_area
-from tests.io.range_server import serve
-from tests.io.stac_fixtures import rustac_executable, rustac_server, write_api_inputs
+from tests.inference.remote_fixtures import map_tiny, served_area
+from tests.io.stac_fixtures import rustac_executable
 
 
 def test_overlapping_spans_are_split_by_priority_and_unioned_per_stage() -> None:
@@ -128,17 +127,7 @@ def _check_split(times: StageTimes, item_path: Path) -> None:
 
 
 def test_map_reports_where_its_time_went(area: TinyArea, tmp_path: Path) -> None:
-    result = map_aoi(
-        MapConfig(
-            aoi=area.bbox,
-            start=START,
-            end=END,
-            out=tmp_path / "m.tif",
-            model=area.bundle,
-            stac=str(area.catalog),
-            chunk_size=16,
-        )
-    )
+    result = map_tiny(area, tmp_path / "m.tif", str(area.catalog))
     assert result.stages is not None and result.stages.tiles == 4
     with rasterio.open(result.cog) as src:
         assert result.stages.pixels == src.width * src.height
@@ -150,27 +139,12 @@ def test_map_reports_where_its_time_went(area: TinyArea, tmp_path: Path) -> None
 def test_remote_map_counts_the_requests_and_bytes_the_server_answered(area: TinyArea, tmp_path: Path) -> None:
     """COGs behind a loopback range server, items from a STAC API: the bytes GDAL counts are the bytes the
     server sent; its requests count every metadata request and each read once (multi-range reads once)."""
-    with serve(area.root / "data") as files:
-        items = [it.clone() for it in area.items]
-        for it in items:
-            for asset in it.assets.values():
-                asset.href = files.url + "/" + Path(asset.href).relative_to(area.root / "data").as_posix()
-        coll, lines = write_api_inputs(tmp_path / "api", items, collection="sentinel-2-l2a")
-        with rustac_server(coll, lines) as url:
-            files.reset()
-            result = map_aoi(
-                MapConfig(
-                    aoi=area.bbox,
-                    start=START,
-                    end=END,
-                    out=tmp_path / "m.tif",
-                    model=area.bundle,
-                    stac=url,
-                    chunk_size=16,
-                    allow_any_asset_href=True,
-                )
-            )
-            served = files.stats()
+    with served_area(area, tmp_path / "api") as (files, url):
+        files.reset()
+        result = map_tiny(
+            area, tmp_path / "m.tif", url, allow_any_asset_href=True, read_disk_cache=tmp_path / "cache"
+        )
+        served = files.stats()
     assert result.stages is not None
     _check_split(result.stages, result.stac_item)
     assert served["requests"] > 0
