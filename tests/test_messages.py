@@ -27,9 +27,9 @@ ERRORS = {"GeocropError", "InputError", "SourceError", "NoDataError", "BundleErr
 #: Flags that a file may spell because the strings are not messages, each with the reason: (file relative
 #: to the package, flag). Keep it small and justify every entry.
 NOT_MESSAGES: dict[tuple[str, str], str] = {
-    ("models/registry.py", "--head"): "head_table() writes the docs table of `geocrop train --head`",
-    ("models/registry.py", "--configs"): "the same table's column for `geocrop evaluate --configs N`",
-    ("models/registry.py", "--pooling"): "a head family's description, shown in that table only",
+    ("models/head_families.py", "--head"): "head_table() writes the docs table of `geocrop train --head`",
+    ("models/head_families.py", "--configs"): "the same table's column for `geocrop evaluate --configs N`",
+    ("models/head_families.py", "--pooling"): "a head family's description, shown in that table only",
 }
 
 #: Errors that name arguments without knowing which one the caller gave, each with the reason.

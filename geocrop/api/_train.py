@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, Required, TypedDict, Unpack
 from geocrop.api_types import BundleLike, DateLike, Device, PathLike, Progress, emit
 from geocrop.core.params import config_args, signature_from
 from geocrop.errors import InputError
-from geocrop.models.registry import DeepFamily, HeadName, TreeFamily, check_head_options
+from geocrop.models.head_families import DeepFamily, HeadName, TreeFamily, check_head_options
 from geocrop.training.labelled_options import (
     EvaluateOptions,
     SplitScheme,
@@ -35,7 +35,7 @@ __all__ = [
 
 #: Temporal head families, the tree baselines, and ``auto`` (`geocrop.training.auto`'s choice among
 #: TempCNN, InceptionTime and gradient boosting, or the mean of gbm and a deep head):
-#: `geocrop.models.registry`'s.
+#: `geocrop.models.head_families`'.
 HeadFamily = HeadName
 
 
@@ -113,7 +113,7 @@ def train(*, progress: Progress | None = None, **arguments: Unpack[TrainArgument
     ``head_params`` override the family's default configuration (e.g. ``{"d_model": 32}``);
     ``backbone`` is a pretrained bundle (path or `PretrainResult`), else raw bands. ``epochs`` and
     ``batch_size`` None adapt to the data; ``lr`` (initial) None is 1e-3. Options that do not apply to
-    ``head`` are refused (`geocrop.models.registry.check_head_options`). ``init``: a pretrained head
+    ``head`` are refused (`geocrop.models.head_families.check_head_options`). ``init``: a pretrained head
     (``head.safetensors`` of `pretrain` with ``mode="temporal"``) the head starts from, with its
     architecture (``head`` ``"auto"`` takes its family); ``freeze_init`` trains only the classifier
     layer on top of it (`geocrop.training.head_init`). The returned `TrainResult` (``.bundle``,

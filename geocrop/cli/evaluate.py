@@ -13,12 +13,13 @@ from typing import Any, Literal
 
 import click
 
+from geocrop.cli.costs import cost_note
 from geocrop.cli.declared import declared_options
 from geocrop.cli.label_options import LABEL_TYPES
 from geocrop.cli.progress import ProgressMode, progress_option, reporting
 from geocrop.cli.run_grid import GridReporter
 from geocrop.errors import InputError
-from geocrop.models.registry import deep_families, tree_families
+from geocrop.models.head_families import deep_families, tree_families
 from geocrop.training.labelled_options import EvaluateOptions
 
 #: The options the command reads from one text (a comma list, ``default``) before calling the library.
@@ -31,7 +32,7 @@ _TEXTS = {
 }
 
 
-@click.command("evaluate")
+@click.command("evaluate", epilog=cost_note("evaluate"))
 @declared_options(
     EvaluateOptions,
     types={**LABEL_TYPES, "out": click.Path(file_okay=False, path_type=Path)},

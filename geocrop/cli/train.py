@@ -12,15 +12,16 @@ from typing import Any
 
 import click
 
+from geocrop.cli.costs import cost_note
 from geocrop.cli.declared import declared_options
 from geocrop.cli.label_options import LABEL_TYPES
 from geocrop.cli.progress import ProgressMode, progress_option, reporting
-from geocrop.models.registry import HEAD_OPTIONS
+from geocrop.models.head_families import HEAD_OPTIONS
 from geocrop.training.labelled_options import TrainOptions
 
 
 def head_options(names: Iterable[str] = tuple(HEAD_OPTIONS)) -> list[Callable[[Any], Any]]:
-    """The options that shape a deep head (`geocrop.models.registry.HEAD_OPTIONS`, those ``names``), as
+    """The options that shape a deep head (`geocrop.models.head_families.HEAD_OPTIONS`, those ``names``), as
     click options; which head each applies to is checked by the library."""
     return [
         click.option(
@@ -33,7 +34,7 @@ def head_options(names: Iterable[str] = tuple(HEAD_OPTIONS)) -> list[Callable[[A
     ]
 
 
-@click.command("train")
+@click.command("train", epilog=cost_note("train"))
 @declared_options(
     TrainOptions, types=LABEL_TYPES, texts={"backbone": "none"}, after={"head_params": head_options()}
 )

@@ -28,18 +28,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import ctypes
-import ctypes.util
-import functools
 import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypedDict, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +44,7 @@ from torch import nn
 
 from geocrop.core.threads import ThreadChooser, usable_cores
 from geocrop.errors import BundleError, InputError
+from geocrop.inference.allocator import tune_allocator
 from geocrop.inference.device_feed import BatchGrowth, StagedBlock, stage_block
 from geocrop.inference.flops import count_flops_per_pixel
 from geocrop.inference.priors import PriorChoice, prior_correction
@@ -56,7 +53,7 @@ from geocrop.models.batching import CPU_BACKBONE_ROWS, CPU_BATCH_ROWS, CUDA_BATC
 from geocrop.models.device import resolve_device
 from geocrop.models.fused import FusedBackbone
 
-__all__ = ["BlockPrediction", "Device", "Precision", "Predictor"]
+__all__ = ["BlockPrediction", "Device", "EngineOptions", "Precision", "Predictor"]
 
 log = logging.getLogger(__name__)
 
@@ -69,30 +66,6 @@ Precision = Literal["auto", "fp32", "bf16"]
 #: CUDA, host on the CPU (where the device feed measured no faster, docs/performance.md).
 Feed = Literal["auto", "host", "device"]
 NODATA = 255
-
-
-@functools.cache
-def _tune_allocator() -> bool:
-    """Make glibc's malloc suit batched inference (Linux only; once per process; returns whether it took).
-
-    * Keep freed memory for reuse: by default glibc serves allocations above a few MiB with fresh
-      ``mmap`` pages and trims the heap eagerly, so every batch's activations (4-6 MiB) page-fault in
-      again: ~4,000 faults and 16 % of the Transformer head's time per 42-pixel batch on the development
-      CPU. Mmap threshold 16 MiB, trim threshold 32 MiB (16 MiB brought ~1,000 faults per batch back).
-    * Two arenas: with one arena per busy thread (tile workers, Dask readers) each keeps its own freed
-      memory, and peak RSS grew with the tiles in flight (64 px tiles, 16x / 1x AOI: 1.61 with eight
-      arenas, 1.21 with two).
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl or another libc without mallopt
-        return False
-    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8  # from glibc's <malloc.h>
-    settings = ((m_mmap_threshold, 16 << 20), (m_trim_threshold, 32 << 20), (m_arena_max, 2))
-    return all([bool(mallopt(param, value)) for param, value in settings])
 
 
 class BlockPrediction(NamedTuple):
@@ -118,6 +91,21 @@ class _Counters:
     blocks: int = 0
 
 
+class EngineOptions(TypedDict, total=False):
+    """How a `Predictor` runs (its keywords; the defaults are `Predictor._setup`'s): ``device``,
+    ``num_threads``, ``batch_rows`` (pixels per batch; None: measured defaults, grown to free GPU memory),
+    ``precision``, ``tune_process``, ``class_priors``, ``feed`` and ``compile_backbone`` (None: on CUDA)."""
+
+    device: str
+    num_threads: int | None
+    batch_rows: int | None
+    precision: Precision
+    tune_process: bool
+    class_priors: PriorChoice | None
+    feed: Feed
+    compile_backbone: bool | None
+
+
 class Predictor:
     """A bundle's backbone and head on one device, ready to classify blocks.
 
@@ -126,26 +114,15 @@ class Predictor:
 
     ``tune_process`` (on the CPU): let torch use one thread or every usable core, chosen batch by batch by
     their measured speed (`geocrop.core.threads.ThreadChooser`), and tune glibc's malloc
-    (`_tune_allocator`). Both change the whole process, so the command line asks for them and the
-    Python API (`geocrop.api`) does not unless its caller does; an explicit ``num_threads`` is always set.
+    (`geocrop.inference.allocator.tune_allocator`). Both change the whole process, so the command line
+    asks for them and the Python API (`geocrop.api`) does not unless its caller does; an explicit
+    ``num_threads`` is always set.
 
     ``class_priors``: the class shares to correct the logits for (`geocrop.inference.priors`; None: the
     bundle's training frequencies when it records them).
     """
 
-    def __init__(
-        self,
-        bundle_path: str | os.PathLike[str],
-        *,
-        device: str = "auto",
-        num_threads: int | None = None,
-        batch_rows: int | None = None,
-        precision: Precision = "auto",
-        tune_process: bool = True,
-        class_priors: PriorChoice | None = None,
-        feed: Feed = "auto",
-        compile_backbone: bool | None = None,
-    ) -> None:
+    def __init__(self, bundle_path: str | os.PathLike[str], **options: Unpack[EngineOptions]) -> None:
         from geocrop.io.bundle import load_bundle
         from geocrop.models.registry import build_backbone, build_head, load_state
 
@@ -157,19 +134,7 @@ class Predictor:
             load_state(backbone, bundle.tensors, "backbone", found=spec.backbone)
         head = build_head(spec.head)
         load_state(head, bundle.tensors, "head", found=spec.head)
-        self._setup(
-            spec,
-            backbone,
-            head,
-            device=device,
-            num_threads=num_threads,
-            batch_rows=batch_rows,
-            precision=precision,
-            tune_process=tune_process,
-            class_priors=class_priors,
-            feed=feed,
-            compile_backbone=compile_backbone,
-        )
+        self._setup(spec, backbone, head, **options)
         self.bundle_path: Path | None = Path(bundle_path)
 
     @classmethod
@@ -179,30 +144,11 @@ class Predictor:
         backbone: nn.Module | None,
         head: nn.Module,
         spec: BundleSpec,
-        device: str = "auto",
-        num_threads: int | None = None,
-        batch_rows: int | None = None,
-        precision: Precision = "auto",
-        tune_process: bool = True,
-        class_priors: PriorChoice | None = None,
-        feed: Feed = "auto",
-        compile_backbone: bool | None = None,
+        **options: Unpack[EngineOptions],
     ) -> Predictor:
         """A predictor around modules built in memory; ``spec`` gives bands, statistics, classes and grid."""
         self = cls.__new__(cls)
-        self._setup(
-            spec,
-            backbone,
-            head,
-            device=device,
-            num_threads=num_threads,
-            batch_rows=batch_rows,
-            precision=precision,
-            tune_process=tune_process,
-            class_priors=class_priors,
-            feed=feed,
-            compile_backbone=compile_backbone,
-        )
+        self._setup(spec, backbone, head, **options)
         self.bundle_path = None
         return self
 
@@ -212,11 +158,11 @@ class Predictor:
         backbone: nn.Module | None,
         head: nn.Module,
         *,
-        device: str,
-        num_threads: int | None,
-        batch_rows: int | None,
-        precision: Precision,
-        tune_process: bool,
+        device: str = "auto",
+        num_threads: int | None = None,
+        batch_rows: int | None = None,
+        precision: Precision = "auto",
+        tune_process: bool = True,
         class_priors: PriorChoice | None = None,
         feed: Feed = "auto",
         compile_backbone: bool | None = None,
@@ -239,7 +185,7 @@ class Predictor:
             torch.set_num_threads(usable_cores())
             self._threads = ThreadChooser(usable_cores()) if usable_cores() > 1 else None
         if self.device.type == "cpu" and tune_process:
-            _tune_allocator()
+            tune_allocator()
         self.backbone = backbone.to(self.device).eval() if backbone is not None else None
         self.head = head.to(self.device).eval()
         # What runs the backbone: in bf16, a bfloat16 copy of it, called outside autocast. Under autocast

@@ -28,31 +28,33 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from geocrop.core.progress import Progress, RunState, RunStatus
-from geocrop.data.labelled import LabelSource, load_labelled
-from geocrop.data.splits import SCHEME_PARTS
-from geocrop.errors import InputError
+from geocrop.data.labelled import load_labelled
 from geocrop.models.device import resolve_device
 from geocrop.training.any_head import cached_features, fit_any_head
 from geocrop.training.both_sides import with_both_sides
 from geocrop.training.curves import learning_curve_section
+from geocrop.training.evaluate_job import (
+    EvaluateJob,
+    EvaluateResult,
+    check_job,
+    job_configs,
+    job_variants,
+    pretrained_heads,
+)
 from geocrop.training.features import FrozenBackbone, load_backbone, raw_bands
 from geocrop.training.fit import TrainConfig, data_digest
 from geocrop.training.head_bundle import PretrainedHead
-from geocrop.training.head_init import check_init, init_backbone, read_init
+from geocrop.training.head_init import check_init, init_backbone
 from geocrop.training.hparams import (
-    FAMILIES,
     TREE_FAMILIES,
     HeadConfig,
-    check_family,
-    default_config,
-    sample_configs,
 )
 from geocrop.training.journal import (
     JOURNAL,
@@ -64,7 +66,6 @@ from geocrop.training.journal import (
     run_key,
 )
 from geocrop.training.label_draws import (
-    DEFAULT_DRAWS,
     LabelDraw,
     available,
     check_counts_fit,
@@ -83,110 +84,6 @@ log = logging.getLogger(__name__)
 FORMAT = "geocrop-evaluation/2"
 
 
-@dataclass(frozen=True)
-class EvaluateJob:
-    """Typed form of `geocrop evaluate`'s options (see the module docstring)."""
-
-    source: LabelSource
-    out: Path
-    bimodal: tuple[Path, ...] = ()
-    unimodal: tuple[Path, ...] = ()
-    families: tuple[str, ...] = FAMILIES
-    baselines: tuple[str, ...] = TREE_FAMILIES
-    n_configs: int | None = None
-    folds: int = 5
-    config: TrainConfig = field(default_factory=TrainConfig)
-    n_train: int = 5000
-    n_val: int = 1000
-    scheme: str = "70-30"
-    hparam_seed: int = 0
-    data_note: str | None = None
-    labels_per_class: tuple[int | None, ...] = (None,)
-    draws: int | tuple[int, ...] = DEFAULT_DRAWS
-    #: Pretrained temporal heads (`geocrop pretrain --mode temporal`): each starts its own family's
-    #: head on raw bands, fine-tuned (``temporal``) or with the body frozen (``temporal_frozen``).
-    temporal: tuple[Path, ...] = ()
-    temporal_frozen: tuple[Path, ...] = ()
-    #: Train nothing: report the runs of this setup already in the journal (e.g. while another
-    #: evaluation of other counts or methods fills the same folder).
-    report_only: bool = False
-
-
-@dataclass(frozen=True)
-class EvaluateResult:
-    out: Path
-    report: Path
-    records: list[RunRecord]
-    trained: int
-    reused: int
-
-
-def _variants(
-    job: EvaluateJob, heads: dict[Path, PretrainedHead] | None = None
-) -> list[tuple[str, int, Path | None]]:
-    """(variant, number among its kind, bundle) of every input; pretrained temporal heads are numbered
-    within their family (``heads``), since each one starts its own family only."""
-    runs: list[tuple[str, int, Path | None]] = [("supervised", 0, None)]
-    runs += [("unimodal", k, p) for k, p in enumerate(job.unimodal)]
-    runs += [("bimodal", k, p) for k, p in enumerate(job.bimodal)]
-    for variant, paths in (("temporal", job.temporal), ("temporal_frozen", job.temporal_frozen)):
-        family = [heads[p].family if heads else "" for p in paths]
-        runs += [(variant, family[:k].count(family[k]), p) for k, p in enumerate(paths)]
-    return runs
-
-
-def pretrained_heads(paths: tuple[Path, ...], families: tuple[str, ...]) -> dict[Path, PretrainedHead]:
-    """The pretrained temporal heads by path; each one's family must be among the evaluated ``families``."""
-    heads = {}
-    for path in paths:
-        if not Path(path).is_file():
-            raise InputError(
-                f"`temporal` {path} does not exist; give a head.safetensors of `geocrop pretrain` with "
-                "`mode` temporal",
-                param="temporal",
-            )
-        pre = heads[path] = read_init(path)
-        if pre.family not in families:
-            raise InputError(
-                f"`temporal` {path.name} is a pretrained {pre.family} head; add {pre.family} to `families`",
-                param="temporal",
-            )
-    return heads
-
-
-def check_job(job: EvaluateJob) -> None:
-    """Every option checked before anything is read or written."""
-    for family in (*job.families, *job.baselines):
-        check_family(family)
-    for family in job.families:
-        if family in TREE_FAMILIES:
-            raise InputError(
-                f"`families` {family}: tree heads are baselines; give them with `baselines`", param="families"
-            )
-    if not job.families and not job.baselines:
-        raise InputError("nothing to evaluate: give `families` and/or `baselines`", param="families")
-    if job.n_configs is not None and job.n_configs < 1:
-        raise InputError(f"`configs` {job.n_configs} must be >= 1 (or 'default')", param="configs")
-    if job.folds < 1:
-        raise InputError(f"`folds` {job.folds} must be >= 1 (1: one {job.scheme} split)", param="folds")
-    if job.scheme not in SCHEME_PARTS:
-        raise InputError(f"split scheme {job.scheme!r} is unknown; choose one of {', '.join(SCHEME_PARTS)}")
-    check_draws(job.draws, check_labels_per_class(job.labels_per_class))
-    out = Path(job.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"`out` {out} is a file; give a folder for the report", param="out")
-
-
-def _configs(job: EvaluateJob) -> dict[str, list[HeadConfig]]:
-    deep = {
-        f: [default_config(f)]
-        if job.n_configs is None
-        else sample_configs(f, job.n_configs, seed=job.hparam_seed)
-        for f in job.families
-    }
-    return {**deep, **{f: [default_config(f)] for f in job.baselines}}
-
-
 def evaluate(job: EvaluateJob, *, progress: Progress | None = None) -> EvaluateResult:
     """Run (or resume) the protocol and write the report into ``job.out``; see the module docstring.
 
@@ -199,7 +96,7 @@ def evaluate(job: EvaluateJob, *, progress: Progress | None = None) -> EvaluateR
     check_job(job)
     backbones: dict[Path, FrozenBackbone] = {}
     heads = pretrained_heads(job.temporal + job.temporal_frozen, job.families)
-    for flag, _, bundle_path in _variants(job):
+    for flag, _, bundle_path in job_variants(job):
         if bundle_path is None or flag in TEMPORAL_VARIANTS:
             continue
         # loading checks bands and architecture before any training
@@ -239,7 +136,7 @@ def evaluate(job: EvaluateJob, *, progress: Progress | None = None) -> EvaluateR
     out = open_folder(Path(job.out), setup)
     journal = out / JOURNAL
     done = read_journal(journal)
-    configs = _configs(job)
+    configs = job_configs(job)
     device = resolve_device(job.config.device)
     trained = reused = 0
     wanted: list[str] = []
@@ -369,7 +266,7 @@ def _fold_groups(
     """Each input variant of one fold as (variant, k, path, pre, runs, keys, recipes):
     the runs it trains, their keys, and each family's recipe (name, key suffix)."""
     groups: list[tuple[Any, ...]] = []
-    for variant, k, path in _variants(job, heads):
+    for variant, k, path in job_variants(job, heads):
         bid = "raw" if path is None else bundle_id(path)
         pre = heads[path] if variant in TEMPORAL_VARIANTS and path is not None else None
         runs = [

@@ -10,7 +10,7 @@ tuner is a sampler here, not an optimiser). Spaces, as printed:
 
 geocrop adds TempCNN (Pelletier et al., 2019; not in the paper): hidden in {32, 64, 128}, dense in {128,
 256, 512}, kernel in {3, 5, 7}, the same learning-rate range. The families, their defaults and these
-spaces are declared once, in `geocrop.models.registry.HEAD_FAMILIES`; this module draws from them.
+spaces are declared once, in `geocrop.models.head_families.HEAD_FAMILIES`; this module draws from them.
 
 The paper also says training starts at 1e-3 with a linear schedule. Both are honoured: the learning rate
 starts at 1e-3 and decays linearly to the sampled value (``lr``, a floor) at the last step; see
@@ -27,7 +27,7 @@ from typing import Any
 import optuna
 
 from geocrop.errors import InputError
-from geocrop.models.registry import HEAD_FAMILIES, deep_families, tree_families
+from geocrop.models.head_families import HEAD_FAMILIES, deep_families, tree_families
 
 FAMILIES: tuple[str, ...] = deep_families()
 #: Families whose spec needs the series length (they flatten time instead of pooling it).

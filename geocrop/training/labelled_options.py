@@ -28,9 +28,10 @@ from geocrop.core.params import (
     settle,
 )
 from geocrop.core.temporal import as_date, check_season
+from geocrop.data.label_params import labels_param
 from geocrop.errors import InputError
 from geocrop.io.colour_table import colours_param
-from geocrop.models.registry import HEAD_FAMILIES, HeadName, deep_families, tree_families
+from geocrop.models.head_families import HEAD_FAMILIES, HeadName, deep_families, tree_families
 
 if TYPE_CHECKING:  # the API imports this module: no numpy or torch until a config is used
     from geocrop.data.labelled import LabelSource
@@ -85,11 +86,7 @@ def _device(value: Any) -> str | None:
 class LabelledOptions:
     """`train`'s and `evaluate`'s shared options, checked and converted on creation (library terms)."""
 
-    labels: Path = param(
-        help="Parcels (GeoJSON/GPKG/GeoParquet/Shapefile, any CRS) or a samples table (Parquet/CSV)",
-        convert=as_path,
-        kind="file",
-    )
+    labels: Path = labels_param()
     class_column: str = param(help="Column holding the crop type", convert=_column)
     group_column: str | None = param(None, help="Samples table: parcel id column used for splitting")
     id_column: str | None = param(None, help="Parcels: parcel id column (default: row number)")
@@ -291,4 +288,3 @@ class EvaluateOptions(LabelledOptions):
     simulated: bool = param(False, help="Label the report as made from simulated data")
     lr: float = param(1e-3, help="Learning rate", cli=False)
     out: Path = param(help="Report folder", convert=as_path, kind="folder_out")
-

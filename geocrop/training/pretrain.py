@@ -40,7 +40,8 @@ import torch.distributed as dist
 from torch import nn
 
 from geocrop.core.bands import PLANET_FEATURES, S2_BANDS
-from geocrop.data.pairs import PairSet, build_pairs, second_features
+from geocrop.data.pair_sampling import second_features
+from geocrop.data.pairs import PairSet, build_pairs
 from geocrop.errors import BundleError, InputError
 from geocrop.io.atomic import remove_stale_partials
 from geocrop.models.contrastive import ContrastiveModel

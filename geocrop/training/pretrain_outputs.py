@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from geocrop.core.bands import PLANET_BANDS, S2_BANDS
-from geocrop.data.pairs import PairSet, feature_names
+from geocrop.data.pair_sampling import feature_names
+from geocrop.data.pairs import PairSet
 from geocrop.io.atomic import atomic_path, write_json_atomic
 from geocrop.io.bundle import save_bundle
-from geocrop.io.bundle_metadata import EncoderMetadata, Normalization, SecondView
+from geocrop.io.bundle_metadata import Normalization
+from geocrop.io.encoder_metadata import EncoderMetadata, SecondView
 from geocrop.models.registry import state_to_numpy
 from geocrop.training.distributed import DistInfo
 from geocrop.training.losses import LOSS_NAMES

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from geocrop.core.bands import S2_BANDS
 from geocrop.core.params import as_path, param, settle
 from geocrop.core.temporal import as_date
+from geocrop.data.label_params import labels_param
 
 __all__ = ["VARIABLES", "InspectConfig"]
 
@@ -56,11 +57,7 @@ def _names(value: Any, name: str) -> tuple[str, ...]:
 class InspectConfig:
     """One `geocrop inspect` run (field order is ``geocrop inspect --help``'s)."""
 
-    labels: Path = param(
-        help="Parcels (GeoJSON/GPKG/GeoParquet/Shapefile, any CRS) or a samples table (Parquet/CSV)",
-        convert=as_path,
-        kind="file",
-    )
+    labels: Path = labels_param()
     class_column: str = param(help="Column holding the crop type")
     out: Path = param(
         help="Folder for index.html, the profile and count figures and their CSV tables",

@@ -27,29 +27,29 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import folium
-import numpy as np
-import numpy.typing as npt
-import rasterio
-from affine import Affine
 from branca.element import Element, MacroElement
 from jinja2 import Template
-from PIL import Image
-from rasterio.enums import Resampling
-from rasterio.warp import calculate_default_transform, reproject, transform_bounds
 
-from geocrop.errors import InputError, OutputError, SourceError
+from geocrop.errors import InputError, OutputError
 from geocrop.io.atomic import write_text_atomic
-from geocrop.io.classes import NODATA, ClassInfo, check_classes, hex_rgb
+from geocrop.io.classes import ClassInfo, check_classes
+from geocrop.viz.webmap_layers import (
+    RAMPS,
+    band_count,
+    png_data_uri,
+    read_mercator,
+    render_classes_rgba,
+    render_ramp_rgba,
+)
+from geocrop.viz.webmap_panel import add_panel, b64
 
 __all__ = ["RAMPS", "find_leaflet", "render_classes_rgba", "render_ramp_rgba", "write_webmap"]
 
@@ -91,94 +91,6 @@ def _inline_css(folder: Path) -> str:
         return f"url(data:image/png;base64,{data})"
 
     return re.sub(r"url\((images/[A-Za-z0-9_.-]+\.png)\)", embed, css)
-
-
-def render_classes_rgba(
-    classes_block: npt.NDArray[np.uint8], classes: Sequence[ClassInfo], *, opacity: float = 1.0
-) -> npt.NDArray[np.uint8]:
-    """(h, w) class values -> (h, w, 4) RGBA: class colours, unknown values and 255 fully transparent."""
-    lut = np.zeros((256, 4), dtype=np.uint8)
-    alpha = round(255 * min(max(opacity, 0.0), 1.0))
-    for c in classes:
-        lut[c.value] = (*c.rgb, alpha)
-    lut[NODATA] = 0
-    return lut[classes_block]
-
-
-@dataclass(frozen=True)
-class _MercatorGrid:
-    """Bands warped onto one Web Mercator grid: ``data`` (bands, h, w), its ``transform``, 4326 bounds."""
-
-    data: npt.NDArray[np.uint8]
-    transform: Affine
-    bounds: list[list[float]]
-
-
-def _read_mercator(cog: Path, *, max_size: int, bands: Sequence[int] = (1,)) -> _MercatorGrid:
-    """``bands`` of ``cog`` at most ``max_size`` px a side, warped to EPSG:3857 (nearest), on one grid."""
-    try:
-        src = rasterio.open(cog)
-    except rasterio.errors.RasterioIOError as exc:
-        raise SourceError(f"crop map {cog}: cannot be read ({exc}); write the COG first") from exc
-    with src:
-        if src.crs is None:
-            raise SourceError(f"crop map {cog} has no CRS; it cannot be placed on a map")
-        scale = max(src.width / max_size, src.height / max_size, 1.0)
-        h, w = max(1, round(src.height / scale)), max(1, round(src.width / scale))
-        # Reading at a reduced shape uses the COG's overviews (mode-resampled classes).
-        data = src.read(list(bands), out_shape=(len(bands), h, w), resampling=Resampling.nearest)
-        src_transform = src.transform @ src.transform.scale(src.width / w, src.height / h)
-        # Square Web Mercator pixels at about the read resolution.
-        dst_transform, dst_w, dst_h = calculate_default_transform(src.crs, "EPSG:3857", w, h, *src.bounds)
-        merc = np.full((len(bands), int(dst_h), int(dst_w)), NODATA, dtype=np.uint8)
-        reproject(
-            data,
-            merc,
-            src_transform=src_transform,
-            src_crs=src.crs,
-            src_nodata=NODATA,
-            dst_transform=dst_transform,
-            dst_crs="EPSG:3857",
-            dst_nodata=NODATA,
-            resampling=Resampling.nearest,
-        )
-    left, top = dst_transform @ (0, 0)
-    right, bottom = dst_transform @ (int(dst_w), int(dst_h))
-    west, south, east, north = transform_bounds("EPSG:3857", "EPSG:4326", left, bottom, right, top)
-    return _MercatorGrid(merc, dst_transform, [[south, west], [north, east]])
-
-
-def _band_count(cog: Path) -> int:
-    try:
-        with rasterio.open(cog) as src:
-            return int(src.count)
-    except rasterio.errors.RasterioIOError as exc:
-        raise SourceError(f"confidence map {cog}: cannot be read ({exc}); write the map first") from exc
-
-
-#: Colour ramps (5 stops, low to high) for the confidence (viridis) and uncertainty (inferno) layers.
-RAMPS = {
-    "confidence": ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"),
-    "uncertainty": ("#000004", "#57106e", "#bc3754", "#f98e09", "#fcffa4"),
-}
-
-
-def render_ramp_rgba(values: npt.NDArray[np.uint8], ramp: Sequence[str]) -> npt.NDArray[np.uint8]:
-    """(h, w) percent 0..100 -> (h, w, 4) RGBA along ``ramp`` (linear between stops); 255 transparent."""
-    stops = np.array([hex_rgb(c) for c in ramp], dtype=np.float64)
-    x = np.linspace(0.0, 100.0, len(stops))
-    lut = np.zeros((256, 4), dtype=np.uint8)
-    levels = np.arange(101, dtype=np.float64)
-    for channel in range(3):
-        lut[:101, channel] = np.rint(np.interp(levels, x, stops[:, channel])).astype(np.uint8)
-    lut[:101, 3] = 255
-    return lut[values]
-
-
-def _png_data_uri(rgba: npt.NDArray[np.uint8]) -> str:
-    buffer = io.BytesIO()
-    Image.fromarray(rgba, mode="RGBA").save(buffer, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _load_geojson(aoi_geojson: Any) -> dict[str, Any]:
@@ -271,127 +183,6 @@ def _ramp_legend(name: str, title: str) -> str:
     )
 
 
-_PANEL_JS = r"""
-(function () {
-  var map = __MAP__, G = __CONFIG__;
-  var layers = {classes: __CLASSES__, confidence: __CONFIDENCE__, uncertainty: __UNCERTAINTY__};
-  function decode(b64) {
-    if (!b64) { return null; }
-    var raw = atob(b64), out = new Uint8Array(raw.length);
-    for (var i = 0; i < raw.length; i++) { out[i] = raw.charCodeAt(i); }
-    return out;
-  }
-  var grid = {classes: decode(G.classes), confidence: decode(G.confidence),
-              uncertainty: decode(G.uncertainty), probs: decode(G.probs)};
-  var names = {}, colours = {};
-  G.legend.forEach(function (c) { names[c.value] = c.name; colours[c.value] = c.color; });
-  function esc(t) { var d = document.createElement("div"); d.textContent = String(t); return d.innerHTML; }
-  var panel = L.control({position: "topright"});
-  panel.onAdd = function () {
-    var div = L.DomUtil.create("div", "geocrop-panel");
-    div.id = "geocrop-panel";
-    div.style.cssText = "background:rgba(255,255,255,0.92);padding:6px 10px;border:1px solid #999;" +
-      "border-radius:4px;font:13px/1.6 sans-serif";
-    var html = "<b>Layer</b><br>";
-    G.layers.forEach(function (l) {
-      html += '<label><input type="radio" name="geocrop-layer" value="' + l[0] + '"' +
-        (l[0] === "classes" ? " checked" : "") + "> " + esc(l[1]) + "</label><br>";
-    });
-    html += '<label>Opacity <input id="geocrop-opacity" type="range" min="0" max="100" step="5" value="' +
-      Math.round(100 * G.opacity) + '"></label> <span id="geocrop-opacity-value">' +
-      Math.round(100 * G.opacity) + " %</span>";
-    div.innerHTML = html;
-    L.DomEvent.disableClickPropagation(div);
-    L.DomEvent.disableScrollPropagation(div);
-    return div;
-  };
-  panel.addTo(map);
-  function show(name) {
-    Object.keys(layers).forEach(function (k) {
-      if (!layers[k]) { return; }
-      if (k === name) { map.addLayer(layers[k]); } else { map.removeLayer(layers[k]); }
-      document.querySelectorAll(".geocrop-legend-" + k).forEach(function (el) {
-        el.style.display = k === name ? "block" : "none";
-      });
-    });
-    document.body.setAttribute("data-geocrop-layer", name);
-  }
-  function setOpacity(value) {
-    Object.keys(layers).forEach(function (k) { if (layers[k]) { layers[k].setOpacity(value); } });
-    document.getElementById("geocrop-opacity-value").textContent = Math.round(100 * value) + " %";
-  }
-  document.querySelectorAll('input[name="geocrop-layer"]').forEach(function (el) {
-    el.addEventListener("change", function (e) { if (e.target.checked) { show(e.target.value); } });
-  });
-  var slider = document.getElementById("geocrop-opacity");
-  slider.addEventListener("input", function (e) { setOpacity(Number(e.target.value) / 100); });
-  function pct(v) { return v === 255 ? "n/a" : v + " %"; }
-  map.on("click", function (e) {
-    var p = L.CRS.EPSG3857.project(e.latlng);
-    var col = Math.floor((p.x - G.left) / G.xres), row = Math.floor((G.top - p.y) / G.yres);
-    var content;
-    if (col < 0 || row < 0 || col >= G.width || row >= G.height) {
-      content = "outside the crop map";
-    } else {
-      var i = row * G.width + col, v = grid.classes[i];
-      if (v === 255) {
-        content = "no data (masked, outside the area, or never clear)";
-      } else {
-        content = '<b class="geocrop-query-class"><span style="display:inline-block;width:12px;' +
-          "height:12px;border:1px solid #555;background:" + colours[v] + '"></span> ' +
-          esc(names[v] === undefined ? "value " + v : names[v]) + "</b><br>" +
-          '<span class="geocrop-query-confidence">confidence ' + pct(grid.confidence[i]) + "</span><br>" +
-          '<span class="geocrop-query-uncertainty">uncertainty ' + pct(grid.uncertainty[i]) + "</span>";
-        if (grid.probs) {
-          var n = G.width * G.height, rows = G.legend.map(function (c, k) {
-            return [c.name, grid.probs[k * n + i]];
-          });
-          rows.sort(function (a, b) { return b[1] - a[1]; });
-          content += '<table class="geocrop-query-probs" style="margin-top:4px">' + rows.map(function (r) {
-            return "<tr><td>" + esc(r[0]) + '</td><td style="text-align:right">' + pct(r[1]) + "</td></tr>";
-          }).join("") + "</table>";
-        }
-      }
-    }
-    L.popup().setLatLng(e.latlng).setContent('<div class="geocrop-query">' + content + "</div>").openOn(map);
-  });
-  var hash = {};
-  window.location.hash.replace(/^#/, "").split("&").forEach(function (part) {
-    var kv = part.split("=");
-    if (kv[0]) { hash[decodeURIComponent(kv[0])] = decodeURIComponent(kv[1] || ""); }
-  });
-  if (hash.layer && layers[hash.layer]) {
-    var radio = document.querySelector('input[name="geocrop-layer"][value="' + hash.layer + '"]');
-    radio.checked = true;
-    radio.dispatchEvent(new Event("change"));
-  }
-  if (hash.opacity) {
-    slider.value = Math.round(100 * Number(hash.opacity));
-    slider.dispatchEvent(new Event("input"));
-  }
-  if (hash.query) {
-    var ll = hash.query.split(",").map(Number);
-    map.fire("click", {latlng: L.latLng(ll[0], ll[1])});
-  }
-})();
-"""
-
-
-class _Script(MacroElement):
-    """Raw JavaScript run after the map and its layers exist (a child of the map, rendered after them)."""
-
-    _template = Template("{% macro script(this, kwargs) %}{{ this.code }}{% endmacro %}")
-
-    def __init__(self, code: str) -> None:
-        super().__init__()
-        self._name = "GeocropScript"
-        self.code = code
-
-
-def _b64(array: npt.NDArray[np.uint8]) -> str:
-    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
-
-
 def write_webmap(
     html_path: str | os.PathLike[str],
     *,
@@ -424,7 +215,7 @@ def write_webmap(
     aoi = _load_geojson(aoi_geojson)
     cog_path = Path(cog)
     conf_path = Path(confidence_cog) if confidence_cog is not None else None
-    shown = _read_mercator(cog_path, max_size=max_size)
+    shown = read_mercator(cog_path, max_size=max_size)
     bounds = shown.bounds
     (south, west), (north, east) = bounds
     fmap = folium.Map(
@@ -444,7 +235,7 @@ def write_webmap(
     if tiles is not None:
         folium.TileLayer(tiles, name="base map (online)").add_to(fmap)
     class_layer = folium.raster_layers.ImageOverlay(
-        image=_png_data_uri(render_classes_rgba(shown.data[0], items, opacity=1.0)),
+        image=png_data_uri(render_classes_rgba(shown.data[0], items, opacity=1.0)),
         bounds=bounds,
         opacity=opacity,
         name="crop map",
@@ -455,10 +246,10 @@ def write_webmap(
     value_layers: dict[str, Any] = {}
     layer_choices = [["classes", "Crop classes"]]
     if conf_path is not None:
-        values = _read_mercator(conf_path, max_size=max_size, bands=(1, 2))
+        values = read_mercator(conf_path, max_size=max_size, bands=(1, 2))
         for band, (name, label) in enumerate((("confidence", "Confidence"), ("uncertainty", "Uncertainty"))):
             layer = folium.raster_layers.ImageOverlay(
-                image=_png_data_uri(render_ramp_rgba(values.data[band], RAMPS[name])),
+                image=png_data_uri(render_ramp_rgba(values.data[band], RAMPS[name])),
                 bounds=values.bounds,
                 opacity=opacity,
                 name=name,
@@ -505,10 +296,10 @@ def write_webmap(
         name="geocrop_ramp_legend",
     )
     root.html.add_child(Element(_banner_html(notice, provenance)), name="geocrop_banner")
-    query = _read_mercator(cog_path, max_size=min(query_size, max_size))
-    n_values = _band_count(conf_path) if conf_path is not None else 0
+    query = read_mercator(cog_path, max_size=min(query_size, max_size))
+    n_values = band_count(conf_path) if conf_path is not None else 0
     query_values = (
-        _read_mercator(conf_path, max_size=min(query_size, max_size), bands=tuple(range(1, n_values + 1)))
+        read_mercator(conf_path, max_size=min(query_size, max_size), bands=tuple(range(1, n_values + 1)))
         if conf_path is not None
         else None
     )
@@ -520,20 +311,13 @@ def write_webmap(
         "width": int(query.data.shape[2]), "height": int(query.data.shape[1]),
         "opacity": opacity, "layers": layer_choices,
         "legend": [{"value": c.value, "name": c.name, "color": c.color} for c in items],
-        "classes": _b64(query.data[0]),
-        "confidence": _b64(query_values.data[0]) if query_values is not None else None,
-        "uncertainty": _b64(query_values.data[1]) if query_values is not None else None,
-        "probs": _b64(query_values.data[2:]) if query_values is not None and n_values > 2 else None,
+        "classes": b64(query.data[0]),
+        "confidence": b64(query_values.data[0]) if query_values is not None else None,
+        "uncertainty": b64(query_values.data[1]) if query_values is not None else None,
+        "probs": b64(query_values.data[2:]) if query_values is not None and n_values > 2 else None,
     }  # fmt: skip
-    code = (
-        _PANEL_JS.replace("__MAP__", fmap.get_name())
-        .replace("__CONFIG__", json.dumps(config))
-        .replace("__CLASSES__", class_layer.get_name())
-        .replace("__CONFIDENCE__", value_layers["confidence"].get_name() if value_layers else "null")
-        .replace("__UNCERTAINTY__", value_layers["uncertainty"].get_name() if value_layers else "null")
-    )
     _FitBounds(bounds).add_to(fmap)
-    _Script(code).add_to(fmap)
+    add_panel(fmap, config, class_layer, value_layers)
     _drop_cdn_links(root)
     page = root.render()
     remote = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?:[^"]+)"', page)

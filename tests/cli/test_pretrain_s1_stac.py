@@ -133,7 +133,7 @@ def test_s1_window_pairs_each_pixel_with_its_neighbourhood(area: tuple[Path, Pat
 
 
 def test_neighbourhoods_lay_each_window_out_as_a_finer_grid() -> None:
-    from geocrop.data.pairs import neighbourhoods, sample_pairs
+    from geocrop.data.pair_sampling import neighbourhoods, sample_pairs
 
     s1 = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
     grid = neighbourhoods(s1, 3)

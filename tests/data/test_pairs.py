@@ -10,10 +10,7 @@ import numpy as np
 import pytest
 
 from geocrop.core.bands import PLANET_FEATURES
-from geocrop.data.pairs import (
-    MANIFEST,
-    PairSet,
-    build_pairs_from_arrays,
+from geocrop.data.pair_sampling import (
     feature_names,
     match_dates,
     planet_windows,
@@ -21,6 +18,7 @@ from geocrop.data.pairs import (
     sample_pairs,
     split_field_raster,
 )
+from geocrop.data.pairs import MANIFEST, PairSet, build_pairs_from_arrays
 from geocrop.data.shards import ShardSet, ShardWriter, feature_stats
 from geocrop.errors import BundleError, NoDataError
 

@@ -12,13 +12,8 @@ from geocrop.errors import BundleError
 from geocrop.inference.plan import DEMO_BUNDLE
 from geocrop.inference.schema import parse_bundle_metadata
 from geocrop.io.bundle import read_bundle_metadata
-from geocrop.io.bundle_metadata import (
-    CLASSIFIER_SCHEMA,
-    ENCODER_SCHEMA,
-    read_classifier_metadata,
-    read_encoder_metadata,
-    read_normalization,
-)
+from geocrop.io.bundle_metadata import CLASSIFIER_SCHEMA, read_classifier_metadata, read_normalization
+from geocrop.io.encoder_metadata import ENCODER_SCHEMA, read_encoder_metadata
 
 N = len(S2_BANDS)
 

@@ -16,15 +16,15 @@ from geocrop.api import DeepFamily, HeadFamily, TreeFamily
 from geocrop.cli.evaluate import evaluate as evaluate_command
 from geocrop.cli.train import train as train_command
 from geocrop.errors import InputError
-from geocrop.models.registry import (
+from geocrop.models.head_families import (
     HEAD_FAMILIES,
     HEAD_OPTIONS,
     check_head_options,
     deep_families,
     head_table,
-    registered_heads,
     tree_families,
 )
+from geocrop.models.registry import registered_heads
 from geocrop.training.hparams import DEFAULT_PARAMS, FAMILIES, TREE_FAMILIES
 
 ROOT = Path(__file__).resolve().parents[2]

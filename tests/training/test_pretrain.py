@@ -17,7 +17,7 @@ import torch
 from geocrop.data.pairs import build_pairs_from_arrays
 from geocrop.errors import BundleError
 from geocrop.io.bundle import load_bundle
-from geocrop.io.bundle_metadata import ENCODER_SCHEMA, read_encoder_metadata
+from geocrop.io.encoder_metadata import ENCODER_SCHEMA, read_encoder_metadata
 from geocrop.models.contrastive import ContrastiveModel
 from geocrop.models.registry import build_backbone, load_state
 from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
