@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from geocrop.core.progress import Progress, within
 from geocrop.errors import GeocropError, GeocropWarning, InputError, OutputError, SourceError
-from geocrop.io.atomic import atomic_path, write_text_atomic
+from geocrop.io.atomic import write_text_atomic
 from geocrop.io.classes import NODATA
 from geocrop.io.map_reader import MapLayers, MapSource, open_map
 from geocrop.post.assess import AreaEstimates, stratified_estimates
@@ -196,13 +196,9 @@ def _map_values_at(layers: MapLayers, frame: Any, ids: list[str]) -> npt.NDArray
     col_f, row_f = ~layers.transform * (pts.x.to_numpy(), pts.y.to_numpy())
     col, row = np.floor(col_f).astype(np.int64), np.floor(row_f).astype(np.int64)
     outside = (col < 0) | (row < 0) | (col >= layers.width) | (row >= layers.height)
-    if outside.any():
-        bad = [i for i, o in zip(ids, outside.tolist(), strict=True) if o]
-        raise InputError(
-            f"`reference`: {len(bad)} points lie outside the map (ids {_listed(bad)}); remove them or give "
-            "the map they were drawn from",
-            param="reference",
-        )
+    _refuse_points(
+        ids, outside, "lie outside the map (ids {ids}); remove them or give the map they were drawn from"
+    )
     values = np.full(len(ids), NODATA, dtype=np.int64)
     blocks = (row // _BLOCK) * (layers.width // _BLOCK + 1) + col // _BLOCK
     from rasterio.windows import Window
@@ -214,15 +210,22 @@ def _map_values_at(layers: MapLayers, frame: Any, ids: list[str]) -> npt.NDArray
             win = Window(c0, r0, min(_BLOCK, layers.width - c0), min(_BLOCK, layers.height - r0))
             part = src.read(win, probabilities=False)
             values[here] = part.classes[row[here] - r0, col[here] - c0]
-    nodata = values == NODATA
-    if nodata.any():
-        bad = [i for i, o in zip(ids, nodata.tolist(), strict=True) if o]
-        raise InputError(
-            f"`reference`: {len(bad)} points lie on map pixels without a class (nodata; ids {_listed(bad)}); "
-            "remove them: they are outside the map's data area",
-            param="reference",
-        )
+    _refuse_points(
+        ids,
+        values == NODATA,
+        "lie on map pixels without a class (nodata; ids {ids}); remove them: they are outside the map's "
+        "data area",
+    )
     return values
+
+
+def _refuse_points(ids: Sequence[str], bad: npt.NDArray[np.bool_], problem: str) -> None:
+    """`InputError` when any reference point is ``bad``: how many, ``problem`` with their ``{ids}``."""
+    if bad.any():
+        listed = _listed([i for i, b in zip(ids, bad.tolist(), strict=True) if b])
+        raise InputError(
+            f"`reference`: {int(bad.sum())} points {problem.format(ids=listed)}", param="reference"
+        )
 
 
 #: Values given to reference-only classes, above any class value a uint8 map can hold.
@@ -383,14 +386,9 @@ def _markdown(data: dict[str, Any], e: AreaEstimates) -> str:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
+    from geocrop.viz.plots import save_figure
 
-    try:
-        with atomic_path(path, what="`out`") as tmp:
-            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path, what="`out`")
 
 
 def plot_areas(estimates: AreaEstimates, path: str | os.PathLike[str]) -> Path:

@@ -26,15 +26,30 @@ import numpy as np
 from geocrop.io.atomic import atomic_path
 
 
-def _save(fig: Any, path: str | Path) -> Path:
+def save_figure(fig: Any, path: str | Path, *, dpi: int = 110, what: str = "plot") -> Path:
+    """Write ``fig`` as a PNG at ``path`` atomically (renamed into place) and close it; ``what`` names the
+    file in an error."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with atomic_path(target, what="plot") as tmp:
-            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        with atomic_path(target, what=what) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
     return target
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return save_figure(fig, path)
+
+
+def _finish_matrix(fig: Any, ax: Any, image: Any, labels: tuple[str, str, str], path: str | Path) -> Path:
+    """Label a heatmap's axes and title (``labels``: x, y, title), add its colour bar and save it."""
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.set_title(labels[2])
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    return _save(fig, path)
 
 
 def plot_win_matrix(
@@ -60,11 +75,7 @@ def plot_win_matrix(
                 continue
             text = f"{w[i, j]:.2f}" if n is None else f"{round(w[i, j] * n)}/{n}"
             ax.text(j, i, text, ha="center", va="center", fontsize=9)
-    ax.set_xlabel("beaten method")
-    ax.set_ylabel("winning method")
-    ax.set_title(title)
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    return _save(fig, path)
+    return _finish_matrix(fig, ax, im, ("beaten method", "winning method", title), path)
 
 
 def plot_relative_gain(
@@ -123,11 +134,7 @@ def plot_confusion_matrix(
         for j in range(k):
             colour = "white" if norm[i, j] > 0.6 else "black"
             ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=8, color=colour)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    return _save(fig, path)
+    return _finish_matrix(fig, ax, im, ("predicted", "true", title), path)
 
 
 def plot_history(

@@ -30,8 +30,9 @@ import numpy as np
 import pandas as pd
 
 from geocrop.data.labelled import LabelledSeries, parcels_per_class
-from geocrop.io.atomic import atomic_path, write_text_atomic
+from geocrop.io.atomic import write_text_atomic
 from geocrop.io.classes import class_colours
+from geocrop.viz.plots import save_figure
 
 #: Percentiles of the band drawn around each median.
 LOW, HIGH = 10, 90
@@ -146,12 +147,7 @@ def plot_counts(profiles: ClassProfiles, path: Path) -> Path:
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    try:
-        with atomic_path(path, what="plot") as tmp:
-            fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def profiles_table(profiles: ClassProfiles) -> pd.DataFrame:
