@@ -129,6 +129,16 @@ def build_head(spec: Mapping[str, Any]) -> nn.Module:
     """Build a temporal head ``(batch, T, features) -> (batch, n_classes)`` from its spec."""
     if isinstance(spec, Mapping) and spec.get("name") not in _HEADS:
         _load_builtin_heads()
+    if isinstance(spec, Mapping) and "classifier" in spec:  # `geocrop.models.mlp_classifier`
+        from geocrop.models.mlp_classifier import CLASSIFIER_KEY, attach_classifier
+
+        head = _build("head", _HEADS, {k: v for k, v in spec.items() if k != CLASSIFIER_KEY})
+        try:
+            return attach_classifier(head, spec[CLASSIFIER_KEY])
+        except (TypeError, ValueError, KeyError) as exc:
+            raise BundleError(
+                f"cannot build head {describe_spec(spec)} ({exc}); the spec does not fit this geocrop"
+            ) from exc
     return _build("head", _HEADS, spec)
 
 

@@ -37,13 +37,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from geocrop.core.params import param, settle
+from geocrop.core.params import at_least, param, settle
 from geocrop.errors import GeocropWarning, InputError
 from geocrop.models.device import resolve_device
 from geocrop.models.registry import build_head
 from geocrop.training.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from geocrop.training.head_bundle import CLASSIFIER_PREFIX
-from geocrop.training.head_init import apply_init, check_init, freeze_body, hold_body_eval, read_init
+from geocrop.training.head_init import (
+    apply_init,
+    check_init,
+    freeze_body,
+    hold_body_eval,
+    read_init,
+    trained_spec,
+)
 from geocrop.training.metrics import macro_f1
 from geocrop.training.series_augment import FilledSeriesAugment
 
@@ -97,6 +104,14 @@ class TrainConfig:
     #: the pretrained body (a linear probe, body frozen as with ``freeze_init``) before every weight trains.
     probe: float = param(
         0.0, help="Share of the planned epochs that train the classifier alone first", check=_share, api=False
+    )
+    #: With ``freeze_init``: hidden units of the MLP classifier trained on the frozen body in place of
+    #: the single linear layer (`geocrop.models.mlp_classifier`); 0: the linear layer.
+    frozen_hidden: int = param(
+        256,
+        help="Hidden units of the frozen body's classifier (0: one linear layer)",
+        check=at_least(0),
+        api=False,
     )
 
     def __post_init__(self) -> None:
@@ -289,7 +304,7 @@ def fit_head(
     selecting = select is not None and config.adaptive and len(select[0]) > 0
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    head = build_head(dict(spec))
+    head = build_head(trained_spec(spec, config))  # a frozen body's classifier may be an MLP
     trainable = list(head.parameters())
     if config.init is not None:  # a pretrained body (`geocrop.training.head_init`)
         pre = read_init(config.init)

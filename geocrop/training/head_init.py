@@ -5,8 +5,10 @@ head from its spec as usual, then `apply_init` copies every pretrained weight in
 classifier layer, which keeps its fresh initialisation for the labelled classes. Two ways to train on:
 
 - **fine-tuning** (default): every weight trains, from the pretrained values;
-- **frozen body** (``TrainConfig.freeze_init``): only the classifier layer trains; the body's weights and
-  its batch-norm statistics stay as pretrained (`freeze_body`, `hold_body_eval`).
+- **frozen body** (``TrainConfig.freeze_init``): only the classifier trains; the body's weights and
+  its batch-norm statistics stay as pretrained (`freeze_body`, `hold_body_eval`). The classifier is an
+  MLP of ``TrainConfig.frozen_hidden`` units (`geocrop.models.mlp_classifier`; 0: the family's linear
+  layer): `trained_spec` puts it in the head's spec, so the trained bundle rebuilds it.
 
 Inputs must be standardised as in pretraining, so `init_backbone` gives the raw-bands "backbone" with the
 bundle's own band statistics (not the labelled training pixels'). A head of another family, another
@@ -17,17 +19,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
 from geocrop.errors import InputError
+from geocrop.models.mlp_classifier import with_classifier
 from geocrop.training.features import FrozenBackbone
 from geocrop.training.head_bundle import CLASSIFIER_PREFIX, PretrainedHead, read_pretrained_head
 
-__all__ = ["apply_init", "check_init", "freeze_body", "hold_body_eval", "init_backbone", "read_init"]
+__all__ = [
+    "apply_init",
+    "check_init",
+    "freeze_body",
+    "hold_body_eval",
+    "init_backbone",
+    "read_init",
+    "trained_spec",
+]
 
 
 def read_init(path: str | Path) -> PretrainedHead:
@@ -103,6 +114,24 @@ def apply_init(head: nn.Module, pre: PretrainedHead) -> nn.Module:
         for key, value in body.items():
             value.copy_(torch.from_numpy(np.array(pre.tensors[key], copy=True)).to(value.dtype))
     return head
+
+
+class FrozenSettings(Protocol):
+    """The settings of `geocrop.training.fit.TrainConfig` that say which classifier a head trains."""
+
+    @property
+    def init(self) -> str | None: ...
+    @property
+    def freeze_init(self) -> bool: ...
+    @property
+    def frozen_hidden(self) -> int: ...
+
+
+def trained_spec(spec: Mapping[str, Any], config: FrozenSettings) -> dict[str, Any]:
+    """The spec of the head ``config`` trains from ``spec``: with a frozen pretrained body, its classifier
+    is an MLP of ``config.frozen_hidden`` units (0: the family's linear layer); else ``spec`` as given."""
+    frozen = config.init is not None and config.freeze_init
+    return with_classifier(spec, config.frozen_hidden) if frozen else dict(spec)
 
 
 def freeze_body(head: nn.Module) -> list[nn.Parameter]:

@@ -46,7 +46,7 @@ from geocrop.training.features import (
     raw_bands,
 )
 from geocrop.training.fit import EpochStats, TrainConfig, plan_training
-from geocrop.training.head_init import check_init, init_backbone, read_init
+from geocrop.training.head_init import check_init, init_backbone, read_init, trained_spec
 from geocrop.training.hparams import AUTO, HeadConfig, check_family
 from geocrop.training.metrics import scores
 from geocrop.training.progress import TrainBar
@@ -301,7 +301,7 @@ def train_model(
         },
     )
     tensors, metadata = bundle_payload(
-        backbone=backbone, head=fitted.module, head_spec=fitted.spec, info=info
+        backbone=backbone, head=fitted.module, head_spec=trained_spec(fitted.spec, job.config), info=info
     )
     save_bundle(out, tensors, metadata)
     for leftover in (ckpt, ckpt.with_suffix(".json")):

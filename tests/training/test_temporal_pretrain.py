@@ -166,7 +166,10 @@ def test_train_starts_from_the_pretrained_body(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, 10, 12)).astype(np.float32), rng.integers(0, 3, 40)
     frozen = fit_head(
-        spec, (x, y), (x[:8], y[:8]), config=TrainConfig(epochs=3, init=str(bundle), freeze_init=True)
+        spec,
+        (x, y),
+        (x[:8], y[:8]),
+        config=TrainConfig(epochs=3, init=str(bundle), freeze_init=True, frozen_hidden=0),  # a linear layer
     )
     tuned = fit_head(spec, (x, y), (x[:8], y[:8]), config=TrainConfig(epochs=3, init=str(bundle)))
     for key, value in pre.tensors.items():  # the frozen body (weights and statistics) did not move
