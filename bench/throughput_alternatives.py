@@ -176,7 +176,7 @@ def measure_shape(shape: Shape, opts: argparse.Namespace, tmp: Path, peaks: list
     from geocrop.inference.engine import Predictor
     from geocrop.models.registry import build_backbone, build_head
     from geocrop.training.hparams import default_config
-    from geocrop.training.trees import _pack_boosting, _pack_forest
+    from geocrop.training.trees import pack_trees
 
     pixels = shape.block.shape[2] * shape.block.shape[3]
     mean = shape.x.mean(axis=(0, 1))
@@ -215,8 +215,7 @@ def measure_shape(shape: Shape, opts: argparse.Namespace, tmp: Path, peaks: list
     torch.manual_seed(0)
     models: list[tuple[str, str, Any, dict[str, Any], Any]] = []
     for kind, model in (("rf", rf), ("gbm", gbm)):
-        pack = _pack_forest if kind == "rf" else _pack_boosting
-        module = pack(model, shape.steps, bands, shape.n_classes)
+        module = pack_trees(model, kind, steps=shape.steps, features=bands, n_classes=shape.n_classes)
         what = f"geocrop engine, `{kind}` head (the same trees, torch)"
         models.append((f"engine-{kind}", what, module, dict(module.spec), None))
     for family in DEEP_HEADS:

@@ -31,21 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geocrop.core.bands import S2_BANDS
-from geocrop.data.pair_sampling import (
-    PSEUDO_FIELD_PIXELS,
-    SECOND_MODALITIES,
-    SPLIT_FRACTIONS,
-    FloatArray,
-    IntArray,
-    TimeIndexed,
-    feature_names,
-    match_dates,
-    neighbourhoods,
-    pseudo_fields,
-    sample_pairs,
-    second_features,
-    split_field_raster,
-)
+from geocrop.data import pair_sampling as sampling
 from geocrop.data.shards import DEFAULT_SHARD_ROWS, ShardSet, ShardWriter, feature_stats
 from geocrop.errors import BundleError, InputError, NoDataError
 from geocrop.io.atomic import write_json_atomic
@@ -93,7 +79,7 @@ class PairSet:
     def second_window(self) -> int:
         """Side of the second view's window: 3 for Planet, 1 (or the neighbourhood asked) for Sentinel-1."""
         modality = self.second_modality or "planetscope"
-        return int(self.manifest["settings"].get("second_window", SECOND_MODALITIES[modality][1]))
+        return int(self.manifest["settings"].get("second_window", sampling.SECOND_MODALITIES[modality][1]))
 
     @property
     def train(self) -> ShardSet:
@@ -103,19 +89,19 @@ class PairSet:
     def heldout(self) -> ShardSet:
         return ShardSet.from_state(self.root, self.manifest["splits"]["heldout"])
 
-    def stats(self) -> tuple[FloatArray, FloatArray]:
+    def stats(self) -> tuple[sampling.FloatArray, sampling.FloatArray]:
         """Per-feature (mean, std) of the training pairs."""
         return feature_stats(self.manifest["splits"]["train"])
 
 
 def build_pairs_from_arrays(
     *,
-    s2: TimeIndexed,
+    s2: sampling.TimeIndexed,
     s2_dates: Sequence[np.datetime64] | npt.NDArray[np.datetime64],
-    planet: TimeIndexed | None,
+    planet: sampling.TimeIndexed | None,
     planet_dates: Sequence[np.datetime64] | npt.NDArray[np.datetime64] | None,
     out_dir: Path | str,
-    fields: IntArray | None = None,
+    fields: sampling.IntArray | None = None,
     pixels_per_date: int | None = None,
     heldout_per_date: int | None = None,
     tolerance_days: int = 0,
@@ -153,14 +139,14 @@ def build_pairs_from_arrays(
             param="start",
         )
     height, width = first.shape[-2:]
-    default_window = SECOND_MODALITIES[second_modality][1]
+    default_window = sampling.SECOND_MODALITIES[second_modality][1]
     window = default_window if second_window is None else second_window
     # A Sentinel-1 neighbourhood is gathered from the S1 image laid out on a grid `window` times finer.
     expand = second_modality != "planetscope" and window > 1
     sensor = "PlanetScope" if second_modality == "planetscope" else "Sentinel-1"
     if bimodal:
         assert planet is not None and planet_dates is not None
-        matches = match_dates(s2_days, planet_dates, tolerance_days=tolerance_days)
+        matches = sampling.match_dates(s2_days, planet_dates, tolerance_days=tolerance_days)
         if not matches:
             raise NoDataError(
                 f"no Sentinel-2 date ({_span(s2_days)}) has a {sensor} acquisition within "
@@ -170,17 +156,23 @@ def build_pairs_from_arrays(
             )
     else:
         matches = [(i, -1) for i in range(len(s2_days))]
-    field_raster = pseudo_fields(height, width) if fields is None else np.asarray(fields, np.int64)
+    field_raster = sampling.pseudo_fields(height, width) if fields is None else np.asarray(fields, np.int64)
     if field_raster.shape != (height, width):
         raise ValueError(f"fields raster {field_raster.shape} does not match the S2 grid {(height, width)}")
-    train_ids, heldout_ids = split_field_raster(field_raster, seed=seed)
+    train_ids, heldout_ids = sampling.split_field_raster(field_raster, seed=seed)
     train_mask = np.isin(field_raster, train_ids)
     heldout_mask = np.isin(field_raster, heldout_ids)
     n_train = pixels_per_date
     n_held = heldout_per_date
     if n_held is None:
         base = PAPER_PIXELS_PER_DATE if n_train is None else n_train
-        n_held = max(1, min(MAX_HELDOUT_PER_DATE, math.ceil(base * SPLIT_FRACTIONS[1] / SPLIT_FRACTIONS[0])))
+        n_held = max(
+            1,
+            min(
+                MAX_HELDOUT_PER_DATE,
+                math.ceil(base * sampling.SPLIT_FRACTIONS[1] / sampling.SPLIT_FRACTIONS[0]),
+            ),
+        )
     if n_train is None:
         n_train = PAPER_PIXELS_PER_DATE
     settings = {
@@ -192,7 +184,7 @@ def build_pairs_from_arrays(
         "shard_rows": shard_rows,
         "fields": "parcels"
         if fields is not None
-        else f"pseudo-fields {PSEUDO_FIELD_PIXELS}x{PSEUDO_FIELD_PIXELS} px",
+        else f"pseudo-fields {sampling.PSEUDO_FIELD_PIXELS}x{sampling.PSEUDO_FIELD_PIXELS} px",
         "grid": [int(height), int(width)],
         "provenance": dict(provenance or {}),
     }
@@ -200,7 +192,7 @@ def build_pairs_from_arrays(
         settings["second_modality"] = second_modality
     if bimodal and window != default_window:  # absent by default: earlier folders still match
         settings["second_window"] = window
-    n_feat = len(S2_BANDS) + (second_features(second_modality, window) if bimodal else 0)
+    n_feat = len(S2_BANDS) + (sampling.second_features(second_modality, window) if bimodal else 0)
     manifest = _start_manifest(out, settings, n_feat)
     if manifest.get("complete"):
         return PairSet(out, manifest)
@@ -216,10 +208,10 @@ def build_pairs_from_arrays(
         s2_img = first if si == 0 else np.asarray(s2[si], np.float32)
         pl_img = np.asarray(planet[pi], np.float32) if bimodal and planet is not None else None
         if expand and pl_img is not None:
-            pl_img = neighbourhoods(pl_img, window)
+            pl_img = sampling.neighbourhoods(pl_img, window)
         rng = np.random.default_rng([seed, si, 0xA1])
-        tr = sample_pairs(s2_img, pl_img, mask=train_mask, n=n_train, rng=rng, window=window)
-        ho = sample_pairs(s2_img, pl_img, mask=heldout_mask, n=n_held, rng=rng, window=window)
+        tr = sampling.sample_pairs(s2_img, pl_img, mask=train_mask, n=n_train, rng=rng, window=window)
+        ho = sampling.sample_pairs(s2_img, pl_img, mask=heldout_mask, n=n_held, rng=rng, window=window)
         writers["train"].add(tr)
         writers["heldout"].add(ho)
         pl_day = (
@@ -286,6 +278,8 @@ def build_pairs(
 
     if second_modality is None and planet is not None:
         second_modality = "planetscope"
+    # (S2 stack, its dates, second view's stack, its dates, field raster, provenance) from either source
+    arrays: tuple[Any, ...]
     if detect_source(s2, tables=True) == "table":
         from geocrop.data.table_pairs import open_table_pairs
 
@@ -296,48 +290,39 @@ def build_pairs(
                 param="s1_window",
             )
         table = open_table_pairs(s2, second=second_modality, s1=s1)
-        return build_pairs_from_arrays(
-            s2=table.s2,
-            s2_dates=table.dates,
-            planet=table.second,
-            planet_dates=table.dates if table.second is not None else None,
-            out_dir=out_dir,
-            fields=table.fields,
-            pixels_per_date=pixels_per_date,
-            tolerance_days=0,
-            seed=seed,
-            shard_rows=shard_rows,
-            provenance=table.provenance,
-            second_modality=second_modality or "planetscope",
-            second_window=s1_window if second_modality == "sentinel-1" else None,
+        second_dates = table.dates if table.second is not None else None
+        arrays = (table.s2, table.dates, table.second, second_dates, table.fields, table.provenance)
+        tolerance_days = 0  # a table's views share its dates
+    else:
+        src = open_pair_sources(
+            s2=s2,
+            planet=planet,
+            aoi=aoi,
+            start=start,
+            end=end,
+            fields=fields,
+            tolerance_days=tolerance_days,
+            s2_collection=s2_collection,
+            planet_collection=planet_collection,
+            second_modality=second_modality,
+            s1=s1,
+            s1_collection=s1_collection,
+            allow_any_asset_href=allow_any_asset_href,
         )
-    src = open_pair_sources(
-        s2=s2,
-        planet=planet,
-        aoi=aoi,
-        start=start,
-        end=end,
-        fields=fields,
-        tolerance_days=tolerance_days,
-        s2_collection=s2_collection,
-        planet_collection=planet_collection,
-        second_modality=second_modality,
-        s1=s1,
-        s1_collection=s1_collection,
-        allow_any_asset_href=allow_any_asset_href,
-    )
+        arrays = (src.s2, src.s2_dates, src.planet, src.planet_dates, src.fields, src.provenance)
+    s2_stack, s2_dates, second_stack, second_dates, field_raster, provenance = arrays
     return build_pairs_from_arrays(
-        s2=src.s2,
-        s2_dates=src.s2_dates,
-        planet=src.planet,
-        planet_dates=src.planet_dates,
+        s2=s2_stack,
+        s2_dates=s2_dates,
+        planet=second_stack,
+        planet_dates=second_dates,
         out_dir=out_dir,
-        fields=src.fields,
+        fields=field_raster,
         pixels_per_date=pixels_per_date,
         tolerance_days=tolerance_days,
         seed=seed,
         shard_rows=shard_rows,
-        provenance=src.provenance,
+        provenance=provenance,
         second_modality=second_modality or "planetscope",
         second_window=s1_window if second_modality == "sentinel-1" else None,
     )
@@ -362,7 +347,7 @@ def _start_manifest(out: Path, settings: dict[str, Any], n_feat: int) -> dict[st
         "format": FORMAT,
         "bimodal": settings["bimodal"],
         "second_modality": settings.get("second_modality", "planetscope") if settings["bimodal"] else None,
-        "columns": feature_names(
+        "columns": sampling.feature_names(
             bimodal=settings["bimodal"],
             modality=settings.get("second_modality", "planetscope"),
             window=settings.get("second_window"),

@@ -10,6 +10,7 @@ signatures equal to its fields) and pass them on as one `LabelledOptions` (`conf
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from geocrop.core.params import (
     as_path,
     as_source,
     at_least,
+    declared,
     param,
     settle,
 )
@@ -149,22 +151,10 @@ class LabelledOptions:
         """Where the labelled series come from, as the loaders read it."""
         from geocrop.data.labelled import LabelSource
 
-        return LabelSource(
-            path=self.labels,
-            class_column=self.class_column,
-            group_column=self.group_column,
-            id_column=self.id_column,
-            s2=self.s2,
-            start=self.start,
-            end=self.end,
-            steps=self.steps,
-            min_parcels=self.min_parcels,
-            class_map=self.class_map,
-            drop_unmapped=self.drop_unmapped,
-            nodata=self.nodata,
-            scale=self.scale,
-            allow_any_asset_href=self.allow_any_asset_href,
-        )
+        # Every option LabelSource takes has the same name here (`labels` is its `path`).
+        shared = {d.name for d in declared(LabelledOptions)}
+        names = shared & {f.name for f in dataclasses.fields(LabelSource)}
+        return LabelSource(path=self.labels, **{name: getattr(self, name) for name in names})
 
     def train_config(self, lr: float) -> TrainConfig:
         """The optimisation settings, starting at learning rate ``lr``."""

@@ -30,6 +30,7 @@ averaged gradients equal the single-process ones for the concatenated batch.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -78,25 +79,12 @@ def _pairs(config: PretrainConfig, info: DistInfo) -> PairSet:
     root = config.out / "pairs"
     if config.s2 is not None and info.is_main:
         second = config.second_view()
-        build_pairs(
-            s2=config.s2,
-            planet=config.planet if second == "planetscope" else None,
-            second_modality=second,
-            s1=config.s1,
-            s1_collection=config.s1_collection,
-            s1_window=config.s1_window,
-            aoi=config.aoi,
-            start=config.start,
-            end=config.end,
-            out_dir=root,
-            fields=config.fields,
-            pixels_per_date=config.pixels_per_date,
-            tolerance_days=config.tolerance_days,
-            seed=config.seed,
-            s2_collection=config.s2_collection,
-            planet_collection=config.planet_collection,
-            allow_any_asset_href=config.allow_any_asset_href,
-        )
+        # The pair settings PretrainConfig shares with build_pairs, by name (no forwarding list).
+        shared = {
+            n: getattr(config, n) for n in inspect.signature(build_pairs).parameters if hasattr(config, n)
+        }
+        planet = config.planet if second == "planetscope" else None
+        build_pairs(**shared | {"planet": planet, "second_modality": second, "out_dir": root})
     if info.world_size > 1:
         dist.barrier()
     pairs = PairSet.open(root)

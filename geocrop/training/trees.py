@@ -47,12 +47,12 @@ def fit_trees(
         model: Any = RandomForestClassifier(
             n_estimators=RF_TREES, class_weight="balanced_subsample", n_jobs=n_jobs, random_state=seed
         ).fit(flat, y)
-        return _pack_forest(model, steps, features, n_classes)
-    edges = bin_edges(flat, _balanced_weights(y))
-    model = HistGradientBoostingClassifier(class_weight="balanced", random_state=seed)
-    model.fit(bin_codes(flat, edges), y)
-    _thresholds_to_raw(model, edges)
-    return _pack_boosting(model, steps, features, n_classes)
+    else:
+        edges = bin_edges(flat, _balanced_weights(y))
+        model = HistGradientBoostingClassifier(class_weight="balanced", random_state=seed)
+        model.fit(bin_codes(flat, edges), y)
+        _thresholds_to_raw(model, edges)
+    return pack_trees(model, kind, steps=steps, features=features, n_classes=n_classes)
 
 
 #: Bins per feature, scikit-learn's default (`max_bins`): at most this many distinct codes.
@@ -178,7 +178,28 @@ def _tree(
     }
 
 
-def _pack_forest(model: Any, steps: int, features: int, n_classes: int) -> TreeEnsemble:
+#: A fitted model's trees in `_tree`'s convention, the deepest tree's depth, and per-class biases or None.
+_Nodes = tuple[list[dict[str, np.ndarray]], int, "np.ndarray | None"]
+
+
+def pack_trees(model: Any, kind: str, *, steps: int, features: int, n_classes: int) -> TreeEnsemble:
+    """A fitted scikit-learn forest (``kind`` rf: probabilities averaged) or booster (gbm: raw scores
+    summed) as a `TreeEnsemble` module."""
+    nodes, depth, bias = (_forest_nodes if kind == "rf" else _boosting_nodes)(model, n_classes)
+    combine = "mean_proba" if kind == "rf" else "sum_logits"
+    return _module(
+        nodes,
+        steps=steps,
+        features=features,
+        n_classes=n_classes,
+        depth=depth,
+        combine=combine,
+        kind=kind,
+        bias=bias,
+    )
+
+
+def _forest_nodes(model: Any, n_classes: int) -> _Nodes:
     nodes, depth = [], 0
     classes = model.classes_.astype(np.int64)
     for est in model.estimators_:
@@ -190,18 +211,10 @@ def _pack_forest(model: Any, steps: int, features: int, n_classes: int) -> TreeE
         nan_left = getattr(t, "missing_go_to_left", np.zeros(t.node_count, dtype=np.uint8))
         nodes.append(_tree(leaf, t.feature, t.threshold, t.children_left, t.children_right, nan_left, value))
         depth = max(depth, int(t.max_depth))
-    return _module(
-        nodes,
-        steps=steps,
-        features=features,
-        n_classes=n_classes,
-        depth=depth,
-        combine="mean_proba",
-        kind="rf",
-    )
+    return nodes, depth, None
 
 
-def _pack_boosting(model: Any, steps: int, features: int, n_classes: int) -> TreeEnsemble:
+def _boosting_nodes(model: Any, n_classes: int) -> _Nodes:
     classes = model.classes_.astype(np.int64)
     nodes, depth = [], 0
     binary = model.n_trees_per_iteration_ == 1
@@ -230,13 +243,4 @@ def _pack_boosting(model: Any, steps: int, features: int, n_classes: int) -> Tre
         bias[classes] = [0.0, baseline[0]]
     else:
         bias[classes] = baseline
-    return _module(
-        nodes,
-        steps=steps,
-        features=features,
-        n_classes=n_classes,
-        depth=depth,
-        combine="sum_logits",
-        kind="gbm",
-        bias=bias,
-    )
+    return nodes, depth, bias
