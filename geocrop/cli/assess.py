@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from geocrop.cli.declared import declared_options, help_text
-from geocrop.cli.progress import ProgressMode, progress_option, reporting
+from geocrop.cli.progress import ProgressMode, progress_option, run_verb
 from geocrop.core.params import declaration
 from geocrop.post.configs import AssessConfig
 
@@ -24,11 +24,7 @@ _OUT = help_text(declaration(AssessConfig, "out"))
 @progress_option()
 def assess(progress_mode: ProgressMode, **kw: Any) -> None:
     """Error matrix, accuracies and error-adjusted class areas with 95 % CIs (Olofsson et al. 2014)."""
-    import geocrop.api as api
-
-    with reporting(progress_mode) as reporter:
-        result = api.assess(**kw, progress=reporter.progress_event)
-        reporter.done({"report": Path(kw["out"]) / "report.md"})
+    result = run_verb("assess", progress_mode, kw, lambda r: {"report": Path(kw["out"]) / "report.md"})
     if progress_mode == "json":
         return
     e = result.estimates

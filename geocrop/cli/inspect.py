@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from geocrop.cli.declared import declared_options
-from geocrop.cli.progress import ProgressMode, progress_option, reporting
+from geocrop.cli.progress import ProgressMode, progress_option, run_verb
 from geocrop.viz.inspect_config import InspectConfig
 
 __all__ = ["inspect"]
@@ -23,11 +23,7 @@ __all__ = ["inspect"]
 @progress_option()
 def inspect(progress_mode: ProgressMode, **arguments: Any) -> None:
     """Draw each class's temporal profile (NDVI and every band) and class counts as PNGs and a page."""
-    import geocrop.api as api
-
-    with reporting(progress_mode) as reporter:
-        result = api.inspect_labels(**arguments, progress=reporter.progress_event)
-        reporter.done({"page": result.page})
+    result = run_verb("inspect_labels", progress_mode, arguments, lambda r: {"page": r.page})
     if progress_mode == "json":
         return
     counts = ", ".join(f"{n} {s}" for n, s in zip(result.class_names, result.series, strict=True))

@@ -52,6 +52,7 @@ __all__ = [
     "progress_option",
     "release_warnings",
     "reporting",
+    "run_verb",
     "set_warnings_shown",
     "show_or_hold",
 ]
@@ -309,3 +310,20 @@ def reporting(mode: ProgressMode, *, kind: type[Reporter] = Reporter) -> Iterato
             raise
         finally:
             reporter._stop()
+
+
+def run_verb(
+    verb: str,
+    mode: ProgressMode,
+    arguments: Mapping[str, Any],
+    outputs: Callable[[Any], Mapping[str, Any]],
+) -> Any:
+    """Call `geocrop.api`'s ``verb`` with the command's ``arguments`` under `reporting` (its progress drawn,
+    or written as JSON events) and end the run with the files ``outputs(result)`` names; the result comes
+    back for the command's summary line."""
+    import geocrop.api as api
+
+    with reporting(mode) as reporter:
+        result = getattr(api, verb)(**arguments, progress=reporter.progress_event)
+        reporter.done(outputs(result))
+    return result

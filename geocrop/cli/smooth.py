@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from geocrop.cli.declared import declared_options
-from geocrop.cli.progress import ProgressMode, progress_option, reporting
+from geocrop.cli.progress import ProgressMode, progress_option, run_verb
 from geocrop.post.configs import SmoothConfig
 
 
@@ -16,13 +16,7 @@ from geocrop.post.configs import SmoothConfig
 @progress_option()
 def smooth(progress_mode: ProgressMode, **arguments: Any) -> None:
     """Smooth a crop map: new class and confidence COGs, style and STAC item, like `geocrop map` writes."""
-    import geocrop.api as api
-
-    with reporting(progress_mode) as reporter:
-        result = api.smooth_map(**arguments, progress=reporter.progress_event)
-        outputs = {"cog": result.cog, "confidence": result.confidence, "qml": result.qml}
-        optional = {"stac_item": result.stac_item, "html": result.html}
-        reporter.done(outputs | {role: path for role, path in optional.items() if path is not None})
+    result = run_verb("smooth_map", progress_mode, arguments, _outputs)
     if progress_mode != "json":
         share = result.changed_pixels / result.clear_pixels if result.clear_pixels else 0.0
         click.echo(
@@ -31,3 +25,10 @@ def smooth(progress_mode: ProgressMode, **arguments: Any) -> None:
         )
         if result.html is not None:
             click.echo(f"web page: {result.html}")
+
+
+def _outputs(result: Any) -> dict[str, Any]:
+    """The smoothed map's files; the STAC item and the web page where they were written."""
+    optional = {"stac_item": result.stac_item, "html": result.html}
+    written = {role: path for role, path in optional.items() if path is not None}
+    return {"cog": result.cog, "confidence": result.confidence, "qml": result.qml} | written
