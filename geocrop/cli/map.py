@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from geocrop.cli.costs import cost_note
 from geocrop.cli.declared import declared_options, help_text
 from geocrop.cli.options import BBOX
 from geocrop.cli.progress import ProgressMode, progress_option, reporting
@@ -18,7 +19,7 @@ __all__ = ["map_command"]
 _AOI = declaration(MapConfig, "aoi")
 
 
-@click.command("map")
+@click.command("map", epilog=cost_note("map"))
 @declared_options(
     MapConfig,
     skip=["aoi"],  # --aoi FILE or --bbox: either gives the area

@@ -9,14 +9,15 @@ writes the outputs.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from geocrop.cli.costs import cost_note
 from geocrop.cli.declared import declared_options
 from geocrop.cli.label_options import StepsType
+from geocrop.cli.progress import ProgressMode, progress_option, reporting
 from geocrop.cli.train import head_options
 from geocrop.training.pretrain_options import PretrainOptions
 
@@ -24,18 +25,19 @@ from geocrop.training.pretrain_options import PretrainOptions
 _HEAD_OPTIONS = ("d_model", "heads", "layers", "hidden", "kernel_size", "dense")
 
 
-@click.command("pretrain")
+@click.command("pretrain", epilog=cost_note("pretrain"))
 @declared_options(
     PretrainOptions,
     types={"out": click.Path(file_okay=False, path_type=Path), "steps": StepsType()},
     after={
         "head_params": head_options(_HEAD_OPTIONS),
-        "threads": [
-            click.option("--progress/--no-progress", default=True, help="Progress bars on a terminal.")
+        "threads": [  # before --progress took rich|json|none; scripts still pass it
+            click.option("--no-progress", "quiet", is_flag=True, hidden=True, help="Same as --progress none.")
         ],
     },
 )
-def pretrain(**kw: Any) -> None:
+@progress_option()
+def pretrain(progress_mode: ProgressMode, quiet: bool, **kw: Any) -> None:
     """Pretrain pixel encoders on S2 + Planet or S2 + S1 pairs (the paper's Eq. 1), or on S2 alone (SCARF);
     or (--mode temporal) a temporal head on unlabelled series, for `geocrop train --init
     OUT/head.safetensors`.
@@ -44,13 +46,18 @@ def pretrain(**kw: Any) -> None:
     """
     import geocrop.api as api
 
-    mode, progress = kw["mode"], kw.pop("progress")
+    mode = kw["mode"]
     head_params = {name: kw.pop(name) for name in _HEAD_OPTIONS}
-    result = api.pretrain(
-        **kw,
-        head_params={k: v for k, v in head_params.items() if v is not None} or None,
-        bars=progress and sys.stderr.isatty(),
-    )
+    progress_mode = "none" if quiet else progress_mode
+    with reporting(progress_mode) as reporter:
+        result = api.pretrain(
+            **kw,
+            head_params={k: v for k, v in head_params.items() if v is not None} or None,
+            progress=reporter.progress_event,
+        )
+        reporter.done({"bundle": result.bundle} if result.is_main else {})
+    if progress_mode == "json":
+        return
     if result.is_main and result.history and mode == "temporal":
         from geocrop.training.temporal_pretrain import describe_epoch
 
