@@ -1,9 +1,9 @@
 """Draw where `geocrop map`'s time goes per stage and per latency, from ``bench/remote_read.py --json``.
 
 ``python bench/plot_remote_read.py RESULTS.json [--out docs/img/remote_read.png]``: left, one stacked bar
-per model and latency (the wall time split between search, read, regrid, engine, write and the rest, as the
-map reports it: read time hidden behind the engine is not in the read segment); right, pixels per second of
-the map beside the read alone and the engine alone, per latency.
+per model and latency, and for the reruns from the disk cache (the wall time split between search, read,
+regrid, engine, write and the rest, as the map reports it: read time hidden behind the engine is not in the
+read segment); right, pixels per second of the map beside the read alone and the engine alone, per latency.
 """
 
 from __future__ import annotations
@@ -30,18 +30,21 @@ def main() -> None:
     opts = p.parse_args()
     data = json.loads(opts.results.read_text())
     rows = [r for r in data["rows"] if r["version"] == "after" and r["stages"]]
+    reruns = [r for r in data["rows"] if r["version"] == "rerun" and r["stages"]]
     models = sorted({r["model"] for r in rows}, key=lambda m: m != "head")
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1.4, 1]})
     labels, ticks, y = [], [], 0.0
     for model in models:
-        for r in sorted((r for r in rows if r["model"] == model), key=lambda r: r["latency"]):
+        mine = [r for r in rows + reruns if r["model"] == model]
+        for r in sorted(mine, key=lambda r: (r["latency"], r["version"] == "rerun")):
             split = {**r["stages"]["stage_seconds"], "other": r["stages"]["other_seconds"]}
             x = 0.0
             for stage, colour in zip(STAGES, COLOURS, strict=True):
                 left.barh(y, split[stage], left=x, color=colour, label=stage if y == 0 else None)
                 x += split[stage]
             left.plot([r["read_alone_s"]], [y], "k|", markersize=14, label="read alone" if y == 0 else None)
-            labels.append(f"{model}, {r['latency']} ms")
+            rerun = ", rerun (disk cache)" if r["version"] == "rerun" else ""
+            labels.append(f"{model}, {r['latency']} ms{rerun}")
             ticks.append(y)
             y += 1
         y += 0.5
@@ -60,6 +63,14 @@ def main() -> None:
             marker + ":",
             label=f"engine alone, {model}",
         )
+    if reruns:
+        right.plot(
+            [r["latency"] for r in reruns],
+            [r["pixels"] / r["wall_s"] for r in reruns],
+            "D",
+            color="tab:purple",
+            label="rerun (disk cache), head",
+        )
     head = sorted((r for r in rows if r["model"] == models[0]), key=lambda r: r["latency"])
     right.plot(
         [r["latency"] for r in head],
@@ -70,12 +81,12 @@ def main() -> None:
     right.set_xlabel("latency per request (ms)")
     right.set_ylabel("pixels per second")
     right.set_yscale("log")
-    right.legend(fontsize=8)
+    right.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     right.set_title("map vs. its read and its engine")
     meta = data["meta"]
     fig.suptitle(
-        f"bench/remote_read.py, {meta['started']}, load average {meta['load_start'][0]:.1f} at start "
-        "(shared 2-core machine; simulated imagery)",
+        f"bench/remote_read.py, {meta['started']}, load average {meta['load_start'][0]:.1f} at start, "
+        f"{meta.get('load_end', [float('nan')])[0]:.1f} at end (shared 2-core machine; simulated imagery)",
         fontsize=9,
     )
     fig.tight_layout()

@@ -11,12 +11,19 @@ For each latency, each in a fresh process (so GDAL's caches start empty):
 
 * **read alone**: the STAC search, then every tile of the cube read as `geocrop map` reads it (same
   reader threads and tiles in flight), nothing else;
-* **engine alone** (once, on the blocks the first read produced, regridded): `Predictor.predict_block`
-  per tile, for each model;
+* **engine alone** (in the same process, after the read, on its blocks regridded):
+  `Predictor.predict_block` per tile, for each model mapped at that latency, so that on a shared machine
+  the map is compared with an engine measured minutes apart, not at the start of the run
+  (``--engine-once``: only in the first latency's process);
 * **`geocrop map`** through the Python API (`geocrop.map_aoi`, ``tune_process=True`` as the command
   line), for each model: its wall time (`MapResult.seconds`) and the stage split it reports itself
   (search, read, regrid, engine, write; the STAC item's ``geocrop:processing``), peak RSS (``VmHWM``),
-  and the requests and bytes the range server answered.
+  the requests and bytes the range server answered, and the load average before and after it;
+* **rerun** (at ``--rerun-latencies``): the head's map again in a new process with the first map's
+  on-disk read cache (`geocrop.io.read_cache`): it should read nothing from the server.
+
+Every map and read alone starts with an empty disk cache of its own (under ``--work``), so that only a
+rerun finds anything there.
 
 Models: **head** (a Transformer head at its default size on raw bands, random weights) and
 **backbone** (the demo bundle: pretrained ResMLP-8x256 + Transformer head). ``--before REV`` also maps
@@ -77,7 +84,11 @@ def child_read(spec: dict[str, Any]) -> dict[str, Any]:
     from geocrop.io.stac import search
 
     settings = ReadSettings(
-        threads=spec["threads"], read_ahead=spec["ahead"], cache_mb=spec.get("cache_mb", 256)
+        threads=spec["threads"],
+        read_ahead=spec["ahead"],
+        cache_mb=spec.get("cache_mb", 64),
+        disk_cache_mb=2048 if spec.get("disk_cache") else 0,
+        disk_cache_dir=spec.get("disk_cache"),
     )
     from shapely.geometry import shape
 
@@ -153,6 +164,8 @@ def child_map(spec: dict[str, Any]) -> dict[str, Any]:
         kwargs.update(read_threads=spec["threads"], read_ahead=spec["ahead"])
         if "cache_mb" in spec:
             kwargs["read_cache_mb"] = spec["cache_mb"]
+    if "read_disk_cache" in inspect.signature(api.map_aoi).parameters and spec.get("disk_cache"):
+        kwargs["read_disk_cache"] = spec["disk_cache"]
     t0 = time.perf_counter()
     result = api.map_aoi(**kwargs)
     stages = getattr(result, "stages", None)
@@ -165,10 +178,11 @@ def child_map(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_child(kind: str, spec: dict[str, Any], *, code: Path | None = None) -> dict[str, Any]:
-    """Run ``child_<kind>(spec)`` in a fresh process (``code``: a folder holding another ``geocrop``)."""
+    """Run ``child_<kind>(spec)`` in a fresh process with this checkout's ``geocrop`` (``code``: a folder
+    holding another)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(spec["cores"]))
-    if code is not None:
-        env["PYTHONPATH"] = str(code)
+    # This checkout's geocrop unless another is asked for (whatever the environment's install points at).
+    env["PYTHONPATH"] = str(code if code is not None else HERE.parent)
     cmd = [sys.executable, str(Path(__file__).resolve()), f"_{kind}", json.dumps(spec)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
     if proc.returncode != 0:
@@ -213,26 +227,40 @@ def measure(opts: argparse.Namespace, bundles: dict[str, str], before: Path | No
         "ahead": opts.read_ahead,
         "cores": opts.cores,
     }
+    caches = opts.work / f"caches-{os.getpid()}"  # every map and read alone starts with an empty disk cache
     for latency in opts.latencies:
         with serve(folder, latency=latency / 1000, mbit=opts.mbit, nice=SERVER_NICE) as files:
             coll, lines = api_inputs(items, files.url, opts.work / f"api-{latency}")
             with rustac_server(coll, lines) as url:
-                spec = {**base, "url": url, "bundles": {} if engine else bundles}
+                here = {m: b for m, b in bundles.items() if m == "head" or latency in opts.backbone_latencies}
+                measured = here if opts.engine_each else ({} if engine else bundles)
+                spec = {
+                    **base,
+                    "url": url,
+                    "bundles": measured,
+                    "disk_cache": str(caches / f"read-{latency}"),
+                }
                 files.reset()
                 read = run_child("read", spec)
                 read["server"] = files.stats()
-                engine = engine or {m: read[f"engine_s:{m}"] for m in bundles}
+                engine = {**engine, **{m: read[f"engine_s:{m}"] for m in measured}}
                 print(f"# {latency} ms: read alone {read['read_s']:.1f} s, {read['server']}", flush=True)
                 runs = [
                     (m, "after", None) for m in bundles if m == "head" or latency in opts.backbone_latencies
                 ]
                 if before is not None and latency in opts.before_latencies:
                     runs.append(("head", "before", before))
+                if "head" in bundles and latency in opts.rerun_latencies:
+                    runs.append(("head", "rerun", None))  # the head map again, from its disk cache
                 for model, version, code in runs:
                     files.reset()
                     out = opts.work / f"map-{latency}-{model}-{version}.tif"
-                    got = run_child("map", {**spec, "bundle": bundles[model], "out": str(out)}, code=code)
+                    cache = caches / f"map-{latency}-{model}-{'after' if version == 'rerun' else version}"
+                    child = {**spec, "bundle": bundles[model], "out": str(out), "disk_cache": str(cache)}
+                    load = os.getloadavg()[0]
+                    got = run_child("map", child, code=code)
                     got.update(
+                        load=[load, os.getloadavg()[0]],
                         server=files.stats(),
                         latency=latency,
                         model=model,
@@ -302,6 +330,7 @@ def memory_rows(opts: argparse.Namespace, bundle: str) -> list[dict[str, Any]]:
                     "url": url,
                     "bundle": bundle,
                     "out": str(opts.work / f"mem-{k}.tif"),
+                    "disk_cache": str(opts.work / f"caches-{os.getpid()}" / f"mem-{k}"),
                     **({"cache_mb": opts.memory_cache_mb} if opts.memory_cache_mb else {}),
                 }
                 got = run_child("map", spec)
@@ -317,7 +346,7 @@ def table(rows: list[dict[str, Any]], sweep: list[dict[str, Any]], mem: list[dic
         "| latency | model | code | map s | "
         + " | ".join(STAGES)
         + " | other | requests | MB | read alone s "
-        "| engine alone s | map px/s | of engine alone | of read alone | of the slower | peak RSS MB |"
+        "| engine alone s | map px/s | of engine alone | of read alone | of the slower | peak RSS MB | load |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -341,6 +370,7 @@ def table(rows: list[dict[str, Any]], sweep: list[dict[str, Any]], mem: list[dic
             f"{e2e / read_rate:.0%}",
             f"{e2e / min(read_rate, engine_rate):.0%}",
             f"{r['rss_mb']:,.0f}",
+            "-" if "load" not in r else f"{r['load'][0]:.1f}-{r['load'][1]:.1f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     if sweep:
@@ -387,6 +417,15 @@ def main() -> None:
     )
     p.add_argument("--before-latencies", type=ints, default=[0, 50])
     p.add_argument("--backbone-latencies", type=ints, default=[0, 50], help="latencies the backbone maps at")
+    p.add_argument(
+        "--rerun-latencies", type=ints, default=[50], help="latencies the head maps again from its disk cache"
+    )
+    p.add_argument(
+        "--engine-once",
+        dest="engine_each",
+        action="store_false",
+        help="engine alone only in the first latency's process (default: in each, beside its maps)",
+    )
     p.add_argument(
         "--report", type=Path, default=None, help="print the table of a saved --json file, run nothing"
     )
