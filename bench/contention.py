@@ -88,7 +88,8 @@ def engine_job(name: str, seconds: float) -> None:
     """Print one JSON line: pixels/s of ``predict_block`` over ``seconds``, and its CPU seconds."""
     import numpy as np
 
-    from geocrop.inference.engine import Predictor, spec_for_modules
+    from geocrop.inference.engine import Predictor
+    from geocrop.inference.schema import spec_for_modules
     from geocrop.models.registry import build_backbone, build_head
     from geocrop.training.hparams import default_config
 

@@ -40,7 +40,8 @@ import torch
 
 from geocrop.core.bands import PLANET_FEATURES, S2_BANDS
 from geocrop.inference.device_feed import stage_block
-from geocrop.inference.engine import Predictor, spec_for_modules
+from geocrop.inference.engine import Predictor
+from geocrop.inference.schema import spec_for_modules
 from geocrop.models.contrastive import ContrastiveModel
 from geocrop.models.registry import build_backbone, build_head
 from geocrop.training.corruption import ScarfCorruption

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from geocrop.inference.engine import Predictor, spec_for_modules
+from geocrop.inference.engine import Predictor
+from geocrop.inference.schema import spec_for_modules
 from geocrop.models.registry import build_backbone, build_head
 from geocrop.training.hparams import default_config
 

@@ -32,7 +32,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypedDict, Unpack
@@ -402,27 +402,3 @@ class Predictor:
         if self.precision == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
-
-
-def spec_for_modules(
-    *,
-    bands: Sequence[str],
-    classes: Sequence[Mapping[str, Any]] | Sequence[str],
-    steps: int,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-) -> BundleSpec:
-    """A `BundleSpec` for modules built in memory (tests, benchmarks): unit statistics by default."""
-    n = len(bands)
-    entries = [c if isinstance(c, Mapping) else {"name": c} for c in classes]
-    return parse_bundle_metadata(
-        {
-            "bands": list(bands),
-            "normalization": {"mean": list(mean or [0.0] * n), "std": list(std or [1.0] * n)},
-            "classes": entries,
-            "temporal_grid": {"steps": steps},
-            "backbone": None,
-            "head": {"name": "in-memory"},
-        },
-        source="in-memory model",
-    )

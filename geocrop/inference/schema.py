@@ -19,7 +19,7 @@ Keys read (written by `geocrop train`; typed and read in every older spelling by
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,4 +74,28 @@ def parse_bundle_metadata(meta: Mapping[str, Any], *, source: str) -> BundleSpec
         class_frequencies=typed.class_frequencies,
         temperature=1.0 if typed.temperature is None else typed.temperature,
         head_prior="uniform" if typed.head_prior is None else typed.head_prior,
+    )
+
+
+def spec_for_modules(
+    *,
+    bands: Sequence[str],
+    classes: Sequence[Mapping[str, Any]] | Sequence[str],
+    steps: int,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> BundleSpec:
+    """A `BundleSpec` for modules built in memory (tests, benchmarks): unit statistics by default."""
+    n = len(bands)
+    entries = [c if isinstance(c, Mapping) else {"name": c} for c in classes]
+    return parse_bundle_metadata(
+        {
+            "bands": list(bands),
+            "normalization": {"mean": list(mean or [0.0] * n), "std": list(std or [1.0] * n)},
+            "classes": entries,
+            "temporal_grid": {"steps": steps},
+            "backbone": None,
+            "head": {"name": "in-memory"},
+        },
+        source="in-memory model",
     )

@@ -81,7 +81,7 @@ def test_bf16_engine_matches_the_fp32_cpu_engine_on_the_demo_bundle(device: str)
 def test_bf16_matches_fp32_for_every_head_family(device: str, head: str) -> None:
     """Random-weight paper-size backbone + each head family at its default size (the bench's models)."""
     from geocrop.core.bands import S2_BANDS
-    from geocrop.inference.engine import spec_for_modules
+    from geocrop.inference.schema import spec_for_modules
     from geocrop.models.registry import build_backbone, build_head
 
     torch.manual_seed(0)

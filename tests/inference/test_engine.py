@@ -119,7 +119,7 @@ def test_quick_flops_estimate_is_close_to_the_count_for_the_backbone() -> None:
 
 
 def test_predictor_from_modules_matches_the_bundle(tmp_path: Path) -> None:
-    from geocrop.inference.engine import spec_for_modules
+    from geocrop.inference.schema import spec_for_modules
 
     loaded = Predictor(write_tiny_bundle(tmp_path / "m.safetensors"), device="cpu")
     spec = spec_for_modules(bands=loaded.bands, classes=["wheat", "maize", "rapeseed"], steps=STEPS,

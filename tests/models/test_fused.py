@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from geocrop.core.bands import S2_BANDS
-from geocrop.inference.engine import Predictor, spec_for_modules
+from geocrop.inference.engine import Predictor
+from geocrop.inference.schema import spec_for_modules
 from geocrop.models.fused import FusedBackbone, resmlp_function
 from geocrop.models.registry import build_head
 from geocrop.models.resmlp import ResMLP
