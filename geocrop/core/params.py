@@ -224,8 +224,10 @@ def declaration(config: type | Any, name: str) -> Declared:
     raise KeyError(name)
 
 
-def settle(config: Any) -> None:
-    """Convert and check every declared field of a frozen config in place (call in ``__post_init__``)."""
+def settle(config: Any, *, season: tuple[str, str] | None = None) -> None:
+    """Convert and check every declared field of a frozen config in place (call in ``__post_init__``);
+    ``season`` names the config's first and last date fields, then held to the one season rule
+    (`geocrop.core.temporal.check_season`)."""
     for item in declared(config):
         value = getattr(config, item.name)
         if value is None and item.optional:
@@ -243,6 +245,10 @@ def settle(config: Any) -> None:
         problem = None if check is None else check(value)
         if problem is not None:
             raise InputError(f"`{item.name}` {show(value)} {problem}", param=item.name)
+    if season is not None:
+        from geocrop.core.temporal import check_season  # numpy: only once a dated config is built
+
+        check_season(getattr(config, season[0]), getattr(config, season[1]))
 
 
 def values(config: Any) -> dict[str, Any]:

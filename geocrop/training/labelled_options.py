@@ -29,7 +29,7 @@ from geocrop.core.params import (
     param,
     settle,
 )
-from geocrop.core.temporal import as_date, check_season
+from geocrop.core.temporal import as_date
 from geocrop.data.label_params import labels_param
 from geocrop.errors import InputError
 from geocrop.io.colour_table import colours_param
@@ -144,8 +144,7 @@ class LabelledOptions:
     )
 
     def __post_init__(self) -> None:
-        settle(self)
-        check_season(self.start, self.end)
+        settle(self, season=("start", "end"))
 
     def source(self) -> LabelSource:
         """Where the labelled series come from, as the loaders read it."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from geocrop.core.params import as_aoi, as_path, as_source, param, settle, values
-from geocrop.core.temporal import as_date, check_season
+from geocrop.core.temporal import as_date
 from geocrop.errors import InputError
 
 if TYPE_CHECKING:
@@ -137,8 +137,7 @@ class PretrainOptions:
     )
 
     def __post_init__(self) -> None:
-        settle(self)
-        check_season(self.start, self.end)
+        settle(self, season=("start", "end"))
 
     def contrastive_config(self) -> PretrainConfig:
         """The settings of a bi-modal or uni-modal run (the pixel encoders)."""

@@ -24,6 +24,7 @@ from geocrop.core.params import (
     signature_from,
     within,
 )
+from geocrop.core.temporal import as_date
 from geocrop.errors import InputError
 from geocrop.inference.map_config import MapConfig
 from geocrop.inference.predict_config import PredictConfig
@@ -189,3 +190,20 @@ def test_a_keyword_group_must_name_the_configs_arguments_in_order_and_require_th
     for wrong in (Missing, Optional):
         with pytest.raises(TypeError):
             signature_from(_Example, wrong)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Season:
+    start: dt.date | None = param(None, help="First date", convert=lambda v, n: as_date(v, n))
+    end: dt.date | None = param(None, help="Last date", convert=lambda v, n: as_date(v, n))
+
+    def __post_init__(self) -> None:
+        settle(self, season=("start", "end"))
+
+
+def test_settle_holds_the_named_dates_to_the_one_season_rule() -> None:
+    assert _Season(start="2021-03-01", end="2021-10-01").end == dt.date(2021, 10, 1)
+    assert _Season(start="2021-03-01").end is None  # one date alone: nothing to compare
+    with pytest.raises(InputError, match=r"`end` 2021-03-01 is not after `start` 2021-03-01") as caught:
+        _Season(start="2021-03-01", end="2021-03-01")
+    assert caught.value.param == "end"
