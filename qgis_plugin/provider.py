@@ -11,6 +11,7 @@ from .common import PROCESSING_SETTING
 from .field_results import FieldResultsAlgorithm
 from .inspect_samples import InspectSamplesAlgorithm
 from .map_crops import MapCropsAlgorithm
+from .map_stack import MapStackAlgorithm
 from .sample_points import SamplePointsAlgorithm
 from .smooth_map import SmoothMapAlgorithm
 from .train_classifier import TrainClassifierAlgorithm
@@ -72,6 +73,7 @@ class GeocropProvider(QgsProcessingProvider):
     def loadAlgorithms(self) -> None:
         for algorithm in (
             MapCropsAlgorithm(),
+            MapStackAlgorithm(),
             TrainClassifierAlgorithm(),
             FieldResultsAlgorithm(),
             SmoothMapAlgorithm(),
