@@ -157,8 +157,19 @@ def area(tmp_path_factory: pytest.TempPathFactory) -> TinyArea:
     return tiny_area(tmp_path_factory.mktemp("area"))
 
 
-def _inputs(tmp: Path, area: TinyArea) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bad sources of `_bad_sources`, written once: writing their netCDF cubes cost 0.3 s CPU, most of
+    a row's time; each row gets a fresh copy in its own folder."""
+    folder = tmp_path_factory.mktemp("sources")
+    _bad_sources(folder)
+    return folder
+
+
+def _inputs(tmp: Path, area: TinyArea, sources: Path) -> dict[str, str]:
     """The files rows refer to: bad AOIs, catalogs pointing where they should not, a text file, a folder."""
+    import shutil
+
     (tmp / "notes.txt").write_text("not a raster, not a catalog, not a bundle\n")
     (tmp / "a-folder").mkdir()
     (tmp / "bad.geojson").write_text("{not json")
@@ -166,7 +177,8 @@ def _inputs(tmp: Path, area: TinyArea) -> dict[str, str]:
     (tmp / "lat200.geojson").write_text(json.dumps({"type": "Polygon", "coordinates": [square]}))
     (tmp / "point.geojson").write_text(json.dumps({"type": "Point", "coordinates": [13.0, 52.0]}))
     _shapefile_without_prj(tmp / "noprj.shp")
-    _bad_sources(tmp)
+    for source in sources.iterdir():
+        shutil.copy(source, tmp / source.name)
     cat_dir = area.catalog.parent
     red = next(cat_dir.rglob("assets/*/red.tif"))
     for name, href in {
@@ -252,10 +264,10 @@ def _snapshot(folder: Path) -> dict[str, bytes | None]:
 @pytest.mark.parametrize("existing", [False, True], ids=["no-output", "existing-output"])
 @pytest.mark.parametrize(("row", "args", "out_kind", "fragment"), ROWS, ids=[r[0] for r in ROWS])
 def test_bad_input_is_refused_cleanly(
-    area: TinyArea, tmp_path: Path, row: str, args: list[str], out_kind: str | None, fragment: str,
-    existing: bool,
+    area: TinyArea, sources: Path, tmp_path: Path, row: str, args: list[str], out_kind: str | None,
+    fragment: str, existing: bool,
 ) -> None:  # fmt: skip
-    values = _inputs(tmp_path, area)
+    values = _inputs(tmp_path, area, sources)
     argv, out = _args(args, out_kind, values)
     if existing and (out is None or out.exists() or not out.parent.is_dir()):
         pytest.skip("no separate existing-output case for this row")
@@ -276,9 +288,11 @@ def test_bad_input_is_refused_cleanly(
     assert _snapshot(tmp_path) == before, "the command created, changed or removed files"
 
 
-def test_real_process_error_is_one_line_with_quiet_default_logging(area: TinyArea, tmp_path: Path) -> None:
+def test_real_process_error_is_one_line_with_quiet_default_logging(
+    area: TinyArea, sources: Path, tmp_path: Path
+) -> None:
     """A run in its own process whose scene files are missing: one stderr line, no GDAL/urllib3 log lines."""
-    values = _inputs(tmp_path, area)
+    values = _inputs(tmp_path, area, sources)
     argv, out = _args([*MAP, "--stac", "{tmp}/missing/catalog.json"], "file", values)
     proc = subprocess.run(
         [sys.executable, "-m", "geocrop.cli.main", *argv], capture_output=True, text=True, timeout=300

@@ -171,7 +171,7 @@ def test_fit_calibration_recovers_temperature_and_prior_strength() -> None:
     """A head that absorbed 40 % of the class prior and is twice too sharp: (T, s) = (2, 0.4) restore the
     posterior the labels were drawn from, and beat T alone in NLL and ECE."""
     rng = np.random.default_rng(7)
-    balanced = rng.normal(0.0, 1.5, (40_000, 3))
+    balanced = rng.normal(0.0, 1.5, (10_000, 3))  # T within 3 %, s within 0.02 over seeds 1-3 and 7
     shares = np.array([0.7, 0.2, 0.1])
     p = softmax(balanced + np.log(shares))
     labels = np.minimum((rng.random((len(p), 1)) > np.cumsum(p, axis=1)).sum(axis=1), 2)
