@@ -23,9 +23,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-# One pytest worker per core; a test file stays on one worker, so its module fixtures are built once.
+# One pytest worker per core; a test file stays on one worker, so its module fixtures are built once, and
+# files go out in collection order, where tests/conftest.py puts the longest first (LONG_FILES). Python
+# may write bytecode here even where the environment says not to (PYTHONDONTWRITEBYTECODE): otherwise each
+# worker rewrites the asserts of every test module again (~4 s CPU) and each geocrop subprocess a test
+# starts compiles the package again.
 test: lint typecheck
-	$(VENV)/bin/pytest -m "not slow" -q -n auto --dist loadfile --durations=20
+	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -m "not slow" -q -n auto --dist loadfile --no-loadscope-reorder --durations=20
 
 # Exit code 5 means "no test selected", which is not a failure here.
 test-slow: $(STAMP)

@@ -44,7 +44,25 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+# The files that take longest (CPU seconds on a quiet 2-core machine, most first). xdist hands out files in
+# collection order under `make test`'s `--dist loadfile --no-loadscope-reorder`: these go first, so no
+# worker starts a long file while the other has run out of work. (xdist's default order, most tests first,
+# started the 31 s docs example test last, with the other worker idle for its whole run.)
+LONG_FILES = (
+    "tests/test_docs_python.py",
+    "tests/cli/test_bad_inputs.py",
+    "tests/qgis/test_qgis_after_map.py",
+    "tests/qgis/test_qgis_plugin.py",
+    "tests/qgis/test_qgis_errors.py",
+    "tests/cli/test_predict_cli.py",
+    "tests/training/test_evaluate.py",
+    "tests/qgis/test_qgis_inspect.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {path: number for number, path in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: others keep order
     reasons = {
         "qgis": None
         if QGIS_PROCESS.exists()
