@@ -11,6 +11,9 @@ same folder, so that its runs pair with the raw-band runs already there:
 - ``--resample-dates``, ``--date-dropout P``: the series augmentations of temporal pretraining on every
   labelled training batch (`TrainConfig.resample_dates`, ``date_dropout``), for the raw-band head and
   each pretrained one (``tempcnn (resampled dates)``, ``tempcnn (temporal 3, resampled dates)``).
+- ``--epochs N``: a fixed schedule of N epochs, the last kept, with no inner split (every drawn parcel
+  trains, none picks the epoch); a setting of the folder's fingerprint, so it runs into another ``--out``
+  (the draws are the same: they follow the seed, fold and count only).
 - ``--probe S``: linear probe, then fine-tuning: the first S of the planned epochs train the classifier
   layer alone on the pretrained body (`TrainConfig.probe`; ``tempcnn (temporal 3, probe 0.1)``).
 
@@ -55,6 +58,9 @@ def main() -> None:
     ap.add_argument(
         "--probe", type=float, default=0.0, help="share of the epochs that train the classifier alone"
     )
+    ap.add_argument(
+        "--epochs", type=int, default=None, help="a fixed schedule: no inner split, every drawn parcel trains"
+    )
     ap.add_argument("--frozen", action="store_true", help="the pretrained heads with their body frozen")
     ap.add_argument("--labels-per-class", type=_counts, default=(5, 10))
     ap.add_argument("--draws", type=int, default=3)
@@ -75,6 +81,9 @@ def main() -> None:
             probe=args.probe,
             resample_dates=args.resample_dates,
             date_dropout=args.date_dropout,
+            epochs=args.epochs,
+            # the time shift and noise, on by default with adaptive settings only
+            augment=None if args.epochs is None else True,
         ),
         labels_per_class=args.labels_per_class,
         draws=args.draws,
