@@ -25,6 +25,7 @@ CACHES: dict[tuple[str, str], str] = {
     ("inference/device_feed.py", "_COPY_STREAMS"): "one CUDA copy stream per device",
     ("models/registry.py", "_BACKBONES"): "backbone builders, registered at import",
     ("models/registry.py", "_HEADS"): "head builders, registered at import",
+    ("io/read_cache.py", "_USAGE"): "bytes each disk-cache folder holds, counted once per process",
 }
 _EMPTY_FACTORIES = {"set", "dict", "list", "defaultdict", "OrderedDict", "WeakValueDictionary"}
 
