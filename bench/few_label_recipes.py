@@ -14,6 +14,8 @@ same folder, so that its runs pair with the raw-band runs already there:
 - ``--epochs N``: a fixed schedule of N epochs, the last kept, with no inner split (every drawn parcel
   trains, none picks the epoch); a setting of the folder's fingerprint, so it runs into another ``--out``
   (the draws are the same: they follow the seed, fold and count only).
+- ``--epoch-choice cv``: the epoch count chosen by 3-fold cross-validation on the drawn parcels, then
+  a refit on all of them (`geocrop.training.cv_epochs`; ``tempcnn (epochs by cv)``).
 - ``--probe S``: linear probe, then fine-tuning: the first S of the planned epochs train the classifier
   layer alone on the pretrained body (`TrainConfig.probe`; ``tempcnn (temporal 3, probe 0.1)``).
 
@@ -61,6 +63,9 @@ def main() -> None:
     ap.add_argument(
         "--epochs", type=int, default=None, help="a fixed schedule: no inner split, every drawn parcel trains"
     )
+    ap.add_argument(
+        "--epoch-choice", default="inner", choices=("inner", "cv", "auto"), help="how the epoch is picked"
+    )
     ap.add_argument("--frozen", action="store_true", help="the pretrained heads with their body frozen")
     ap.add_argument("--labels-per-class", type=_counts, default=(5, 10))
     ap.add_argument("--draws", type=int, default=3)
@@ -82,6 +87,7 @@ def main() -> None:
             resample_dates=args.resample_dates,
             date_dropout=args.date_dropout,
             epochs=args.epochs,
+            epoch_choice=args.epoch_choice,
             # the time shift and noise, on by default with adaptive settings only
             augment=None if args.epochs is None else True,
         ),

@@ -32,6 +32,7 @@ from geocrop.training.calibration import (
     fit_calibration,
     fit_temperature,
 )
+from geocrop.training.cv_epochs import cv_epochs, uses_cv
 from geocrop.training.features import FrozenBackbone, encode
 from geocrop.training.fit import EpochStats, ProgressFn, TrainConfig, fit_head
 from geocrop.training.hparams import AUTO, HeadConfig
@@ -157,9 +158,11 @@ def fit_any_head(
         fitted.held_out = held_out
         return fitted
     spec = head.spec(in_features=int(x_va.shape[-1]), n_classes=n_classes, steps=int(x_va.shape[1]))
-    select = None
+    select, stop = None, None
     fit_idx, sel_idx = train_idx, train_idx[:0]
-    if config.adaptive:
+    if uses_cv(config, series, train_idx):  # small labelled set: the epoch by cross-validation, then all
+        config, stop = cv_epochs(spec, series, features, train_idx, config=config, final_lr=head.lr)
+    elif config.adaptive:
         fit_idx, sel_idx = inner_split(series, train_idx, config.seed)
         select = (features(sel_idx), series.labels[sel_idx])
     result = fit_head(
@@ -171,6 +174,7 @@ def fit_any_head(
         checkpoint=checkpoint,
         progress=progress,
         select=select,
+        stop_after=stop,
     )
     calibration = {}
     held_out = None

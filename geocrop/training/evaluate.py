@@ -236,7 +236,7 @@ def evaluate(job: EvaluateJob, *, progress: Progress | None = None) -> EvaluateR
 
 
 #: Training settings a run's key and name carry (`_recipe`) instead of the folder's fingerprint.
-RECIPE_SETTINGS = ("body_lr", "probe", "resample_dates", "date_dropout", "frozen_hidden")
+RECIPE_SETTINGS = ("body_lr", "probe", "resample_dates", "date_dropout", "frozen_hidden", "epoch_choice")
 
 
 def _recipe(config: TrainConfig, variant: str, family: str) -> tuple[str, str]:
@@ -251,6 +251,8 @@ def _recipe(config: TrainConfig, variant: str, family: str) -> tuple[str, str]:
         parts.append((f"probe {config.probe:g}", f"-probe{config.probe:g}"))
     if variant == "temporal_frozen" and config.frozen_hidden:  # without: the linear layer of older runs
         parts.append((f"MLP {config.frozen_hidden}", f"-mlp{config.frozen_hidden}"))
+    if config.epoch_choice != "inner":
+        parts.append((f"epochs by {config.epoch_choice}", f"-{config.epoch_choice}"))
     if config.resample_dates:
         parts.append(("resampled dates", "-resample"))
     if config.date_dropout:

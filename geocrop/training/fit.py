@@ -31,7 +31,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -104,6 +104,14 @@ class TrainConfig:
     #: the pretrained body (a linear probe, body frozen as with ``freeze_init``) before every weight trains.
     probe: float = param(
         0.0, help="Share of the planned epochs that train the classifier alone first", check=_share, api=False
+    )
+    #: How an adaptive fit picks its epoch: ``inner`` on a held-back 20 % of the training parcels,
+    #: ``cv`` by cross-validation on the labelled parcels, then a refit on all of them
+    #: (`geocrop.training.cv_epochs`); ``auto``: ``cv`` on small labelled sets, else ``inner``.
+    epoch_choice: Literal["inner", "cv", "auto"] = param(
+        "inner",
+        help="How an adaptive fit picks its epoch: inner split, cross-validation, or by set size",
+        api=False,
     )
     #: With ``freeze_init``: hidden units of the MLP classifier trained on the frozen body in place of
     #: the single linear layer (`geocrop.models.mlp_classifier`); 0: the linear layer.
@@ -286,14 +294,16 @@ def fit_head(
     checkpoint: Path | None = None,
     progress: ProgressFn | None = None,
     select: tuple[np.ndarray, np.ndarray] | None = None,
+    stop_after: int | None = None,
 ) -> HeadResult:
     """Train the head built from ``spec`` on ``train`` = (x (N, T, F) float32, y (N,) int64); score ``val``.
 
     ``select``: an inner validation set (from the training groups only) that picks the epoch and stops
-    early when the config is adaptive; ``val`` is only reported. ``final_lr``: where the linear schedule
-    ends (default: the initial lr / 100). ``checkpoint``: a ``.safetensors`` path written after each
-    epoch; a matching checkpoint there (same spec, settings and data) is resumed from, a non-matching one
-    is ignored with a warning and overwritten.
+    early when the config is adaptive; ``val`` is only reported. ``stop_after``: end after that many
+    epochs of the planned schedule (its lr decay unchanged), the last kept. ``final_lr``: where the
+    linear schedule ends (default: the initial lr / 100). ``checkpoint``: a ``.safetensors`` path written
+    after each epoch; a matching checkpoint there (same spec, settings and data) is resumed from, a
+    non-matching one is ignored with a warning and overwritten.
     """
     x_tr, y_tr = train
     x_va, y_va = val
@@ -327,6 +337,8 @@ def fit_head(
         "final_lr": end_lr,
         "data": data_digest(x_tr, y_tr, x_va, y_va, *(select or ())),
     }
+    if stop_after is not None:  # only then, so checkpoints written before it still resume
+        fingerprint["stop_after"] = stop_after
     history: list[EpochStats] = []
     start_epoch, best_epoch, best_score = 0, 0, -math.inf
     best_proba: np.ndarray | None = None  # validation probabilities of the kept epoch, when it ran here
@@ -350,7 +362,7 @@ def fit_head(
     probe_epochs = (
         round(config.probe * plan.epochs) if config.init is not None and not config.freeze_init else 0
     )
-    for epoch in range(start_epoch, plan.epochs):
+    for epoch in range(start_epoch, min(plan.epochs, stop_after or plan.epochs)):
         if plan.patience and best_epoch and epoch - best_epoch >= plan.patience:
             break
         t0 = time.perf_counter()
