@@ -198,9 +198,10 @@ def _check_events(events: list[ProgressEvent]) -> None:
 
 
 def test_evaluate_refuses_a_folder_of_another_evaluation(tmp_path: Path) -> None:
-    evaluate(_job(tmp_path, n_configs=1))
+    only_rf = {"families": (), "n_configs": 1}  # a whole evaluation in its cheapest form: two forests
+    evaluate(_job(tmp_path, **only_rf))
     with pytest.raises(InputError, match="different evaluation"):
-        evaluate(_job(tmp_path, n_configs=1, n_train=6))
+        evaluate(_job(tmp_path, **only_rf, n_train=6))
 
 
 @pytest.mark.parametrize(
