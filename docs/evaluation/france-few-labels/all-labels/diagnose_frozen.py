@@ -10,6 +10,9 @@ inputs as `geocrop evaluate` with all labels. Feature readings compared, per pre
 - the raw bands (standardised with the head's statistics), flattened, as the reference.
 
     python docs/evaluation/france-few-labels/all-labels/diagnose_frozen.py > all-labels/diagnose_frozen.txt
+
+It also prints the mean and spread of the features the head's classifier reads (their scale is what a
+classifier trained at geocrop's learning rate starts from).
 """
 
 from __future__ import annotations
@@ -103,6 +106,11 @@ def main() -> None:
             s = probe(feats, data.labels, splits, n_classes)
             folds = " ".join(f"{v:.3f}" for v in s)
             print(f"{name}: {reading} | {np.mean(s):.3f} ± {np.std(s):.3f} | {folds}", flush=True)
+        read = list(readings.values())[1]  # what the head's classifier layer reads
+        print(
+            f"{name}: the classifier's input, {read.shape[1]} features: mean |mean| "
+            f"{np.abs(read.mean(axis=0)).mean():.2f}, median spread {np.median(read.std(axis=0)):.2f}"
+        )
 
 
 if __name__ == "__main__":

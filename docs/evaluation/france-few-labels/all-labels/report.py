@@ -37,12 +37,29 @@ def read_runs(journal: Path) -> list[RunRecord]:
     return [RunRecord(**{k: v for k, v in row.items() if k in fields}) for row in rows]
 
 
+#: The pretrained heads by the id the journal's run keys carry (`geocrop.training.journal.bundle_id` of
+#: runs/temporal/NAME/head.safetensors), so the table reads without the heads on disk.
+HEADS = {
+    "6e4b218318": "tempcnn-resample",
+    "9eb84fb9af": "tempcnn",
+    "46ea0c2f5b": "inception-resample",
+    "0b3a07ebec": "inception",
+}
+
+
+def name(run: RunRecord) -> str:
+    """The method with the pretrained head it started from: each `geocrop evaluate` numbers only its own
+    heads, so the journal's names alone would mix the heads of separate commands."""
+    source = next((head for bid, head in HEADS.items() if f"-{bid}" in run.key), "")
+    return f"{run.method}: {source}" if source else run.method
+
+
 def table(runs: list[RunRecord]) -> list[dict[str, object]]:
     by_method: dict[str, dict[int, float]] = {}
     family: dict[str, str] = {}
     for run in runs:
-        by_method.setdefault(run.method, {})[run.fold] = run.scores["macro_f1"]
-        family[run.method] = run.family
+        by_method.setdefault(name(run), {})[run.fold] = run.scores["macro_f1"]
+        family[name(run)] = run.family
     rows = []
     for method in sorted(by_method, key=lambda m: (family[m], m != family[m], m)):
         folds = by_method[method]
@@ -85,9 +102,9 @@ def main() -> None:
     with (HERE / "runs.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["method", "fold", "macro_f1", "oa", "best_epoch", "seconds"])
-        for r in sorted(runs, key=lambda r: (r.method, r.fold)):
+        for r in sorted(runs, key=lambda r: (name(r), r.fold)):
             scores = r.scores
-            writer.writerow([r.method, r.fold, f"{scores['macro_f1']:.4f}", f"{scores['oa']:.4f}",
+            writer.writerow([name(r), r.fold, f"{scores['macro_f1']:.4f}", f"{scores['oa']:.4f}",
                              r.best_epoch, f"{r.seconds:.1f}"])  # fmt: skip
     print("| method | macro-F1 (mean ± std, 5 folds) | against raw bands: paired difference | folds won |")
     print("|---|---|---|---|")
