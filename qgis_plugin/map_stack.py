@@ -3,8 +3,9 @@ raster stack, as SCP and dzetsaka users classify the imagery they already hold i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
@@ -59,6 +60,8 @@ class MapStackAlgorithm(GeocropAlgorithm):
         own=("aoi", "stac"),
         hidden=("planet", "max_cloud", "read_threads", "read_ahead", "read_cache_mb"),
     )
+    # an error about the imagery (`stac`) names the stack's parameter
+    ARGUMENTS: ClassVar[Mapping[str, str]] = {"stac": STACK}
 
     def declare(self) -> None:
         self.addParameter(
