@@ -14,7 +14,7 @@ __all__ = ["COSTS", "cost_note"]
 COSTS: dict[str, tuple[str, str]] = {
     "train": (
         "on the France table (422 series of 52 dekads, 2 CPU cores): --head tempcnn 22 s at load 1.4-1.6; "
-        "the default --head auto 6.5 min (it fits three heads)",
+        "the default --head auto 36.5 s on an idle machine (it fits three heads once each)",
         "--head tempcnn (or --head rf)",
     ),
     "evaluate": (
