@@ -28,7 +28,7 @@ COSTS: dict[str, tuple[str, str]] = {
         "fewer --epochs, or --mode temporal --head tempcnn",
     ),
     "map": (
-        "the real-area walk-through's 98 x 91 px Belgian cube: --dry-run plus the map 32 s; time grows "
+        "the real-area walk-through's 98 x 91 px Belgian cube: --dry-run plus the map 13 s; time grows "
         "linearly with the area (pixels x dates), and --dry-run estimates it before anything is read",
         "--dry-run first, then a small --bbox",
     ),
