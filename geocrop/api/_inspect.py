@@ -50,8 +50,6 @@ def inspect_labels(
     config = InspectConfig(**config_args(InspectConfig, locals()))
     if config.out.exists() and not config.out.is_dir():
         raise InputError(f"`out` {config.out} is a file; give a folder for the page and figures", param="out")
-    if config.start is not None and config.end is not None and config.start >= config.end:
-        raise InputError(f"`start` {config.start} is not before `end` {config.end}; swap them", param="start")
     source = LabelSource(
         path=config.labels,
         class_column=config.class_column,

@@ -109,4 +109,4 @@ class InspectConfig:
     )
 
     def __post_init__(self) -> None:
-        settle(self)
+        settle(self, season=("start", "end"))
