@@ -4,7 +4,9 @@ One of the paper's three base models (section 3.2). Each Inception module squeez
 1x1 bottleneck conv, runs three parallel convolutions with kernel sizes k, k/2 and k/4 (made odd so the
 "same" padding is symmetric) and a max-pool + 1x1 conv branch, concatenates the four branches, then applies
 batch norm and ReLU. A residual shortcut is added after every third module, as in the original. Global
-average pooling over time and a linear layer give the logits.
+average pooling over time and a linear layer give the logits; with ``parts`` P > 1 the linear layer reads
+the mean of each of P equal parts of the season instead (`geocrop.models.season_parts`), as a frozen
+pretrained body does by default (`geocrop.training.head_init.trained_spec`).
 
 Speed: the series is handled as a one-row image ``(batch, channels, 1, T)`` in channels-last memory order,
 which is exactly the memory of the ``(batch, T, features)`` input (no copy), and every convolution runs as
@@ -27,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from geocrop.models.registry import register_head
+from geocrop.models.season_parts import part_means
 
 
 def _odd(k: int) -> int:
@@ -98,6 +101,7 @@ class InceptionTimeHead(nn.Module):
         hidden: output channels of each module (must be divisible by 4).
         kernel_size: longest kernel k; the module also uses k/2 and k/4.
         bottleneck: channels of the 1x1 bottleneck.
+        parts: season parts the classifier reads the mean of, side by side (1: the mean over time).
     """
 
     def __init__(
@@ -109,15 +113,17 @@ class InceptionTimeHead(nn.Module):
         hidden: int = 128,
         kernel_size: int = 40,
         bottleneck: int = 32,
+        parts: int = 1,
     ) -> None:
         super().__init__()
         if hidden % 4 or hidden < 4:
             raise ValueError(f"InceptionTimeHead needs hidden divisible by 4, got {hidden}")
-        if layers < 1 or kernel_size < 1 or n_classes < 2:
+        if layers < 1 or kernel_size < 1 or n_classes < 2 or parts < 1:
             raise ValueError(
-                f"InceptionTimeHead needs layers >= 1, kernel_size >= 1, n_classes >= 2; "
-                f"got {layers}, {kernel_size}, {n_classes}"
+                f"InceptionTimeHead needs layers >= 1, kernel_size >= 1, n_classes >= 2, parts >= 1; "
+                f"got {layers}, {kernel_size}, {n_classes}, {parts}"
             )
+        self.parts = parts
         self.modules_ = nn.ModuleList()
         self.shortcuts = nn.ModuleList()
         channels = in_features
@@ -131,7 +137,7 @@ class InceptionTimeHead(nn.Module):
                 self.shortcuts.append(_Shortcut(residual_channels, hidden))
                 residual_channels = hidden
         self.act = nn.ReLU()
-        self.classifier = nn.Linear(hidden, n_classes)
+        self.classifier = nn.Linear(hidden * parts, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (batch, T, in_features) -> logits (batch, n_classes)."""
@@ -143,4 +149,4 @@ class InceptionTimeHead(nn.Module):
             if i % 3 == 2:
                 h = self.act(h + self.shortcuts[i // 3](residual))
                 residual = h
-        return self.classifier(h.mean(dim=(2, 3)))
+        return self.classifier(part_means(h, self.parts))
