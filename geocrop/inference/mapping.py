@@ -34,6 +34,7 @@ from geocrop.inference.journal import TileJournal, journal_dir, output_lock, rem
 from geocrop.inference.plan import MapConfig, MapPlan, output_paths, plan_map
 from geocrop.inference.stages import StageClock, StageTimes
 from geocrop.inference.tiles import PredictorRef, Tile, plan_tiles, run_tiles
+from geocrop.io.dataset_pool import DatasetPool
 
 __all__ = ["MapConfig", "MapPlan", "MapResult", "map_aoi", "plan_map", "regrid_block"]
 
@@ -162,9 +163,12 @@ def map_aoi(
     The run holds a lock on ``config.out`` and first removes the hidden temporaries an interrupted run
     left beside its outputs.
     """
-    with output_lock(config.out):
+    # Remote files stay open for the whole map (each tile reads every file) and are closed at its end.
+    with output_lock(config.out), DatasetPool() as datasets:
         remove_leftovers(output_paths(config.out, config.html).values())
-        return _map_aoi(config, progress=progress, after_tile=after_tile, tune_process=tune_process)
+        return _map_aoi(
+            config, progress=progress, after_tile=after_tile, tune_process=tune_process, datasets=datasets
+        )
 
 
 def _map_aoi(
@@ -173,6 +177,7 @@ def _map_aoi(
     progress: Progress | None,
     after_tile: Callable[[Tile], None] | None,
     tune_process: bool = True,
+    datasets: DatasetPool | None = None,
 ) -> MapResult:
     from geocrop.io.cog import CogWriter, confidence_path, sidecar_path
     from geocrop.io.colour_table import recoloured
@@ -201,6 +206,7 @@ def _map_aoi(
         chunks={"x": config.chunk_size, "y": config.chunk_size},
         bands=spec.bands,
         read=config.read,
+        datasets=datasets,
     )
     geobox = cube.odc.geobox
     height, width = int(geobox.height), int(geobox.width)

@@ -42,8 +42,9 @@ from geocrop.io.bandmap import (
     scl_asset_key,
 )
 from geocrop.io.cube_file import is_cube_item, load_cube
+from geocrop.io.dataset_pool import DatasetPool, PooledRead
 from geocrop.io.grid import S2_RESOLUTION, aoi_mask, planet_geobox, s2_geobox
-from geocrop.io.read_cache import DiskCache
+from geocrop.io.read_cache import DiskCache, is_remote
 from geocrop.io.reading import ReadSettings
 
 _SCL = "SCL"
@@ -51,12 +52,16 @@ _UDM2_CLEAR = "udm2_clear"
 
 
 class _CheckedReader(RioReader):
-    """odc-loader's rasterio reader, with read failures turned into a SourceError naming the file, and
-    reads of remote assets kept in (and taken from) the on-disk read cache when there is one."""
+    """odc-loader's rasterio reader, with read failures turned into a SourceError naming the file, reads
+    of remote assets kept in (and taken from) the on-disk read cache when there is one, and remote files
+    kept open across tiles by a `DatasetPool` when there is one."""
 
-    def __init__(self, src: Any, ctx: Any, cache: DiskCache | None = None) -> None:
+    def __init__(
+        self, src: Any, ctx: Any, cache: DiskCache | None = None, pooled: PooledRead | None = None
+    ) -> None:
         super().__init__(src, ctx)
         self._cache = cache
+        self._pooled = pooled if pooled is not None and is_remote(str(src.uri)) else None
 
     def read(self, cfg: Any, dst_geobox: GeoBox, **kw: Any) -> Any:
         cache = self._cache if kw.get("dst") is None else None  # odc-stac's loads pass no dst
@@ -72,6 +77,10 @@ class _CheckedReader(RioReader):
 
     def _read(self, cfg: Any, dst_geobox: GeoBox, **kw: Any) -> Any:
         try:
+            if self._pooled is not None and kw.get("dst") is None:
+                got = self._pooled(self._src, cfg, dst_geobox, kw.get("selection"))
+                if got is not None:
+                    return got
             return super().read(cfg, dst_geobox, **kw)
         except rasterio.errors.RasterioError as exc:
             first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
@@ -91,19 +100,26 @@ class CheckedRioDriver(RioDriver):
 
     ``gdal_options`` (`geocrop.io.reading.ReadSettings.gdal_options`) join the GDAL environment odc-stac
     captures when the cube is built and restores around every read, in whichever thread or worker reads.
-    ``cache``: the on-disk cache of remote reads (`geocrop.io.read_cache`), None for none.
+    ``cache``: the on-disk cache of remote reads (`geocrop.io.read_cache`), None for none. ``datasets``:
+    remote files kept open across reads (`geocrop.io.dataset_pool`), None: each read opens its file.
     """
 
-    def __init__(self, gdal_options: Mapping[str, Any] | None = None, cache: DiskCache | None = None) -> None:
+    def __init__(
+        self,
+        gdal_options: Mapping[str, Any] | None = None,
+        cache: DiskCache | None = None,
+        datasets: DatasetPool | None = None,
+    ) -> None:
         super().__init__()
         self.gdal_options = dict(gdal_options or {})
         self.cache = cache
+        self._pooled = PooledRead(datasets) if datasets is not None else None
 
     def capture_env(self) -> dict[str, Any]:
         return {**super().capture_env(), **self.gdal_options}
 
     def open(self, src: Any, ctx: Any) -> RioReader:
-        return _CheckedReader(src, ctx, self.cache)
+        return _CheckedReader(src, ctx, self.cache, self._pooled)
 
 
 def _solar_day(item: pystac.Item, lon: float) -> dt.date:
@@ -157,11 +173,18 @@ def _dtype(asset: pystac.Asset, default: str) -> str:
     return default
 
 
-def _odc_load(items: Sequence[pystac.Item], read: ReadSettings | None = None, **kw: Any) -> xr.Dataset:
+def _odc_load(
+    items: Sequence[pystac.Item],
+    read: ReadSettings | None = None,
+    datasets: DatasetPool | None = None,
+    **kw: Any,
+) -> xr.Dataset:
     import odc.stac
 
     driver = CheckedRioDriver(
-        read.gdal_options() if read is not None else None, read.disk_cache() if read is not None else None
+        read.gdal_options() if read is not None else None,
+        read.disk_cache() if read is not None else None,
+        datasets,
     )
     try:
         return odc.stac.load(items, driver=driver, fail_on_error=True, **kw)
@@ -199,6 +222,7 @@ def load_s2(
     resampling: str = "bilinear",
     geobox: GeoBox | None = None,
     read: ReadSettings | None = None,
+    datasets: DatasetPool | None = None,
 ) -> xr.DataArray:
     """Sentinel-2 L2A items -> (time, band, y, x) float32 reflectance on the AOI's UTM 10 m grid.
 
@@ -207,6 +231,8 @@ def load_s2(
     ``attrs["scene_ids"]`` lists the items used. Lazy (dask) when ``chunks`` (e.g. ``{"x": 512,
     "y": 512}``) is given. ``geobox`` overrides the grid derived from ``aoi``/``resolution``/``crs``.
     ``read``: GDAL settings for the reads (`geocrop.io.reading.ReadSettings`; default GDAL's own).
+    ``datasets``: keeps remote files open across the lazy cube's reads (`geocrop.io.dataset_pool`; the
+    caller closes it when done with the cube).
     """
     if not items:
         raise NoDataError(f"no Sentinel-2 scenes to load for AOI {aoi.name}; widen the search")
@@ -244,6 +270,7 @@ def load_s2(
     ds = _odc_load(
         clones,
         read,
+        datasets,
         bands=load_bands,
         geobox=gbox,
         chunks=_odc_chunks(chunks, len(keys)),
