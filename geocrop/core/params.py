@@ -226,8 +226,9 @@ def declaration(config: type | Any, name: str) -> Declared:
 
 def settle(config: Any, *, season: tuple[str, str] | None = None) -> None:
     """Convert and check every declared field of a frozen config in place (call in ``__post_init__``);
-    ``season`` names the config's first and last date fields, then held to the one season rule
-    (`geocrop.core.temporal.check_season`)."""
+    ``season`` names the config's first and last date fields, then settled as one
+    `geocrop.core.temporal.Season` (the one season rule) whose dates replace them, so that the code the
+    config goes to (`TemporalGrid`) takes them as settled instead of checking them again."""
     for item in declared(config):
         value = getattr(config, item.name)
         if value is None and item.optional:
@@ -248,7 +249,10 @@ def settle(config: Any, *, season: tuple[str, str] | None = None) -> None:
     if season is not None:
         from geocrop.core.temporal import check_season  # numpy: only once a dated config is built
 
-        check_season(getattr(config, season[0]), getattr(config, season[1]))
+        settled = check_season(getattr(config, season[0]), getattr(config, season[1]))
+        if settled is not None:
+            object.__setattr__(config, season[0], settled.start)
+            object.__setattr__(config, season[1], settled.end)
 
 
 def values(config: Any) -> dict[str, Any]:

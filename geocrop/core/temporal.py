@@ -60,11 +60,58 @@ def as_date(value: Any, param: str = "date") -> dt.date:
 SEASON_RULE = "`end` {end} is not after `start` {start}; give start < end"
 
 
-def check_season(start: dt.date | None, end: dt.date | None) -> None:
-    """The one season rule: ``end`` after ``start`` (a season has at least two days); else `InputError`
-    (``param="end"``). Either may be None (not given: nothing to compare)."""
-    if start is not None and end is not None and end <= start:
-        raise InputError(SEASON_RULE.format(start=start, end=end), param="end")
+class SeasonDate(dt.date):
+    """The first or last date of a settled `Season`: a plain `date` to every reader, which also carries
+    its season, so code that receives both dates of one season (a config's ``start`` and ``end`` handed
+    to `TemporalGrid`) takes them as settled instead of parsing and checking them again."""
+
+    season: Season
+
+    def __repr__(self) -> str:
+        return repr(dt.date(self.year, self.month, self.day))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return dt.date, (self.year, self.month, self.day)  # a copy or a pickle is a plain date
+
+
+@dataclass(frozen=True)
+class Season:
+    """A season settled once: both dates parsed (`as_date`, any `DateLike`) and held to the one season
+    rule, ``end`` after ``start`` (at least two days), else `InputError` (``param="end"``). The rule lives
+    here alone: configs settle their dates through it (`geocrop.core.params.settle` with ``season=``),
+    and `TemporalGrid` goes through `Season.of`, which checks only dates no season has settled yet."""
+
+    start: dt.date
+    end: dt.date
+
+    def __post_init__(self) -> None:
+        start, end = as_date(self.start, "start"), as_date(self.end, "end")
+        if end <= start:
+            raise InputError(SEASON_RULE.format(start=start, end=end), param="end")
+        for name, day in (("start", start), ("end", end)):
+            settled = SeasonDate(day.year, day.month, day.day)
+            settled.season = self
+            object.__setattr__(self, name, settled)
+
+    @classmethod
+    def of(cls, start: Any, end: Any) -> Season:
+        """The season ``start`` and ``end`` were settled as (no parse, no check), or a new one settled
+        now (parsed and checked)."""
+        season = getattr(start, "season", None)  # a date made from a SeasonDate (``+ timedelta``) has none
+        if isinstance(season, Season) and season.start is start and season.end is end:
+            return season
+        return cls(start, end)
+
+
+def check_season(start: Any, end: Any) -> Season | None:
+    """The settled `Season` of ``start`` and ``end`` (`Season.of`), or None where either is None (not
+    given: nothing to compare; the other, if given, must still be a date)."""
+    if start is not None and end is not None:
+        return Season.of(start, end)
+    for name, value in (("start", start), ("end", end)):
+        if value is not None:
+            as_date(value, name)
+    return None
 
 
 @dataclass(frozen=True)
@@ -72,7 +119,8 @@ class TemporalGrid:
     """``steps`` evenly spaced dates from ``start`` to ``end`` (both included).
 
     Step ``k`` sits at ``start + k * (end - start) / (steps - 1)`` (fractional days); :attr:`dates` rounds
-    those to whole days for display and metadata.
+    those to whole days for display and metadata. The dates are settled as a `Season`: the ``start`` and
+    ``end`` of a settled config are taken as they are, any other dates are parsed and checked here.
     """
 
     start: dt.date
@@ -80,11 +128,16 @@ class TemporalGrid:
     steps: int = DEFAULT_STEPS
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "start", as_date(self.start, "start"))
-        object.__setattr__(self, "end", as_date(self.end, "end"))
         if self.steps < 2:
             raise InputError(f"temporal grid steps={self.steps} is too small; give at least 2 steps")
-        check_season(self.start, self.end)
+        season = Season.of(self.start, self.end)
+        object.__setattr__(self, "start", season.start)
+        object.__setattr__(self, "end", season.end)
+
+    @property
+    def season(self) -> Season:
+        """The grid's first and last dates as a settled `Season`."""
+        return Season.of(self.start, self.end)
 
     @property
     def spacing_days(self) -> float:
@@ -118,11 +171,7 @@ class TemporalGrid:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TemporalGrid:
         """Inverse of :meth:`to_dict`."""
-        return cls(
-            as_date(data["start"], "start"),
-            as_date(data["end"], "end"),
-            int(data.get("steps", DEFAULT_STEPS)),
-        )
+        return cls(data["start"], data["end"], int(data.get("steps", DEFAULT_STEPS)))
 
 
 #: Pixel columns regridded at once (144 steps x 4Ki columns x 4 B = 2.3 MiB per temporary).

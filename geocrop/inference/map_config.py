@@ -26,7 +26,7 @@ from geocrop.core.params import (
     settle,
     within,
 )
-from geocrop.core.temporal import as_date, check_season
+from geocrop.core.temporal import as_date
 from geocrop.errors import InputError
 from geocrop.inference.priors import PriorChoice, priors_param
 from geocrop.io.colour_table import colours_param
@@ -180,8 +180,7 @@ class MapConfig:
     )
 
     def __post_init__(self) -> None:
-        settle(self)
-        check_season(self.start, self.end)
+        settle(self, season=("start", "end"))
         check_output_names(self.out, self.html)
         self.read  # noqa: B018 - its checks, before anything runs
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from geocrop.core.params import as_bundle, as_floats, as_path, at_least, device_check, param, settle
-from geocrop.core.temporal import as_date, check_season
+from geocrop.core.temporal import as_date
 from geocrop.inference.priors import PriorChoice, priors_param
 
 __all__ = ["PredictConfig"]
@@ -36,5 +36,4 @@ class PredictConfig:
     class_priors: PriorChoice = priors_param()
 
     def __post_init__(self) -> None:
-        settle(self)
-        check_season(self.start, self.end)
+        settle(self, season=("start", "end"))

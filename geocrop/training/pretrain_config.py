@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from geocrop.core.temporal import as_date, check_season
+from geocrop.core.temporal import DateLike, check_season
 from geocrop.errors import InputError, OutputError
 from geocrop.models.contrastive import ContrastiveMode
 
@@ -40,8 +40,8 @@ class PretrainConfig:
     s2: str | None = None
     planet: str | None = None
     aoi: str | None = None
-    start: str | None = None
-    end: str | None = None
+    start: DateLike | None = None
+    end: DateLike | None = None
     fields: str | None = None
     s2_collection: str = "sentinel-2-l2a"
     planet_collection: str = "planetscope"
@@ -166,10 +166,12 @@ def validate(config: PretrainConfig) -> None:
         raise InputError(
             f"`device` {config.device!r} is not one of auto, cpu, cuda; choose one of those", param="device"
         )
-    first, last = (
-        None if v is None else as_date(v, n) for n, v in (("start", config.start), ("end", config.end))
-    )
-    check_season(first, last)  # the one date parser and season rule (geocrop.core.temporal)
+    # The one date parser and season rule (geocrop.core.temporal): dates `PretrainOptions` settled pass as
+    # they are; others are settled here once, and the config keeps the settled dates.
+    season = check_season(config.start, config.end)
+    if season is not None:
+        object.__setattr__(config, "start", season.start)
+        object.__setattr__(config, "end", season.end)
     if not 0 <= config.corruption < 1:
         raise InputError(
             f"`corruption_rate` {config.corruption} is not a fraction in [0, 1); give e.g. 0.2 or 0.6 as in "

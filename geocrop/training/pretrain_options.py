@@ -163,8 +163,8 @@ class PretrainOptions:
             s1_collection=self.s1_collection,
             s1_window=self.s1_window,
             aoi=self.aoi,
-            start=None if self.start is None else self.start.isoformat(),
-            end=None if self.end is None else self.end.isoformat(),
+            start=self.start,  # the season as settled here: PretrainConfig takes it as it is
+            end=self.end,
             fields=self.fields,
             s2_collection=self.s2_collection,
             planet_collection=self.planet_collection,
