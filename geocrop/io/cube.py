@@ -19,7 +19,7 @@ import datetime as dt
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pystac
@@ -49,6 +49,11 @@ from geocrop.io.reading import ReadSettings
 
 _SCL = "SCL"
 _UDM2_CLEAR = "udm2_clear"
+#: Scenes per read task of a lazy cube. odc-stac reads the sources of one task one after another, so a
+#: task of every scene of a band opened its files one round trip after another: a tile read at most 13
+#: files at once whatever `ReadSettings.threads` (docs/performance.md, "Remote reads"). The tasks' blocks
+#: are joined into one time chunk before anything else runs on them.
+_SCENES_PER_READ = 4
 
 
 class _CheckedReader(RioReader):
@@ -177,8 +182,12 @@ def _odc_load(
     items: Sequence[pystac.Item],
     read: ReadSettings | None = None,
     datasets: DatasetPool | None = None,
+    *,
+    chunks: Mapping[str, int] | None = None,
     **kw: Any,
 ) -> xr.Dataset:
+    """odc-stac's load of ``items`` (lazy with ``chunks``; time is then one chunk, as each pixel's whole
+    series is needed at once, unless ``chunks`` sets it: see `_odc_chunks`)."""
     import odc.stac
 
     driver = CheckedRioDriver(
@@ -187,11 +196,13 @@ def _odc_load(
         datasets,
     )
     try:
-        return odc.stac.load(items, driver=driver, fail_on_error=True, **kw)
+        ds = odc.stac.load(items, driver=driver, fail_on_error=True, chunks=_odc_chunks(chunks), **kw)
     except SourceError:
         raise
     except rasterio.errors.RasterioError as exc:
         raise SourceError(f"raster data could not be read: {exc}; check the COGs of these items") from exc
+    # Read a few scenes per task, computed as one time chunk: each task reads its files one after another.
+    return ds.chunk({"time": -1}) if chunks is not None and "time" not in chunks else ds
 
 
 def _intersecting(items: Sequence[pystac.Item], aoi: Aoi) -> list[pystac.Item]:
@@ -273,7 +284,7 @@ def load_s2(
         datasets,
         bands=load_bands,
         geobox=gbox,
-        chunks=_odc_chunks(chunks, len(keys)),
+        chunks=chunks,
         groupby=lambda _item, _parsed, idx: groups[idx],
         resampling={"*": resampling, _SCL: "nearest"},
     )
@@ -367,7 +378,7 @@ def load_s1(
         clones,
         bands=["VV", "VH"],
         geobox=geobox,
-        chunks=_odc_chunks(chunks, len(set(groups))),
+        chunks=chunks,
         groupby=lambda _item, _parsed, idx: groups[idx],
         resampling="bilinear",
     )
@@ -380,13 +391,11 @@ def load_s1(
     return out
 
 
-def _odc_chunks(chunks: Mapping[str, int] | None, n_times: int) -> dict[str, int] | None:
-    """odc-stac chunks; time is one chunk unless asked (each pixel's whole series is needed at once)."""
+def _odc_chunks(chunks: Mapping[str, int] | None) -> dict[str, int | Literal["auto"]] | None:
+    """odc-stac's chunks for reading: ``_SCENES_PER_READ`` scenes per read task unless time is asked."""
     if chunks is None:
         return None
-    out = {k: int(v) for k, v in chunks.items()}
-    out.setdefault("time", max(n_times, 1))
-    return out
+    return {"time": _SCENES_PER_READ, **{k: int(v) for k, v in chunks.items()}}
 
 
 def _whole_bands(cube: xr.DataArray, chunks: Mapping[str, int] | None) -> xr.DataArray:
@@ -479,7 +488,7 @@ def _planet_part(
         clones,
         bands=[names[b] for b in PLANET_BANDS] + ([_UDM2_CLEAR] if has_udm2 else []),
         geobox=gbox,
-        chunks=_odc_chunks(chunks, len(set(groups))),
+        chunks=chunks,
         groupby=lambda _item, _parsed, idx: groups[idx],
         resampling={"*": resampling, _UDM2_CLEAR: "nearest"},
     )

@@ -93,6 +93,22 @@ def test_lazy_equals_eager(items: list[pystac.Item]) -> None:
     np.testing.assert_array_equal(lazy.values, eager.values)
 
 
+def test_a_lazy_cube_reads_a_few_scenes_per_task_as_one_time_chunk(tmp_path: Path) -> None:
+    """odc-stac reads a task's scenes one after another: a few per task let a tile's reads overlap."""
+    from odc.loader._builder import _dask_loader_tyx
+
+    from geocrop.io.cube import _SCENES_PER_READ
+
+    dates = [dt.date(2021, 4, 1) + dt.timedelta(days=10 * i) for i in range(2 * _SCENES_PER_READ + 1)]
+    many = synthetic_s2(tmp_path, dates, size=SIZE)
+    lazy = load_s2(many, aoi=TILE_AOI, chunks={"x": 4, "y": 4})
+    assert lazy.chunks is not None and lazy.chunks[0] == (len(dates),)  # one time chunk for the engine
+    graph = dict(lazy.data.__dask_graph__())
+    reads = [task for task in graph.values() if getattr(task, "func", None) is _dask_loader_tyx]
+    assert len(reads) == (len(S2_BANDS) + 1) * 3 * 4  # bands and SCL x 3 groups of scenes x 4 windows
+    np.testing.assert_array_equal(lazy.values, load_s2(many, aoi=TILE_AOI).values)
+
+
 def test_missing_bands_rule(tmp_path: Path) -> None:
     present = [b for b in S2_BANDS if b not in ("B01", "B09", "B8A", "B06")]
     few = synthetic_s2(tmp_path, DATES[:1], size=SIZE, bands=present)
