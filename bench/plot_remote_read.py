@@ -1,7 +1,8 @@
 """Draw where `geocrop map`'s time goes per stage and per latency, from ``bench/remote_read.py --json``.
 
 ``python bench/plot_remote_read.py RESULTS.json [--out docs/img/remote_read.png]``: left, one stacked bar
-per model and latency, and for the reruns from the disk cache (the wall time split between search, read,
+per model and latency, for the reruns from the disk cache and for the maps of the code before
+(``--before``; the wall time split between search, read,
 regrid, engine, write and the rest, as the map reports it: read time hidden behind the engine is not in the
 read segment); right, pixels per second of the map beside the read alone and the engine alone, per latency.
 """
@@ -31,20 +32,22 @@ def main() -> None:
     data = json.loads(opts.results.read_text())
     rows = [r for r in data["rows"] if r["version"] == "after" and r["stages"]]
     reruns = [r for r in data["rows"] if r["version"] == "rerun" and r["stages"]]
+    before = [r for r in data["rows"] if r["version"] == "before" and r["stages"]]
+    order = {"before": 0, "after": 1, "rerun": 2}
     models = sorted({r["model"] for r in rows}, key=lambda m: m != "head")
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1.4, 1]})
     labels, ticks, y = [], [], 0.0
     for model in models:
-        mine = [r for r in rows + reruns if r["model"] == model]
-        for r in sorted(mine, key=lambda r: (r["latency"], r["version"] == "rerun")):
+        mine = [r for r in rows + reruns + before if r["model"] == model]
+        for r in sorted(mine, key=lambda r: (r["latency"], order[r["version"]])):
             split = {**r["stages"]["stage_seconds"], "other": r["stages"]["other_seconds"]}
             x = 0.0
             for stage, colour in zip(STAGES, COLOURS, strict=True):
                 left.barh(y, split[stage], left=x, color=colour, label=stage if y == 0 else None)
                 x += split[stage]
             left.plot([r["read_alone_s"]], [y], "k|", markersize=14, label="read alone" if y == 0 else None)
-            rerun = ", rerun (disk cache)" if r["version"] == "rerun" else ""
-            labels.append(f"{model}, {r['latency']} ms{rerun}")
+            what = {"rerun": ", rerun (disk cache)", "before": ", code before"}.get(r["version"], "")
+            labels.append(f"{model}, {r['latency']} ms{what}")
             ticks.append(y)
             y += 1
         y += 0.5
@@ -63,14 +66,11 @@ def main() -> None:
             marker + ":",
             label=f"engine alone, {model}",
         )
-    if reruns:
-        right.plot(
-            [r["latency"] for r in reruns],
-            [r["pixels"] / r["wall_s"] for r in reruns],
-            "D",
-            color="tab:purple",
-            label="rerun (disk cache), head",
-        )
+    extra = ((before, "x", "tab:red", "map, code before"), (reruns, "D", "tab:purple", "rerun (disk cache)"))
+    for points, marker, colour, label in extra:
+        if points:
+            rates = [r["pixels"] / r["wall_s"] for r in points]
+            right.plot([r["latency"] for r in points], rates, marker, color=colour, label=f"{label}, head")
     head = sorted((r for r in rows if r["model"] == models[0]), key=lambda r: r["latency"])
     right.plot(
         [r["latency"] for r in head],

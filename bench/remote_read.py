@@ -350,8 +350,9 @@ def memory_rows(opts: argparse.Namespace, bundle: str) -> list[dict[str, Any]]:
                     "disk_cache": str(opts.work / f"caches-{os.getpid()}" / f"mem-{k}"),
                     **({"cache_mb": opts.memory_cache_mb} if opts.memory_cache_mb else {}),
                 }
+                load = os.getloadavg()[0]
                 got = run_child("map", spec)
-                got["mosaic"] = k
+                got.update(mosaic=k, load=[load, os.getloadavg()[0]], server=files.stats())
                 rows.append(got)
                 save(opts, memory=rows)
                 print(f"# memory {k}x{k}: {got['rss_mb']:.0f} MB", flush=True)
@@ -399,10 +400,17 @@ def table(rows: list[dict[str, Any]], sweep: list[dict[str, Any]], mem: list[dic
                 f"{r['server']['bytes'] / 1e6:.1f} |"
             )
     if mem:
-        lines += ["", "| area | peak RSS MB | x first |", "|---|---|---|"]
         lines += [
-            f"| {m['mosaic']}x{m['mosaic']} sample | {m['rss_mb']:,.0f} | "
-            f"{m['rss_mb'] / mem[0]['rss_mb']:.2f} |"
+            "",
+            "| area | map s | MB read | peak RSS MB | x first | load |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {m['mosaic']}x{m['mosaic']} sample | {m['wall_s']:.1f} | "
+            f"{m['server']['bytes'] / 1e6 if 'server' in m else float('nan'):.1f} | {m['rss_mb']:,.0f} | "
+            f"{m['rss_mb'] / mem[0]['rss_mb']:.2f} | "
+            + ("-" if "load" not in m else f"{m['load'][0]:.1f}-{m['load'][1]:.1f}")
+            + " |"
             for m in mem
         ]
     return "\n".join(lines)

@@ -3,7 +3,7 @@
 Where `remote_read.py` gives each stage's total, this maps once (the head model, `remote_area.py`'s area
 behind the range server at ``--latency-ms``) and prints every span in time order: each tile's read,
 regrid and engine spans, the engine's idle gaps and what it waited for, and how many scene/band reads
-(`geocrop.io.cube`'s reader, one per asset and tile) were in flight while the map read. Reads from the
+(`geocrop.io.odc_read`'s reader, one per asset and tile) were in flight while the map read. Reads from the
 disk cache (`geocrop.io.read_cache`) are counted apart. ``--json FILE`` saves the spans.
 
 Run: ``python bench/remote_timeline.py --latency-ms 50`` (a minute or two; the area is built once).
@@ -30,7 +30,7 @@ from remote_area import END, START, api_inputs, build_area, write_head_bundle  #
 def record(spans: list[tuple[str, str, float, float]]) -> None:
     """Patch the stage clock and the scene/band reader to append ``(what, thread, start, end)``."""
     import geocrop.inference.stages as stages
-    import geocrop.io.cube as cube
+    import geocrop.io.odc_read as odc_read
 
     lock = threading.Lock()
 
@@ -40,7 +40,7 @@ def record(spans: list[tuple[str, str, float, float]]) -> None:
             spans.append((stage, threading.current_thread().name, start, end))
 
     stages.StageClock.add = add  # type: ignore[method-assign]
-    reader = cube._CheckedReader
+    reader = odc_read.CheckedReader
     original = reader.read
 
     def read(self: Any, cfg: Any, dst_geobox: Any, **kw: Any) -> Any:

@@ -5,7 +5,7 @@
 of one tile run at once, how many tiles are read ahead of the engine, how much GDAL keeps in memory of
 what it downloaded, and the on-disk cache a rerun reads from (`geocrop.io.read_cache`).
 `ReadSettings.gdal_options` turns the GDAL part into configuration options that travel with each read
-task (`geocrop.io.cube.CheckedRioDriver` restores them in the thread that reads), never into process-wide
+task (`geocrop.io.odc_read.CheckedRioDriver` restores them in the thread that reads), never into process-wide
 state.
 
 `NetworkCounter` reads GDAL's own network statistics (requests and bytes of ``/vsicurl/``, ``/vsis3/``...)

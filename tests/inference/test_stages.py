@@ -64,7 +64,7 @@ def test_read_settings_are_checked_in_library_terms() -> None:
 def test_the_read_settings_travel_with_the_reads() -> None:
     import pickle
 
-    from geocrop.io.cube import CheckedRioDriver
+    from geocrop.io.odc_read import CheckedRioDriver
 
     driver = pickle.loads(pickle.dumps(CheckedRioDriver(ReadSettings().gdal_options())))
     env = driver.capture_env()

@@ -97,9 +97,9 @@ def test_a_lazy_cube_reads_a_few_scenes_per_task_as_one_time_chunk(tmp_path: Pat
     """odc-stac reads a task's scenes one after another: a few per task let a tile's reads overlap."""
     from odc.loader._builder import _dask_loader_tyx
 
-    from geocrop.io.cube import _SCENES_PER_READ
+    from geocrop.io.odc_read import SCENES_PER_READ
 
-    dates = [dt.date(2021, 4, 1) + dt.timedelta(days=10 * i) for i in range(2 * _SCENES_PER_READ + 1)]
+    dates = [dt.date(2021, 4, 1) + dt.timedelta(days=10 * i) for i in range(2 * SCENES_PER_READ + 1)]
     many = synthetic_s2(tmp_path, dates, size=SIZE)
     lazy = load_s2(many, aoi=TILE_AOI, chunks={"x": 4, "y": 4})
     assert lazy.chunks is not None and lazy.chunks[0] == (len(dates),)  # one time chunk for the engine
