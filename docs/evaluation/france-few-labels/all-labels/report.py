@@ -15,6 +15,7 @@ import argparse
 import csv
 import gzip
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,28 @@ def table(runs: list[RunRecord]) -> list[dict[str, object]]:
     return rows
 
 
+def without_parts(method: str) -> str:
+    """The method a run with season parts pairs with: the same name without them."""
+    return re.sub(r"(, )?(\d+ )?season parts", "", method).replace(" ()", "")
+
+
+def parts_pairs(runs: list[RunRecord]) -> list[str]:
+    """Markdown rows: each method with season parts against the same method without them, by fold."""
+    by_method: dict[str, dict[int, float]] = {}
+    for run in runs:
+        by_method.setdefault(name(run), {})[run.fold] = run.scores["macro_f1"]
+    rows = []
+    for method in sorted(m for m in by_method if "season parts" in m):
+        base = by_method.get(without_parts(method))
+        if base is None:
+            continue
+        common = sorted(set(by_method[method]) & set(base))
+        diff = np.array([by_method[method][k] - base[k] for k in common])
+        won = f"{int((diff > 0).sum())}/{len(diff)}"
+        rows.append(f"| {method} | {without_parts(method)} | {diff.mean():+.3f} ± {diff.std():.3f} | {won} |")
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--journal", type=Path, default=Path("runs/few-all/results.jsonl"))
@@ -114,6 +137,9 @@ def main() -> None:
         print(
             f"| {row['method']} | {row['macro_f1_mean']:.3f} ± {row['macro_f1_std']:.3f} | {diff} | {won} |"
         )
+    print("\n| with season parts | against the same without | paired difference | folds won |")
+    print("|---|---|---|---|")
+    print("\n".join(parts_pairs(runs)))
 
 
 if __name__ == "__main__":
