@@ -127,25 +127,35 @@ def variants(fold: dict[str, dict[str, Any]]) -> dict[str, tuple[np.ndarray, flo
     return out
 
 
-def log_pool_choice(fold: dict[str, dict[str, Any]]) -> tuple[np.ndarray, str]:
-    """(held-out probabilities, choice) of ``auto``'s rule (`geocrop.training.auto.choose`) rerun with
-    every mean of two replaced by the log pool of the same members, on the same selection split."""
-    record = fold["auto"]["selection"]
-    members = {c: member(fold[c]) for c in record["candidates"]}
-    options = {c: p for c, p in members.items()}
-    for pair in (p for p in record["scores"] if "+" in p):
+def rechosen(
+    lines: dict[str, dict[str, Any]], record: dict[str, Any], pool: Callable[[Probas, Probas], Probas] = _mean
+) -> tuple[np.ndarray, str, dict[str, Probas]]:
+    """``auto``'s rule (`geocrop.training.auto.choose`) rerun on a fold's selection split (``record``: its
+    ``auto`` line's selection) with the candidates as ``lines`` calibrate them and every mean of two made by
+    ``pool``: (held-out probabilities of the choice, the choice, each candidate's probabilities)."""
+    members = {c: member(lines[c]) for c in record["candidates"]}
+    pairs = [p for p in record["scores"] if "+" in p]
+    options = dict(members)
+    for pair in pairs:
         a, b = pair.split("+")
-        options[pair] = _log_pool(members[a], members[b])
-    first = fold[record["candidates"][0]]
+        options[pair] = pool(members[a], members[b])
+    first = lines[record["candidates"][0]]
     choice, _, _ = choose(
         {name: p[0] for name, p in options.items()},
         np.asarray(first["select_true"]),
         record["majority_oa"],
         len(first["class_shares"]),
         groups=np.asarray(first["select_groups"]),
-        pairs=[p for p in record["scores"] if "+" in p],
+        pairs=pairs,
     )
-    return options[choice][1], choice
+    return options[choice][1], choice, members
+
+
+def log_pool_choice(fold: dict[str, dict[str, Any]]) -> tuple[np.ndarray, str]:
+    """(held-out probabilities, choice) of ``auto``'s rule rerun with every mean of two replaced by the
+    log pool of the same members, on the same selection split."""
+    proba, choice, _ = rechosen(fold, fold["auto"]["selection"], _log_pool)
+    return proba, choice
 
 
 def _nll(p: np.ndarray, y: np.ndarray) -> float:

@@ -7,7 +7,11 @@ normalisation), with a fitting function that keeps each candidate's `FittedHead`
 line per method and fold (held-out labels, log-probabilities, temperature, head prior, class shares,
 default predictions; a candidate's line also its predictions of the selection split, where it was
 calibrated and ``auto`` chose, so that `bench/auto_calibration.py` can compare ways of calibrating the
-mean without refitting; ``auto``'s line also its selection record). Folds already in ``--out`` are skipped;
+mean without refitting; ``auto``'s line also its selection record). With ``--epochs DIR``, every deep
+candidate's selection-split probabilities at each epoch go to ``DIR/fold<F>_<family>.npz`` as well
+(``log_p`` (epochs, N, K), ``y``, ``groups``, ``best_epoch``), the inputs of the cross-fitted calibration
+(`geocrop.training.cv_epochs`), so `bench/auto_crossfit.py` can compare ways of fitting it without
+refitting. Folds already in ``--out`` are skipped;
 an interrupted fold resumes from its candidates' checkpoints (``--work``). `bench/auto_report.py` reads
 the lines into the report's tables.
 
@@ -31,8 +35,8 @@ from geocrop.data.labelled import LabelSource, load_labelled
 from geocrop.training.any_head import FittedHead, cached_features, fit_any_head, head_logits, inner_split
 from geocrop.training.auto import fit_auto
 from geocrop.training.features import raw_bands
-from geocrop.training.fit import TrainConfig
-from geocrop.training.hparams import default_config
+from geocrop.training.fit import HeadResult, TrainConfig
+from geocrop.training.hparams import HeadConfig, default_config
 from geocrop.training.label_draws import fold_splits
 from geocrop.training.metrics import scores
 
@@ -101,16 +105,43 @@ def _imbalanced(table: Path, class_map: Path, n: int, out: Path) -> Path:
     return out
 
 
-def _keeping(kept: dict[str, tuple[FittedHead, float]]) -> Any:
-    """`fit_any_head` that also keeps each candidate's fitted head and seconds in ``kept``."""
+def _keeping(kept: dict[str, tuple[FittedHead, float]], epochs: dict[str, list[np.ndarray]]) -> Any:
+    """`fit_any_head` that also keeps each candidate's fitted head and seconds in ``kept``, and a deep
+    candidate's per-epoch selection probabilities (`HeadResult.epoch_proba`) in ``epochs``."""
+    import geocrop.training.any_head as any_head
 
     def keeping(head: Any, *a: Any, **kw: Any) -> FittedHead:
         t = time.perf_counter()
-        fitted = fit_any_head(head, *a, **kw)
+        plain = any_head.fit_head
+
+        def recording(*fa: Any, **fkw: Any) -> HeadResult:
+            result = plain(*fa, **fkw)
+            epochs[head.family] = result.epoch_proba
+            return result
+
+        any_head.fit_head = recording  # the bench's instrument: fit_any_head calls it once per deep head
+        try:
+            fitted = fit_any_head(head, *a, **kw)
+        finally:
+            any_head.fit_head = plain
         kept[head.family] = (fitted, time.perf_counter() - t)
         return fitted
 
     return keeping
+
+
+def _save_epochs(
+    folder: Path, fold: int, family: str, proba: list[np.ndarray], fitted: Any, series: Any
+) -> None:
+    rows = fitted.held_out[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        folder / f"fold{fold}_{family}.npz",
+        log_p=np.log(np.clip(np.stack(proba), 1e-30, None)).astype(np.float32),
+        y=series.labels[rows],
+        groups=np.asarray([str(g) for g in series.groups[rows]]),
+        best_epoch=fitted.best_epoch,
+    )
 
 
 def main() -> None:
@@ -119,11 +150,22 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--work", type=Path, default=Path(".auto_folds"))
+    parser.add_argument("--epochs", type=Path, help="a folder for each deep candidate's per-epoch outputs")
+    parser.add_argument(
+        "--epoch-choice",
+        default="inner",
+        choices=("inner", "cv"),
+        help="TrainConfig.epoch_choice of every deep candidate (cv: auto still chooses on the inner split, "
+        "which the deep candidates then trained on: read their own lines only)",
+    )
     parser.add_argument(
         "--imbalanced",
         type=int,
         default=0,
         help="a test instrument: keep every sample of the most common class and this many of the next two",
+    )
+    parser.add_argument(
+        "--candidates", default="", help="auto's candidates, comma-separated (default: its own)"
     )
     args = parser.parse_args()
     root = find_realdata()
@@ -133,7 +175,7 @@ def main() -> None:
         args.work.mkdir(parents=True, exist_ok=True)
         table = _imbalanced(table, class_map, args.imbalanced, args.work / "imbalanced.parquet")
     source = LabelSource(table, "ewoc_code", class_map=f"{class_map}:CROPTYPE28", drop_unmapped=True)
-    config = TrainConfig()  # evaluate's defaults: adaptive, seed 0
+    config = TrainConfig(epoch_choice=args.epoch_choice)  # evaluate's defaults: adaptive, seed 0
     series = load_labelled(source, max_per_class=4 * (5000 + 1000), seed=config.seed)
     splits = fold_splits(series, folds=args.k, scheme="70-30", n_train=5000, n_val=1000, seed=config.seed)
     done = set()
@@ -146,12 +188,17 @@ def main() -> None:
         train_idx, val_idx = splits[fold]
         rows = np.concatenate([train_idx, val_idx])
         features = cached_features(series, raw_bands(series.values[train_idx]), rows, torch.device("cpu"))
+        auto_config = default_config("auto")
+        if args.candidates:
+            params = {**auto_config.params, "candidates": args.candidates.split(",")}
+            auto_config = HeadConfig("auto", params, auto_config.lr)
         kept: dict[str, tuple[FittedHead, float]] = {}
-        keeping = _keeping(kept)
+        epochs: dict[str, list[np.ndarray]] = {}
+        keeping = _keeping(kept, epochs)
 
         wall, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_utime
         result = fit_auto(
-            default_config("auto"), series, features, train_idx, val_idx, fit=keeping, split=inner_split,
+            auto_config, series, features, train_idx, val_idx, fit=keeping, split=inner_split,
             outputs=head_logits, config=config, checkpoint=args.work / f"fold{fold}.safetensors",
         )  # fmt: skip
         seconds = time.perf_counter() - wall
@@ -162,6 +209,9 @@ def main() -> None:
         auto["selection"] = result.selection
         auto["cpu_seconds"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu, 1)
         auto["load"] = [round(v, 1) for v in os.getloadavg()]
+        for family, proba in epochs.items():
+            if args.epochs is not None and kept[family][0].held_out is not None:
+                _save_epochs(args.epochs, fold, family, proba, kept[family][0], series)
         with args.out.open("a", encoding="utf-8") as out:
             for line in [*lines, auto]:
                 out.write(json.dumps(line) + "\n")

@@ -32,7 +32,7 @@ from geocrop.training.calibration import (
     fit_calibration,
     fit_temperature,
 )
-from geocrop.training.cv_epochs import cv_epochs, uses_cv
+from geocrop.training.cv_epochs import HeldOut, cv_epochs, uses_cv
 from geocrop.training.features import FrozenBackbone, encode
 from geocrop.training.fit import EpochStats, ProgressFn, TrainConfig, fit_head
 from geocrop.training.hparams import AUTO, HeadConfig
@@ -110,7 +110,8 @@ def fit_any_head(
 
     ``shares``: the class frequencies the default probabilities are corrected for (None: the training
     parcels', `training_shares`). ``calibrate``: fit the temperature on the inner split (deep heads with
-    adaptive settings: the split that picks the epoch; trees: a second fit without it). See `FittedHead`.
+    adaptive settings: the split that picks the epoch, or the out-of-fold predictions when cross-validation
+    picks it; trees: a second fit without it). See `FittedHead`.
     """
     if head.family == AUTO:
         chosen = fit_auto(
@@ -160,8 +161,11 @@ def fit_any_head(
     spec = head.spec(in_features=int(x_va.shape[-1]), n_classes=n_classes, steps=int(x_va.shape[1]))
     select, stop = None, None
     fit_idx, sel_idx = train_idx, train_idx[:0]
+    calibrate_on: HeldOut | None = None  # (labels, logits) of training series the fit did not train on
     if uses_cv(config, series, train_idx):  # small labelled set: the epoch by cross-validation, then all
-        config, stop = cv_epochs(spec, series, features, train_idx, config=config, final_lr=head.lr)
+        config, stop, calibrate_on = cv_epochs(
+            spec, series, features, train_idx, config=config, final_lr=head.lr
+        )
     elif config.adaptive:
         fit_idx, sel_idx = inner_split(series, train_idx, config.seed)
         select = (features(sel_idx), series.labels[sel_idx])
@@ -180,11 +184,13 @@ def fit_any_head(
     held_out = None
     if select is not None and len(select[1]):
         held_out = (sel_idx, head_logits(result.head, select[0]))
-        if calibrate:  # temperature and how balanced the head really is (`fit_calibration`)
-            calibration, partial = _calibrate_deep(held_out[1], select[1], shares)
-            if partial is not None:
-                head_prior = partial
-                fix = correction(shares, frequencies=shares, head_prior=head_prior)
+        calibrate_on = (select[1], held_out[1])  # at the epoch they kept (`cv_epochs` docstring: why)
+    if calibrate and calibrate_on is not None and len(calibrate_on[0]):
+        # temperature and how balanced the head really is (`fit_calibration`)
+        calibration, partial = _calibrate_deep(calibrate_on[1], calibrate_on[0], shares)
+        if partial is not None:
+            head_prior = partial
+            fix = correction(shares, frequencies=shares, head_prior=head_prior)
     fitted = _fitted(
         result.head,
         spec,

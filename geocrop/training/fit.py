@@ -29,7 +29,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -224,6 +224,9 @@ class HeadResult:
     resumed_from: int = 0
     best_epoch: int = 0
     val_proba: np.ndarray | None = None
+    #: Each epoch run here (none before a resume): (N, K) probabilities of ``select`` when it picks the
+    #: epoch, else of ``val`` (`geocrop.training.cv_epochs` fits calibration on epochs others chose).
+    epoch_proba: list[np.ndarray] = field(default_factory=list)
 
     @property
     def kept(self) -> EpochStats | None:
@@ -340,6 +343,7 @@ def fit_head(
     if stop_after is not None:  # only then, so checkpoints written before it still resume
         fingerprint["stop_after"] = stop_after
     history: list[EpochStats] = []
+    epoch_proba: list[np.ndarray] = []
     start_epoch, best_epoch, best_score = 0, 0, -math.inf
     best_proba: np.ndarray | None = None  # validation probabilities of the kept epoch, when it ran here
     if checkpoint is not None and checkpoint.exists():
@@ -389,10 +393,11 @@ def fit_head(
             seen += len(idx)
         val_loss, proba = _evaluate(head, xv, yv, plan.batch_size * 4, n_classes)
         pred = proba.argmax(axis=1)
-        select_f1 = float("nan")
+        select_f1, held = float("nan"), proba
         if xs is not None and ys is not None:
-            _, sel_proba = _evaluate(head, xs, _tensor(ys, np.int64, device), plan.batch_size * 4, n_classes)
-            select_f1 = macro_f1(ys, sel_proba.argmax(axis=1), n_classes)
+            _, held = _evaluate(head, xs, _tensor(ys, np.int64, device), plan.batch_size * 4, n_classes)
+            select_f1 = macro_f1(ys, held.argmax(axis=1), n_classes)
+        epoch_proba.append(held)
         score = select_f1 if xs is not None else float(epoch)  # without selection: the last epoch
         if score > best_score:
             best_score, best_epoch = score, epoch + 1
@@ -443,6 +448,7 @@ def fit_head(
         resumed_from=start_epoch,
         best_epoch=best_epoch,
         val_proba=best_proba,
+        epoch_proba=epoch_proba,
     )
 
 

@@ -14,7 +14,7 @@ from geocrop.data.labelled import LabelledSeries
 from geocrop.errors import InputError
 from geocrop.training import fit
 from geocrop.training.any_head import fit_any_head
-from geocrop.training.cv_epochs import CV_FOLDS, SMALL_SET, cv_epochs, uses_cv
+from geocrop.training.cv_epochs import CV_FOLDS, SMALL_SET, at_others_epochs, cv_epochs, uses_cv
 from geocrop.training.hparams import default_config
 
 
@@ -61,12 +61,17 @@ def test_cv_picks_an_epoch_of_the_full_sets_schedule_from_the_training_parcels_a
     spec = head.spec(in_features=12, n_classes=3, steps=10)
     idx = np.arange(len(series))
     config = fit.TrainConfig(device="cpu", epoch_choice="cv")
-    fixed, epoch = cv_epochs(spec, series, lambda i: series.values[i], idx, config=config, final_lr=head.lr)
+    fixed, epoch, (y, log_p) = cv_epochs(
+        spec, series, lambda i: series.values[i], idx, config=config, final_lr=head.lr
+    )
     plan = fit.plan_training(config, len(idx))
     assert (fixed.epochs, fixed.batch_size, fixed.augment) == (plan.epochs, plan.batch_size, True)
     assert 1 <= epoch <= plan.epochs
+    # every labelled series predicted once, out of fold, as log-probabilities
+    assert sorted(y.tolist()) == sorted(series.labels.tolist()) and log_p.shape == (len(idx), 3)
+    assert np.allclose(np.exp(log_p).sum(axis=1), 1, atol=1e-5)
     again = cv_epochs(spec, series, lambda i: series.values[i], idx, config=config, final_lr=head.lr)
-    assert again == (fixed, epoch)  # seeded folds and fits
+    assert again[:2] == (fixed, epoch) and np.array_equal(again[2][1], log_p)  # seeded folds and fits
     assert CV_FOLDS == 3
 
 
@@ -77,13 +82,15 @@ def test_the_refit_trains_on_every_labelled_parcel_and_stops_at_the_chosen_epoch
     features = lambda i: series.values[i]  # noqa: E731
     fitted = fit_any_head(default_config("tempcnn"), series, features, train_idx, val_idx, config=config)
     spec = fitted.spec
-    _, chosen = cv_epochs(
+    _, chosen, _ = cv_epochs(
         spec, series, features, train_idx, config=config, final_lr=default_config("tempcnn").lr
     )
     assert fitted.best_epoch == chosen == len(fitted.history)
     planned = fit.plan_training(config, len(train_idx)).epochs
     assert {h.epochs for h in fitted.history} == {planned}  # the full schedule's lr, cut at the epoch
     assert fitted.held_out is None  # no inner split held back
+    # calibrated on the out-of-fold predictions: one per training series
+    assert fitted.temperature is not None and fitted.calibration["n"] == len(train_idx)
     # the held-out parcels' labels choose nothing: shuffled, the same weights come out
     swapped = LabelledSeries(
         series.values, series.labels.copy(), series.groups, series.class_names, series.grid
@@ -101,3 +108,32 @@ def test_an_evaluation_names_and_keys_the_runs_whose_epoch_cross_validation_chos
     assert _recipe(fit.TrainConfig(epoch_choice="cv"), "supervised", "tempcnn") == ("epochs by cv", "-cv")
     assert _recipe(fit.TrainConfig(epoch_choice="cv"), "supervised", "rf") == ("", "")
     assert _recipe(fit.TrainConfig(), "supervised", "tempcnn") == ("", "")
+
+
+def test_each_fold_is_calibrated_at_the_epoch_the_other_folds_chose_never_by_its_own_label() -> None:
+    y = [np.array([0, 1]), np.array([1, 0]), np.array([0, 0])]
+    # fold i's predictions at epoch e: probability 0.1 * (e + 1) on class 1, so the epoch shows in them
+    held = [(labels, [np.tile([1 - 0.1 * (e + 1), 0.1 * (e + 1)], (2, 1)) for e in range(3)]) for labels in y]
+    curves = [[0.9, 0.1, 0.1], [0.1, 0.2, 0.1], [0.1, 0.2, 0.1]]  # fold 0 alone prefers epoch 1
+    labels, log_p = at_others_epochs(curves, held, 2)
+    assert np.array_equal(labels, np.concatenate(y))
+    epoch_of = np.round(np.exp(log_p[:, 1]) * 10).astype(int) - 1
+    # fold 0 at the second epoch, which folds 1 and 2 chose; folds 1 and 2 at the first, which fold 0's
+    # curve carries to the top of their mean (fold 1's and 2's own curves would pick the second)
+    assert epoch_of.tolist() == [1, 1, 0, 0, 0, 0]
+    assert at_others_epochs([], [], 2)[1].shape == (0, 2)
+    solo = at_others_epochs(curves[:1], held[:1], 2)  # one fold alone: its own curve
+    assert np.round(np.exp(solo[1][:, 1]) * 10).astype(int).tolist() == [1, 1]
+
+
+def test_fit_head_keeps_every_epochs_selection_probabilities() -> None:
+    series = _series(12)
+    spec = default_config("tempcnn").spec(in_features=12, n_classes=3, steps=10)
+    parts = [
+        (series.values[i], series.labels[i]) for i in (np.arange(24), np.arange(30, 36), np.arange(24, 30))
+    ]
+    result = fit.fit_head(spec, parts[0], parts[1], config=fit.TrainConfig(device="cpu"), select=parts[2])
+    assert len(result.epoch_proba) == len(result.history) and result.epoch_proba[0].shape == (6, 3)
+    kept = result.epoch_proba[result.best_epoch - 1].argmax(axis=1)  # the selection split's, not val's
+    assert result.kept is not None
+    assert result.kept.select_f1 == pytest.approx(fit.macro_f1(parts[2][1], kept, 3))
