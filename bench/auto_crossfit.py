@@ -139,6 +139,10 @@ def main(runs: Path, epochs: Path) -> None:
             print(row(name, parts, ys, t, None if name == base_name else base))
 
 
+def _share(head_prior: Any) -> str:
+    return f"{head_prior:.2f}" if isinstance(head_prior, float) else str(head_prior)
+
+
 def main_cv(cv_runs: Path, runs: Path) -> None:
     cv_folds, folds = _lines(cv_runs), _lines(runs)
     order = sorted(cv_folds)
@@ -161,7 +165,7 @@ def main_cv(cv_runs: Path, runs: Path) -> None:
         ):
             lines = [source[f][method] for f in order]
             t = (
-                " ".join(f"{li['temperature'] or 1:.2f} ({li['head_prior']})" for li in lines)
+                " ".join(f"{li['temperature'] or 1:.2f} ({_share(li['head_prior'])})" for li in lines)
                 if calibrated
                 else "1"
             )
