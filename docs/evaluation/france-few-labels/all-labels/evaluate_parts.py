@@ -63,14 +63,19 @@ def merge(out: Path, journal: Path, parts: int, *, frozen: bool, chosen: bool) -
     into = read_journal(journal / JOURNAL)
     default = frozen and not chosen
     suffix, name = ("-parts", "season parts") if default else (f"-parts{parts}", f"{parts} season parts")
+    if chosen and parts == 1:  # the time mean: keyed and named as the frozen runs of before
+        suffix, name = "", ""
     added = 0
     for record in read_journal(out / JOURNAL).values():
         if record.family != "inception" or (frozen and record.variant == "supervised"):
             continue
         stem, fold = record.key.rsplit("-f", 1)
-        key = stem + ("" if stem.endswith(suffix) else suffix) + f"-f{fold}"
+        if chosen:  # `geocrop evaluate` names the rule's parts; these runs have their own number
+            stem = stem.removesuffix("-parts")
+            record = replace(record, recipe=record.recipe.removesuffix(", season parts"))
+        key = stem + ("" if not suffix or stem.endswith(suffix) else suffix) + f"-f{fold}"
         if key not in into:
-            named = record.recipe.endswith(name)
+            named = record.recipe.endswith(name) if name else True
             recipe = record.recipe if named else ", ".join(r for r in (record.recipe, name) if r)
             # the report names each pretrained head by its id, not by its place on one command line
             append_journal(journal / JOURNAL, replace(record, key=key, recipe=recipe, bundle_index=0))
