@@ -16,6 +16,10 @@ same folder, so that its runs pair with the raw-band runs already there:
   (the draws are the same: they follow the seed, fold and count only).
 - ``--epoch-choice cv``: the epoch count chosen by 3-fold cross-validation on the drawn parcels, then
   a refit on all of them (`geocrop.training.cv_epochs`; ``tempcnn (epochs by cv)``).
+- ``--frozen-classifier logistic|mlp`` (with ``--frozen``): the frozen body's classifier fitted as a
+  logistic regression, its L2 strength and temperature cross-validated on the drawn parcels (geocrop's
+  default, `geocrop.training.frozen_logistic`; ``tempcnn (temporal 3, frozen, logistic)``), or the MLP
+  trained by epochs (``tempcnn (temporal 3, frozen, MLP 256)``).
 - ``--probe S``: linear probe, then fine-tuning: the first S of the planned epochs train the classifier
   layer alone on the pretrained body (`TrainConfig.probe`; ``tempcnn (temporal 3, probe 0.1)``).
 
@@ -67,6 +71,9 @@ def main() -> None:
         "--epoch-choice", default="inner", choices=("inner", "cv", "auto"), help="how the epoch is picked"
     )
     ap.add_argument("--frozen", action="store_true", help="the pretrained heads with their body frozen")
+    ap.add_argument(
+        "--frozen-classifier", default="logistic", choices=("logistic", "mlp"), help="the frozen classifier"
+    )
     ap.add_argument("--labels-per-class", type=_counts, default=(5, 10))
     ap.add_argument("--draws", type=int, default=3)
     ap.add_argument("--family", default="tempcnn")
@@ -88,6 +95,7 @@ def main() -> None:
             date_dropout=args.date_dropout,
             epochs=args.epochs,
             epoch_choice=args.epoch_choice,
+            frozen_classifier=args.frozen_classifier,
             # the time shift and noise, on by default with adaptive settings only
             augment=None if args.epochs is None else True,
         ),

@@ -7,6 +7,10 @@ the journal holds at the given counts and draws (every method, every pretrained 
 recipe) with the same report code, so the figures stay reproducible without them.
 
     python bench/few_label_report.py --labels-per-class 5,10,20,50,all --draws 3,3,2,1
+
+``--pair METHOD AGAINST`` (repeat) also prints METHOD's paired macro-F1 difference against AGAINST at each
+count, as the report names methods (mean, and experiments won of all), for pairs the report's paired
+table does not hold (it pairs each method with its raw-band head and gradient boosting).
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from geocrop.data.labelled import LabelSource, load_labelled
 from geocrop.training.curves import learning_curve_section
@@ -62,12 +69,29 @@ def unpacked_journal(folder: Path) -> Path:
     return journal
 
 
+def paired_row(records: Sequence[RunRecord], method: str, against: str, counts: Sequence[int | None]) -> str:
+    """A markdown row: ``method``'s mean macro-F1 difference to ``against`` on the same fold, count and
+    draw, and the experiments it won, at each of ``counts``."""
+    score = {(r.method, r.fold, r.labels_per_class, r.draw): r.scores["macro_f1"] for r in records}
+    cells = []
+    for count in counts:
+        diffs = [
+            s - score[(against, f, c, d)]
+            for (m, f, c, d), s in score.items()
+            if m == method and c == count and (against, f, c, d) in score
+        ]
+        won = sum(x > 0 for x in diffs)
+        cells.append(f"{np.mean(diffs):+.3f} ({won}/{len(diffs)})" if diffs else "")
+    return f"| {method} | {against} | " + " | ".join(cells) + " |"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--labels-per-class", type=_counts, default=(5, 10, None))
     ap.add_argument("--draws", default="3", help="one number, or one per numeric count")
     ap.add_argument("--table", type=Path, default=TABLE)
     ap.add_argument("--out", type=Path, default=Path("docs/evaluation/france-few-labels"))
+    ap.add_argument("--pair", nargs=2, action="append", default=[], metavar=("METHOD", "AGAINST"))
     args = ap.parse_args()
     setup = json.loads((args.out / "evaluation.json").read_text(encoding="utf-8"))
     draws = [int(d) for d in args.draws.split(",")]
@@ -101,6 +125,8 @@ def main() -> None:
         ),
     )
     print(f"{len(records)} runs reported in {report}")
+    for method, against in args.pair:
+        print(paired_row(records, method, against, args.labels_per_class))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ import numpy as np
 from geocrop.core.progress import Progress, RunState, RunStatus
 from geocrop.data.labelled import load_labelled
 from geocrop.models.device import resolve_device
+from geocrop.models.season_parts import PART_POOLED
 from geocrop.training.any_head import cached_features, fit_any_head
 from geocrop.training.both_sides import with_both_sides
 from geocrop.training.curves import learning_curve_section
@@ -236,7 +237,15 @@ def evaluate(job: EvaluateJob, *, progress: Progress | None = None) -> EvaluateR
 
 
 #: Training settings a run's key and name carry (`_recipe`) instead of the folder's fingerprint.
-RECIPE_SETTINGS = ("body_lr", "probe", "resample_dates", "date_dropout", "frozen_hidden", "epoch_choice")
+RECIPE_SETTINGS = (
+    "body_lr",
+    "probe",
+    "resample_dates",
+    "date_dropout",
+    "frozen_hidden",
+    "frozen_classifier",
+    "epoch_choice",
+)
 
 
 def _recipe(config: TrainConfig, variant: str, family: str) -> tuple[str, str]:
@@ -249,8 +258,12 @@ def _recipe(config: TrainConfig, variant: str, family: str) -> tuple[str, str]:
         parts.append((f"body lr {config.body_lr:g}", f"-body{config.body_lr:g}"))
     if variant == "temporal" and config.probe:
         parts.append((f"probe {config.probe:g}", f"-probe{config.probe:g}"))
-    if variant == "temporal_frozen" and config.frozen_hidden:  # without: the linear layer of older runs
+    if variant == "temporal_frozen" and config.frozen_classifier == "logistic":
+        parts.append(("logistic", "-logistic"))
+    elif variant == "temporal_frozen" and config.frozen_hidden:  # without: the linear layer of older runs
         parts.append((f"MLP {config.frozen_hidden}", f"-mlp{config.frozen_hidden}"))
+    if variant == "temporal_frozen" and family in PART_POOLED:  # `head_init.trained_spec`: season parts
+        parts.append(("season parts", "-parts"))
     if config.epoch_choice != "inner":
         parts.append((f"epochs by {config.epoch_choice}", f"-{config.epoch_choice}"))
     if config.resample_dates:

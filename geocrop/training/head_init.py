@@ -8,7 +8,9 @@ classifier layer, which keeps its fresh initialisation for the labelled classes.
 - **frozen body** (``TrainConfig.freeze_init``): only the classifier trains; the body's weights and
   its batch-norm statistics stay as pretrained (`freeze_body`, `hold_body_eval`). The classifier is an
   MLP of ``TrainConfig.frozen_hidden`` units (`geocrop.models.mlp_classifier`; 0: the family's linear
-  layer): `trained_spec` puts it in the head's spec, so the trained bundle rebuilds it.
+  layer): `trained_spec` puts it in the head's spec, so the trained bundle rebuilds it. A frozen
+  InceptionTime body's classifier reads the means of a few season parts instead of one mean over time
+  (`geocrop.models.season_parts`; the number from the series length), also in the spec.
 
 Inputs must be standardised as in pretraining, so `init_backbone` gives the raw-bands "backbone" with the
 bundle's own band statistics (not the labelled training pixels'). A head of another family, another
@@ -27,6 +29,7 @@ from torch import nn
 
 from geocrop.errors import InputError
 from geocrop.models.mlp_classifier import with_classifier
+from geocrop.models.season_parts import PART_POOLED, PARTS_KEY, season_parts
 from geocrop.training.features import FrozenBackbone
 from geocrop.training.head_bundle import CLASSIFIER_PREFIX, PretrainedHead, read_pretrained_head
 
@@ -125,13 +128,22 @@ class FrozenSettings(Protocol):
     def freeze_init(self) -> bool: ...
     @property
     def frozen_hidden(self) -> int: ...
+    @property
+    def frozen_classifier(self) -> str: ...
 
 
 def trained_spec(spec: Mapping[str, Any], config: FrozenSettings) -> dict[str, Any]:
     """The spec of the head ``config`` trains from ``spec``: with a frozen pretrained body, its classifier
-    is an MLP of ``config.frozen_hidden`` units (0: the family's linear layer); else ``spec`` as given."""
-    frozen = config.init is not None and config.freeze_init
-    return with_classifier(spec, config.frozen_hidden) if frozen else dict(spec)
+    is an MLP of ``config.frozen_hidden`` units (0: the family's linear layer) and, in a family that can
+    (`PART_POOLED`), reads the means of `season_parts` of the pretrained grid's steps unless ``spec`` sets
+    ``parts``; else ``spec`` as given."""
+    if config.init is None or not config.freeze_init:
+        return dict(spec)
+    # a logistic classifier is fitted into the family's own linear layer (`geocrop.training.frozen_logistic`)
+    out = with_classifier(spec, 0 if config.frozen_classifier == "logistic" else config.frozen_hidden)
+    if out.get("name") in PART_POOLED and PARTS_KEY not in out:  # a frozen body cannot learn *when*
+        out[PARTS_KEY] = season_parts(read_init(config.init).steps)
+    return out
 
 
 def freeze_body(head: nn.Module) -> list[nn.Parameter]:

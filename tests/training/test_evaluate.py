@@ -414,12 +414,12 @@ def test_pretrained_temporal_heads_are_variants_of_their_family(tmp_path: Path) 
     )  # fmt: skip
     result = evaluate(job)
     methods = {r.method for r in result.records}
-    assert {"tempcnn (temporal)", "tempcnn (temporal, frozen, MLP 256)", "tempcnn", "lstm"} <= methods
+    assert {"tempcnn (temporal)", "tempcnn (temporal, frozen, logistic)", "tempcnn", "lstm"} <= methods
     assert not any("temporal" in m for m in methods if m.startswith("lstm"))
     tuned = [r for r in result.records if r.variant == "temporal"]
     assert len(tuned) == 2 * 2 and all(r.config["params"] == params for r in tuned)  # 2 folds x (2, all)
     paired = pd.read_csv(job.out / "learning_curves_paired.csv")
-    assert {"tempcnn (temporal)", "tempcnn (temporal, frozen, MLP 256)"} <= set(paired.method)
+    assert {"tempcnn (temporal)", "tempcnn (temporal, frozen, logistic)"} <= set(paired.method)
     # another fine-tuning recipe joins the same folder: its own runs, named, the others reused
     gentle = evaluate(replace(job, config=replace(job.config, body_lr=0.1), temporal_frozen=()))
     assert gentle.trained == 2 * 2 and gentle.reused >= 2 * 2

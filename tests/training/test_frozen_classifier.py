@@ -1,17 +1,20 @@
-"""A frozen pretrained body trains an MLP classifier by default (`TrainConfig.frozen_hidden`): the body
-stays as pretrained, ``frozen_hidden`` 0 is the single linear layer of before, the trained bundle's spec
-rebuilds the MLP, and evaluation keys the two apart."""
+"""With ``frozen_classifier`` mlp a frozen pretrained body trains an MLP classifier
+(`TrainConfig.frozen_hidden`; the default, a logistic regression, is tested in test_frozen_logistic.py):
+the body stays as pretrained, ``frozen_hidden`` 0 is the single linear layer of before, the trained
+bundle's spec rebuilds the MLP, and evaluation keys the two apart."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from geocrop.data.labelled import LabelSource
 from geocrop.errors import InputError
 from geocrop.io.bundle import load_bundle
 from geocrop.models.mlp_classifier import CLASSIFIER_KEY, MLPClassifier
@@ -20,8 +23,10 @@ from geocrop.training.evaluate import _recipe
 from geocrop.training.fit import TrainConfig, fit_head
 from geocrop.training.head_bundle import read_pretrained_head
 from geocrop.training.head_init import trained_spec
+from geocrop.training.hparams import HeadConfig
 from geocrop.training.temporal_config import TemporalPretrainConfig
 from geocrop.training.temporal_pretrain import pretrain_temporal
+from geocrop.training.train import TrainJob, train_model
 from tests.io.cube_fixtures import write_long_table
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -54,20 +59,26 @@ def test_the_frozen_body_trains_an_mlp_and_zero_keeps_the_linear_layer(pretraine
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, 10, 12)).astype(np.float32), rng.integers(0, 3, 40)
     frozen = fit_head(
-        spec, (x, y), (x[:8], y[:8]), config=TrainConfig(epochs=3, init=str(bundle), freeze_init=True)
+        spec,
+        (x, y),
+        (x[:8], y[:8]),
+        config=TrainConfig(epochs=3, init=str(bundle), freeze_init=True, frozen_classifier="mlp"),
     )
     assert isinstance(frozen.head.classifier, MLPClassifier) and frozen.head.classifier[1].out_features == 256
     state = frozen.head.state_dict()
     for key, value in pre.tensors.items():  # the body (weights and batch-norm statistics) as pretrained
         assert np.array_equal(state[key].numpy(), value), key
     torch.manual_seed(0)  # the MLP's weights moved from their initialisation (fit_head seeds it the same)
-    start = build_head(trained_spec(spec, TrainConfig(init=str(bundle), freeze_init=True))).state_dict()
+    mlp = TrainConfig(init=str(bundle), freeze_init=True, frozen_classifier="mlp")
+    start = build_head(trained_spec(spec, mlp)).state_dict()
     assert not np.array_equal(state["classifier.1.weight"].numpy(), start["classifier.1.weight"].numpy())
     linear = fit_head(
         spec,
         (x, y),
         (x[:8], y[:8]),
-        config=TrainConfig(epochs=3, init=str(bundle), freeze_init=True, frozen_hidden=0),
+        config=TrainConfig(
+            epochs=3, init=str(bundle), freeze_init=True, frozen_classifier="mlp", frozen_hidden=0
+        ),
     )
     assert isinstance(linear.head.classifier, torch.nn.Linear)
     # fine-tuning and heads without a pretrained body keep the family's linear layer
@@ -79,18 +90,19 @@ def test_the_frozen_body_trains_an_mlp_and_zero_keeps_the_linear_layer(pretraine
 
 
 def test_evaluation_keys_frozen_classifiers_apart() -> None:
-    assert _recipe(TrainConfig(), "temporal_frozen", "tempcnn") == ("MLP 256", "-mlp256")
-    assert _recipe(TrainConfig(frozen_hidden=0), "temporal_frozen", "tempcnn") == ("", "")
+    mlp = TrainConfig(frozen_classifier="mlp")
+    assert _recipe(mlp, "temporal_frozen", "tempcnn") == ("MLP 256", "-mlp256")
+    assert _recipe(replace(mlp, frozen_hidden=0), "temporal_frozen", "tempcnn") == ("", "")
     assert _recipe(TrainConfig(), "temporal", "tempcnn") == ("", "")  # fine-tuned: no classifier recipe
 
 
 @pytest.mark.slow
 def test_a_trained_bundle_rebuilds_its_mlp(pretrained: tuple[Path, Path], tmp_path: Path) -> None:
-    import geocrop
-
     table, bundle = pretrained
     out = tmp_path / "m.safetensors"
-    geocrop.train(labels=table, class_column="ewoc_code", init=bundle, freeze_init=True, epochs=2, out=out)
+    config = TrainConfig(epochs=2, init=str(bundle), freeze_init=True, frozen_classifier="mlp", device="cpu")
+    head_config = HeadConfig("tempcnn", read_pretrained_head(bundle).head_params())
+    train_model(TrainJob(LabelSource(table, "ewoc_code"), out, head_config, config=config))
     saved = load_bundle(out)
     spec = saved.metadata["head"]
     assert spec[CLASSIFIER_KEY] == {"hidden": 256, "dropout": 0.2}

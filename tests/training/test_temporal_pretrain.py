@@ -169,7 +169,9 @@ def test_train_starts_from_the_pretrained_body(tmp_path: Path) -> None:
         spec,
         (x, y),
         (x[:8], y[:8]),
-        config=TrainConfig(epochs=3, init=str(bundle), freeze_init=True, frozen_hidden=0),  # a linear layer
+        config=TrainConfig(  # a linear layer trained by epochs
+            epochs=3, init=str(bundle), freeze_init=True, frozen_classifier="mlp", frozen_hidden=0
+        ),
     )
     tuned = fit_head(spec, (x, y), (x[:8], y[:8]), config=TrainConfig(epochs=3, init=str(bundle)))
     for key, value in pre.tensors.items():  # the frozen body (weights and statistics) did not move

@@ -1,0 +1,151 @@
+"""A frozen pretrained body's classifier fitted as a logistic regression (`TrainConfig.frozen_classifier`
+``logistic``): the regression is scikit-learn's on standardised features, its strength chosen by
+cross-validation, folded with the temperature into the head's own linear layer, so the bundle's head
+gives the fitted model's probabilities and a bundle trained with it predicts as training scored it."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from geocrop.data.labelled import LabelSource
+from geocrop.errors import InputError
+from geocrop.io.bundle import load_bundle
+from geocrop.models.mlp_classifier import CLASSIFIER_KEY
+from geocrop.models.registry import build_head, load_state, state_to_numpy
+from geocrop.training.calibration import softmax
+from geocrop.training.evaluate import _recipe
+from geocrop.training.fit import TrainConfig, fit_head
+from geocrop.training.frozen_logistic import (
+    DEFAULT_C,
+    MAX_FOLDS,
+    LogisticFit,
+    classifier_features,
+    fit_logistic,
+    fold_into,
+)
+from geocrop.training.head_bundle import read_pretrained_head
+from geocrop.training.head_init import trained_spec
+from geocrop.training.hparams import HeadConfig
+from geocrop.training.train import TrainJob, train_model
+from tests.training import test_frozen_classifier as mlp_tests
+
+# the small pretrained TempCNN (a table of 40 series, 10 dates) and one torch thread, as the MLP's tests
+pretrained = mlp_tests.pretrained
+_single_thread = mlp_tests._single_thread
+
+
+def _blobs(
+    n_per_class: int, n_classes: int = 3, dim: int = 6, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 2, size=(n_classes, dim))
+    y = np.repeat(np.arange(n_classes), n_per_class)
+    # features on very different scales: the standardisation is what makes one C fit them all
+    x = (centres[y] + rng.normal(0, 2, size=(len(y), dim))) * np.logspace(-2, 2, dim)
+    return x, y
+
+
+def test_the_fit_is_a_balanced_regression_on_standardised_features() -> None:
+    x, y = _blobs(12)
+    fit = fit_logistic(x, y, 3)
+    assert fit.folds == MAX_FOLDS and set(fit.scores) and fit.c in fit.scores
+    z = StandardScaler().fit_transform(x)
+    ref = LogisticRegression(C=fit.c, class_weight="balanced", max_iter=5000).fit(z, y)
+    expected = softmax(ref.decision_function(z) / fit.temperature)
+    assert np.allclose(fit.proba(x), expected, atol=1e-5)
+    assert 0.05 <= fit.temperature <= 20 and fit.temperature != 1.0  # fitted on out-of-fold logits
+
+
+def test_the_folds_follow_the_smallest_class_and_too_few_fall_back() -> None:
+    x, y = _blobs(3)
+    assert fit_logistic(x, y, 3).folds == 3  # each class has 3 series: 3 folds
+    x1, y1 = x[[0, 3, 4, 6, 7]], y[[0, 3, 4, 6, 7]]  # class 0 has a single series: nothing to hold out
+    one = fit_logistic(x1, y1, 3)
+    assert (one.folds, one.c, one.temperature, one.scores) == (0, DEFAULT_C, 1.0, {})
+
+
+def test_a_class_without_series_is_never_predicted() -> None:
+    x, y = _blobs(6)
+    fit = fit_logistic(x, y, 4)  # a fourth class the training series do not have
+    assert fit.proba(x)[:, 3].max() < 1e-30
+    two = fit_logistic(x[y < 2], y[y < 2], 3)  # two classes: scikit-learn's single row, split in two
+    assert np.array_equal(two.proba(x[y < 2]).argmax(axis=1), _sklearn_pred(two, x[y < 2], y[y < 2]))
+
+
+def _sklearn_pred(fit: LogisticFit, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    ref = LogisticRegression(C=fit.c, class_weight="balanced", max_iter=5000)
+    return ref.fit(StandardScaler().fit_transform(x), y).predict(StandardScaler().fit_transform(x))
+
+
+def test_folding_into_a_linear_layer_gives_the_fits_logits() -> None:
+    x, y = _blobs(8)
+    fit = fit_logistic(x, y, 3)
+    layer = fold_into(torch.nn.Linear(x.shape[1], 3).double(), fit)
+    with torch.no_grad():
+        out = layer(torch.from_numpy(x)).numpy()
+    assert np.allclose(out, fit.logits(x), atol=1e-8)
+
+
+def test_the_bundles_head_gives_the_fitted_models_probabilities(pretrained: tuple[Path, Path]) -> None:
+    _, bundle = pretrained
+    pre = read_pretrained_head(bundle)
+    spec = {**pre.head, "n_classes": 3}
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(30, 10, 12)).astype(np.float32), np.repeat(np.arange(3), 10)
+    config = TrainConfig(init=str(bundle), freeze_init=True, frozen_classifier="logistic")
+    assert not config.adaptive  # no epochs, so no inner split is held back
+    result = fit_head(spec, (x, y), (x[:6], y[:6]), config=config)
+    assert len(result.history) == 1 and result.best_epoch == 1
+    state = result.head.state_dict()
+    for key, value in pre.tensors.items():  # the body as pretrained
+        assert np.array_equal(state[key].numpy(), value), key
+    saved_spec = trained_spec(spec, config)
+    assert CLASSIFIER_KEY not in saved_spec  # the family's own linear layer: any bundle reader builds it
+    head = load_state(build_head(saved_spec), state_to_numpy(result.head, "head"), "head", found=saved_spec)
+    with torch.no_grad():
+        bundle_proba = torch.softmax(head.eval()(torch.from_numpy(x)).double(), dim=1).numpy()
+    refit = fit_logistic(classifier_features(head, x), y, 3)  # the same fit, made again from its inputs
+    assert np.allclose(bundle_proba, refit.proba(classifier_features(head, x)), atol=1e-5)
+    assert np.allclose(result.val_proba, bundle_proba[:6], atol=1e-5)
+
+
+def test_evaluation_keys_the_logistic_classifier_apart() -> None:
+    config = TrainConfig(frozen_classifier="logistic")
+    assert _recipe(config, "temporal_frozen", "tempcnn") == ("logistic", "-logistic")
+    assert _recipe(config, "temporal", "tempcnn") == ("", "")  # fine-tuned: no classifier recipe
+    assert TrainConfig(frozen_classifier="logistic").adaptive  # without a frozen body: as before
+    with pytest.raises(InputError, match="frozen_classifier") as err:
+        TrainConfig(frozen_classifier="svm")  # type: ignore[arg-type]
+    assert err.value.param == "frozen_classifier"
+
+
+@pytest.mark.slow
+def test_a_trained_bundle_predicts_as_training_scored_it(
+    pretrained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import geocrop
+
+    table, bundle = pretrained
+    out = tmp_path / "m.safetensors"
+    config = TrainConfig(init=str(bundle), freeze_init=True, frozen_classifier="logistic", device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        head = HeadConfig("tempcnn", read_pretrained_head(bundle).head_params())
+        job = TrainJob(LabelSource(table, "ewoc_code"), out, head, config=config)
+        train_model(job)
+        meta = load_bundle(out).metadata
+        predictions = tmp_path / "p.csv"
+        geocrop.predict(model=out, samples=table, out=predictions, class_column="ewoc_code", device="cpu")
+    training = meta["training"]
+    assert CLASSIFIER_KEY not in meta["head"]
+    frame = pd.read_csv(predictions).set_index("sample_id").loc[training["val_ids"]]
+    oa = float((frame["predicted"].astype(str) == frame["ewoc_code"].astype(str)).mean())
+    assert oa == pytest.approx(training["val_scores"]["oa"], abs=1e-9)
