@@ -66,7 +66,10 @@ def main() -> None:
             marker + ":",
             label=f"engine alone, {model}",
         )
-    extra = ((before, "x", "tab:red", "map, code before"), (reruns, "D", "tab:purple", "rerun (disk cache)"))
+    extra = (
+        (before, "x", "tab:brown", "map, code before"),
+        (reruns, "D", "tab:purple", "rerun (disk cache)"),
+    )
     for points, marker, colour, label in extra:
         if points:
             rates = [r["pixels"] / r["wall_s"] for r in points]
@@ -81,7 +84,7 @@ def main() -> None:
     right.set_xlabel("latency per request (ms)")
     right.set_ylabel("pixels per second")
     right.set_yscale("log")
-    right.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    right.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.4, -0.16), ncol=2, frameon=False)
     right.set_title("map vs. its read and its engine")
     meta = data["meta"]
     fig.suptitle(

@@ -366,7 +366,7 @@ def table(rows: list[dict[str, Any]], sweep: list[dict[str, Any]], mem: list[dic
         + " | other | requests | MB | read alone s "
         "| engine alone s | map px/s | of engine alone | of read alone | of the slower | peak RSS MB | load |"
     )
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    lines = [head, "|" + "---|" * (head.count("|") - 1)] if rows else []
     for r in rows:
         px, wall = r["pixels"], r["wall_s"]
         split = r["stages"]["stage_seconds"] if r["stages"] else {}
