@@ -57,7 +57,8 @@ def train(progress_mode: ProgressMode, **kw: Any) -> None:
         return
     if result.resumed_from:
         click.echo(f"resumed after epoch {result.resumed_from}")
-    kept = f", epoch {result.best_epoch} kept" if result.best_epoch else ""
+    # a fit of one step (a frozen body's logistic classifier) kept no epoch worth naming
+    kept = f", epoch {result.best_epoch} kept" if result.best_epoch and len(result.history) > 1 else ""
     sc = result.scores
     click.echo(
         f"wrote {result.bundle} ({len(result.class_names)} classes, {result.n_train} training / "

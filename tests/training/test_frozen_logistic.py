@@ -146,6 +146,8 @@ def test_a_trained_bundle_predicts_as_training_scored_it(
         geocrop.predict(model=out, samples=table, out=predictions, class_column="ewoc_code", device="cpu")
     training = meta["training"]
     assert CLASSIFIER_KEY not in meta["head"]
+    protocol = meta["provenance"]["accuracy"]["protocol"]  # the map's provenance names no epoch it never had
+    assert "logistic regression" in protocol and "last epoch" not in protocol
     frame = pd.read_csv(predictions).set_index("sample_id").loc[training["val_ids"]]
     oa = float((frame["predicted"].astype(str) == frame["ewoc_code"].astype(str)).mean())
     assert oa == pytest.approx(training["val_scores"]["oa"], abs=1e-9)
