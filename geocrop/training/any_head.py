@@ -111,7 +111,8 @@ def fit_any_head(
     ``shares``: the class frequencies the default probabilities are corrected for (None: the training
     parcels', `training_shares`). ``calibrate``: fit the temperature on the inner split (deep heads with
     adaptive settings: the split that picks the epoch, or the out-of-fold predictions when cross-validation
-    picks it; trees: a second fit without it). See `FittedHead`.
+    picks it, or those of a frozen body's logistic classifier; trees: a second fit without it). See
+    `FittedHead`.
     """
     if head.family == AUTO:
         chosen = fit_auto(
@@ -185,6 +186,8 @@ def fit_any_head(
     if select is not None and len(select[1]):
         held_out = (sel_idx, head_logits(result.head, select[0]))
         calibrate_on = (select[1], held_out[1])  # at the epoch they kept (`cv_epochs` docstring: why)
+    elif result.held_out is not None:  # a frozen body's logistic classifier: its out-of-fold logits
+        calibrate_on = result.held_out
     if calibrate and calibrate_on is not None and len(calibrate_on[0]):
         # temperature and how balanced the head really is (`fit_calibration`)
         calibration, partial = _calibrate_deep(calibrate_on[1], calibrate_on[0], shares)

@@ -235,6 +235,10 @@ class HeadResult:
     #: Each epoch run here (none before a resume): (N, K) probabilities of ``select`` when it picks the
     #: epoch, else of ``val`` (`geocrop.training.cv_epochs` fits calibration on epochs others chose).
     epoch_proba: list[np.ndarray] = field(default_factory=list)
+    #: (labels (M,), logits (M, K)) of training series predicted by fits that did not train on them: a
+    #: frozen body's logistic classifier's out-of-fold logits (`geocrop.training.frozen_logistic`), which
+    #: `geocrop.training.any_head` calibrates it on; None for heads trained by epochs.
+    held_out: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def kept(self) -> EpochStats | None:
@@ -335,7 +339,12 @@ def fit_head(
             done = fit_frozen_logistic(head, train, val, seed=config.seed)
             pred = done.val_proba.argmax(axis=1)
             return HeadResult(
-                done.head, [EpochStats(**done.stats)], pred, best_epoch=1, val_proba=done.val_proba
+                done.head,
+                [EpochStats(**done.stats)],
+                pred,
+                best_epoch=1,
+                val_proba=done.val_proba,
+                held_out=done.fit.held_out,
             )
         if config.freeze_init:
             trainable = freeze_body(head)

@@ -14,17 +14,21 @@ chosen from the labelled parcels themselves:
   (by parcel and class, `geocrop.data.splits.grouped_folds`), k = the smallest class's count up to
   `MAX_FOLDS`: the best pooled out-of-fold macro-F1, ties to the lower out-of-fold NLL; with fewer than 2
   series in some class, `DEFAULT_C`;
-- the same out-of-fold logits give the temperature (`geocrop.training.calibration.fit_temperature`), so
-  calibration needs no inner split either.
+- the chosen ``C``'s out-of-fold logits (``LogisticFit.held_out``, untempered) are what the head is
+  calibrated on, so calibration needs no inner split either.
 
-`fold_into` then writes the standardisation, the regression and the temperature into the head's own
-linear ``classifier`` layer (``W / (T * scale)``, ``(b - W @ (mean / scale)) / T``): the trained head is an
-ordinary head of its family, its bundle the plain spec, and ``map``/``predict`` run unchanged.
+`fold_into` then writes the standardisation and the regression into the head's own linear
+``classifier`` layer (``W / scale``, ``b - W @ (mean / scale)``): the trained head is an ordinary head of
+its family (raw logits, no temperature), its bundle the plain spec, and ``map``/``predict`` run unchanged.
 
 `fit_head` calls `fit_frozen_logistic` for a frozen body with this classifier (and makes its one history
-row of the `FrozenFit`'s ``stats``: this module does not import `geocrop.training.fit`);
-`TrainConfig.adaptive` is False for it, so `geocrop.training.any_head` keeps no inner split and fits no
-temperature of its own.
+row of the `FrozenFit`'s ``stats``: this module does not import `geocrop.training.fit`) and hands the
+out-of-fold logits on (``HeadResult.held_out``); `TrainConfig.adaptive` is False for it, so
+`geocrop.training.any_head` keeps no inner split and calibrates the head as it does every deep head, on
+those held-out logits: one temperature and the share of the training class prior the head decides under
+(`geocrop.training.any_head._calibrate_deep`). Without it the regression, class-balanced, got the full
+prior correction of a perfectly balanced head, which cost macro-F1 on the France table's rare crops;
+how balanced its outputs are is fitted, as for the other deep heads, not assumed.
 ``fit_head`` sees series, not parcels: its folds treat each series as its own parcel (exact on tables of
 one series per parcel, such as the WorldCereal extractions; optimistic where a parcel has many pixels).
 """
@@ -43,7 +47,7 @@ from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from geocrop.data.splits import grouped_folds
-from geocrop.training.calibration import fit_temperature, nll, softmax
+from geocrop.training.calibration import nll, softmax
 from geocrop.training.head_init import freeze_body
 from geocrop.training.metrics import macro_f1
 
@@ -76,22 +80,24 @@ MAX_ITER = 5000
 @dataclass(frozen=True)
 class LogisticFit:
     """A fitted regression: standardisation (``mean``, ``scale``: (D,)), weights on standardised features
-    (``coef`` (K, D), ``intercept`` (K,), a class absent from training at `ABSENT_LOGIT`), the temperature,
-    the chosen ``c``, the folds that chose it (0: none, `DEFAULT_C`) and each ``C``'s out-of-fold macro-F1."""
+    (``coef`` (K, D), ``intercept`` (K,), a class absent from training at `ABSENT_LOGIT`), the chosen
+    ``c``, the folds that chose it (0: none, `DEFAULT_C`), each ``C``'s out-of-fold macro-F1 and
+    ``held_out``: (labels (N,), logits (N, K)) of the training series, each from the fit at ``c`` on the
+    other folds (None without folds): what a calibration is fitted on."""
 
     mean: np.ndarray
     scale: np.ndarray
     coef: np.ndarray
     intercept: np.ndarray
-    temperature: float
     c: float
     folds: int
     scores: dict[float, float] = field(default_factory=dict)
+    held_out: tuple[np.ndarray, np.ndarray] | None = None
 
     def logits(self, features: np.ndarray) -> np.ndarray:
-        """(N, K) float64 logits (temperature applied) of features (N, D)."""
+        """(N, K) float64 raw logits of features (N, D)."""
         z = (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
-        return (z @ self.coef.T + self.intercept) / self.temperature
+        return z @ self.coef.T + self.intercept
 
     def proba(self, features: np.ndarray) -> np.ndarray:
         """(N, K) class probabilities of features (N, D)."""
@@ -171,13 +177,14 @@ def fit_logistic(
     groups: np.ndarray | None = None,
     seed: int = 0,
 ) -> LogisticFit:
-    """The regression of ``labels`` (N,) on ``features`` (N, D), ``C`` and temperature cross-validated
-    (see the module docstring). ``groups``: each series' parcel (None: each series its own)."""
+    """The regression of ``labels`` (N,) on ``features`` (N, D), ``C`` cross-validated and its out-of-fold
+    logits kept (see the module docstring). ``groups``: each series' parcel (None: each series its own)."""
     features = np.asarray(features, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
     counts = np.bincount(labels, minlength=n_classes)
     k = int(min(MAX_FOLDS, counts[counts > 0].min())) if len(labels) else 0
-    c, temperature, scores = DEFAULT_C, 1.0, {}
+    c, scores = DEFAULT_C, {}
+    held_out = None
     if k >= 2 and (counts > 0).sum() > 1:
         parcels = np.arange(len(labels)) if groups is None else np.asarray(groups)
         folds = grouped_folds(labels, parcels, k=k, seed=seed + 7919)
@@ -191,18 +198,18 @@ def fit_logistic(
             if best is None or key > best:
                 best, c, chosen_logits = key, grid_c, oof
         assert chosen_logits is not None
-        temperature = fit_temperature(chosen_logits, labels)
+        held_out = (labels, chosen_logits)
     else:
         k = 0
     mean, scale, coef, intercept = _regression(features, labels, n_classes, c, seed)
-    return LogisticFit(mean, scale, coef, intercept, float(temperature), float(c), k, scores)
+    return LogisticFit(mean, scale, coef, intercept, float(c), k, scores, held_out)
 
 
 def fold_into(layer: nn.Linear, fit: LogisticFit) -> nn.Linear:
-    """Write ``fit`` (standardisation, weights, temperature) into ``layer`` so that it outputs
-    ``fit.logits`` of its input; returns ``layer``."""
-    weight = fit.coef / fit.scale / fit.temperature
-    bias = (fit.intercept - fit.coef @ (fit.mean / fit.scale)) / fit.temperature
+    """Write ``fit`` (standardisation, weights) into ``layer`` so that it outputs ``fit.logits`` of its
+    input; returns ``layer``."""
+    weight = fit.coef / fit.scale
+    bias = fit.intercept - fit.coef @ (fit.mean / fit.scale)
     with torch.no_grad():
         layer.weight.copy_(torch.from_numpy(weight).to(layer.weight.dtype))
         layer.bias.copy_(torch.from_numpy(bias).to(layer.bias.dtype))
@@ -212,8 +219,8 @@ def fold_into(layer: nn.Linear, fit: LogisticFit) -> nn.Linear:
 @dataclass(frozen=True)
 class FrozenFit:
     """A head whose linear classifier holds a fitted `LogisticFit`, its (N_val, K) validation
-    probabilities and ``stats``: the keywords of the one `geocrop.training.fit.EpochStats` row it counts
-    as (epoch 1 of 1, no learning rate)."""
+    probabilities (uncalibrated: T = 1, the head's own prior) and ``stats``: the keywords of the one
+    `geocrop.training.fit.EpochStats` row it counts as (epoch 1 of 1, no learning rate)."""
 
     head: nn.Module
     val_proba: np.ndarray

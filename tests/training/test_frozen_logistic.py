@@ -1,10 +1,12 @@
 """A frozen pretrained body's classifier fitted as a logistic regression (`TrainConfig.frozen_classifier`
 ``logistic``): the regression is scikit-learn's on standardised features, its strength chosen by
-cross-validation, folded with the temperature into the head's own linear layer, so the bundle's head
-gives the fitted model's probabilities and a bundle trained with it predicts as training scored it."""
+cross-validation, folded into the head's own linear layer (no temperature), and calibrated like every deep
+head (temperature and prior share) on the chosen strength's out-of-fold logits, so a bundle trained with
+it predicts as training scored it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 from pathlib import Path
 
@@ -15,12 +17,14 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from geocrop.data.labelled import LabelSource
+from geocrop.core.temporal import TemporalGrid
+from geocrop.data.labelled import LabelledSeries, LabelSource
 from geocrop.errors import InputError
 from geocrop.io.bundle import load_bundle
 from geocrop.models.mlp_classifier import CLASSIFIER_KEY
 from geocrop.models.registry import build_head, load_state, state_to_numpy
-from geocrop.training.calibration import softmax
+from geocrop.training.any_head import fit_any_head, head_logits, training_shares
+from geocrop.training.calibration import calibrated_proba, correction, fit_calibration, softmax
 from geocrop.training.evaluate import _recipe
 from geocrop.training.fit import TrainConfig, fit_head
 from geocrop.training.frozen_logistic import (
@@ -34,6 +38,7 @@ from geocrop.training.frozen_logistic import (
 from geocrop.training.head_bundle import read_pretrained_head
 from geocrop.training.head_init import trained_spec
 from geocrop.training.hparams import HeadConfig
+from geocrop.training.metrics import macro_f1
 from geocrop.training.train import TrainJob, train_model
 from tests.training import test_frozen_classifier as mlp_tests
 
@@ -59,9 +64,12 @@ def test_the_fit_is_a_balanced_regression_on_standardised_features() -> None:
     assert fit.folds == MAX_FOLDS and set(fit.scores) and fit.c in fit.scores
     z = StandardScaler().fit_transform(x)
     ref = LogisticRegression(C=fit.c, class_weight="balanced", max_iter=5000).fit(z, y)
-    expected = softmax(ref.decision_function(z) / fit.temperature)
-    assert np.allclose(fit.proba(x), expected, atol=1e-5)
-    assert 0.05 <= fit.temperature <= 20 and fit.temperature != 1.0  # fitted on out-of-fold logits
+    assert np.allclose(fit.proba(x), softmax(ref.decision_function(z)), atol=1e-5)  # no temperature in it
+    assert fit.held_out is not None
+    held_labels, held_logits = fit.held_out  # each series from the fit at C on the other folds
+    assert np.array_equal(held_labels, y) and held_logits.shape == (len(y), 3)
+    assert not np.allclose(held_logits, fit.logits(x), atol=1e-3)  # not the final fit's own logits
+    assert macro_f1(y, held_logits.argmax(axis=1), 3) == pytest.approx(fit.scores[fit.c])
 
 
 def test_the_folds_follow_the_smallest_class_and_too_few_fall_back() -> None:
@@ -69,7 +77,7 @@ def test_the_folds_follow_the_smallest_class_and_too_few_fall_back() -> None:
     assert fit_logistic(x, y, 3).folds == 3  # each class has 3 series: 3 folds
     x1, y1 = x[[0, 3, 4, 6, 7]], y[[0, 3, 4, 6, 7]]  # class 0 has a single series: nothing to hold out
     one = fit_logistic(x1, y1, 3)
-    assert (one.folds, one.c, one.temperature, one.scores) == (0, DEFAULT_C, 1.0, {})
+    assert (one.folds, one.c, one.held_out, one.scores) == (0, DEFAULT_C, None, {})
 
 
 def test_a_class_without_series_is_never_predicted() -> None:
@@ -117,6 +125,37 @@ def test_the_bundles_head_gives_the_fitted_models_probabilities(pretrained: tupl
     assert np.allclose(result.val_proba, bundle_proba[:6], atol=1e-5)
 
 
+def test_the_head_is_calibrated_once_on_its_out_of_fold_logits(pretrained: tuple[Path, Path]) -> None:
+    _, bundle = pretrained
+    pre = read_pretrained_head(bundle)
+    rng = np.random.default_rng(2)
+    labels = np.repeat(np.arange(3), (30, 15, 9))  # uneven classes: a prior share to fit
+    values = rng.normal(size=(len(labels), 10, 12)).astype(np.float32)
+    values[:, 2:6, :] += labels[:, None, None].astype(np.float32)
+    grid = TemporalGrid(dt.date(2021, 3, 1), dt.date(2021, 10, 31), 10)
+    series = LabelledSeries(values, labels, np.arange(len(labels)).astype(str), ("a", "b", "c"), grid)
+    val_idx = np.concatenate([np.arange(0, 6), np.arange(30, 33), np.arange(45, 47)])
+    train_idx = np.setdiff1d(np.arange(len(labels)), val_idx)
+    config = TrainConfig(init=str(bundle), freeze_init=True, frozen_classifier="logistic", device="cpu")
+    head = HeadConfig("tempcnn", pre.head_params())
+    fitted = fit_any_head(head, series, lambda i: series.values[i], train_idx, val_idx, config=config)
+    # the regression made again from the trained head's features: its layer holds it raw (T = 1) ...
+    features = classifier_features(fitted.module, values[train_idx])
+    refit = fit_logistic(features, labels[train_idx], 3)
+    raw = head_logits(fitted.module, values[val_idx])
+    assert np.allclose(raw, refit.logits(classifier_features(fitted.module, values[val_idx])), atol=1e-4)
+    # ... and the one temperature and prior share are fitted on its out-of-fold logits, as any deep head's
+    assert refit.held_out is not None and fitted.calibration["n"] == len(train_idx)
+    shares = training_shares(series, train_idx)
+    temperature, share = fit_calibration(refit.held_out[1], refit.held_out[0], frequencies=shares)
+    assert fitted.temperature == pytest.approx(temperature, rel=1e-4) and fitted.temperature != 1.0
+    assert isinstance(fitted.head_prior, float) and fitted.head_prior == pytest.approx(share, abs=1e-4)
+    fix = correction(shares, frequencies=shares, head_prior=fitted.head_prior)
+    assert np.allclose(
+        fitted.val_proba, calibrated_proba(raw, temperature=temperature, shares=fix), atol=1e-4
+    )
+
+
 def test_evaluation_keys_the_logistic_classifier_apart() -> None:
     config = TrainConfig(frozen_classifier="logistic")
     assert _recipe(config, "temporal_frozen", "tempcnn") == ("logistic", "-logistic")
@@ -151,3 +190,6 @@ def test_a_trained_bundle_predicts_as_training_scored_it(
     frame = pd.read_csv(predictions).set_index("sample_id").loc[training["val_ids"]]
     oa = float((frame["predicted"].astype(str) == frame["ewoc_code"].astype(str)).mean())
     assert oa == pytest.approx(training["val_scores"]["oa"], abs=1e-9)
+    # calibrated like any deep head: one temperature and a fitted prior share, recorded in the bundle
+    assert meta["temperature"] is not None and meta["temperature"] > 0
+    assert isinstance(meta["head_prior"], float) and 0 <= meta["head_prior"] <= 1
