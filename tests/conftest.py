@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,33 @@ QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")
 # any test module imports torch or scikit-learn; tests that set threads themselves still do.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+#: torch's thread count on a worker before any test changes it (None outside xdist: torch's own default).
+_WORKER_THREADS = (
+    int(os.environ["OMP_NUM_THREADS"])
+    if os.environ.get("PYTEST_XDIST_WORKER") and os.environ["OMP_NUM_THREADS"].isdigit()
+    else None
+)
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_as_found() -> Iterator[None]:
+    """Each test starts and ends with torch's thread count as the worker has it (one thread under xdist;
+    outside xdist, the count the test found). `geocrop map` and `predict` run in process (CliRunner) let
+    the engine use every core (``tune_process``) and leave torch there, and torch's count is the OpenMP
+    count scikit-learn's gradient boosting uses too: later torch and gbm tests on that worker ran two
+    threads beside the other worker, each step waiting on a preempted thread (a TempCNN overfit of 0.5 s
+    CPU took 29 s, a gbm test of 1.2 s took 36 s on a busy machine)."""
+    torch = sys.modules.get("torch")
+    want = _WORKER_THREADS if _WORKER_THREADS is not None or torch is None else torch.get_num_threads()
+    _set_torch_threads(want)  # a module fixture may have changed it
+    yield
+    _set_torch_threads(want)
+
+
+def _set_torch_threads(count: int | None) -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and count is not None and torch.get_num_threads() != count:
+        torch.set_num_threads(count)
 
 
 def find_realdata() -> Path | None:

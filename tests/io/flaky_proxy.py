@@ -114,7 +114,8 @@ def flaky_proxy(
     server.retry_after = retry_after
     server.fail_first = fail_first
     server.first_kind = first_kind
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # serve_forever checks for `shutdown` every poll_interval: its default 0.5 s was most of a short run
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield server

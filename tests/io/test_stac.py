@@ -226,7 +226,7 @@ class _Flaky(BaseHTTPRequestHandler):
 
 def test_retries_on_5xx_then_succeeds() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/"
