@@ -42,14 +42,14 @@ class ReadSettings:
     """Reading settings of one map (defaults suit a STAC API over the internet and local files alike).
 
     ``threads``: scene/band reads of one tile in flight at once (each is one or a few HTTP range requests;
-    GDAL releases the GIL while it waits; the first tile opens every file, two round trips each, so a
-    high latency wants many: at 50 ms the sample area's first tile took 4.2 s with 48 against 7.9 s with
-    16, docs/performance.md). ``read_ahead``: tiles read (and regridded) ahead of the engine;
-    memory holds at most ``read_ahead + 1`` tiles. ``cache_mb``: GDAL's in-process cache of downloaded
-    byte ranges (``CPL_VSIL_CURL_CACHE_SIZE``), shared by every read of the process, so a second map of
-    the same scenes in one process (Python, the QGIS plugin) reads from memory; a new process starts
-    empty. Set in the first map of a process: GDAL sizes the cache once. It is memory: 64 MB keeps a map's
-    peak RSS within 1.3x from 1x to 16x area (256 MB held a 16x map's whole download: 1.38x).
+    GDAL releases the GIL while it waits; the first tile opens every file, two round trips each, so a high
+    latency wants many: docs/performance.md, "Remote reads"). ``read_ahead``: tiles read (and regridded)
+    ahead of the engine; memory holds at most ``read_ahead + 1`` tiles. ``cache_mb``: GDAL's in-process
+    cache of downloaded byte ranges (``CPL_VSIL_CURL_CACHE_SIZE``), shared by every read of the process,
+    so a second map of the same scenes in one process (Python, the QGIS plugin) reads from memory; a new
+    process starts empty. Set in the first map of a process: GDAL sizes the cache once. It is memory: with
+    64 MB a 16x area's map peaked at 1.27-1.33x the RSS of 1x (256 MB held a 16x map's whole download:
+    1.38x before the dataset pool; docs/performance.md).
 
     ``disk_cache_mb``: size of the on-disk cache of remote reads that a rerun of the same map reads
     instead of the network (`geocrop.io.read_cache`; 0: none), in ``disk_cache_dir`` (None: the user's
