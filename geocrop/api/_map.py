@@ -38,7 +38,7 @@ def map_aoi(
     mask: PathLike | None = None,
     mask_values: Sequence[float] = (),
     class_priors: ClassPriors = None,
-    read_threads: int = 16,
+    read_threads: int = 48,
     read_ahead: int = 2,
     read_cache_mb: int = 64,
     read_disk_cache_mb: int = 2048,
