@@ -20,6 +20,7 @@ same folder, so that its runs pair with the raw-band runs already there:
   logistic regression, its L2 strength and temperature cross-validated on the drawn parcels (geocrop's
   default, `geocrop.training.frozen_logistic`; ``tempcnn (temporal 3, frozen, logistic)``), or the MLP
   trained by epochs (``tempcnn (temporal 3, frozen, MLP 256)``).
+- ``--baselines gbm,rf``: the tree baselines on raw bands too (a fresh ``--out`` has none to pair with).
 - ``--probe S``: linear probe, then fine-tuning: the first S of the planned epochs train the classifier
   layer alone on the pretrained body (`TrainConfig.probe`; ``tempcnn (temporal 3, probe 0.1)``).
 
@@ -77,6 +78,7 @@ def main() -> None:
     ap.add_argument("--labels-per-class", type=_counts, default=(5, 10))
     ap.add_argument("--draws", type=int, default=3)
     ap.add_argument("--family", default="tempcnn")
+    ap.add_argument("--baselines", default="", help="tree baselines trained beside, e.g. gbm,rf")
     ap.add_argument("--table", type=Path, default=TABLE)
     ap.add_argument("--out", type=Path, default=Path("docs/evaluation/france-few-labels"))
     args = ap.parse_args()
@@ -86,7 +88,7 @@ def main() -> None:
         ),
         out=args.out,
         families=(args.family,),
-        baselines=(),
+        baselines=tuple(b for b in args.baselines.split(",") if b),
         folds=5,
         config=TrainConfig(
             body_lr=args.body_lr,
