@@ -3,7 +3,8 @@
 A row is ``(id, args, expected fragment of the message)``. Arguments may use placeholders filled per test:
 ``{tmp}`` (the test's folder), ``{out}`` (the output path of the command), ``{catalog}``, ``{bundle}``,
 ``{bbox}`` (a tiny real area, see `tests.inference.map_fixtures`), ``{file}`` (an existing text file),
-``{dir}`` (an existing folder). Each row is run twice, once with nothing at the output path and once with
+``{dir}`` (an existing folder), ``{catalogs}`` (the module's catalogs with one refused asset href each,
+see `catalogs`). Each row is run twice, once with nothing at the output path and once with
 an existing output there, and must give all of:
 
 - exit code 2;
@@ -83,13 +84,15 @@ ROWS: list[tuple[str, list[str], str | None, str]] = [
     ("map-stac-not-json", [*MAP, "--stac", "{file}"], "file", "could not be read"),
     ("map-stac-closed-port", [*MAP, "--stac", "http://127.0.0.1:1"], "file", "unreachable"),
     ("map-no-scenes", [*MAP, "--start", "2019-01-01", "--end", "2019-02-01"], "file", "no sentinel-2-l2a"),
-    ("map-asset-escaping", [*MAP, "--stac", "{tmp}/escaping/catalog.json"], "file", "--allow-any-asset-href"),
-    ("map-asset-file-url", [*MAP, "--stac", "{tmp}/fileurl/catalog.json"], "file", "--allow-any-asset-href"),
-    ("map-asset-vsicurl", [*MAP, "--stac", "{tmp}/vsicurl/catalog.json"], "file", "/vsi"),
-    ("map-asset-loopback", [*MAP, "--stac", "{tmp}/loopback/catalog.json"], "file", "local host"),
-    ("map-asset-missing", [*MAP, "--stac", "{tmp}/missing/catalog.json"], "file",
+    ("map-asset-escaping", [*MAP, "--stac", "{catalogs}/escaping/catalog.json"], "file",
+     "--allow-any-asset-href"),
+    ("map-asset-file-url", [*MAP, "--stac", "{catalogs}/fileurl/catalog.json"], "file",
+     "--allow-any-asset-href"),
+    ("map-asset-vsicurl", [*MAP, "--stac", "{catalogs}/vsicurl/catalog.json"], "file", "/vsi"),
+    ("map-asset-loopback", [*MAP, "--stac", "{catalogs}/loopback/catalog.json"], "file", "local host"),
+    ("map-asset-missing", [*MAP, "--stac", "{catalogs}/missing/catalog.json"], "file",
      "does not exist; restore it"),
-    ("map-catalog-item-missing", [*MAP, "--stac", "{tmp}/brokenlink/catalog.json"], "file",
+    ("map-catalog-item-missing", [*MAP, "--stac", "{catalogs}/brokenlink/catalog.json"], "file",
      "repair the catalog"),
     ("map-netcdf-no-time", [*MAP, "--stac", "{tmp}/notime.nc"], "file", "has no time dimension"),
     ("map-netcdf-no-bands", [*MAP, "--stac", "{tmp}/nobands.nc"], "file",
@@ -158,6 +161,25 @@ def area(tmp_path_factory: pytest.TempPathFactory) -> TinyArea:
 
 
 @pytest.fixture(scope="module")
+def catalogs(area: TinyArea, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Copies of the area's catalog with one asset href each rows must refuse, written once per module:
+    six copies per row were 500 files written, read twice by the snapshot and deleted later, most of a
+    row's CPU. The rows check that this folder is left as it was, as they do for their own."""
+    folder = tmp_path_factory.mktemp("catalogs")
+    red = next(area.catalog.parent.rglob("assets/*/red.tif"))
+    for name, href in {
+        "escaping": os.path.relpath(red, folder / "escaping" / "sentinel-2-l2a" / "x"),
+        "fileurl": f"file://{red}",
+        "vsicurl": "/vsicurl/http://example.com/red.tif",
+        "loopback": "http://127.0.0.1:9/red.tif",
+        "missing": str(folder / "missing" / "gone" / "red.tif"),
+        "brokenlink": None,
+    }.items():
+        _catalog_with_red_at(area, folder / name, href)
+    return folder
+
+
+@pytest.fixture(scope="module")
 def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bad sources of `_bad_sources`, written once: writing their netCDF cubes cost 0.3 s CPU, most of
     a row's time; each row gets a fresh copy in its own folder."""
@@ -166,8 +188,9 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _inputs(tmp: Path, area: TinyArea, sources: Path) -> dict[str, str]:
-    """The files rows refer to: bad AOIs, catalogs pointing where they should not, a text file, a folder."""
+def _inputs(tmp: Path, area: TinyArea, sources: Path, catalogs: Path) -> dict[str, str]:
+    """The files rows refer to: bad AOIs and sources (a fresh copy in ``tmp``), the catalogs pointing
+    where they should not (``catalogs``, shared by the module), a text file, a folder."""
     import shutil
 
     (tmp / "notes.txt").write_text("not a raster, not a catalog, not a bundle\n")
@@ -176,22 +199,11 @@ def _inputs(tmp: Path, area: TinyArea, sources: Path) -> dict[str, str]:
     square = [[10.0, 200.0], [11.0, 200.0], [11.0, 201.0], [10.0, 201.0], [10.0, 200.0]]
     (tmp / "lat200.geojson").write_text(json.dumps({"type": "Polygon", "coordinates": [square]}))
     (tmp / "point.geojson").write_text(json.dumps({"type": "Point", "coordinates": [13.0, 52.0]}))
-    _shapefile_without_prj(tmp / "noprj.shp")
     for source in sources.iterdir():
         shutil.copy(source, tmp / source.name)
-    cat_dir = area.catalog.parent
-    red = next(cat_dir.rglob("assets/*/red.tif"))
-    for name, href in {
-        "escaping": os.path.relpath(red, tmp / "escaping" / "sentinel-2-l2a" / "x"),
-        "fileurl": f"file://{red}",
-        "vsicurl": "/vsicurl/http://example.com/red.tif",
-        "loopback": "http://127.0.0.1:9/red.tif",
-        "missing": str(tmp / "missing" / "gone" / "red.tif"),
-        "brokenlink": None,
-    }.items():
-        _catalog_with_red_at(area, tmp / name, href)
     return {"tmp": str(tmp), "catalog": str(area.catalog), "bundle": str(area.bundle), "bbox": area.bbox,
-            "file": str(tmp / "notes.txt"), "dir": str(tmp / "a-folder")}  # fmt: skip
+            "file": str(tmp / "notes.txt"), "dir": str(tmp / "a-folder"),
+            "catalogs": str(catalogs)}  # fmt: skip
 
 
 def _bad_sources(tmp: Path) -> None:
@@ -208,6 +220,7 @@ def _bad_sources(tmp: Path) -> None:
     write_cube(tmp / "nobands.nc", bands=("B02", "B03", "B04"))
     write_cube(tmp / "far.nc")
     write_long_table(tmp / "nos1.csv", samples=6, dates=3, s1=False)
+    _shapefile_without_prj(tmp / "noprj.shp")
     feature = {"type": "Feature", "stac_version": "1.0.0", "id": "ls", "collection": "landsat-c2-l2",
                "geometry": {"type": "Point", "coordinates": [13.5, 52.5]}, "bbox": [13.5, 52.5, 13.5, 52.5],
                "properties": {"datetime": "2021-05-01T00:00:00Z"}, "links": [], "assets": {}}  # fmt: skip
@@ -254,6 +267,12 @@ def _args(row_args: list[str], out_kind: str | None, values: dict[str, str]) -> 
     return [a.format(**values) for a in row_args] + extra, out
 
 
+def _stats(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every path under ``folder`` with its size and modification time: a write, a new file or a removal
+    shows, at the cost of a stat (the shared catalogs are read by every row)."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
 def _snapshot(folder: Path) -> dict[str, bytes | None]:
     return {
         str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
@@ -264,10 +283,10 @@ def _snapshot(folder: Path) -> dict[str, bytes | None]:
 @pytest.mark.parametrize("existing", [False, True], ids=["no-output", "existing-output"])
 @pytest.mark.parametrize(("row", "args", "out_kind", "fragment"), ROWS, ids=[r[0] for r in ROWS])
 def test_bad_input_is_refused_cleanly(
-    area: TinyArea, sources: Path, tmp_path: Path, row: str, args: list[str], out_kind: str | None,
-    fragment: str, existing: bool,
+    area: TinyArea, sources: Path, catalogs: Path, tmp_path: Path, row: str, args: list[str],
+    out_kind: str | None, fragment: str, existing: bool,
 ) -> None:  # fmt: skip
-    values = _inputs(tmp_path, area, sources)
+    values = _inputs(tmp_path, area, sources, catalogs)
     argv, out = _args(args, out_kind, values)
     if existing and (out is None or out.exists() or not out.parent.is_dir()):
         pytest.skip("no separate existing-output case for this row")
@@ -277,7 +296,7 @@ def test_bad_input_is_refused_cleanly(
             (out / "keep.txt").write_text("an earlier run")
         else:
             out.write_bytes(b"an earlier map")
-    before = _snapshot(tmp_path)
+    before, shared = _snapshot(tmp_path), _stats(catalogs)
     result = CliRunner().invoke(cli, argv)
     assert result.exit_code == 2, (result.output, result.exception)
     lines = result.stderr.strip().splitlines()
@@ -286,14 +305,15 @@ def test_bad_input_is_refused_cleanly(
     assert fragment.format(**values) in lines[0], lines[0]
     assert "Traceback" not in result.output
     assert _snapshot(tmp_path) == before, "the command created, changed or removed files"
+    assert _stats(catalogs) == shared, "the command created, changed or removed files beside a catalog"
 
 
 def test_real_process_error_is_one_line_with_quiet_default_logging(
-    area: TinyArea, sources: Path, tmp_path: Path
+    area: TinyArea, sources: Path, catalogs: Path, tmp_path: Path
 ) -> None:
     """A run in its own process whose scene files are missing: one stderr line, no GDAL/urllib3 log lines."""
-    values = _inputs(tmp_path, area, sources)
-    argv, out = _args([*MAP, "--stac", "{tmp}/missing/catalog.json"], "file", values)
+    values = _inputs(tmp_path, area, sources, catalogs)
+    argv, out = _args([*MAP, "--stac", "{catalogs}/missing/catalog.json"], "file", values)
     proc = subprocess.run(
         [sys.executable, "-m", "geocrop.cli.main", *argv], capture_output=True, text=True, timeout=300
     )
