@@ -9,14 +9,18 @@ over loopback HTTP behind a STAC API.
 * `api_inputs`: the items with asset hrefs on the range server, as ``collection.json`` + ``items.ndjson``
   for ``rustac serve`` (a STAC API).
 * `write_head_bundle`: a Transformer head on raw bands (random weights, the demo's classes and grid).
+* `add_loopback_options`, `search_area`: the command-line options and the STAC search the one-tile
+  benches (`remote_tiles.py`, `remote_timeline.py`) and `remote_read.py` share.
 
 Simulated imagery: the bench measures time and memory, never accuracy.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,38 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_aoi" / "data"
 DEMO_BUNDLE = ROOT / "geocrop" / "assets" / "demo.safetensors"
 START, END = "2021-01-01", "2021-12-31"
+#: Where the benches build their areas unless told (``--work``).
+WORK = Path(tempfile.gettempdir()) / "geocrop-remote-read"
+
+
+def add_loopback_options(
+    parser: argparse.ArgumentParser, *, mosaic: int = 1, tile: int = 48, block: int = 96
+) -> None:
+    """The loopback link (``--latency-ms``, ``--mbit``), the area (``--mosaic``, ``--tile``, ``--block``)
+    and ``--work``, with these defaults."""
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--mbit", type=float, default=100.0)
+    parser.add_argument("--mosaic", type=int, default=mosaic)
+    parser.add_argument("--tile", type=int, default=tile)
+    parser.add_argument("--block", type=int, default=block)
+    parser.add_argument("--work", type=Path, default=WORK)
+
+
+def search_area(url: str, aoi: Any) -> Any:
+    """The area's scenes from the STAC API at ``url``, searched as `geocrop map` does at its defaults."""
+    from geocrop.io.stac import search
+
+    return search(
+        url,
+        collection="sentinel-2-l2a",
+        bbox=aoi,
+        start=START,
+        end=END,
+        max_cloud=60.0,
+        allow_any_asset_href=True,
+    )
+
+
 _PIXEL = 10.0
 
 

@@ -53,7 +53,16 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the repository root joins in main(): a child may map with other code
 
-from remote_area import DEMO_BUNDLE, END, START, api_inputs, build_area, write_head_bundle  # noqa: E402
+from remote_area import (  # noqa: E402
+    DEMO_BUNDLE,
+    END,
+    START,
+    WORK,
+    api_inputs,
+    build_area,
+    search_area,
+    write_head_bundle,
+)
 
 STAGES = ("search", "read", "regrid", "engine", "write")
 #: The range server runs at the lowest CPU priority: a remote server's work takes no core from the map.
@@ -81,7 +90,6 @@ def child_read(spec: dict[str, Any]) -> dict[str, Any]:
     from geocrop.io.aoi import read_aoi
     from geocrop.io.cube import load_s2
     from geocrop.io.reading import ReadSettings
-    from geocrop.io.stac import search
 
     settings = ReadSettings(
         threads=spec["threads"],
@@ -94,15 +102,7 @@ def child_read(spec: dict[str, Any]) -> dict[str, Any]:
 
     aoi = read_aoi(shape(spec["aoi"]))
     t0 = time.perf_counter()
-    items = search(
-        spec["url"],
-        collection="sentinel-2-l2a",
-        bbox=aoi,
-        start=START,
-        end=END,
-        max_cloud=60.0,
-        allow_any_asset_href=True,
-    )
+    items = search_area(spec["url"], aoi)
     searched = time.perf_counter() - t0
     gdal = settings if spec.get("gdal", True) else None  # None: odc-stac's GDAL defaults
     # Remote files opened once for all tiles, as `geocrop map` does (where this geocrop has the pool).
@@ -462,7 +462,7 @@ def main() -> None:
     p.add_argument("--memory-mosaics", type=ints, default=[1, 4])
     p.add_argument("--memory-tile", type=int, default=48)
     p.add_argument("--memory-cache-mb", type=int, default=None, help="read_cache_mb of the memory maps")
-    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "geocrop-remote-read")
+    p.add_argument("--work", type=Path, default=WORK)
     p.add_argument("--json", type=Path, default=None, help="write the results here (for plot_remote_read.py)")
     p.add_argument("--quick", action="store_true", help="smoke run: 0 and 50 ms, head only, mosaic 1, 48 px")
     opts = p.parse_args()

@@ -18,28 +18,22 @@ import argparse
 import cProfile
 import pstats
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from remote_area import END, START, api_inputs, build_area  # noqa: E402
+from remote_area import add_loopback_options, api_inputs, build_area, search_area  # noqa: E402
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--latency-ms", type=float, default=50.0)
-    p.add_argument("--mbit", type=float, default=100.0)
-    p.add_argument("--mosaic", type=int, default=1)
-    p.add_argument("--tile", type=int, default=48)
-    p.add_argument("--block", type=int, default=96)
+    add_loopback_options(p)
     p.add_argument("--threads", type=int, default=48, help="read_threads")
     p.add_argument("--no-pool", dest="pool", action="store_false", help="each read opens its file")
     p.add_argument("--scenes-per-read", type=int, default=None, help="scenes per read task (0: all)")
     p.add_argument("--profile", type=int, default=None, help="profile this tile's reads (one thread)")
-    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "geocrop-remote-read")
     opts = p.parse_args()
     from shapely.geometry import shape
 
@@ -49,7 +43,6 @@ def main() -> None:
     from geocrop.io.cube import load_s2
     from geocrop.io.dataset_pool import DatasetPool
     from geocrop.io.reading import ReadSettings
-    from geocrop.io.stac import search
     from tests.io.range_server import serve
     from tests.io.stac_fixtures import rustac_server
 
@@ -60,15 +53,7 @@ def main() -> None:
         coll, lines = api_inputs(items, files.url, opts.work / f"api-tiles-{opts.latency_ms:g}")
         with rustac_server(coll, lines) as url, DatasetPool() as pool:
             aoi = read_aoi(shape(aoi_json))
-            found = search(
-                url,
-                collection="sentinel-2-l2a",
-                bbox=aoi,
-                start=START,
-                end=END,
-                max_cloud=60.0,
-                allow_any_asset_href=True,
-            )
+            found = search_area(url, aoi)
             read = ReadSettings(threads=opts.threads, disk_cache_mb=0)
             chunks = {"x": opts.tile, "y": opts.tile}
             cube = load_s2(found, aoi=aoi, chunks=chunks, read=read, datasets=pool if opts.pool else None)

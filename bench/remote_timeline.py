@@ -24,7 +24,14 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from remote_area import END, START, api_inputs, build_area, write_head_bundle  # noqa: E402
+from remote_area import (  # noqa: E402
+    END,
+    START,
+    add_loopback_options,
+    api_inputs,
+    build_area,
+    write_head_bundle,
+)
 
 
 def record(spans: list[tuple[str, str, float, float]]) -> None:
@@ -125,15 +132,10 @@ def report(spans: list[tuple[str, str, float, float]], t0: float, wall: float) -
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--latency-ms", type=float, default=50.0)
-    p.add_argument("--mbit", type=float, default=100.0)
-    p.add_argument("--mosaic", type=int, default=1)
-    p.add_argument("--tile", type=int, default=48)
-    p.add_argument("--block", type=int, default=96)
+    add_loopback_options(p)
     p.add_argument("--cores", type=int, default=1, help="torch threads")
     p.add_argument("--set", action="append", default=[], help="a MapConfig field, NAME=VALUE (int)")
     p.add_argument("--runs", type=int, default=1, help="maps in a row into one output (the disk cache)")
-    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "geocrop-remote-read")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--disk-cache", type=Path, default=None, help="read_disk_cache (default: a new folder)")
     p.add_argument("--switch-ms", type=float, default=None, help="sys.setswitchinterval (the GIL's)")
