@@ -155,7 +155,12 @@ class TrainConfig:
     def adaptive(self) -> bool:
         """True when the epoch count is left to the data (and early stopping may pick the epoch); a
         logistic classifier on a frozen body has no epochs."""
-        return self.epochs is None and not (self.freeze_init and self.frozen_classifier == "logistic")
+        return self.epochs is None and not self.fits_frozen_logistic
+
+    @property
+    def fits_frozen_logistic(self) -> bool:
+        """True when the classifier on a frozen body is a logistic regression: fitted, not trained."""
+        return self.freeze_init and self.frozen_classifier == "logistic"
 
     @property
     def augmenting(self) -> bool:
@@ -335,7 +340,7 @@ def fit_head(
         pre = read_init(config.init)
         check_init(pre, family=str(spec["name"]), steps=int(x_tr.shape[1]), in_features=int(x_tr.shape[2]))
         apply_init(head, pre)
-        if config.freeze_init and config.frozen_classifier == "logistic":  # convex: fitted, not trained
+        if config.fits_frozen_logistic:  # convex: fitted, not trained
             done = fit_frozen_logistic(head, train, val, seed=config.seed)
             pred = done.val_proba.argmax(axis=1)
             return HeadResult(

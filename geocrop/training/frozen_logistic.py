@@ -244,14 +244,15 @@ def fit_frozen_logistic(
         p.requires_grad_(False)
     n_classes = layer.out_features
     (x_tr, y_tr), (x_va, y_va) = train, val
-    fit = fit_logistic(classifier_features(head, x_tr), np.asarray(y_tr), n_classes, seed=seed)
+    features = classifier_features(head, x_tr)  # one pass of the frozen body serves the fit and its loss
+    fit = fit_logistic(features, np.asarray(y_tr), n_classes, seed=seed)
     fold_into(layer, fit)
     val_logits = fit.logits(classifier_features(head, x_va))
     proba = softmax(val_logits).astype(np.float32)
     pred = proba.argmax(axis=1)
     stats: dict[str, Any] = {
         "epoch": 1,
-        "train_loss": nll(fit.logits(classifier_features(head, x_tr)), np.asarray(y_tr)),
+        "train_loss": nll(fit.logits(features), np.asarray(y_tr)),
         "val_loss": nll(val_logits, np.asarray(y_va)),
         "val_accuracy": float((pred == np.asarray(y_va)).mean()),
         "lr": 0.0,

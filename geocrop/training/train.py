@@ -102,11 +102,6 @@ def bundle_payload(
     return tensors, metadata
 
 
-def _fitted_not_trained(job: TrainJob) -> bool:
-    """A frozen body's logistic classifier is fitted to convergence: there are no epochs to speak of."""
-    return job.config.freeze_init and job.config.frozen_classifier == "logistic"
-
-
 def _protocol(job: TrainJob, best_epoch: int, epochs_run: int, selection: Mapping[str, Any] | None) -> str:
     """How the recorded accuracy was measured, in words for the map's provenance."""
     where = f"series of held-out validation parcels ({job.scheme} split by parcel)"
@@ -117,7 +112,7 @@ def _protocol(job: TrainJob, best_epoch: int, epochs_run: int, selection: Mappin
         )
     if job.head.family in TREE_KINDS:
         return f"{where}, {job.head.family} trees"
-    if _fitted_not_trained(job):
+    if job.config.fits_frozen_logistic:
         return f"{where}, a logistic regression fitted on the frozen pretrained body (no epochs)"
     if best_epoch and best_epoch != epochs_run:
         return (
@@ -233,7 +228,7 @@ def train_model(
     ckpt = checkpoint_path(out)
     if job.head.family in TREE_KINDS:
         say(f"fitting the {job.head.family} trees")
-    elif _fitted_not_trained(job):
+    elif job.config.fits_frozen_logistic:
         say(f"fitting the {job.head.family} classifier on its frozen pretrained body (logistic regression)")
     elif job.head.family == AUTO:
         candidates = ", ".join(job.head.params.get("candidates", ()))
