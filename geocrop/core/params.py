@@ -247,12 +247,9 @@ def settle(config: Any, *, season: tuple[str, str] | None = None) -> None:
         if problem is not None:
             raise InputError(f"`{item.name}` {show(value)} {problem}", param=item.name)
     if season is not None:
-        from geocrop.core.temporal import check_season  # numpy: only once a dated config is built
+        from geocrop.core.temporal import settle_season  # numpy: only once a dated config is built
 
-        settled = check_season(getattr(config, season[0]), getattr(config, season[1]))
-        if settled is not None:
-            object.__setattr__(config, season[0], settled.start)
-            object.__setattr__(config, season[1], settled.end)
+        settle_season(config, *season)
 
 
 def values(config: Any) -> dict[str, Any]:

@@ -103,6 +103,15 @@ class Season:
         return cls(start, end)
 
 
+def settle_season(config: Any, first: str = "start", last: str = "end") -> None:
+    """Settle a frozen config's ``first`` and ``last`` date fields as one `Season` (`check_season`) and
+    keep its dates in their place; fields left None stay None."""
+    season = check_season(getattr(config, first), getattr(config, last))
+    if season is not None:
+        object.__setattr__(config, first, season.start)
+        object.__setattr__(config, last, season.end)
+
+
 def check_season(start: Any, end: Any) -> Season | None:
     """The settled `Season` of ``start`` and ``end`` (`Season.of`), or None where either is None (not
     given: nothing to compare; the other, if given, must still be a date)."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from geocrop.core.temporal import DateLike, check_season
+from geocrop.core.temporal import DateLike, settle_season
 from geocrop.errors import InputError, OutputError
 from geocrop.models.contrastive import ContrastiveMode
 
@@ -168,10 +168,7 @@ def validate(config: PretrainConfig) -> None:
         )
     # The one date parser and season rule (geocrop.core.temporal): dates `PretrainOptions` settled pass as
     # they are; others are settled here once, and the config keeps the settled dates.
-    season = check_season(config.start, config.end)
-    if season is not None:
-        object.__setattr__(config, "start", season.start)
-        object.__setattr__(config, "end", season.end)
+    settle_season(config)
     if not 0 <= config.corruption < 1:
         raise InputError(
             f"`corruption_rate` {config.corruption} is not a fraction in [0, 1); give e.g. 0.2 or 0.6 as in "
